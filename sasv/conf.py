@@ -1,0 +1,174 @@
+"""Model conf files (``conf/asv/*.yaml``, ``conf/cm/*.yaml``): parsing, validation, instantiation.
+
+A conf is the single place that says which architecture, with which arguments, front-end and checkpoint,
+a system uses. Swapping models in the recipe is choosing another conf.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from torch import nn
+
+from sasv.checkpoints import CheckpointError, get_format, load_checkpoint_into
+from sasv.models.registry import build_model, resolve_architecture
+
+log = logging.getLogger(__name__)
+
+KINDS = ("asv", "cm")
+
+
+class ConfError(ValueError):
+    """A conf file is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class CheckpointSpec:
+    path: str
+    format: str
+    sha256: str | None = None
+    url: str | None = None
+
+    def resolved_path(self, root: Path) -> Path:
+        p = Path(self.path)
+        return p if p.is_absolute() else root / p
+
+
+@dataclass(frozen=True)
+class ModelConf:
+    """A parsed model conf. ``source`` is the file it came from, for error messages."""
+
+    name: str
+    kind: str
+    arch: str
+    args: dict[str, Any] = field(default_factory=dict)
+    frontend: dict[str, Any] | None = None
+    checkpoint: CheckpointSpec | None = None
+    embedding_dim: int | None = None
+    batch_size: int = 16
+    source: str = "<memory>"
+
+    def how_to_obtain(self) -> str:
+        if self.checkpoint is None:
+            return ""
+        where = f" from {self.checkpoint.url}" if self.checkpoint.url else ""
+        return (
+            f"Download it{where} with `local/download_pretrained.sh {self.name}` or put the file there by "
+            f"hand (see pretrained/README.md)."
+        )
+
+
+_TOP_KEYS = {"name", "kind", "arch", "args", "frontend", "checkpoint", "embedding_dim", "batch_size"}
+
+
+def parse_conf(raw: Any, source: str = "<memory>") -> ModelConf:
+    if not isinstance(raw, dict):
+        raise ConfError(f"{source}: a conf must be a YAML mapping, got {type(raw).__name__}")
+    unknown = set(raw) - _TOP_KEYS
+    if unknown:
+        raise ConfError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+    for key in ("name", "kind", "arch"):
+        if not isinstance(raw.get(key), str) or not raw[key]:
+            raise ConfError(f"{source}: '{key}' must be a non-empty string")
+    if raw["kind"] not in KINDS:
+        raise ConfError(f"{source}: kind must be one of {KINDS}, got {raw['kind']!r}")
+    try:
+        resolve_architecture(raw["arch"])
+    except ValueError as e:
+        raise ConfError(f"{source}: {e}") from e
+    ckpt = raw.get("checkpoint")
+    spec = None
+    if ckpt is not None:
+        if not isinstance(ckpt, dict) or "path" not in ckpt or "format" not in ckpt:
+            raise ConfError(f"{source}: checkpoint needs at least 'path' and 'format'")
+        extra = set(ckpt) - {"path", "format", "sha256", "url"}
+        if extra:
+            raise ConfError(f"{source}: unknown checkpoint keys {sorted(extra)}")
+        try:
+            get_format(ckpt["format"])
+        except CheckpointError as e:
+            raise ConfError(f"{source}: {e}") from e
+        spec = CheckpointSpec(
+            path=str(ckpt["path"]), format=ckpt["format"], sha256=ckpt.get("sha256"), url=ckpt.get("url")
+        )
+    args = raw.get("args") or {}
+    frontend = raw.get("frontend")
+    if not isinstance(args, dict) or (frontend is not None and not isinstance(frontend, dict)):
+        raise ConfError(f"{source}: 'args' and 'frontend' must be mappings")
+    return ModelConf(
+        name=raw["name"],
+        kind=raw["kind"],
+        arch=raw["arch"],
+        args=dict(args),
+        frontend=dict(frontend) if frontend is not None else None,
+        checkpoint=spec,
+        embedding_dim=raw.get("embedding_dim"),
+        batch_size=int(raw.get("batch_size", 16)),
+        source=source,
+    )
+
+
+def load_conf(path: str | Path) -> ModelConf:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfError(f"conf file {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise ConfError(f"{path}: not valid YAML: {e}") from e
+    return parse_conf(raw, source=str(path))
+
+
+def build_from_conf(conf: ModelConf) -> nn.Module:
+    kwargs = dict(conf.args)
+    if conf.frontend is not None:
+        kwargs["frontend"] = dict(conf.frontend)
+    try:
+        return build_model(conf.arch, **kwargs)
+    except ValueError as e:
+        raise ConfError(f"{conf.source}: {e}") from e
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model ready for inference plus where its weights came from (written into results)."""
+
+    model: nn.Module
+    conf: ModelConf
+    checkpoint_sha256: str | None  # None: randomly initialised
+
+    @property
+    def pretrained(self) -> bool:
+        return self.checkpoint_sha256 is not None
+
+
+def load_model(conf: ModelConf, root: str | Path = ".", allow_random_init: bool = False) -> LoadedModel:
+    """Build the conf's model and strictly load its checkpoint, in eval mode on CPU.
+
+    With ``allow_random_init`` a missing checkpoint file is tolerated (the demo runs without weights) and
+    the returned ``LoadedModel.pretrained`` is False so that callers can say so in every output. A present but
+    broken checkpoint is always an error.
+    """
+    model = build_from_conf(conf)
+    digest = None
+    if conf.checkpoint is None:
+        if not allow_random_init:
+            raise ConfError(f"{conf.source}: no checkpoint given and random initialisation not allowed")
+    else:
+        path = conf.checkpoint.resolved_path(Path(root))
+        if path.exists() or not allow_random_init:
+            digest = load_checkpoint_into(
+                model, path, conf.checkpoint.format, conf.checkpoint.sha256, conf.how_to_obtain()
+            )
+        else:
+            log.warning(
+                "%s: checkpoint %s not found: using RANDOMLY INITIALISED weights; scores mean nothing",
+                conf.name,
+                path,
+            )
+    model.eval()
+    return LoadedModel(model=model, conf=conf, checkpoint_sha256=digest)

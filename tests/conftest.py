@@ -1,0 +1,50 @@
+"""Shared fixtures. Golden parity data is read from ../shared/golden (override: SASV_GOLDEN_DIR)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def golden_root() -> Path:
+    return Path(os.environ.get("SASV_GOLDEN_DIR", REPO_ROOT.parent / "shared" / "golden"))
+
+
+def protocols_root() -> Path:
+    return Path(
+        os.environ.get("SASV_PROTOCOLS_DIR", REPO_ROOT.parent / "shared" / "protocols" / "ASVspoof2019_LA")
+    )
+
+
+@pytest.fixture
+def golden():
+    """Return a function name -> Path of ``golden/<name>``, skipping the test when it is absent."""
+
+    def get(name: str) -> Path:
+        path = golden_root() / name
+        if not path.exists():
+            pytest.skip(f"golden fixture {path} not found (set SASV_GOLDEN_DIR to the shared/golden folder)")
+        return path
+
+    return get
+
+
+@pytest.fixture
+def real_protocols() -> Path:
+    path = protocols_root()
+    if not path.exists():
+        pytest.skip(f"ASVspoof 2019 LA protocols {path} not found (set SASV_PROTOCOLS_DIR)")
+    return path
+
+
+def rel_err(actual, expected) -> float:
+    """max |actual - expected| / max |expected|, the tolerance measure of shared/golden/README.md."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
+    return float(np.abs(actual - expected).max() / np.abs(expected).max())
