@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
 from torch import nn
 
@@ -146,14 +147,19 @@ class LoadedModel:
         return self.checkpoint_sha256 is not None
 
 
-def load_model(conf: ModelConf, root: str | Path = ".", allow_random_init: bool = False) -> LoadedModel:
+def load_model(
+    conf: ModelConf, root: str | Path = ".", allow_random_init: bool = False, seed: int = 0
+) -> LoadedModel:
     """Build the conf's model and strictly load its checkpoint, in eval mode on CPU.
 
     With ``allow_random_init`` a missing checkpoint file is tolerated (the demo runs without weights) and
     the returned ``LoadedModel.pretrained`` is False so that callers can say so in every output. A present but
     broken checkpoint is always an error.
     """
-    model = build_from_conf(conf)
+    # a fixed seed makes randomly initialised (demo) runs reproducible; a loaded checkpoint overrides it
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = build_from_conf(conf)
     digest = None
     if conf.checkpoint is None:
         if not allow_random_init:

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# SASV recipe, part 1: data -> ASV speaker embeddings -> CM scores.
+#   stage 0  download LA.zip and the SASV trial lists (opt-in: --download true)
+#   stage 1  Kaldi-style data dirs data/{dev,eval}/{wav.scp,utt2spk,enroll,trials}, validated
+#   stage 2  ASV embeddings (full utterance + five 3 s segments) -> exp/<asv>/embeddings/<set>/xvector.scp
+#   stage 3  CM scores (AASIST P(bona fide)) -> exp/<cm>/scores/<set>/cm_scores.txt
+# Then run run_test_nonorm.sh / run_test_l2norm.sh.
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./path.sh
+
+stage=1
+stop_stage=3
+la_root=LA                   # the corpus's LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...)
+trials_dir=""                # where ASVspoof2019.LA.asv.{dev,eval}.gi.trl.txt are (default: LA asv protocols)
+asv_conf="conf/asv/ecapa_tdnn.yaml"   # one or several ASV confs, space separated
+cm_conf="conf/cm/aasist.yaml"
+data_dir=data
+exp_dir=exp
+sets="dev eval"
+device=auto                  # auto | cpu | cuda | cuda:N
+num_workers=0                # audio decoding workers per extraction job
+download=false               # stage 0 only runs with --download true
+download_dir=downloads
+allow_random_init=false      # true: run models without pretrained weights (demo only: numbers mean nothing)
+
+help_message="Usage: $0 [options]
+Stages 0-3 of the SASV recipe: download (opt-in), data preparation, ASV embeddings, CM scores.
+Options (default):
+  --stage N              first stage to run (${stage})
+  --stop_stage N         last stage to run (${stop_stage})
+  --la_root DIR          ASVspoof 2019 LA folder with ASVspoof2019_LA_{dev,eval}/flac (${la_root})
+  --trials_dir DIR       folder with the SASV trial lists (<la_root>/ASVspoof2019_LA_asv_protocols)
+  --asv_conf 'F ...'     ASV model conf(s) (${asv_conf})
+  --cm_conf F            CM model conf (${cm_conf})
+  --data_dir DIR         data dirs root (${data_dir})
+  --exp_dir DIR          experiment root (${exp_dir})
+  --sets 'S ...'         sets to prepare and process (${sets})
+  --device D             auto | cpu | cuda | cuda:N (${device})
+  --num_workers N        audio decoding workers (${num_workers})
+  --download BOOL        run stage 0 (${download})
+  --download_dir DIR     where stage 0 puts archives (${download_dir})
+  --allow_random_init BOOL  tolerate missing checkpoints: random weights, meaningless numbers (${allow_random_init})"
+
+. utils/parse_options.sh
+
+mkdir -p "${exp_dir}/logs"
+log_file="${exp_dir}/logs/run_spk_ebd_extract.$(date +%Y%m%d-%H%M%S).log"
+exec > >(tee -a "${log_file}") 2>&1
+log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (${0##*/}:${BASH_LINENO[0]}) $*"; }
+log "$0 $*  (log: ${log_file})"
+
+[ -n "${trials_dir}" ] || trials_dir="${la_root}/ASVspoof2019_LA_asv_protocols"
+random_flag=()
+[ "${allow_random_init}" = true ] && random_flag=(--allow_random_init)
+data_dirs=()
+for s in ${sets}; do data_dirs+=("${data_dir}/${s}"); done
+
+if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
+  if [ "${download}" = true ]; then
+    log "Stage 0: download ASVspoof 2019 LA and the SASV trial lists"
+    local/download_la.sh "${download_dir}" "$(dirname "${la_root}")"
+  else
+    log "Stage 0: skipped (pass --download true to fetch LA.zip and the SASV trial lists)"
+  fi
+fi
+
+if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+  log "Stage 1: data preparation from ${la_root} into ${data_dir}/{${sets// /,}}"
+  python local/prepare_la.py --la_root "${la_root}" --trials_dir "${trials_dir}" --out "${data_dir}" --sets ${sets}
+fi
+
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+  for conf in ${asv_conf}; do
+    log "Stage 2: ASV embeddings with ${conf}"
+    python local/extract_embeddings.py --conf "${conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
+      --device "${device}" --num_workers "${num_workers}" ${random_flag[@]+"${random_flag[@]}"}
+  done
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  log "Stage 3: CM scores with ${cm_conf}"
+  python local/score_cm.py --conf "${cm_conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
+    --device "${device}" --num_workers "${num_workers}" ${random_flag[@]+"${random_flag[@]}"}
+fi
+
+log "Done."
