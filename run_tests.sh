@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The recipe's test suite: unit, golden-parity and end-to-end tests (the README's test command).
+# Extra arguments go to pytest, e.g. ./run_tests.sh -k metrics -x
+set -euo pipefail
+cd "$(dirname "$0")"
+local/setup_env.sh
+. ./path.sh
+# 2 shared cores: one intra-op thread per process is faster than two fighting over them
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+python -m pytest "$@"

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import soundfile as sf
+
+from sasv.audio import (
+    CM_SAMPLES,
+    SEGMENT_SAMPLES,
+    AudioError,
+    cm_input,
+    embedding_segments,
+    read_audio,
+    segment_starts,
+)
+
+
+def _write(path, data, sr=16000, subtype="PCM_16"):
+    sf.write(str(path), data, sr, subtype=subtype)
+    return path
+
+
+def _junk(path):
+    path.write_bytes(b"not audio at all" * 10)
+    return path
+
+
+def test_read_audio_roundtrip_exact(tmp_path):
+    x = (np.random.default_rng(0).integers(-16384, 16384, 8000) / 32768).astype(np.float32)
+    got = read_audio(_write(tmp_path / "a.flac", x))
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, x)
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "missing.flac", "does not exist"),
+        (lambda p: _junk(p / "junk.flac"), "cannot decode"),
+        (lambda p: _write(p / "sr.flac", np.zeros(800), sr=8000), "sample rate is 8000"),
+        (lambda p: _write(p / "st.flac", np.zeros((800, 2))), "2 channels"),
+        (lambda p: _write(p / "nan.wav", np.array([0.1, np.nan, 0.2]), subtype="FLOAT"), "NaN or Inf"),
+        (lambda p: _write(p / "empty.wav", np.zeros(0)), "empty"),
+    ],
+)
+def test_read_audio_rejects_bad_files_naming_them(tmp_path, make, message):
+    path = make(tmp_path)
+    with pytest.raises(AudioError, match=message) as err:
+        read_audio(path)
+    assert str(path) in str(err.value)
+
+
+def test_truncated_flac_is_an_error(tmp_path):
+    path = _write(tmp_path / "t.flac", np.random.default_rng(1).uniform(-0.5, 0.5, 48000))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    with pytest.raises(AudioError, match=str(path)):
+        read_audio(path)
+
+
+def test_segments_of_short_utterance_wrap_around():
+    wav = np.arange(1000, dtype=np.float32)
+    segs = embedding_segments(wav)
+    assert segs.shape == (5, SEGMENT_SAMPLES)
+    for seg in segs:  # all five start at 0 and continue with the utterance's own beginning
+        np.testing.assert_array_equal(seg, np.resize(wav, SEGMENT_SAMPLES))
+
+
+def test_segments_equally_spaced_over_long_utterance():
+    n = 112000
+    wav = np.arange(n, dtype=np.float32)
+    segs = embedding_segments(wav)
+    starts = segment_starts(n)
+    assert starts[0] == 0 and starts[-1] == n - SEGMENT_SAMPLES
+    np.testing.assert_array_equal(segs[:, 0], starts.astype(np.float32))
+    assert np.all(np.diff(segs, axis=1) == 1)
+
+
+def test_segment_starts_match_reference(golden):
+    io = np.load(golden("ecapa_tdnn") / "io.npz")
+    for i in range(3):
+        n = max(len(io[f"wav{i}"]), SEGMENT_SAMPLES)
+        np.testing.assert_array_equal(segment_starts(n), io[f"seg_starts{i}"])
+
+
+def test_cm_input_truncates_and_tiles():
+    long = np.arange(CM_SAMPLES + 10, dtype=np.float32)
+    np.testing.assert_array_equal(cm_input(long), long[:CM_SAMPLES])
+    short = np.arange(30000, dtype=np.float32)
+    out = cm_input(short)
+    assert out.shape == (CM_SAMPLES,)
+    np.testing.assert_array_equal(out[30000:60000], short)
+
+
+def test_cm_input_matches_reference_pad(golden):
+    io = np.load(golden("aasist") / "io.npz")
+    got = np.stack([cm_input(io[f"wav{i}"]) for i in range(4)])
+    np.testing.assert_array_equal(got, io["x_padded"])

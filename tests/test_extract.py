@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from torch import nn
+
+from sasv.audio import SEGMENT_SAMPLES, embedding_segments
+from sasv.extract import (
+    CountermeasureEngine,
+    EmbeddingEngine,
+    NonFiniteOutputError,
+    extract_embeddings,
+    read_cm_scores,
+    read_embeddings,
+    score_countermeasure,
+)
+
+
+class FrameStats(nn.Module):
+    """A tiny length-dependent embedder: conv over frames, mean+std pooling over time."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv1d(1, 4, kernel_size=400, stride=160)
+        self.calls = 0
+
+    def forward(self, wav):
+        self.calls += 1
+        h = torch.tanh(self.conv(wav.unsqueeze(1)))
+        return torch.cat([h.mean(-1), h.std(-1)], dim=1)
+
+
+class TwoLogits(nn.Module):
+    def forward(self, x):
+        return torch.stack([x.mean(1), x.abs().mean(1) * 10], dim=1)
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    rng = np.random.default_rng(0)
+    items = []
+    for i, n in enumerate([8000, 24000, 48240, 52000, 52000, 130000, 16000]):
+        path = tmp_path / "wav" / f"u{i}.flac"
+        path.parent.mkdir(exist_ok=True)
+        sf.write(str(path), (rng.integers(-8000, 8000, n) / 32768).astype(np.float32), 16000)
+        items.append((f"utt{i}", str(path)))
+    return items
+
+
+def _reference_rows(model, wav):
+    """The reference strategy: model(full) then model(five segments) as one batch, per utterance."""
+    with torch.no_grad():
+        full = model(torch.from_numpy(wav)[None])
+        segs = model(torch.from_numpy(embedding_segments(wav)))
+    return torch.cat([full, segs]).numpy()
+
+
+def test_batched_rows_equal_reference_strategy(corpus):
+    model = FrameStats().eval()
+    engine = EmbeddingEngine(model, torch.device("cpu"), segment_batch=7)
+    wavs = [sf.read(p, dtype="float32")[0] for _, p in corpus]
+    rows = engine.embed(wavs)
+    for wav, got in zip(wavs, rows, strict=True):
+        ref = _reference_rows(model, wav)
+        assert got.shape == (6, 8)
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_extract_writes_scp_and_resumes(corpus, tmp_path):
+    model = FrameStats().eval()
+    engine = EmbeddingEngine(model, torch.device("cpu"))
+    out = tmp_path / "emb"
+    scp = extract_embeddings(engine, corpus, out, "model-a", chunk_size=3)
+    first = read_embeddings(scp)
+    assert sorted(first) == sorted(u for u, _ in corpus)
+    assert all(v.shape == (6, 8) for v in first.values())
+
+    calls = model.calls
+    extract_embeddings(engine, corpus, out, "model-a", chunk_size=3)
+    assert model.calls == calls, "a finished extraction must be skipped"
+
+    # simulate a run killed during chunk 1: its index and the final scp are missing
+    (out / "chunks" / "00001.scp").unlink()
+    (out / "xvector.done").unlink()
+    calls = model.calls
+    again = read_embeddings(extract_embeddings(engine, corpus, out, "model-a", chunk_size=3))
+    assert 0 < model.calls - calls <= 2 * 3, "only the unfinished chunk is recomputed"
+    for utt in first:
+        np.testing.assert_array_equal(first[utt], again[utt])
+
+
+def test_changed_inputs_discard_stale_chunks(corpus, tmp_path):
+    engine = EmbeddingEngine(FrameStats().eval(), torch.device("cpu"))
+    out = tmp_path / "emb"
+    extract_embeddings(engine, corpus[:4], out, "model-a", chunk_size=2)
+    (out / "xvector.done").unlink()
+    scp = extract_embeddings(engine, corpus, out, "model-b", chunk_size=2)
+    assert len(read_embeddings(scp)) == len(corpus)
+
+
+def test_nan_embedding_names_the_utterance(corpus, tmp_path):
+    class Broken(FrameStats):
+        def forward(self, wav):
+            out = super().forward(wav)
+            return out * float("nan") if wav.shape[1] == 24000 else out
+
+    engine = EmbeddingEngine(Broken().eval(), torch.device("cpu"))
+    with pytest.raises(NonFiniteOutputError, match="utt1"):
+        extract_embeddings(engine, corpus, tmp_path / "emb", "m")
+
+
+def test_cm_scores_file(corpus, tmp_path):
+    engine = CountermeasureEngine(TwoLogits(), torch.device("cpu"))
+    out = score_countermeasure(engine, corpus, tmp_path / "cm" / "cm_scores.txt", "cm", batch_size=3)
+    scores = read_cm_scores(out)
+    assert sorted(scores) == sorted(u for u, _ in corpus)
+    lines = out.read_text().splitlines()
+    for line in lines:
+        _, l0, l1, p = line.split()
+        l0, l1, p = float(l0), float(l1), float(p)
+        assert p == pytest.approx(np.exp(l1) / (np.exp(l0) + np.exp(l1)), rel=1e-12)
+
+
+def test_segment_constant():
+    assert SEGMENT_SAMPLES == 48240
