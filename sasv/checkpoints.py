@@ -74,7 +74,12 @@ FORMATS: dict[str, CheckpointFormat] = {
         CheckpointFormat(
             name="doubleroc_resnet",
             renames=_mel_frontend_renames("torchfb"),
-            description="SASV2022_DoubleRoc Res2Net50V2 / Res2NeXt50 plain state dicts",
+            description="SASV2022_DoubleRoc Res2Net50V2 res2net50v2.model (plain state dict, torchfb.*)",
+        ),
+        CheckpointFormat(
+            name="doubleroc_res2next",
+            renames=_mel_frontend_renames("torchfbank"),
+            description="SASV2022_DoubleRoc Res2NeXt50 res2next50.model (plain state dict, torchfbank.*)",
         ),
         CheckpointFormat(
             name="clovaai_aasist",
