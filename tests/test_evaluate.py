@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from sasv.datadir import DataDir, Trial
+from sasv.evaluate import MissingScoresError, evaluate, score_trials
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    enroll = {"A": ["a1", "a2"], "B": ["b1"]}
+    trials = [
+        Trial("A", "t1", "bonafide", "target"),
+        Trial("A", "t2", "bonafide", "nontarget"),
+        Trial("A", "t3", "A07", "spoof"),
+        Trial("B", "t2", "bonafide", "target"),
+        Trial("B", "t1", "bonafide", "nontarget"),
+        Trial("B", "t4", "A08", "spoof"),
+    ]
+    utts = ["a1", "a2", "b1", "t1", "t2", "t3", "t4"]
+    emb = {u: rng.normal(size=(6, 8)).astype(np.float32) for u in utts}
+    cm = {u: float(p) for u, p in zip(["t1", "t2", "t3", "t4"], [0.9, 0.8, 0.1, 0.2], strict=True)}
+    data = DataDir(wav_scp={u: f"/x/{u}.flac" for u in utts}, utt2spk={}, enroll=enroll, trials=trials)
+    return data, emb, cm
+
+
+@pytest.mark.parametrize("norm", ["nonorm", "l2norm"])
+def test_scores_follow_reference_semantics(norm):
+    data, emb, cm = _data()
+    out = score_trials(data, emb, cm, norm)
+
+    def rows(u):
+        r = torch.from_numpy(emb[u])
+        return torch.nn.functional.normalize(r, dim=1) if norm == "l2norm" else r
+
+    cos = torch.nn.CosineSimilarity(dim=1, eps=1e-6)
+    for i, t in enumerate(data.trials):
+        enrol = torch.cat([rows(u) for u in data.enroll[t.spk]]).mean(0, keepdim=True)
+        test = rows(t.utt).mean(0, keepdim=True)
+        expected = cos(enrol, test).item()
+        assert out.asv[i] == pytest.approx(expected, abs=1e-6)
+        assert out.cm[i] == pytest.approx(cm[t.utt], rel=1e-6)
+        assert out.fused[i] == pytest.approx(cm[t.utt] * (expected + 1) / 2, abs=1e-6)
+    assert list(out.key) == [t.key for t in data.trials]
+
+
+def test_missing_embedding_or_cm_score_is_named():
+    data, emb, cm = _data()
+    del emb["t3"]
+    with pytest.raises(MissingScoresError, match="t3"):
+        score_trials(data, emb, cm, "nonorm", emb_source="exp/x/xvector.scp")
+    data, emb, cm = _data()
+    del cm["t4"]
+    with pytest.raises(MissingScoresError, match="t4"):
+        score_trials(data, emb, cm, "nonorm")
+
+
+def test_evaluate_counts_and_eers():
+    data, emb, cm = _data()
+    res = evaluate(score_trials(data, emb, cm, "l2norm", "sum"))
+    assert res["counts"]["target"] == 2 and res["counts"]["spoof"] == 2
+    assert all(0.0 <= res[k] <= 1.0 for k in ("sasv_eer", "sv_eer", "spf_eer"))
