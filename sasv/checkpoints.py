@@ -89,7 +89,19 @@ FORMATS: dict[str, CheckpointFormat] = {
             name="unispeech_wavlm_ecapa",
             nested_key="model",
             ignored_prefixes=("loss_calculator.",),
-            description="microsoft/UniSpeech speaker_verification checkpoint {'model': sd, ...}",
+            # the original's anonymous nn.Sequential indices -> sasv.models.wavlm's named modules, for the
+            # 7 conv layers every released WavLM has: conv_layers.N.0 = conv, .N.2.1 = its LayerNorm, and the
+            # weight-normed positional conv pos_conv.0 (weight_g / weight_v / bias)
+            renames=tuple(
+                (f"feature_extract.model.feature_extractor.conv_layers.{i}.{old}.", new)
+                for i in range(7)
+                for old, new in (
+                    ("0", f"feature_extract.model.feature_extractor.conv_layers.{i}.conv."),
+                    ("2.1", f"feature_extract.model.feature_extractor.conv_layers.{i}.norm."),
+                )
+            )
+            + (("feature_extract.model.encoder.pos_conv.0.", "feature_extract.model.encoder.pos_conv."),),
+            description="microsoft/UniSpeech speaker_verification {'model': sd, 'best_valid_eer': float}",
         ),
     )
 }

@@ -1,0 +1,600 @@
+"""WavLM-Large + ECAPA-TDNN speaker embedding extractor, weight-compatible with UniSpeech's released model.
+
+The SASV 2022 DoubleRoc system uses Microsoft UniSpeech's speaker-verification model
+``wavlm_large_finetune.pth`` (WavLM-Large fine-tuned jointly with a small ECAPA-TDNN, Vox1-O EER 0.431 %).
+Its checkpoint is only useful if this module computes what the original stack (s3prl's WavLM
+``UpstreamExpert`` + UniSpeech's ``ECAPA_TDNN``) computes in eval mode, so the computation follows the
+original step by step:
+
+* each waveform is layer-normalised over all its samples (``normalize: true``), then a 7-layer strided
+  conv stack, each conv followed by a LayerNorm over channels and GELU (the "layer_norm" extractor mode),
+  maps it to 50 frames/s; a LayerNorm and ``post_extract_proj`` lift the frames to the transformer width;
+* a grouped convolutional positional embedding (kernel 128, old-style weight norm over the kernel axis, one
+  frame cut because the kernel is even, GELU) is added;
+* pre-LayerNorm transformer layers use a *gated relative position bias*: a bucketed (log-spaced beyond 80
+  frames) bias table lives in layer 0 only and is shared by all layers, each of which scales it per head and
+  per query frame by a gate computed from its (normalised) input;
+* every layer input plus the final (LayerNorm-ed) encoder output - 25 hidden states for Large - are mixed with
+  learnt softmax weights, +1e-6, instance-normalised over time and fed to an ECAPA-TDNN whose widths follow
+  UniSpeech's variant (Conv-ReLU-BN order, SE bottleneck 128, 1536-channel aggregation, attention over
+  1536 channels without global context).
+
+Module names mirror the original state dict (``feature_weight``, ``feature_extract.model.*``, ``layer1.*`` ...
+``linear.*``), except where the original used anonymous ``nn.Sequential`` indices; the
+``unispeech_wavlm_ecapa`` checkpoint format renames those three (``conv_layers.N.0`` ->
+``conv_layers.N.conv``, ``conv_layers.N.2.1`` -> ``conv_layers.N.norm``, ``pos_conv.0`` -> ``pos_conv``).
+
+GPU use: inputs are batched as (B, N) rows of equal length (the original never pads: padding would change the
+instance normalisation and the pooling). The backbone honours a caller's ``torch.autocast``; the relative
+position gate, the hidden-state mixing and the ECAPA head always run in float32, because the head's pooled
+standard deviation (E[x^2] - mu^2) cancels catastrophically in half precision and the head costs little.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+# Widths fixed by UniSpeech's ECAPA_TDNN (not constructor arguments there); they shape the checkpoint.
+RES2_SCALE = 8
+SE_BOTTLENECK = 128
+MFA_CHANNELS = 1536
+ATTENTION_CHANNELS = 128
+STD_FLOOR = 1e-9
+FEATURE_OFFSET = 1e-6  # added to the mixed hidden states before the instance norm, as the original does
+
+#: Fields of a WavLM ``cfg`` dict that only matter for pre-training or fine-tuning (dropouts, masking, layer
+#: drop, gradient scaling). They are accepted, so that a checkpoint's cfg can be passed verbatim, and ignored.
+TRAINING_ONLY_FIELDS = frozenset(
+    {
+        "dropout",
+        "attention_dropout",
+        "activation_dropout",
+        "encoder_layerdrop",
+        "dropout_input",
+        "dropout_features",
+        "feature_grad_mult",
+        "mask_length",
+        "mask_prob",
+        "mask_selection",
+        "mask_other",
+        "no_mask_overlap",
+        "mask_min_space",
+        "mask_channel_length",
+        "mask_channel_prob",
+        "mask_channel_selection",
+        "mask_channel_other",
+        "no_mask_channel_overlap",
+        "mask_channel_min_space",
+    }
+)
+
+
+def parse_conv_layers(spec: str | Sequence[Sequence[int]]) -> tuple[tuple[int, int, int], ...]:
+    """``conv_feature_layers`` -> ((dim, kernel, stride), ...).
+
+    WavLM stores this as a Python expression (``"[(512,10,5)] + [(512,3,2)] * 4 + ..."``) that the original
+    code ``eval``s. A conf or checkpoint cfg is untrusted text, so only list/tuple literals of integers
+    joined by ``+`` and ``* int`` are evaluated here; anything else is an error. A plain list of triples is
+    accepted too.
+    """
+    if isinstance(spec, str):
+        try:
+            tree = ast.parse(spec, mode="eval")
+        except SyntaxError as e:
+            raise ValueError(f"conv_feature_layers {spec!r} is not a valid expression: {e}") from None
+        value = _eval_layer_expr(tree.body, spec)
+    else:
+        value = list(spec)
+    layers: list[tuple[int, int, int]] = []
+    for item in value:
+        if (
+            not isinstance(item, (list, tuple))
+            or len(item) != 3
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in item)
+        ):
+            raise ValueError(
+                f"conv_feature_layers entries must be (dim, kernel, stride) positive ints, got {item!r}"
+            )
+        layers.append((int(item[0]), int(item[1]), int(item[2])))
+    if not layers:
+        raise ValueError("conv_feature_layers is empty")
+    return tuple(layers)
+
+
+def _eval_layer_expr(node: ast.AST, spec: str) -> Any:
+    if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple)):
+        items = [_eval_layer_expr(e, spec) for e in node.elts]
+        return items if isinstance(node, ast.List) else tuple(items)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Mult)):
+        left, right = _eval_layer_expr(node.left, spec), _eval_layer_expr(node.right, spec)
+        if isinstance(node.op, ast.Add) and isinstance(left, list) and isinstance(right, list):
+            return left + right
+        if isinstance(node.op, ast.Mult) and isinstance(left, list) and isinstance(right, int) and right >= 0:
+            return left * right
+    raise ValueError(
+        f"conv_feature_layers {spec!r}: only lists of (dim, kernel, stride) tuples joined by '+' and "
+        f"'* <int>' are allowed"
+    )
+
+
+@dataclass(frozen=True)
+class WavLMConfig:
+    """The architecture fields of a WavLM ``cfg``.
+
+    All are required: WavLM's own defaults are Base's, and a silently defaulted field would build a model
+    that does not fit the checkpoint, or worse, one that does.
+    """
+
+    encoder_layers: int
+    encoder_embed_dim: int
+    encoder_ffn_embed_dim: int
+    encoder_attention_heads: int
+    conv_feature_layers: tuple[tuple[int, int, int], ...]
+    extractor_mode: str
+    conv_bias: bool
+    normalize: bool
+    conv_pos: int
+    conv_pos_groups: int
+    relative_position_embedding: bool
+    num_buckets: int
+    max_distance: int
+    gru_rel_pos: bool
+    layer_norm_first: bool
+    activation_fn: str
+
+    @classmethod
+    def from_dict(cls, cfg: Mapping[str, Any]) -> WavLMConfig:
+        """Validate a cfg dict; only the configuration that is parity-tested against the original is accepted.
+
+        WavLM-Large (and the tiny golden model) use the layer-norm extractor, pre-LayerNorm layers and gated
+        relative position bias with GELU. Other variants (WavLM Base: group-norm extractor, post-LayerNorm)
+        would need code paths that nothing here verifies, so they are refused rather than guessed.
+        """
+        names = [f.name for f in fields(cls)]
+        unknown = set(cfg) - set(names) - TRAINING_ONLY_FIELDS
+        if unknown:
+            raise ValueError(f"unknown WavLM cfg fields {sorted(unknown)}; architecture fields: {names}")
+        missing = [n for n in names if n not in cfg]
+        if missing:
+            raise ValueError(f"WavLM cfg lacks the architecture fields {missing}")
+        values = {n: cfg[n] for n in names}
+        values["conv_feature_layers"] = parse_conv_layers(cfg["conv_feature_layers"])
+        conf = cls(**values)
+        required = {
+            "extractor_mode": "layer_norm",
+            "layer_norm_first": True,
+            "relative_position_embedding": True,
+            "gru_rel_pos": True,
+            "activation_fn": "gelu",
+        }
+        for name, want in required.items():
+            if getattr(conf, name) != want:
+                raise ValueError(
+                    f"WavLM cfg {name}={getattr(conf, name)!r} is not supported: only the WavLM-Large style "
+                    f"architecture ({', '.join(f'{k}={v!r}' for k, v in required.items())}) is implemented"
+                )
+        if conf.encoder_embed_dim % conf.encoder_attention_heads:
+            raise ValueError("encoder_embed_dim must be divisible by encoder_attention_heads")
+        if conf.encoder_embed_dim % conf.conv_pos_groups:
+            raise ValueError("encoder_embed_dim must be divisible by conv_pos_groups")
+        return conf
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples needed for one output frame (400 for the standard stack)."""
+        field, jump = 1, 1
+        for _, kernel, stride in self.conv_feature_layers:
+            field += (kernel - 1) * jump
+            jump *= stride
+        return field
+
+
+def _float32_region(x: torch.Tensor) -> torch.autocast:
+    """A region where a caller's autocast is switched off, for numerically delicate float32 computations."""
+    return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+def _layer_norm_fp32(x: torch.Tensor, norm: nn.LayerNorm) -> torch.Tensor:
+    """LayerNorm computed in float32 and cast back, as fairseq's Fp32LayerNorm does in the conv extractor."""
+    with _float32_region(x):
+        out = F.layer_norm(x.float(), norm.normalized_shape, norm.weight.float(), norm.bias.float(), norm.eps)
+    return out.to(x.dtype)
+
+
+def _gelu_fp32(x: torch.Tensor) -> torch.Tensor:
+    """GELU evaluated in float32 (fairseq's ``gelu`` activation) so half-precision runs keep its tails."""
+    return F.gelu(x.float()).to(x.dtype)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# WavLM encoder
+# ----------------------------------------------------------------------------------------------------------
+
+
+class ConvBlock(nn.Module):
+    """Strided conv (no padding) -> LayerNorm over channels -> GELU: one stage of the waveform encoder."""
+
+    def __init__(self, in_dim: int, out_dim: int, kernel: int, stride: int, bias: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(in_dim, out_dim, kernel, stride=stride, bias=bias)
+        self.norm = nn.LayerNorm(out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        x = _layer_norm_fp32(x.transpose(1, 2), self.norm).transpose(1, 2)
+        return F.gelu(x)
+
+
+class ConvFeatureExtractor(nn.Module):
+    """(B, N) waveform -> (B, C, T) frames, T = the conv stack's valid output length (hop 320 for WavLM)."""
+
+    def __init__(self, layers: Sequence[tuple[int, int, int]], bias: bool) -> None:
+        super().__init__()
+        blocks = []
+        in_dim = 1
+        for dim, kernel, stride in layers:
+            blocks.append(ConvBlock(in_dim, dim, kernel, stride, bias))
+            in_dim = dim
+        self.conv_layers = nn.ModuleList(blocks)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        x = wav.unsqueeze(1)
+        for block in self.conv_layers:
+            x = block(x)
+        return x
+
+
+class WeightNormConvPositionalEmbedding(nn.Module):
+    """Grouped conv over time whose kernel is reparametrised as g * v / ||v||, the norm taken per kernel tap.
+
+    The checkpoint stores the old ``torch.nn.utils.weight_norm(conv, dim=2)`` parameters ``weight_g``
+    [1, 1, K] and ``weight_v``; the effective kernel is recomputed in forward instead of using the deprecated
+    hook API.
+    With an even kernel, symmetric padding K // 2 yields one frame too many; the last one is dropped so that
+    output frame t is centred on input frame t, as in the original (``SamePad``).
+    """
+
+    def __init__(self, dim: int, kernel: int, groups: int) -> None:
+        super().__init__()
+        self.kernel = kernel
+        self.groups = groups
+        self.weight_v = nn.Parameter(torch.empty(dim, dim // groups, kernel))
+        self.weight_g = nn.Parameter(torch.empty(1, 1, kernel))
+        self.bias = nn.Parameter(torch.zeros(dim))
+        with torch.no_grad():
+            nn.init.normal_(self.weight_v, mean=0.0, std=math.sqrt(4.0 / (kernel * dim)))
+            self.weight_g.copy_(self._v_norm())
+
+    def _v_norm(self) -> torch.Tensor:
+        return self.weight_v.norm(p=2, dim=(0, 1), keepdim=True)
+
+    def weight(self) -> torch.Tensor:
+        return self.weight_v * (self.weight_g / self._v_norm())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D, T) -> (B, D, T)."""
+        y = F.conv1d(x, self.weight(), self.bias, padding=self.kernel // 2, groups=self.groups)
+        if self.kernel % 2 == 0:
+            y = y[:, :, :-1]
+        return F.gelu(y)
+
+
+def relative_position_buckets(
+    length: int, num_buckets: int, max_distance: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """(T, T) bucket index of (key position - query position), T5-style and bidirectional.
+
+    Half of the buckets are for keys after the query. Within a direction, distances below a quarter of
+    ``num_buckets`` get their own bucket; longer ones share log-spaced buckets up to ``max_distance``, beyond
+    which everything falls into the last. The float32 arithmetic matches the original so that the bucket
+    boundaries (a float -> int truncation) fall at the same distances.
+    """
+    pos = torch.arange(length, dtype=torch.long, device=device)
+    rel = pos[None, :] - pos[:, None]
+    half = num_buckets // 2
+    buckets = (rel > 0).to(torch.long) * half
+    dist = rel.abs()
+    max_exact = half // 2
+    # clamp(min=1) only avoids log(0) for distance 0, which takes the exact branch anyway
+    log_ratio = torch.log(dist.float().clamp(min=1) / max_exact) / math.log(max_distance / max_exact)
+    far = max_exact + (log_ratio * (half - max_exact)).to(torch.long)
+    far = torch.clamp(far, max=half - 1)
+    return buckets + torch.where(dist < max_exact, dist, far)
+
+
+class GatedRelPosSelfAttention(nn.Module):
+    """Multi-head self-attention with WavLM's gated relative position bias.
+
+    The bias table (``relative_attention_bias``, buckets x heads) exists only in the first layer and is
+    shared. Each layer gates it per head and query frame: from the head's slice of the layer input,
+    ``grep_linear`` gives 8 values, summed in two groups of four into a and b; the gate is
+    sigmoid(a) * (sigmoid(b) * grep_a - 1) + 2. The gated bias is added to the scaled dot-product logits
+    (``F.scaled_dot_product_attention`` with an additive mask).
+    """
+
+    def __init__(
+        self, dim: int, heads: int, has_bias_table: bool, num_buckets: int, max_distance: int
+    ) -> None:
+        super().__init__()
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.num_buckets = num_buckets
+        self.max_distance = max_distance
+        self.k_proj = nn.Linear(dim, dim)
+        self.v_proj = nn.Linear(dim, dim)
+        self.q_proj = nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+        self.grep_linear = nn.Linear(self.head_dim, 8)
+        self.grep_a = nn.Parameter(torch.ones(1, heads, 1, 1))
+        if has_bias_table:
+            self.relative_attention_bias = nn.Embedding(num_buckets, heads)
+
+    def position_bias(self, length: int) -> torch.Tensor:
+        """(1, H, T, T) float32 ungated bias; only valid on the layer that owns the table."""
+        table = self.relative_attention_bias.weight
+        buckets = relative_position_buckets(length, self.num_buckets, self.max_distance, table.device)
+        return F.embedding(buckets, table.float()).permute(2, 0, 1).unsqueeze(0)
+
+    def forward(self, x: torch.Tensor, position_bias: torch.Tensor) -> torch.Tensor:
+        """x (B, T, D) (already layer-normalised), position_bias (1, H, T, T) -> (B, T, D)."""
+        b, t, d = x.shape
+        with _float32_region(x):
+            heads_in = x.float().view(b, t, self.heads, self.head_dim).transpose(1, 2)  # (B, H, T, dh)
+            w, bias = self.grep_linear.weight.float(), self.grep_linear.bias.float()
+            gates = torch.sigmoid(F.linear(heads_in, w, bias).view(b, self.heads, t, 2, 4).sum(-1))
+            gate_a, gate_b = gates[..., 0:1], gates[..., 1:2]  # (B, H, T, 1)
+            gate = gate_a * (gate_b * self.grep_a.float() - 1.0) + 2.0
+            attn_bias = gate * position_bias  # (B, H, T, T)
+
+        def split(proj: nn.Linear) -> torch.Tensor:
+            return proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+
+        q, k, v = split(self.q_proj), split(self.k_proj), split(self.v_proj)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias.to(q.dtype))
+        return self.out_proj(out.transpose(1, 2).reshape(b, t, d))
+
+
+class TransformerLayer(nn.Module):
+    """Pre-LayerNorm block: x + attn(LN(x)), then x + fc2(gelu(fc1(LN(x))))."""
+
+    def __init__(self, cfg: WavLMConfig, has_bias_table: bool) -> None:
+        super().__init__()
+        dim = cfg.encoder_embed_dim
+        self.self_attn = GatedRelPosSelfAttention(
+            dim, cfg.encoder_attention_heads, has_bias_table, cfg.num_buckets, cfg.max_distance
+        )
+        self.self_attn_layer_norm = nn.LayerNorm(dim)
+        self.fc1 = nn.Linear(dim, cfg.encoder_ffn_embed_dim)
+        self.fc2 = nn.Linear(cfg.encoder_ffn_embed_dim, dim)
+        self.final_layer_norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor, position_bias: torch.Tensor) -> torch.Tensor:
+        x = x + self.self_attn(self.self_attn_layer_norm(x), position_bias)
+        return x + self.fc2(_gelu_fp32(self.fc1(self.final_layer_norm(x))))
+
+
+class TransformerEncoder(nn.Module):
+    def __init__(self, cfg: WavLMConfig) -> None:
+        super().__init__()
+        dim = cfg.encoder_embed_dim
+        self.pos_conv = WeightNormConvPositionalEmbedding(dim, cfg.conv_pos, cfg.conv_pos_groups)
+        self.layers = nn.ModuleList(
+            TransformerLayer(cfg, has_bias_table=i == 0) for i in range(cfg.encoder_layers)
+        )
+        self.layer_norm = nn.LayerNorm(dim)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """(B, T, D) -> the L + 1 hidden states: each layer's input, then the LayerNorm-ed final output.
+
+        These are exactly the tensors s3prl's ``hidden_states`` hooks capture, which the speaker head mixes.
+        """
+        x = x + self.pos_conv(x.transpose(1, 2)).transpose(1, 2)
+        position_bias = self.layers[0].self_attn.position_bias(x.shape[1])
+        states = []
+        for layer in self.layers:
+            states.append(x)
+            x = layer(x, position_bias)
+        states.append(self.layer_norm(x))
+        return states
+
+
+class WavLM(nn.Module):
+    """The WavLM network (eval mode, no masking): normalised waveform (B, N) -> L + 1 hidden states (B, T, D).
+
+    ``mask_emb`` (the learnt embedding for masked frames in pre-training) is unused at inference; it is kept
+    because it is part of the checkpoint and the load is strict.
+    """
+
+    def __init__(self, cfg: WavLMConfig) -> None:
+        super().__init__()
+        conv_dim = cfg.conv_feature_layers[-1][0]
+        self.feature_extractor = ConvFeatureExtractor(cfg.conv_feature_layers, cfg.conv_bias)
+        self.post_extract_proj = (
+            nn.Linear(conv_dim, cfg.encoder_embed_dim) if conv_dim != cfg.encoder_embed_dim else None
+        )
+        self.mask_emb = nn.Parameter(torch.empty(cfg.encoder_embed_dim).uniform_())
+        self.encoder = TransformerEncoder(cfg)
+        self.layer_norm = nn.LayerNorm(conv_dim)
+
+    def forward(self, wav: torch.Tensor) -> list[torch.Tensor]:
+        x = self.layer_norm(self.feature_extractor(wav).transpose(1, 2))
+        if self.post_extract_proj is not None:
+            x = self.post_extract_proj(x)
+        return self.encoder(x)
+
+
+class WavLMUpstream(nn.Module):
+    """s3prl's upstream wrapper: per-waveform normalisation in front of WavLM (parameter-free)."""
+
+    def __init__(self, cfg: WavLMConfig) -> None:
+        super().__init__()
+        self.normalize = cfg.normalize
+        self.model = WavLM(cfg)
+
+    def forward(self, wav: torch.Tensor) -> list[torch.Tensor]:
+        if self.normalize:
+            # zero mean, unit (biased) variance over each waveform's samples, eps 1e-5, no affine
+            with _float32_region(wav):
+                wav = F.layer_norm(wav.float(), wav.shape[-1:])
+        return self.model(wav)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# UniSpeech ECAPA-TDNN head
+# ----------------------------------------------------------------------------------------------------------
+
+
+class Conv1dReluBn(nn.Module):
+    """conv -> ReLU -> BatchNorm (the order the weights were trained with)."""
+
+    def __init__(
+        self, in_dim: int, out_dim: int, kernel: int = 1, padding: int = 0, dilation: int = 1
+    ) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(in_dim, out_dim, kernel, padding=padding, dilation=dilation)
+        self.bn = nn.BatchNorm1d(out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(F.relu(self.conv(x)))
+
+
+class Res2Conv1dReluBn(nn.Module):
+    """Hierarchical dilated convs over ``scale`` channel groups; the last group passes through untouched."""
+
+    def __init__(
+        self, channels: int, kernel: int, padding: int, dilation: int, scale: int = RES2_SCALE
+    ) -> None:
+        super().__init__()
+        if channels % scale:
+            raise ValueError(f"channels ({channels}) must be a multiple of the Res2 scale {scale}")
+        self.width = channels // scale
+        self.nums = scale - 1
+        self.convs = nn.ModuleList(
+            nn.Conv1d(self.width, self.width, kernel, padding=padding, dilation=dilation)
+            for _ in range(self.nums)
+        )
+        self.bns = nn.ModuleList(nn.BatchNorm1d(self.width) for _ in range(self.nums))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        groups = torch.split(x, self.width, dim=1)
+        out = []
+        sp = groups[0]
+        for i in range(self.nums):
+            if i > 0:
+                sp = sp + groups[i]
+            sp = self.bns[i](F.relu(self.convs[i](sp)))
+            out.append(sp)
+        out.append(groups[self.nums])
+        return torch.cat(out, dim=1)
+
+
+class SEConnect(nn.Module):
+    """Squeeze-excitation gate from the time-averaged activation (Linear layers, no BatchNorm)."""
+
+    def __init__(self, channels: int, bottleneck: int = SE_BOTTLENECK) -> None:
+        super().__init__()
+        self.linear1 = nn.Linear(channels, bottleneck)
+        self.linear2 = nn.Linear(bottleneck, channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.sigmoid(self.linear2(F.relu(self.linear1(x.mean(dim=2)))))
+        return x * s.unsqueeze(2)
+
+
+class SERes2Block(nn.Module):
+    """1x1 Conv-ReLU-BN, Res2 dilated convs, 1x1 Conv-ReLU-BN, SE gate, plus the identity."""
+
+    def __init__(self, channels: int, kernel: int, dilation: int) -> None:
+        super().__init__()
+        # attribute names are the original's, so that checkpoint keys match (layerN.Conv1dReluBn1.conv.weight)
+        self.Conv1dReluBn1 = Conv1dReluBn(channels, channels)
+        self.Res2Conv1dReluBn = Res2Conv1dReluBn(channels, kernel, padding=dilation, dilation=dilation)
+        self.Conv1dReluBn2 = Conv1dReluBn(channels, channels)
+        self.SE_Connect = SEConnect(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.Conv1dReluBn2(self.Res2Conv1dReluBn(self.Conv1dReluBn1(x)))
+        return self.SE_Connect(out) + x
+
+
+class AttentiveStatsPool(nn.Module):
+    """Per-channel softmax attention over time -> weighted mean and std, concatenated (B, 2C).
+
+    The std is sqrt(E_w[x^2] - mu^2) clamped at 1e-9, the original's formula, which the trained BatchNorm
+    after it expects.
+    """
+
+    def __init__(self, channels: int, attention_channels: int = ATTENTION_CHANNELS) -> None:
+        super().__init__()
+        self.linear1 = nn.Conv1d(channels, attention_channels, kernel_size=1)
+        self.linear2 = nn.Conv1d(attention_channels, channels, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        alpha = torch.softmax(self.linear2(torch.tanh(self.linear1(x))), dim=2)
+        mean = torch.sum(alpha * x, dim=2)
+        var = torch.sum(alpha * x**2, dim=2) - mean**2
+        return torch.cat([mean, torch.sqrt(var.clamp(min=STD_FLOOR))], dim=1)
+
+
+class WavLMEcapa(nn.Module):
+    """waveform (B, N) float32 16 kHz -> speaker embedding (B, embedding_dim), not length-normalised.
+
+    ``wavlm``: the WavLM architecture cfg (see :class:`WavLMConfig`; a checkpoint's ``cfg`` dict is accepted
+    as is). ``channels``: the ECAPA width (512 in ``ECAPA_TDNN_SMALL``). Rows of a batch must have equal
+    length; embed full utterances one at a time.
+    """
+
+    def __init__(self, wavlm: Mapping[str, Any], channels: int = 512, embedding_dim: int = 256) -> None:
+        super().__init__()
+        self.cfg = WavLMConfig.from_dict(wavlm)
+        self.embedding_dim = embedding_dim
+        feat_dim = self.cfg.encoder_embed_dim
+        self.feature_weight = nn.Parameter(torch.zeros(self.cfg.encoder_layers + 1))
+        self.feature_extract = WavLMUpstream(self.cfg)
+        self.instance_norm = nn.InstanceNorm1d(feat_dim)
+        self.layer1 = Conv1dReluBn(feat_dim, channels, kernel=5, padding=2)
+        self.layer2 = SERes2Block(channels, kernel=3, dilation=2)
+        self.layer3 = SERes2Block(channels, kernel=3, dilation=3)
+        self.layer4 = SERes2Block(channels, kernel=3, dilation=4)
+        self.conv = nn.Conv1d(3 * channels, MFA_CHANNELS, kernel_size=1)
+        self.pooling = AttentiveStatsPool(MFA_CHANNELS)
+        self.bn = nn.BatchNorm1d(2 * MFA_CHANNELS)
+        self.linear = nn.Linear(2 * MFA_CHANNELS, embedding_dim)
+
+    def hidden_states(self, wav: torch.Tensor) -> list[torch.Tensor]:
+        """The L + 1 WavLM hidden states (B, T, D) of a (B, N) waveform batch (for inspection and tests)."""
+        if wav.dim() != 2:
+            raise ValueError(f"expected a (batch, samples) waveform tensor, got shape {tuple(wav.shape)}")
+        # The conv stack needs one receptive field per frame; the instance norm needs more than one frame.
+        need = self.cfg.receptive_field + math.prod(s for _, _, s in self.cfg.conv_feature_layers)
+        if wav.shape[1] < need:
+            raise ValueError(f"waveform of {wav.shape[1]} samples is too short: at least {need} are needed")
+        return self.feature_extract(wav)
+
+    def features(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, N) -> (B, D, T) float32: softmax-mixed hidden states, +1e-6, instance-normalised."""
+        states = self.hidden_states(wav)
+        with _float32_region(wav):
+            weights = torch.softmax(self.feature_weight.float(), dim=-1)
+            mixed = torch.stack([s.float() for s in states]).mul(weights[:, None, None, None]).sum(dim=0)
+            return self.instance_norm(mixed.transpose(1, 2) + FEATURE_OFFSET)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        x = self.features(wav)
+        with _float32_region(x):
+            out1 = self.layer1(x)
+            out2 = self.layer2(out1)
+            out3 = self.layer3(out2)
+            out4 = self.layer4(out3)
+            out = F.relu(self.conv(torch.cat([out2, out3, out4], dim=1)))
+            return self.linear(self.bn(self.pooling(out)))
