@@ -1,0 +1,374 @@
+"""ASV cosine scoring and ASV/CM score fusion, numerically following the reference system (DoubleRoc).
+
+The reference averages the 6 embedding rows of every utterance (optionally L2-normalising each row first),
+averages all rows of all enrolment utterances of a speaker, scores trials with
+``torch.nn.CosineSimilarity(dim=1, eps=1e-6)`` and fuses with the AASIST bona fide probability as
+``softmax1 * (cos + 1) / 2``, all in float32. Results here are float32 whenever the inputs are, so that the
+tie structure of the fused scores (which the EER sees) is the reference's; intermediate quantities that decide
+the value (norms, dot products) are computed in float64 and rounded once. Everything is vectorised over
+trials.
+
+The per-system score file (``spk utt attack key asv cm fused``) and the SASV 2022 submission format
+(``SPK UTT ATTACK KEY SCORE``) are read and written here too, as :class:`TrialScores`, so that every stage
+exchanges scores through one strict, round-trip-exact format.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+from scipy.special import log_softmax
+
+from sasv.metrics import KEYS, key_codes
+
+NORMS: tuple[str, str] = ("nonorm", "l2norm")
+FUSION_RULES: tuple[str, str] = ("product", "sum")
+
+# torch.nn.functional.normalize default eps; the reference's per-row normalisation used it.
+ROW_NORM_EPS = 1e-12
+# torch.nn.CosineSimilarity eps of the reference scoring script.
+COSINE_EPS = 1e-6
+# A BLAS matrix product is ~an order of magnitude cheaper per cell than gathering two rows per trial, so the
+# full (speakers x utterances) matrix is built when it has at most this many cells per trial, and at most
+# _MAX_MATRIX_CELLS float64 cells (256 MiB) in all.
+_MATRIX_ADVANTAGE = 16
+_MAX_MATRIX_CELLS = 1 << 25
+_ROW_CHUNK = 1 << 15
+
+
+def _check_norm(norm: str) -> None:
+    if norm not in NORMS:
+        raise ValueError(f"unknown embedding norm {norm!r}; expected one of {', '.join(NORMS)}")
+
+
+def normalize_rows(rows: np.ndarray, eps: float = ROW_NORM_EPS) -> np.ndarray:
+    """Divide each row by max(||row||, eps) in the rows' dtype, like ``torch.nn.functional.normalize``.
+
+    The norm is taken in float64 and rounded to the row dtype, then divided in that dtype, which is what a
+    float32 torch pipeline does up to its summation order.
+    """
+    rows = np.asarray(rows)
+    dtype = rows.dtype if np.issubdtype(rows.dtype, np.floating) else np.dtype(np.float32)
+    wide = rows.astype(np.float64)
+    norms = np.sqrt(np.einsum("...i,...i->...", wide, wide))[..., None]
+    return rows.astype(dtype) / np.maximum(norms, eps).astype(dtype)
+
+
+def utterance_vector(rows: np.ndarray, norm: str) -> np.ndarray:
+    """One test-utterance vector from its (R, D) embedding rows (R = 6 in the reference protocol).
+
+    'nonorm' is the float32 mean of the rows; 'l2norm' first scales every row to unit length, so that each
+    segment votes equally regardless of its embedding norm.
+    """
+    _check_norm(norm)
+    rows = np.asarray(rows, dtype=np.float32)
+    if rows.ndim != 2 or rows.shape[0] == 0:
+        raise ValueError(f"expected a non-empty (rows, dim) array of embeddings, got shape {rows.shape}")
+    if norm == "l2norm":
+        rows = normalize_rows(rows)
+    return rows.mean(axis=0)
+
+
+def speaker_model(rows_per_utt: Sequence[np.ndarray], norm: str) -> np.ndarray:
+    """Enrolment vector: the mean over *all rows* of all enrolment utterances, not a mean of utterance means.
+
+    This matches the reference (rows concatenated, then averaged), which weights utterances by their number of
+    rows; with the 6-row protocol every utterance weighs the same anyway.
+    """
+    _check_norm(norm)
+    if len(rows_per_utt) == 0:
+        raise ValueError("a speaker model needs at least one enrolment utterance")
+    return utterance_vector(np.concatenate([np.asarray(r, dtype=np.float32) for r in rows_per_utt]), norm)
+
+
+def cosine_scores(
+    enrol: np.ndarray, test: np.ndarray, spk_idx: np.ndarray, utt_idx: np.ndarray
+) -> np.ndarray:
+    """Cosine of trials (enrol[spk_idx[t]], test[utt_idx[t]]) as torch 2.x ``CosineSimilarity(eps=1e-6)``.
+
+    torch divides each vector by max(||x||, eps) separately and sums the products, so a zero vector scores 0
+    and vectors shorter than eps are not rescaled to unit length; that is reproduced here. Each vector is
+    normalised once; trials are scored with one (speakers x utterances) matrix product when that matrix is
+    small relative to the trial list (the usual SASV case: few speakers, many trials per speaker), otherwise
+    with chunked row-wise dot products. Returns float32 for float32 embeddings (like torch), else float64.
+    """
+    enrol = np.asarray(enrol)
+    test = np.asarray(test)
+    spk_idx = np.asarray(spk_idx, dtype=np.intp)
+    utt_idx = np.asarray(utt_idx, dtype=np.intp)
+    if enrol.ndim != 2 or test.ndim != 2 or enrol.shape[1] != test.shape[1]:
+        raise ValueError(f"enrol {enrol.shape} and test {test.shape} must be (n, dim) with the same dim")
+    if spk_idx.shape != utt_idx.shape or spk_idx.ndim != 1:
+        raise ValueError(f"spk_idx {spk_idx.shape} and utt_idx {utt_idx.shape} must be equal-length 1-D")
+    for name, idx, size in (("spk_idx", spk_idx, enrol.shape[0]), ("utt_idx", utt_idx, test.shape[0])):
+        if idx.size and (idx.min() < 0 or idx.max() >= size):
+            raise ValueError(f"{name} has indices outside [0, {size})")
+    out_dtype = np.result_type(enrol.dtype, test.dtype, np.float32)
+    e = _scaled(enrol)
+    u = _scaled(test)
+    n_trials = spk_idx.size
+    cells = e.shape[0] * u.shape[0]
+    if cells <= _MATRIX_ADVANTAGE * max(n_trials, 1) and cells <= _MAX_MATRIX_CELLS:
+        scores = np.take((e @ u.T).ravel(), spk_idx * u.shape[0] + utt_idx)
+    else:
+        scores = np.empty(n_trials, dtype=np.float64)
+        for start in range(0, n_trials, _ROW_CHUNK):
+            stop = min(start + _ROW_CHUNK, n_trials)
+            scores[start:stop] = np.einsum("ij,ij->i", e[spk_idx[start:stop]], u[utt_idx[start:stop]])
+    return scores.astype(out_dtype)
+
+
+def _scaled(vectors: np.ndarray) -> np.ndarray:
+    vectors = vectors.astype(np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors))[:, None]
+    return vectors / np.maximum(norms, COSINE_EPS)
+
+
+def bona_fide_probability(logits: np.ndarray) -> np.ndarray:
+    """CM score of the reference: softmax(logits)[:, 1], index 1 being bona fide in AASIST.
+
+    Computed as exp(log_softmax) in float64, which cannot overflow for large logits and keeps tiny spoof
+    probabilities accurate; returned in the logits' float dtype (float32 for real CM output).
+    """
+    logits = np.asarray(logits)
+    if logits.ndim != 2 or logits.shape[1] != 2:
+        raise ValueError(f"expected (n, 2) CM logits [spoof, bona fide], got shape {logits.shape}")
+    _check_finite(logits.reshape(-1), "CM logits")
+    out_dtype = np.result_type(logits.dtype, np.float32)
+    return np.exp(log_softmax(logits.astype(np.float64), axis=1)[:, 1]).astype(out_dtype)
+
+
+def fuse_scores(asv_cos: np.ndarray, cm_prob: np.ndarray, rule: str = "product") -> np.ndarray:
+    """Combine an ASV cosine and a CM bona fide probability into one SASV score per trial.
+
+    'product' (the reference rule) = cm_prob * (cos + 1) / 2: both factors in [0, 1], so a trial needs to be
+    both the right speaker and bona fide to score high. 'sum' = cos + cm_prob (the earlier DoubleRoc script).
+    Computed in the inputs' common float dtype with the reference's operation order, so float32 inputs give
+    the reference's float32 values. Non-finite inputs are rejected: they would corrupt every EER silently.
+    """
+    if rule not in FUSION_RULES:
+        raise ValueError(f"unknown fusion rule {rule!r}; expected one of {', '.join(FUSION_RULES)}")
+    asv_cos = np.asarray(asv_cos)
+    cm_prob = np.asarray(cm_prob)
+    if asv_cos.ndim != 1 or asv_cos.shape != cm_prob.shape:
+        raise ValueError(f"ASV scores {asv_cos.shape} and CM scores {cm_prob.shape} must be equal-length 1-D")
+    _check_finite(asv_cos, "ASV cosine scores")
+    _check_finite(cm_prob, "CM scores")
+    dtype = np.result_type(asv_cos.dtype, cm_prob.dtype, np.float32)
+    asv_cos = asv_cos.astype(dtype, copy=False)
+    cm_prob = cm_prob.astype(dtype, copy=False)
+    if rule == "product":
+        return cm_prob * ((asv_cos + dtype.type(1)) / dtype.type(2))
+    return asv_cos + cm_prob
+
+
+def _check_finite(values: np.ndarray, what: str) -> None:
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{what} contain {int(bad.sum())} NaN/Inf value(s) (first at index {first}); "
+            "fix the stage that produced them"
+        )
+
+
+# ----------------------------------------------------------------------------------------------- score files
+
+SCORE_FILE_COLUMNS: tuple[str, ...] = ("spk", "utt", "attack", "key", "asv", "cm", "fused")
+SUBMISSION_COLUMNS: tuple[str, ...] = ("SPK", "UTT", "ATTACK", "KEY", "SCORE")
+
+ScoreRow = tuple[str, str, str, str, float, float, float]
+
+
+@dataclass(frozen=True)
+class TrialScores:
+    """Scores of one system on one trial list, column-wise (one numpy array per column, trial order kept).
+
+    ``fused`` is the SASV decision score (the submission's SCORE column). ``asv`` and ``cm`` are the component
+    scores; they are ``None`` when read from a submission file, which does not carry them.
+    """
+
+    spk: np.ndarray
+    utt: np.ndarray
+    attack: np.ndarray
+    key: np.ndarray
+    fused: np.ndarray
+    asv: np.ndarray | None = None
+    cm: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if field.name in ("spk", "utt", "attack", "key"):
+                array = np.asarray(value, dtype=str)
+            else:
+                array = np.asarray(value, dtype=np.float64)
+            if array.ndim != 1:
+                raise ValueError(f"TrialScores.{field.name} must be 1-D, got shape {array.shape}")
+            object.__setattr__(self, field.name, array)
+        lengths = {
+            f.name: len(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None
+        }
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"TrialScores columns differ in length: {lengths}")
+        key_codes(self.key)
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+
+def _format_float(value: float) -> str:
+    # repr of a Python float is the shortest string that parses back to the same float64: exact round trip.
+    return repr(float(value))
+
+
+def _write_atomic(path: str | os.PathLike[str], lines: Iterable[str]) -> None:
+    """Write via a temporary file in the target directory and rename it into place.
+
+    A crashed or killed stage then leaves either the old file or the complete new one, never a truncated
+    score file that a later stage would happily evaluate.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.writelines(lines)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_score_file(path: str | os.PathLike[str], rows: TrialScores | Iterable[ScoreRow]) -> None:
+    """Write ``spk utt attack key asv cm fused`` lines (no header), floats round-trip exact, atomically.
+
+    ``rows`` is a :class:`TrialScores` with all three score columns, or an iterable of 7-tuples.
+    """
+    if not isinstance(rows, TrialScores):
+        rows = _trials_from_rows(list(rows))
+    if rows.asv is None or rows.cm is None:
+        raise ValueError(
+            "a score file needs asv, cm and fused scores; use write_submission_file for fused only"
+        )
+    _check_finite(rows.asv, "ASV scores")
+    _check_finite(rows.cm, "CM scores")
+    _check_finite(rows.fused, "fused scores")
+    _check_tokens(rows)
+    lines = (
+        f"{s} {u} {a} {k} {_format_float(x)} {_format_float(c)} {_format_float(f)}\n"
+        for s, u, a, k, x, c, f in zip(
+            rows.spk.tolist(),
+            rows.utt.tolist(),
+            rows.attack.tolist(),
+            rows.key.tolist(),
+            rows.asv.tolist(),
+            rows.cm.tolist(),
+            rows.fused.tolist(),
+            strict=True,
+        )
+    )
+    _write_atomic(path, lines)
+
+
+def write_submission_file(path: str | os.PathLike[str], trials: TrialScores) -> None:
+    """Write the SASV 2022 submission format ``SPK UTT ATTACK KEY SCORE`` (SCORE = fused), atomically."""
+    _check_finite(trials.fused, "fused scores")
+    _check_tokens(trials)
+    lines = (
+        f"{s} {u} {a} {k} {_format_float(f)}\n"
+        for s, u, a, k, f in zip(
+            trials.spk.tolist(),
+            trials.utt.tolist(),
+            trials.attack.tolist(),
+            trials.key.tolist(),
+            trials.fused.tolist(),
+            strict=True,
+        )
+    )
+    _write_atomic(path, lines)
+
+
+def _check_tokens(trials: TrialScores) -> None:
+    """Refuse identifiers that would break the whitespace-separated format when read back."""
+    for name in ("spk", "utt", "attack"):
+        column = getattr(trials, name)
+        for index, token in enumerate(column.tolist()):
+            if not token or any(ch.isspace() for ch in token):
+                raise ValueError(f"{name} of trial {index} ({token!r}) is empty or contains whitespace")
+
+
+def _trials_from_rows(rows: list[ScoreRow]) -> TrialScores:
+    for index, row in enumerate(rows):
+        if len(row) != len(SCORE_FILE_COLUMNS):
+            raise ValueError(f"row {index} has {len(row)} fields, expected {' '.join(SCORE_FILE_COLUMNS)}")
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(SCORE_FILE_COLUMNS)
+    spk, utt, attack, key, asv, cm, fused = columns
+    return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=fused, asv=asv, cm=cm)
+
+
+def _read_table(path: str | os.PathLike[str], columns: Sequence[str]) -> list[list[str]]:
+    """Split a whitespace-separated table, failing on the first bad line with ``file:line: problem``.
+
+    Blank lines are skipped and CRLF endings tolerated (files often pass through other tools); anything
+    else that is not exactly one trial is an error, because a misparsed trial silently shifts an EER.
+    """
+    n_scores = sum(1 for c in columns if c.lower() in ("asv", "cm", "fused", "score"))
+    n_text = len(columns) - n_scores
+    rows: list[list[str]] = []
+    with open(path, encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            parts = line.split()
+            if not parts:
+                continue
+            where = f"{path}:{lineno}"
+            if len(parts) != len(columns):
+                raise ValueError(
+                    f"{where}: expected {len(columns)} fields '{' '.join(columns)}', got {len(parts)}: "
+                    f"{line.strip()[:120]!r}"
+                )
+            key = parts[3]
+            if key not in KEYS:
+                raise ValueError(f"{where}: key {key!r} is not one of {', '.join(KEYS)}")
+            for column, token in zip(columns[n_text:], parts[n_text:], strict=True):
+                try:
+                    value = float(token)
+                except ValueError:
+                    raise ValueError(f"{where}: {column} {token!r} is not a number") from None
+                if not np.isfinite(value):
+                    raise ValueError(f"{where}: {column} is {token!r}; scores must be finite")
+            rows.append(parts)
+    if not rows:
+        raise ValueError(f"{path}: no trials (empty file)")
+    return rows
+
+
+def read_score_file(path: str | os.PathLike[str]) -> TrialScores:
+    """Read a file written by :func:`write_score_file`; scores come back as the exact float64 values."""
+    rows = _read_table(path, SCORE_FILE_COLUMNS)
+    spk, utt, attack, key, asv, cm, fused = zip(*rows, strict=True)
+    return TrialScores(
+        spk=spk,
+        utt=utt,
+        attack=attack,
+        key=key,
+        fused=np.array(fused, dtype=np.float64),
+        asv=np.array(asv, dtype=np.float64),
+        cm=np.array(cm, dtype=np.float64),
+    )
+
+
+def read_submission_scores(path: str | os.PathLike[str]) -> TrialScores:
+    """Read a SASV 2022 submission ``SPK UTT ATTACK KEY SCORE``; SCORE becomes ``fused``."""
+    rows = _read_table(path, SUBMISSION_COLUMNS)
+    spk, utt, attack, key, score = zip(*rows, strict=True)
+    return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=np.array(score, dtype=np.float64))
