@@ -45,7 +45,9 @@ def main() -> int:
         rs.sort(key=lambda r: (r["asv"], NORMS.index(r["norm"]) if r["norm"] in NORMS else 99))
         notes = sorted({r["note"] for r in rs if r.get("note")})
         parts += [f"## CM: {cm}, fusion: {fusion}", ""]
-        parts.append(summary_table([(r["asv"], r["norm"], r["results"]) for r in rs], "\n".join(notes) or None))
+        parts.append(
+            summary_table([(r["asv"], r["norm"], r["results"]) for r in rs], "\n".join(notes) or None)
+        )
 
     missing = []
     scored = {(r["asv"], r["norm"]) for r in records}

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from sasv.audio import CM_SAMPLES, cm_input, embedding_segments, read_audio
+from sasv.fileio import atomic_write_text
+from sasv.scoring import bona_fide_probability
 
 log = logging.getLogger(__name__)
 
@@ -191,13 +192,7 @@ class ChunkPlan:
                 shutil.rmtree(self.chunk_dir)
         self.chunk_dir.mkdir(parents=True, exist_ok=True)
         if not stamp.exists():
-            _atomic_text(stamp, self.key + "\n")
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+            atomic_write_text(stamp, self.key + "\n")
 
 
 def _run_chunks(
@@ -226,8 +221,10 @@ def _run_chunks(
             for batch in iterate_audio(chunk, batch_size, num_workers):
                 results.extend(compute([w for _, w in batch]))
                 bar.update(len(batch))
-            text = process([(u, r) for (u, _), r in zip(chunk, results, strict=True)], plan.chunk_dir / f"{n:05d}")
-            _atomic_text(index, text)
+            text = process(
+                [(u, r) for (u, _), r in zip(chunk, results, strict=True)], plan.chunk_dir / f"{n:05d}"
+            )
+            atomic_write_text(index, text)
     return indexes
 
 
@@ -270,9 +267,11 @@ def extract_embeddings(
     )
     merged = "".join(p.read_text() for p in indexes)
     if merged.count("\n") != len(items):
-        raise RuntimeError(f"{out_dir}: {merged.count(chr(10))} embeddings written for {len(items)} utterances")
-    _atomic_text(scp, merged)
-    _atomic_text(done, json.dumps({"fingerprint": key, "num_utts": len(items)}) + "\n")
+        raise RuntimeError(
+            f"{out_dir}: {merged.count(chr(10))} embeddings written for {len(items)} utterances"
+        )
+    atomic_write_text(scp, merged)
+    atomic_write_text(done, json.dumps({"fingerprint": key, "num_utts": len(items)}) + "\n")
     return scp
 
 
@@ -296,20 +295,18 @@ def score_countermeasure(
 
     def write_chunk(rows: list[tuple[str, np.ndarray]], stem: Path) -> str:
         utts = [u for u, _ in rows]
-        logits = np.stack([r for _, r in rows]).astype(np.float64)
+        logits = np.stack([r for _, r in rows])
         _check_finite(logits, utts, "CM logits")
-        shifted = logits - logits.max(axis=1, keepdims=True)
-        prob = np.exp(shifted[:, 1]) / np.exp(shifted).sum(axis=1)
-        return "".join(
-            f"{u} {lg[0]!r} {lg[1]!r} {p!r}\n" for u, lg, p in zip(utts, logits.tolist(), prob.tolist(), strict=True)
-        )
+        prob = bona_fide_probability(logits)
+        lines = zip(utts, logits.tolist(), prob.tolist(), strict=True)
+        return "".join(f"{u} {lg[0]!r} {lg[1]!r} {p!r}\n" for u, lg, p in lines)
 
     plan = ChunkPlan(items, out_path.parent / f".{out_path.name}.chunks", chunk_size, key)
     indexes = _run_chunks(
         plan, ".txt", write_chunk, f"CM {out_path}", batch_size, num_workers, lambda w: list(engine.logits(w))
     )
-    _atomic_text(out_path, "".join(p.read_text() for p in indexes))
-    _atomic_text(done, json.dumps({"fingerprint": key, "num_utts": len(items)}) + "\n")
+    atomic_write_text(out_path, "".join(p.read_text() for p in indexes))
+    atomic_write_text(done, json.dumps({"fingerprint": key, "num_utts": len(items)}) + "\n")
     return out_path
 
 

@@ -23,9 +23,7 @@ def hz_to_mel_htk(freq: float) -> float:
     return 2595.0 * math.log10(1.0 + freq / 700.0)
 
 
-def mel_filterbank(
-    n_freqs: int, f_min: float, f_max: float, n_mels: int, sample_rate: int
-) -> torch.Tensor:
+def mel_filterbank(n_freqs: int, f_min: float, f_max: float, n_mels: int, sample_rate: int) -> torch.Tensor:
     """HTK triangular filters as a (n_freqs, n_mels) float32 matrix.
 
     Computed in float32 with the same operation order as torchaudio's ``melscale_fbanks``: a float64
