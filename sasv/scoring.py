@@ -185,7 +185,7 @@ SUBMISSION_COLUMNS: tuple[str, ...] = ("SPK", "UTT", "ATTACK", "KEY", "SCORE")
 ScoreRow = tuple[str, str, str, str, float, float, float]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # element-wise array equality has no single truth value
 class TrialScores:
     """Scores of one system on one trial list, column-wise (one numpy array per column, trial order kept).
 
@@ -316,59 +316,75 @@ def _trials_from_rows(rows: list[ScoreRow]) -> TrialScores:
     return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=fused, asv=asv, cm=cm)
 
 
-def _read_table(path: str | os.PathLike[str], columns: Sequence[str]) -> list[list[str]]:
-    """Split a whitespace-separated table, failing on the first bad line with ``file:line: problem``.
+def _read_table(path: str | os.PathLike[str], columns: Sequence[str], n_text: int = 4) -> list[np.ndarray]:
+    """Read a whitespace-separated table column-wise; the first bad line fails as ``file:line: problem``.
 
-    Blank lines are skipped and CRLF endings tolerated (files often pass through other tools); anything
-    else that is not exactly one trial is an error, because a misparsed trial silently shifts an EER.
+    The first ``n_text`` columns are identifiers (the 4th is the key), the rest finite floats. Blank lines are
+    skipped and CRLF endings tolerated (files often pass through other tools); anything else that is not
+    exactly one trial is an error, because a misparsed trial silently shifts an EER. Field counts, keys and
+    numbers are checked column-wise (a million lines in about a second) and a failure is mapped back to its
+    line number.
     """
-    n_scores = sum(1 for c in columns if c.lower() in ("asv", "cm", "fused", "score"))
-    n_text = len(columns) - n_scores
-    rows: list[list[str]] = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            where = f"{path}:{lineno}"
-            if len(parts) != len(columns):
-                raise ValueError(
-                    f"{where}: expected {len(columns)} fields '{' '.join(columns)}', got {len(parts)}: "
-                    f"{line.strip()[:120]!r}"
-                )
-            key = parts[3]
-            if key not in KEYS:
-                raise ValueError(f"{where}: key {key!r} is not one of {', '.join(KEYS)}")
-            for column, token in zip(columns[n_text:], parts[n_text:], strict=True):
-                try:
-                    value = float(token)
-                except ValueError:
-                    raise ValueError(f"{where}: {column} {token!r} is not a number") from None
-                if not np.isfinite(value):
-                    raise ValueError(f"{where}: {column} is {token!r}; scores must be finite")
-            rows.append(parts)
-    if not rows:
+    n_columns = len(columns)
+    with open(path, encoding="utf-8") as handle:  # universal newlines: CRLF and CR become "\n"
+        text = handle.read()
+    lines = text.split("\n")
+    counts = np.fromiter(map(len, map(str.split, lines)), dtype=np.int64, count=len(lines))
+    wrong = (counts != 0) & (counts != n_columns)
+    if wrong.any():
+        first = int(np.flatnonzero(wrong)[0])
+        raise ValueError(
+            f"{path}:{first + 1}: expected {n_columns} fields '{' '.join(columns)}', got {counts[first]}: "
+            f"{lines[first].strip()[:120]!r}"
+        )
+    linenos = np.flatnonzero(counts) + 1
+    if linenos.size == 0:
         raise ValueError(f"{path}: no trials (empty file)")
-    return rows
+    # Splitting the whole text equals concatenating the per-line splits, and builds no per-line lists
+    # (a million small lists would make the garbage collector dominate the run time).
+    tokens = text.split()
+    raw = [tokens[index::n_columns] for index in range(n_columns)]
+    table: list[np.ndarray] = [np.array(column, dtype=str) for column in raw[:n_text]]
+    known = np.isin(table[3], KEYS)
+    if not known.all():
+        first = int(np.flatnonzero(~known)[0])
+        raise ValueError(
+            f"{path}:{linenos[first]}: key {str(table[3][first])!r} is not one of {', '.join(KEYS)}"
+        )
+    for index in range(n_text, n_columns):
+        column = raw[index]
+        try:
+            values = np.array(list(map(float, column)), dtype=np.float64)
+        except ValueError:
+            first = next(i for i, token in enumerate(column) if not _is_float(token))
+            raise ValueError(
+                f"{path}:{linenos[first]}: {columns[index]} {column[first]!r} is not a number"
+            ) from None
+        finite = np.isfinite(values)
+        if not finite.all():
+            first = int(np.flatnonzero(~finite)[0])
+            raise ValueError(
+                f"{path}:{linenos[first]}: {columns[index]} is {column[first]!r}; scores must be finite"
+            )
+        table.append(values)
+    return table
+
+
+def _is_float(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def read_score_file(path: str | os.PathLike[str]) -> TrialScores:
     """Read a file written by :func:`write_score_file`; scores come back as the exact float64 values."""
-    rows = _read_table(path, SCORE_FILE_COLUMNS)
-    spk, utt, attack, key, asv, cm, fused = zip(*rows, strict=True)
-    return TrialScores(
-        spk=spk,
-        utt=utt,
-        attack=attack,
-        key=key,
-        fused=np.array(fused, dtype=np.float64),
-        asv=np.array(asv, dtype=np.float64),
-        cm=np.array(cm, dtype=np.float64),
-    )
+    spk, utt, attack, key, asv, cm, fused = _read_table(path, SCORE_FILE_COLUMNS)
+    return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=fused, asv=asv, cm=cm)
 
 
 def read_submission_scores(path: str | os.PathLike[str]) -> TrialScores:
     """Read a SASV 2022 submission ``SPK UTT ATTACK KEY SCORE``; SCORE becomes ``fused``."""
-    rows = _read_table(path, SUBMISSION_COLUMNS)
-    spk, utt, attack, key, score = zip(*rows, strict=True)
-    return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=np.array(score, dtype=np.float64))
+    spk, utt, attack, key, score = _read_table(path, SUBMISSION_COLUMNS)
+    return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=score)

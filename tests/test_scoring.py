@@ -232,9 +232,14 @@ def test_submission_round_trip_and_crlf(tmp_path):
     assert np.array_equal(back.fused, trials.fused) and np.array_equal(back.utt, trials.utt)
     assert back.asv is None and back.cm is None
     crlf = tmp_path / "crlf.txt"
-    crlf.write_bytes(b"LA_0001 LA_E_1 bonafide target 0.5\r\n\r\nLA_0002 LA_E_2 A07 spoof -1e-3\r\n")
+    crlf.write_bytes(b"LA_0001 LA_E_1 bonafide target 0.5\r\n\r\nLA_0002\tLA_E_2  A07 spoof -1e-3\r\n")
     back = read_submission_scores(crlf)
     assert back.key.tolist() == ["target", "spoof"] and back.fused.tolist() == [0.5, -0.001]
+    assert back.utt.tolist() == ["LA_E_1", "LA_E_2"] and back.attack.tolist() == ["bonafide", "A07"]
+    bad_crlf = tmp_path / "bad_crlf.txt"
+    bad_crlf.write_bytes(b"LA_0001 LA_E_1 bonafide target 0.5\r\n\r\nLA_0002 LA_E_2 A07 spof 0.1\r\n")
+    with pytest.raises(ValueError, match=r"bad_crlf.txt:3: key 'spof'"):
+        read_submission_scores(bad_crlf)
 
 
 @pytest.mark.parametrize(
