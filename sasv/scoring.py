@@ -16,14 +16,13 @@ exchanges scores through one strict, round-trip-exact format.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from pathlib import Path
 
 import numpy as np
 from scipy.special import log_softmax
 
+from sasv.fileio import atomic_output
 from sasv.metrics import KEYS, key_codes
 
 NORMS: tuple[str, str] = ("nonorm", "l2norm")
@@ -230,23 +229,13 @@ def _format_float(value: float) -> str:
 
 
 def _write_atomic(path: str | os.PathLike[str], lines: Iterable[str]) -> None:
-    """Write via a temporary file in the target directory and rename it into place.
+    """Stream lines into ``path`` through :func:`sasv.fileio.atomic_output`.
 
     A crashed or killed stage then leaves either the old file or the complete new one, never a truncated
     score file that a later stage would happily evaluate.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.writelines(lines)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        handle.writelines(lines)
 
 
 def write_score_file(path: str | os.PathLike[str], rows: TrialScores | Iterable[ScoreRow]) -> None:

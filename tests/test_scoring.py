@@ -210,6 +210,9 @@ def test_score_file_round_trip_is_exact(tmp_path):
     first = path.read_text().splitlines()[0].split()
     assert len(first) == 7 and first[3] in ("target", "nontarget", "spoof")
     assert os.listdir(path.parent) == ["scores.txt"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 def test_score_file_accepts_rows_and_overwrites(tmp_path):
