@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Stage 1: Kaldi-style data dirs data/{dev,eval}/{wav.scp,utt2spk,spk2utt,enroll,trials} from an LA tree.
+
+Reads, under --la_root (the LA/ folder of LA.zip):
+  ASVspoof2019_LA_asv_protocols/ASVspoof2019.LA.asv.<set>.{female,male}.trn.txt   enrolment lists (merged)
+  <trials_dir>/ASVspoof2019.LA.asv.<set>.gi.trl.txt                              SASV trial lists
+  ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.<set>.trl.txt                   true speaker of each test
+                                                                                  utterance (optional)
+  ASVspoof2019_LA_<set>/flac/<utt>.flac                                           audio (must all exist)
+
+Every list is validated before anything is written, so a failed run leaves earlier outputs as they were;
+a re-run with the same inputs rewrites identical files. Prints the trial counts per key; the official
+lists give dev target=1484 nontarget=5768 spoof=22296 and eval target=5370 nontarget=33327 spoof=63882.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sasv.cli import run_cli  # noqa: E402
+from sasv.datadir import (  # noqa: E402
+    DataDir,
+    DataDirError,
+    format_trial_counts,
+    offenders,
+    read_cm_protocol,
+    read_enrollments,
+    read_sasv_trials,
+    true_speakers,
+    validate_datadir,
+)
+from sasv.la_layout import TRIAL_SPLITS, LALayout  # noqa: E402
+
+log = logging.getLogger("prepare_la")
+
+
+def build(layout: LALayout, split: str) -> DataDir:
+    """The data dir of one split, in memory, checked against itself and against the audio on disk."""
+    trials = read_sasv_trials(layout.trial_list(split))
+    enroll = read_enrollments(layout.enrollment_lists(split))
+    cm_path = layout.cm_protocol(split)
+    if cm_path.is_file():
+        speakers = true_speakers(trials, read_cm_protocol(cm_path))
+    else:
+        speakers = true_speakers(trials)
+        unknown = sum(1 for u, s in speakers.items() if u == s)
+        log.warning(
+            "%s not found: test speakers taken from the trial list; %d utterances seen only in nontarget "
+            "trials are their own speaker in utt2spk",
+            cm_path,
+            unknown,
+        )
+    utt2spk = dict(speakers)
+    for spk, utts in enroll.items():
+        for u in utts:
+            if utt2spk.setdefault(u, spk) != spk:
+                raise DataDirError(
+                    f"{u} is an enrolment utterance of {spk} and a test utterance of {utt2spk[u]}"
+                )
+
+    audio_dir = layout.audio_dir(split)
+    if not audio_dir.is_dir():
+        raise DataDirError(f"{audio_dir}: audio folder does not exist (is --la_root the LA/ folder?)")
+    present = {e.name for e in os.scandir(audio_dir)}
+    missing = sorted(f"{u}.flac" for u in utt2spk if f"{u}.flac" not in present)
+    if missing:
+        raise DataDirError(
+            f"{len(missing)} of {len(utt2spk)} audio files referenced by the {split} protocols are missing "
+            f"from {audio_dir}: {offenders(missing)}"
+        )
+    audio_root = audio_dir.resolve()
+    data = DataDir(
+        wav_scp={u: str(audio_root / f"{u}.flac") for u in utt2spk},
+        utt2spk=utt2spk,
+        enroll=enroll,
+        trials=trials,
+    )
+    problems = data.problems()
+    if problems:
+        raise DataDirError(f"{split}: {'; '.join(problems)}")
+    return data
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--la_root", required=True, help="the LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...)")
+    p.add_argument(
+        "--trials_dir",
+        default=None,
+        help="folder of the SASV trial lists (<la_root>/ASVspoof2019_LA_asv_protocols)",
+    )
+    p.add_argument("--out", default="data", help="root of the data dirs (default: data)")
+    p.add_argument("--sets", nargs="+", default=list(TRIAL_SPLITS), choices=TRIAL_SPLITS, help="(dev eval)")
+    args = p.parse_args()
+
+    la_root = Path(args.la_root)
+    if not la_root.is_dir():
+        raise DataDirError(f"{la_root}: LA folder does not exist (download it with local/download_la.sh)")
+    layout = LALayout(la_root, Path(args.trials_dir) if args.trials_dir else None)
+    built = {}
+    for split in args.sets:  # everything is checked before the first file is written
+        log.info("%s: reading protocols from %s", split, la_root)
+        built[split] = build(layout, split)
+    for split, data in built.items():
+        out = Path(args.out) / split
+        data.write(out)
+        validate_datadir(out)
+        counts = format_trial_counts(data.trial_counts())
+        sizes = f"{len(data.enroll)} enrolled speakers, {len(data.wav_scp)} utterances"
+        print(f"{split}: trials {counts}; {sizes} -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sasv.corpus import MiniCorpusConfig, make_mini_corpus
+from sasv.datadir import read_cm_protocol, read_utt2spk, validate_datadir
+from sasv.la_layout import LALayout
+
+REPO = Path(__file__).resolve().parents[1]
+COUNTS = "trials target=40 nontarget=120 spoof=24"
+
+
+@pytest.fixture(scope="module")
+def la_root(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("corpus")
+    make_mini_corpus(out, MiniCorpusConfig(seed=0))
+    return out / "LA"
+
+
+@pytest.fixture
+def la_copy(la_root, tmp_path) -> Path:
+    """A private copy to break."""
+    shutil.copytree(la_root, tmp_path / "LA")
+    return tmp_path / "LA"
+
+
+def prepare(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run(
+        [sys.executable, str(REPO / "local" / "prepare_la.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_prepares_valid_data_dirs_and_prints_counts(la_root, tmp_path):
+    run = prepare("--la_root", str(la_root), "--out", "data", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith(f"dev: {COUNTS}; 4 enrolled speakers, 76 utterances")
+    assert lines[1].startswith(f"eval: {COUNTS}; 4 enrolled speakers, 76 utterances")
+    for split in ("dev", "eval"):
+        d = tmp_path / "data" / split
+        assert sorted(p.name for p in d.iterdir()) == ["enroll", "spk2utt", "trials", "utt2spk", "wav.scp"]
+        data = validate_datadir(d, check_files=True)
+        assert all(Path(p).is_absolute() for p in data.wav_scp.values())
+        # test speakers are the true ones (CM protocol), enrolment speakers the enrolled ones
+        cm = {e.utt: e.spk for e in read_cm_protocol(LALayout(la_root).cm_protocol(split))}
+        utt2spk = read_utt2spk(d / "utt2spk")
+        assert all(utt2spk[u] == s for u, s in cm.items())
+        assert all(utt2spk[u] == s for s, utts in data.enroll.items() for u in utts)
+    # idempotent: a second run rewrites the same bytes
+    first = _snapshot(tmp_path / "data")
+    again = prepare("--la_root", str(la_root), "--out", "data", cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout == run.stdout
+    assert _snapshot(tmp_path / "data") == first
+
+
+def test_missing_audio_is_a_one_line_error_and_writes_nothing(la_copy, tmp_path):
+    flacs = sorted(LALayout(la_copy).audio_dir("eval").glob("LA_E_[0-9]*.flac"))
+    for p in flacs[:7]:
+        p.unlink()
+    run = prepare("--la_root", str(la_copy), "--out", "data", cwd=tmp_path)
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "Traceback" not in run.stderr
+    assert "7 of 76 audio files referenced by the eval protocols are missing" in errors[0]
+    assert flacs[0].name in errors[0] and "(7 in all)" in errors[0]
+    assert not (tmp_path / "data").exists()  # dev was fine, but nothing is written before all sets check out
+
+
+def test_malformed_trial_list_names_file_and_line(la_copy, tmp_path):
+    trl = LALayout(la_copy).trial_list("dev")
+    lines = trl.read_text().splitlines()
+    lines[4] = lines[4].replace("bonafide", "bona-fide")
+    trl.write_text("\n".join(lines) + "\n")
+    run = prepare("--la_root", str(la_copy), "--out", "data", "--sets", "dev", cwd=tmp_path)
+    assert run.returncode == 1
+    assert f"ERROR: {trl}:5: unknown attack id 'bona-fide'" in run.stderr
+
+
+def test_trials_dir_override_and_no_cm_protocol(la_copy, tmp_path):
+    layout = LALayout(la_copy)
+    trials_dir = tmp_path / "sasv_protocols"
+    trials_dir.mkdir()
+    shutil.move(layout.trial_list("dev"), trials_dir)
+    layout.cm_protocol("dev").unlink()
+    args = ["--la_root", str(la_copy), "--out", "data", "--sets", "dev"]
+    assert prepare(*args, cwd=tmp_path).returncode == 1  # the trial list is no longer where LA.zip puts it
+    run = prepare(*args, "--trials_dir", str(trials_dir), cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith(f"dev: {COUNTS}")
+    assert "not found: test speakers taken from the trial list" in run.stderr
+    assert not (tmp_path / "data" / "eval").exists()
+    validate_datadir(tmp_path / "data" / "dev")
+
+
+def test_missing_la_root_and_enrolment_list(la_copy, tmp_path):
+    run = prepare("--la_root", str(tmp_path / "nowhere"), cwd=tmp_path)
+    assert run.returncode == 1 and "LA folder does not exist" in run.stderr
+    female = LALayout(la_copy).enrollment_list("eval", "female")
+    female.unlink()
+    run = prepare("--la_root", str(la_copy), "--sets", "eval", cwd=tmp_path)
+    assert run.returncode == 1 and f"ERROR: {female}: file does not exist" in run.stderr
