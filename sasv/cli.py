@@ -11,18 +11,22 @@ import os
 import sys
 from collections.abc import Callable
 
-import torch
-
-from sasv.audio import AudioError
-from sasv.checkpoints import CheckpointError
-from sasv.conf import ConfError
-
 
 def expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors caused by the user's input, not by a bug. Imported lazily: tools that never touch a model
+    (data preparation, metrics) should not pay for importing torch."""
+    from sasv.audio import AudioError
+    from sasv.corpus import CorpusError
     from sasv.datadir import ProtocolError
-    from sasv.extract import NonFiniteOutputError
 
-    return (AudioError, CheckpointError, ConfError, ProtocolError, NonFiniteOutputError, FileNotFoundError)
+    errors: list[type[BaseException]] = [AudioError, CorpusError, ProtocolError, FileNotFoundError]
+    if "torch" in sys.modules:
+        from sasv.checkpoints import CheckpointError
+        from sasv.conf import ConfError
+        from sasv.extract import NonFiniteOutputError
+
+        errors += [CheckpointError, ConfError, NonFiniteOutputError]
+    return tuple(errors)
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -36,14 +40,16 @@ def setup_logging(verbose: bool = False) -> None:
 def configure_threads() -> None:
     """Honour OMP_NUM_THREADS for torch's intra-op pool (torch ignores it once initialised elsewhere)."""
     n = os.environ.get("OMP_NUM_THREADS")
-    if n and n.isdigit() and int(n) > 0:
+    if n and n.isdigit() and int(n) > 0 and "torch" in sys.modules:
+        import torch
+
         torch.set_num_threads(int(n))
 
 
 def run_cli(main: Callable[[], int | None]) -> None:
     setup_logging()
-    configure_threads()
     try:
+        configure_threads()
         code = main()
     except expected_errors() as e:
         if os.environ.get("SASV_DEBUG"):

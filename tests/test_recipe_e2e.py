@@ -140,7 +140,7 @@ def test_cosine_matches_stored_embeddings(recipe):
     data = work / "data" / "eval"
     enroll = {ln.split()[0]: ln.split()[1:] for ln in (data / "enroll").read_text().splitlines()}
     emb = {
-        u: torch.from_numpy(np.asarray(m))
+        u: torch.from_numpy(np.array(m))
         for u, m in kaldiio.load_scp(
             str(work / "exp" / "tiny_ecapa" / "embeddings" / "eval" / "xvector.scp")
         ).items()
