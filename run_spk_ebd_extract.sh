@@ -20,6 +20,7 @@ exp_dir=exp
 sets="dev eval"
 device=auto                  # auto | cpu | cuda | cuda:N
 num_workers=0                # audio decoding workers per extraction job
+autocast=none                # none | bf16 | fp16: mixed precision for ASV models (GPU; changes the numbers)
 download=false               # stage 0 only runs with --download true
 download_dir=downloads
 allow_random_init=false      # true: run models without pretrained weights (demo only: numbers mean nothing)
@@ -38,6 +39,7 @@ Options (default):
   --sets 'S ...'         sets to prepare and process (${sets})
   --device D             auto | cpu | cuda | cuda:N (${device})
   --num_workers N        audio decoding workers (${num_workers})
+  --autocast P           none | bf16 | fp16 mixed precision for the ASV models (${autocast})
   --download BOOL        run stage 0 (${download})
   --download_dir DIR     where stage 0 puts archives (${download_dir})
   --allow_random_init BOOL  tolerate missing checkpoints: random weights, meaningless numbers (${allow_random_init})"
@@ -74,7 +76,8 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   for conf in ${asv_conf}; do
     log "Stage 2: ASV embeddings with ${conf}"
     python local/extract_embeddings.py --conf "${conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
-      --device "${device}" --num_workers "${num_workers}" ${random_flag[@]+"${random_flag[@]}"}
+      --device "${device}" --num_workers "${num_workers}" --autocast "${autocast}" \
+      ${random_flag[@]+"${random_flag[@]}"}
   done
 fi
 

@@ -17,7 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sasv.cli import run_cli  # noqa: E402
 from sasv.conf import load_conf, load_model  # noqa: E402
 from sasv.datadir import read_wav_scp  # noqa: E402
-from sasv.extract import EmbeddingEngine, extract_embeddings, resolve_device  # noqa: E402
+from sasv.extract import (  # noqa: E402
+    AUTOCAST_DTYPES,
+    EmbeddingEngine,
+    extract_embeddings,
+    resolve_device,
+)
 from sasv.provenance import RANDOM_INIT_NOTE, model_key, write_model_record  # noqa: E402
 
 log = logging.getLogger("extract_embeddings")
@@ -31,6 +36,12 @@ def main() -> int:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--batch_size", type=int, default=None, help="segments per forward (default: conf)")
     p.add_argument("--num_workers", type=int, default=0, help="audio decoding workers (default: 0)")
+    p.add_argument(
+        "--autocast",
+        default="none",
+        choices=sorted(AUTOCAST_DTYPES),
+        help="mixed precision for the model (GPU; drifts from fp32, see docs); default: none",
+    )
     p.add_argument("--allow_random_init", action="store_true", help="run without a checkpoint (demo)")
     args = p.parse_args()
 
@@ -41,11 +52,17 @@ def main() -> int:
     if not loaded.pretrained:
         log.warning("%s: %s", conf.name, RANDOM_INIT_NOTE)
     device = resolve_device(args.device)
-    engine = EmbeddingEngine(loaded.model, device, segment_batch=args.batch_size or conf.batch_size)
+    engine = EmbeddingEngine(
+        loaded.model,
+        device,
+        segment_batch=args.batch_size or conf.batch_size,
+        autocast_dtype=AUTOCAST_DTYPES[args.autocast],
+    )
     out_root = Path(args.exp_dir) / conf.name / "embeddings"
     out_root.mkdir(parents=True, exist_ok=True)
     write_model_record(loaded, out_root / "model.json")
-    key = model_key(loaded)
+    # mixed precision changes the numbers, so it is part of what identifies the outputs
+    key = model_key(loaded) + f" autocast={args.autocast}"
     for data_dir in map(Path, args.data_dirs):
         items = sorted(read_wav_scp(data_dir / "wav.scp").items())
         log.info("%s: embedding %d utterances of %s on %s", conf.name, len(items), data_dir, device)

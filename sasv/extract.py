@@ -30,6 +30,7 @@ from sasv.scoring import bona_fide_probability
 log = logging.getLogger(__name__)
 
 DEFAULT_CHUNK_SIZE = 200
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class NonFiniteOutputError(RuntimeError):

@@ -124,3 +124,14 @@ def test_cm_scores_file(corpus, tmp_path):
 
 def test_segment_constant():
     assert SEGMENT_SAMPLES == 48240
+
+
+def test_bf16_autocast_runs_and_stays_close(corpus):
+    model = FrameStats().eval()
+    wavs = [sf.read(p, dtype="float32")[0] for _, p in corpus[:3]]
+    fp32 = EmbeddingEngine(model, torch.device("cpu")).embed(wavs)
+    bf16 = EmbeddingEngine(model, torch.device("cpu"), autocast_dtype=torch.bfloat16).embed(wavs)
+    for a, b in zip(fp32, bf16, strict=True):
+        assert b.dtype == np.float32
+        assert not np.array_equal(a, b), "autocast had no effect"
+        np.testing.assert_allclose(b, a, atol=0.05)
