@@ -19,11 +19,13 @@ from sasv.conf import load_conf, load_model  # noqa: E402
 from sasv.datadir import read_wav_scp  # noqa: E402
 from sasv.extract import (  # noqa: E402
     AUTOCAST_DTYPES,
+    DEFAULT_CHUNK_SIZE,
     EmbeddingEngine,
     extract_embeddings,
     resolve_device,
 )
-from sasv.provenance import RANDOM_INIT_NOTE, model_key, write_model_record  # noqa: E402
+from sasv.locking import exclusive_lock  # noqa: E402
+from sasv.provenance import RANDOM_INIT_NOTE, model_key, stage_inputs, write_model_record  # noqa: E402
 
 log = logging.getLogger("extract_embeddings")
 
@@ -36,6 +38,9 @@ def main() -> int:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--batch_size", type=int, default=None, help="segments per forward (default: conf)")
     p.add_argument("--num_workers", type=int, default=0, help="audio decoding workers (default: 0)")
+    p.add_argument(
+        "--chunk_size", type=int, default=DEFAULT_CHUNK_SIZE, help="utterances per resumable chunk"
+    )
     p.add_argument(
         "--autocast",
         default="none",
@@ -65,10 +70,20 @@ def main() -> int:
     key = model_key(loaded) + f" autocast={args.autocast}"
     for data_dir in map(Path, args.data_dirs):
         items = sorted(read_wav_scp(data_dir / "wav.scp").items())
+        inputs = stage_inputs(conf, loaded.checkpoint_sha256, {"wav.scp": data_dir / "wav.scp"})
         log.info("%s: embedding %d utterances of %s on %s", conf.name, len(items), data_dir, device)
-        scp = extract_embeddings(
-            engine, items, out_root / data_dir.name, key, batch_size=8, num_workers=args.num_workers
-        )
+        out_dir = out_root / data_dir.name
+        with exclusive_lock(out_dir, "embeddings"):
+            scp = extract_embeddings(
+                engine,
+                items,
+                out_dir,
+                key,
+                batch_size=8,
+                num_workers=args.num_workers,
+                chunk_size=args.chunk_size,
+                inputs=inputs,
+            )
         log.info("wrote %s", scp)
     return 0
 

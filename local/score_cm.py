@@ -16,9 +16,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sasv.cli import run_cli  # noqa: E402
 from sasv.conf import load_conf, load_model  # noqa: E402
-from sasv.datadir import read_trials, read_wav_scp  # noqa: E402
-from sasv.extract import CountermeasureEngine, resolve_device, score_countermeasure  # noqa: E402
-from sasv.provenance import RANDOM_INIT_NOTE, model_key, write_model_record  # noqa: E402
+from sasv.datadir import validate_datadir  # noqa: E402
+from sasv.extract import (  # noqa: E402
+    DEFAULT_CHUNK_SIZE,
+    CountermeasureEngine,
+    resolve_device,
+    score_countermeasure,
+)
+from sasv.locking import exclusive_lock  # noqa: E402
+from sasv.provenance import RANDOM_INIT_NOTE, model_key, stage_inputs, write_model_record  # noqa: E402
 
 log = logging.getLogger("score_cm")
 
@@ -31,6 +37,9 @@ def main() -> int:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--batch_size", type=int, default=None, help="utterances per forward (default: conf)")
     p.add_argument("--num_workers", type=int, default=0, help="audio decoding workers (default: 0)")
+    p.add_argument(
+        "--chunk_size", type=int, default=DEFAULT_CHUNK_SIZE, help="utterances per resumable chunk"
+    )
     p.add_argument("--allow_random_init", action="store_true", help="run without a checkpoint (demo)")
     args = p.parse_args()
 
@@ -47,18 +56,23 @@ def main() -> int:
     write_model_record(loaded, out_root / "model.json")
     key = model_key(loaded)
     for data_dir in map(Path, args.data_dirs):
-        wav_scp = read_wav_scp(data_dir / "wav.scp")
-        test_utts = sorted({t.utt for t in read_trials(data_dir / "trials")})
-        items = [(u, wav_scp[u]) for u in test_utts]
+        data = validate_datadir(data_dir)
+        test_utts = sorted({t.utt for t in data.trials})
+        items = [(u, data.wav_scp[u]) for u in test_utts]
+        lists = {"wav.scp": data_dir / "wav.scp", "trials": data_dir / "trials"}
+        inputs = stage_inputs(conf, loaded.checkpoint_sha256, lists)
         log.info("%s: scoring %d test utterances of %s on %s", conf.name, len(items), data_dir, device)
-        out = score_countermeasure(
-            engine,
-            items,
-            out_root / data_dir.name / "cm_scores.txt",
-            key,
-            batch_size=args.batch_size or conf.batch_size,
-            num_workers=args.num_workers,
-        )
+        with exclusive_lock(out_root / data_dir.name, "CM scores"):
+            out = score_countermeasure(
+                engine,
+                items,
+                out_root / data_dir.name / "cm_scores.txt",
+                key,
+                batch_size=args.batch_size or conf.batch_size,
+                num_workers=args.num_workers,
+                chunk_size=args.chunk_size,
+                inputs=inputs,
+            )
         log.info("wrote %s", out)
     return 0
 

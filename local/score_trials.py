@@ -22,7 +22,8 @@ from sasv.datadir import format_trial_counts, validate_datadir  # noqa: E402
 from sasv.evaluate import evaluate, score_trials  # noqa: E402
 from sasv.extract import read_cm_scores, read_embeddings  # noqa: E402
 from sasv.fileio import atomic_write_text  # noqa: E402
-from sasv.provenance import RANDOM_INIT_NOTE, read_model_record  # noqa: E402
+from sasv.locking import exclusive_lock  # noqa: E402
+from sasv.provenance import RANDOM_INIT_NOTE, check_stage_inputs, read_model_record  # noqa: E402
 from sasv.report import format_eer, results_table  # noqa: E402
 from sasv.scoring import FUSION_RULES, NORMS, write_score_file, write_submission_file  # noqa: E402
 
@@ -50,14 +51,30 @@ def main() -> int:
     out_dir = exp / system / args.norm
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    with exclusive_lock(out_dir, "scores and tables"):
+        results = score_sets(args, asv, cm, emb_root, cm_root, out_dir, system)
+        write_results(args, asv, cm, models, note, system, out_dir, results)
+    if note:
+        log.warning(note)
+    return 0
+
+
+def score_sets(args, asv, cm, emb_root: Path, cm_root: Path, out_dir: Path, system: str) -> dict:
+    """Score every set, refusing stage outputs that are missing or were made from other inputs."""
     results = {}
     for set_name in args.sets:
-        data = validate_datadir(Path(args.data_dir) / set_name)
+        data_dir = Path(args.data_dir) / set_name
+        data = validate_datadir(data_dir)
         emb_scp = emb_root / set_name / "xvector.scp"
         cm_file = cm_root / set_name / "cm_scores.txt"
         for path in (emb_scp, cm_file):
             if not path.is_file():
                 raise FileNotFoundError(f"{path} not found: run run_spk_ebd_extract.sh stages 2-3 first")
+        wav_scp, trials = data_dir / "wav.scp", data_dir / "trials"
+        check_stage_inputs(emb_scp.with_name("xvector.done"), asv, {"wav.scp": wav_scp})
+        check_stage_inputs(
+            cm_file.with_name("cm_scores.txt.done"), cm, {"wav.scp": wav_scp, "trials": trials}
+        )
         scores = score_trials(
             data,
             read_embeddings(emb_scp),
@@ -79,7 +96,12 @@ def main() -> int:
             *(format_eer(r[k]) for k in ("sasv_eer", "sv_eer", "spf_eer")),
             format_trial_counts(r["counts"]),
         )
+    return results
 
+
+def write_results(
+    args, asv, cm, models: list, note: str | None, system: str, out_dir: Path, results: dict
+) -> None:
     record = {
         "system": system,
         "asv": asv.name,
@@ -94,9 +116,6 @@ def main() -> int:
     title = f"{system} ({args.norm}, fusion: {args.fusion})"
     atomic_write_text(out_dir / "results.md", results_table(title, results, note))
     log.info("wrote %s", out_dir / "results.md")
-    if note:
-        log.warning(note)
-    return 0
 
 
 if __name__ == "__main__":

@@ -18,14 +18,22 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from sasv.audio import AudioError
     from sasv.corpus import CorpusError
     from sasv.datadir import ProtocolError
+    from sasv.locking import LockedError
 
-    errors: list[type[BaseException]] = [AudioError, CorpusError, ProtocolError, FileNotFoundError]
+    errors: list[type[BaseException]] = [
+        AudioError,
+        CorpusError,
+        ProtocolError,
+        LockedError,
+        FileNotFoundError,
+    ]
     if "torch" in sys.modules:
         from sasv.checkpoints import CheckpointError
         from sasv.conf import ConfError
         from sasv.extract import NonFiniteOutputError
+        from sasv.provenance import StaleOutputError
 
-        errors += [CheckpointError, ConfError, NonFiniteOutputError]
+        errors += [CheckpointError, ConfError, NonFiniteOutputError, StaleOutputError]
     return tuple(errors)
 
 

@@ -237,11 +237,13 @@ def extract_embeddings(
     batch_size: int = 8,
     num_workers: int = 0,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    inputs: dict | None = None,
 ) -> Path:
     """Embed every (utt, path) of ``items`` into ``out_dir/xvector.scp`` (kaldi ark/scp, (6, D) per utt).
 
     ``model_key`` identifies the model (conf + checkpoint); with the item list it forms the fingerprint that
-    decides whether finished chunks can be reused. Returns the path of ``xvector.scp``.
+    decides whether finished chunks can be reused. ``inputs`` (see :func:`sasv.provenance.stage_inputs`) is
+    recorded in the completion marker ``xvector.done`` for later stages to check. Returns ``xvector.scp``.
     """
     out_dir = Path(out_dir)
     items = sorted(items)
@@ -272,7 +274,7 @@ def extract_embeddings(
             f"{out_dir}: {merged.count(chr(10))} embeddings written for {len(items)} utterances"
         )
     atomic_write_text(scp, merged)
-    atomic_write_text(done, json.dumps({"fingerprint": key, "num_utts": len(items)}) + "\n")
+    _write_marker(done, key, len(items), inputs)
     return scp
 
 
@@ -284,8 +286,12 @@ def score_countermeasure(
     batch_size: int = 16,
     num_workers: int = 0,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    inputs: dict | None = None,
 ) -> Path:
-    """Write ``UTT logit_spoof logit_bonafide p_bonafide`` lines for every item to ``out_path``."""
+    """Write ``UTT logit_spoof logit_bonafide p_bonafide`` lines for every item to ``out_path``.
+
+    Resumes and records ``inputs`` in ``<out_path>.done`` like :func:`extract_embeddings`.
+    """
     out_path = Path(out_path)
     items = sorted(items)
     key = fingerprint(model_key, items_fingerprint(items))
@@ -307,8 +313,13 @@ def score_countermeasure(
         plan, ".txt", write_chunk, f"CM {out_path}", batch_size, num_workers, lambda w: list(engine.logits(w))
     )
     atomic_write_text(out_path, "".join(p.read_text() for p in indexes))
-    atomic_write_text(done, json.dumps({"fingerprint": key, "num_utts": len(items)}) + "\n")
+    _write_marker(done, key, len(items), inputs)
     return out_path
+
+
+def _write_marker(path: Path, key: str, num_utts: int, inputs: dict | None) -> None:
+    record = {"fingerprint": key, "num_utts": num_utts, "inputs": inputs or {}}
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
 
 
 def read_embeddings(scp: str | Path) -> dict[str, np.ndarray]:

@@ -1,15 +1,26 @@
-"""Where a system's numbers came from: model conf, checkpoint hash, random initialisation.
+"""Where a system's numbers came from, and whether they are still current.
 
 Every stage that runs a model writes a ``model.json`` next to its outputs; the scoring stage reads them so
 that a table computed from randomly initialised weights says so instead of looking like a result.
+
+Each finished output also carries a completion marker with the fingerprint of its inputs (conf text,
+checkpoint, data lists). A later stage recomputes that fingerprint from the inputs as they are now and
+refuses outputs made from other inputs: a table never mixes numbers from a stale stage with new ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
-from sasv.conf import LoadedModel
+from sasv.checkpoints import sha256_file
+from sasv.conf import LoadedModel, ModelConf
+
+
+class StaleOutputError(RuntimeError):
+    """A stage's outputs were made from inputs that have changed since."""
+
 
 RANDOM_INIT_NOTE = (
     "RANDOMLY INITIALISED weights (no pretrained checkpoint found): these numbers mean nothing."
@@ -46,3 +57,54 @@ def read_model_record(path: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: run the stage that writes it first")
     return json.loads(path.read_text())
+
+
+def _text_sha256(path: str | Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def stage_inputs(conf: ModelConf, checkpoint_sha256: str | None, lists: dict[str, Path]) -> dict:
+    """The fingerprint of what a model stage consumed: conf file, checkpoint and data lists."""
+    record: dict = {
+        "conf": conf.source,
+        "conf_sha256": _text_sha256(conf.source),
+        "checkpoint_sha256": checkpoint_sha256,
+        "lists": {name: _text_sha256(path) for name, path in sorted(lists.items())},
+    }
+    if checkpoint_sha256 is not None and conf.checkpoint is not None:
+        st = conf.checkpoint.resolved_path(Path(".")).stat()
+        record["checkpoint_stat"] = [st.st_size, st.st_mtime_ns]
+    return record
+
+
+def check_stage_inputs(marker: str | Path, conf: ModelConf, lists: dict[str, Path]) -> None:
+    """Refuse a stage output whose marker records other inputs than the ones on disk now.
+
+    The checkpoint is re-hashed only when its size or mtime changed (hashing a 1.3 GB WavLM file on every
+    scoring run would be wasteful); a checkpoint that appeared or vanished since also counts as a change.
+    """
+    marker = Path(marker)
+    if not marker.is_file():
+        raise StaleOutputError(f"{marker} not found: the stage that writes it did not finish; run it (again)")
+    recorded = json.loads(marker.read_text()).get("inputs") or {}
+    what = marker.parent
+    changed = []
+    if recorded.get("conf_sha256") != _text_sha256(conf.source):
+        changed.append(f"conf {conf.source}")
+    for name, path in lists.items():
+        if recorded.get("lists", {}).get(name) != _text_sha256(path):
+            changed.append(f"{name} {path}")
+    ckpt = conf.checkpoint.resolved_path(Path(".")) if conf.checkpoint else None
+    had = recorded.get("checkpoint_sha256")
+    has = ckpt is not None and ckpt.is_file()
+    if bool(had) != has:
+        changed.append(f"checkpoint {ckpt} ({'appeared' if has else 'missing'} since)")
+    elif has and had:
+        st = ckpt.stat()
+        if recorded.get("checkpoint_stat") != [st.st_size, st.st_mtime_ns] and sha256_file(ckpt) != had:
+            changed.append(f"checkpoint {ckpt}")
+    if changed:
+        raise StaleOutputError(
+            f"{what} was made from other inputs than the current ones (changed: {', '.join(changed)}); "
+            f"re-run the stage that writes it (run_spk_ebd_extract.sh --stage 2 or 3)"
+        )
