@@ -178,3 +178,33 @@ def test_rerun_skips_finished_work(recipe):
     )  # fmt: skip
     assert "complete for these inputs: skipping" in out
     assert scp.stat().st_mtime_ns == before
+
+
+def test_rescoring_is_byte_identical(recipe):
+    work, _ = recipe
+    outputs = [p for p in sorted((work / "exp").glob("tiny_*_aasist/nonorm/*")) if not p.name.startswith(".")]
+    outputs.append(work / "exp" / "summary.md")
+    before = {p: p.read_bytes() for p in outputs}
+    common = ["--data_dir", str(work / "data"), "--exp_dir", str(work / "exp")]
+    confs = " ".join(str(work / f"{n}.yaml") for n in TINY_CONFS)
+    _run(["bash", "run_test_nonorm.sh", *common, "--asv_conf", confs], REPO_ROOT)
+    for path, data in before.items():
+        assert path.read_bytes() == data, f"{path} changed on a re-run"
+
+
+def test_scoring_refuses_embeddings_of_a_changed_conf(recipe):
+    work, _ = recipe
+    conf = work / "tiny_ecapa.yaml"
+    original = conf.read_text()
+    try:
+        conf.write_text(original.replace("C: 16", "C: 24"))
+        env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
+        proc = subprocess.run(
+            ["bash", "run_test_l2norm.sh", "--data_dir", str(work / "data"), "--exp_dir", str(work / "exp"),
+             "--asv_conf", str(conf)],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        )  # fmt: skip
+    finally:
+        conf.write_text(original)
+    assert proc.returncode != 0
+    assert "was made from other inputs than the current ones (changed: conf" in proc.stdout + proc.stderr

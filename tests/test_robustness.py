@@ -157,3 +157,35 @@ def test_missing_marker_is_refused(tmp_path):
     marker.unlink()
     with pytest.raises(StaleOutputError, match="did not finish"):
         check_stage_inputs(marker, conf, {})
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 4]), "cannot decode"),
+        (lambda p: p.write_bytes(b""), "cannot decode"),
+        (lambda p: p.write_bytes(b"<html>not audio</html>" * 20), "cannot decode"),
+        (lambda p: p.unlink(), "does not exist"),
+    ],
+    ids=["truncated", "zero-bytes", "non-audio", "missing"],
+)
+def test_bad_audio_stops_extraction_naming_the_file(mini, damage, message):
+    work, conf = mini
+    data = work / f"data_bad_{message.replace(' ', '_')}" / "dev"
+    data.mkdir(parents=True, exist_ok=True)
+    src = work / "data" / "dev"
+    for name in ("utt2spk", "enroll", "trials"):
+        (data / name).write_text((src / name).read_text())
+    lines = (src / "wav.scp").read_text().splitlines()
+    utt, path = lines[len(lines) // 2].split()
+    bad = data / "bad.flac"
+    bad.write_bytes(Path(path).read_bytes())
+    damage(bad)
+    lines[len(lines) // 2] = f"{utt} {bad}"
+    (data / "wav.scp").write_text("\n".join(lines) + "\n")
+    cmd = _extract_cmd(work, conf, work / "exp_bad")
+    cmd[cmd.index("--data_dirs") + 1] = str(data)
+    out = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True)
+    assert out.returncode == 1
+    assert f"ERROR: {bad}: " in out.stderr and message in out.stderr
+    assert "Traceback" not in out.stderr
