@@ -12,8 +12,10 @@ differences are reproduced on purpose rather than "fixed":
 * the global context appended before attention uses the *unbiased* variance over time, while the attentive
   standard deviation uses E_w[x²] - μ²; both are clamped at 1e-4 before the square root.
 
-Module and parameter names mirror the original state dict after the ``speaker_encoder.`` prefix is
-stripped, so the ``taoruijie_ecapa`` checkpoint format loads strictly with only the front-end renames.
+The SE-Res2Net blocks, the attention network and the attentive statistics are the shared ones of
+:mod:`sasv.models.blocks` (UniSpeech's ECAPA head in :mod:`sasv.models.wavlm` uses the same). Module and
+parameter names mirror the original state dict after the ``speaker_encoder.`` prefix is stripped, so the
+``taoruijie_ecapa`` checkpoint format loads strictly with only the front-end renames.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 from torch import nn
 
 from sasv.frontend import LogMelFrontend
+from sasv.models.blocks import SERes2Block1d, attention_network, attentive_pooling
 
 # The front-end the published model was trained with (torchaudio MelSpectrogram behind pre-emphasis,
 # log(mel + 1e-6), per-bin mean removal over time). A conf's ``frontend`` block overrides single fields.
@@ -49,67 +52,6 @@ ATTENTION_HIDDEN = 256
 STATS_FLOOR = 1e-4
 
 
-class SqueezeExcitation(nn.Module):
-    """Channel gate computed from the time-averaged activations.
-
-    The gate lives in a ``Sequential`` named ``se`` (pool, conv, ReLU, conv, sigmoid) only because the
-    checkpoint names its convs ``se.se.1`` / ``se.se.3``.
-    """
-
-    def __init__(self, channels: int, bottleneck: int = SE_BOTTLENECK) -> None:
-        super().__init__()
-        self.se = nn.Sequential(
-            nn.AdaptiveAvgPool1d(1),
-            nn.Conv1d(channels, bottleneck, kernel_size=1),
-            nn.ReLU(),
-            nn.Conv1d(bottleneck, channels, kernel_size=1),
-            nn.Sigmoid(),
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.se(x)
-
-
-class Res2Block(nn.Module):
-    """SE-Res2Net bottleneck on 1-D features: 1x1 conv, hierarchical dilated convs, 1x1 conv, SE, residual.
-
-    The Res2Net split feeds each channel group the previous group's output as extra input, so one block
-    covers several receptive fields with one small dilated conv per group; the last group passes through
-    untouched, hence ``scale - 1`` convs. The group width is floored (as in the original), so ``channels``
-    need not be a multiple of ``scale``: the 1x1 convs then map to and from ``width * scale`` channels.
-    """
-
-    def __init__(self, channels: int, kernel_size: int, dilation: int, scale: int = RES2_SCALE) -> None:
-        super().__init__()
-        self.width = channels // scale
-        self.scale = scale
-        inner = self.width * scale
-        padding = (kernel_size // 2) * dilation  # keeps the frame count
-        self.conv1 = nn.Conv1d(channels, inner, kernel_size=1)
-        self.bn1 = nn.BatchNorm1d(inner)
-        self.convs = nn.ModuleList(
-            nn.Conv1d(self.width, self.width, kernel_size, dilation=dilation, padding=padding)
-            for _ in range(scale - 1)
-        )
-        self.bns = nn.ModuleList(nn.BatchNorm1d(self.width) for _ in range(scale - 1))
-        self.conv3 = nn.Conv1d(inner, channels, kernel_size=1)
-        self.bn3 = nn.BatchNorm1d(channels)
-        self.relu = nn.ReLU()
-        self.se = SqueezeExcitation(channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        groups = torch.split(self.bn1(self.relu(self.conv1(x))), self.width, dim=1)
-        outputs: list[torch.Tensor] = []
-        carry: torch.Tensor | None = None
-        for i, (conv, bn) in enumerate(zip(self.convs, self.bns, strict=True)):
-            carry = groups[i] if carry is None else carry + groups[i]
-            carry = bn(self.relu(conv(carry)))
-            outputs.append(carry)
-        outputs.append(groups[self.scale - 1])
-        out = self.bn3(self.relu(self.conv3(torch.cat(outputs, dim=1))))
-        return self.se(out) + x
-
-
 class EcapaTdnn(nn.Module):
     """waveform (B, N) float32 16 kHz -> speaker embedding (B, embedding_dim).
 
@@ -130,20 +72,14 @@ class EcapaTdnn(nn.Module):
         self.conv1 = nn.Conv1d(self.frontend.n_mels, C, kernel_size=5, padding=2)
         self.relu = nn.ReLU()
         self.bn1 = nn.BatchNorm1d(C)
-        self.layer1 = Res2Block(C, kernel_size=3, dilation=2)
-        self.layer2 = Res2Block(C, kernel_size=3, dilation=3)
-        self.layer3 = Res2Block(C, kernel_size=3, dilation=4)
+        # TaoRuijie's Bottle2neck = the shared SE-Res2Block with 1x1-conv SE (keys se.se.1 / se.se.3)
+        self.layer1 = SERes2Block1d(C, 3, dilation=2, scale=RES2_SCALE, se_bottleneck=SE_BOTTLENECK)
+        self.layer2 = SERes2Block1d(C, 3, dilation=3, scale=RES2_SCALE, se_bottleneck=SE_BOTTLENECK)
+        self.layer3 = SERes2Block1d(C, 3, dilation=4, scale=RES2_SCALE, se_bottleneck=SE_BOTTLENECK)
         self.layer4 = nn.Conv1d(3 * C, MFA_CHANNELS, kernel_size=1)
         # Attention input: frame features plus their utterance mean and std broadcast over time, so the
         # weights can depend on global context (ECAPA's "context-dependent" pooling).
-        self.attention = nn.Sequential(
-            nn.Conv1d(3 * MFA_CHANNELS, ATTENTION_HIDDEN, kernel_size=1),
-            nn.ReLU(),
-            nn.BatchNorm1d(ATTENTION_HIDDEN),
-            nn.Tanh(),
-            nn.Conv1d(ATTENTION_HIDDEN, MFA_CHANNELS, kernel_size=1),
-            nn.Softmax(dim=2),
-        )
+        self.attention = attention_network(3 * MFA_CHANNELS, ATTENTION_HIDDEN, MFA_CHANNELS, tanh=True)
         self.bn5 = nn.BatchNorm1d(2 * MFA_CHANNELS)
         self.fc6 = nn.Linear(2 * MFA_CHANNELS, embedding_dim)
         self.bn6 = nn.BatchNorm1d(embedding_dim)
@@ -153,16 +89,15 @@ class EcapaTdnn(nn.Module):
 
         The statistics are computed in the original's order (unbiased variance for the context, E[x²] - μ²
         for the pooled std) because the trained ``bn5`` expects exactly those values; the floor under the
-        variances keeps the square root finite on silent or constant input.
+        variances keeps the square root finite on silent or constant input. The context is therefore not
+        :func:`~sasv.models.blocks.attentive_pooling` with uniform weights (that would be the biased
+        one-pass variance); only the pooled statistics are the shared function.
         """
         frames = x.shape[-1]
         mean = x.mean(dim=2, keepdim=True)
         std = torch.sqrt(torch.var(x, dim=2, keepdim=True, correction=1).clamp(min=STATS_FLOOR))
         context = torch.cat((x, mean.expand(-1, -1, frames), std.expand(-1, -1, frames)), dim=1)
-        w = self.attention(context)
-        mu = torch.sum(x * w, dim=2)
-        sigma = torch.sqrt((torch.sum(x.pow(2) * w, dim=2) - mu.pow(2)).clamp(min=STATS_FLOOR))
-        return torch.cat((mu, sigma), dim=1)
+        return attentive_pooling(x, self.attention(context), floor=STATS_FLOOR)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         if wav.dim() != 2:
