@@ -50,6 +50,27 @@ def _mel_frontend_renames(old: str) -> tuple[tuple[str, str], ...]:
     )
 
 
+def _unispeech_ecapa_head_renames() -> tuple[tuple[str, str], ...]:
+    """UniSpeech ECAPA_TDNN head names -> the shared blocks of ``sasv.models.blocks`` (SE-Res2Block, pooling).
+
+    The head always has three SE-Res2Blocks (``layer2..4``); its attentive pooling module becomes the
+    model's ``attention`` network (conv, tanh, conv).
+    """
+    block = (
+        ("Conv1dReluBn1.conv.", "conv1."),
+        ("Conv1dReluBn1.bn.", "bn1."),
+        ("Res2Conv1dReluBn.", ""),  # .convs.N / .bns.N
+        ("Conv1dReluBn2.conv.", "conv3."),
+        ("Conv1dReluBn2.bn.", "bn3."),
+        ("SE_Connect.linear1.", "se.fc.0."),
+        ("SE_Connect.linear2.", "se.fc.2."),
+    )
+    return tuple((f"layer{i}.{old}", f"layer{i}.{new}") for i in (2, 3, 4) for old, new in block) + (
+        ("pooling.linear1.", "attention.0."),
+        ("pooling.linear2.", "attention.2."),
+    )
+
+
 FORMATS: dict[str, CheckpointFormat] = {
     f.name: f
     for f in (
@@ -100,7 +121,8 @@ FORMATS: dict[str, CheckpointFormat] = {
                     ("2.1", f"feature_extract.model.feature_extractor.conv_layers.{i}.norm."),
                 )
             )
-            + (("feature_extract.model.encoder.pos_conv.0.", "feature_extract.model.encoder.pos_conv."),),
+            + (("feature_extract.model.encoder.pos_conv.0.", "feature_extract.model.encoder.pos_conv."),)
+            + _unispeech_ecapa_head_renames(),
             description="microsoft/UniSpeech speaker_verification {'model': sd, 'best_valid_eer': float}",
         ),
     )

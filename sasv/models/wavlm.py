@@ -20,9 +20,11 @@ original step by step:
   1536 channels without global context).
 
 Module names mirror the original state dict (``feature_weight``, ``feature_extract.model.*``, ``layer1.*`` ...
-``linear.*``), except where the original used anonymous ``nn.Sequential`` indices; the
-``unispeech_wavlm_ecapa`` checkpoint format renames those three (``conv_layers.N.0`` ->
-``conv_layers.N.conv``, ``conv_layers.N.2.1`` -> ``conv_layers.N.norm``, ``pos_conv.0`` -> ``pos_conv``).
+``linear.*``), except where the original used anonymous ``nn.Sequential`` indices (``conv_layers.N.0`` ->
+``conv_layers.N.conv``, ``conv_layers.N.2.1`` -> ``conv_layers.N.norm``, ``pos_conv.0`` -> ``pos_conv``) and
+in the ECAPA head, whose SE-Res2Blocks and attentive pooling are the shared :mod:`sasv.models.blocks` ones
+(``layerK.Conv1dReluBn1.conv`` -> ``layerK.conv1``, ``layerK.SE_Connect.linear1`` -> ``layerK.se.fc.0``,
+``pooling.linear1`` -> ``attention.0`` ...); the ``unispeech_wavlm_ecapa`` checkpoint format renames them.
 
 GPU use: inputs are batched as (B, N) rows of equal length (the original never pads: padding would change the
 instance normalisation and the pooling). The backbone honours a caller's ``torch.autocast``; the relative
@@ -42,12 +44,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sasv.models.blocks import SERes2Block1d, attention_network, attentive_pooling
+
 # Widths fixed by UniSpeech's ECAPA_TDNN (not constructor arguments there); they shape the checkpoint.
 RES2_SCALE = 8
 SE_BOTTLENECK = 128
 MFA_CHANNELS = 1536
 ATTENTION_CHANNELS = 128
-STD_FLOOR = 1e-9
+STATS_FLOOR = 1e-9  # floor under the attentive variance E_w[x^2] - mu^2
 FEATURE_OFFSET = 1e-6  # added to the mixed hidden states before the instance norm, as the original does
 
 #: Fields of a WavLM ``cfg`` dict that only matter for pre-training or fine-tuning (dropouts, masking, layer
@@ -455,7 +459,7 @@ class WavLMUpstream(nn.Module):
 
 
 class Conv1dReluBn(nn.Module):
-    """conv -> ReLU -> BatchNorm (the order the weights were trained with)."""
+    """conv -> ReLU -> BatchNorm (the order the weights were trained with): the head's stem, ``layer1``."""
 
     def __init__(
         self, in_dim: int, out_dim: int, kernel: int = 1, padding: int = 0, dilation: int = 1
@@ -468,94 +472,24 @@ class Conv1dReluBn(nn.Module):
         return self.bn(F.relu(self.conv(x)))
 
 
-class Res2Conv1dReluBn(nn.Module):
-    """Hierarchical dilated convs over ``scale`` channel groups; the last group passes through untouched."""
-
-    def __init__(
-        self, channels: int, kernel: int, padding: int, dilation: int, scale: int = RES2_SCALE
-    ) -> None:
-        super().__init__()
-        if channels % scale:
-            raise ValueError(f"channels ({channels}) must be a multiple of the Res2 scale {scale}")
-        self.width = channels // scale
-        self.nums = scale - 1
-        self.convs = nn.ModuleList(
-            nn.Conv1d(self.width, self.width, kernel, padding=padding, dilation=dilation)
-            for _ in range(self.nums)
-        )
-        self.bns = nn.ModuleList(nn.BatchNorm1d(self.width) for _ in range(self.nums))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        groups = torch.split(x, self.width, dim=1)
-        out = []
-        sp = groups[0]
-        for i in range(self.nums):
-            if i > 0:
-                sp = sp + groups[i]
-            sp = self.bns[i](F.relu(self.convs[i](sp)))
-            out.append(sp)
-        out.append(groups[self.nums])
-        return torch.cat(out, dim=1)
-
-
-class SEConnect(nn.Module):
-    """Squeeze-excitation gate from the time-averaged activation (Linear layers, no BatchNorm)."""
-
-    def __init__(self, channels: int, bottleneck: int = SE_BOTTLENECK) -> None:
-        super().__init__()
-        self.linear1 = nn.Linear(channels, bottleneck)
-        self.linear2 = nn.Linear(bottleneck, channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        s = torch.sigmoid(self.linear2(F.relu(self.linear1(x.mean(dim=2)))))
-        return x * s.unsqueeze(2)
-
-
-class SERes2Block(nn.Module):
-    """1x1 Conv-ReLU-BN, Res2 dilated convs, 1x1 Conv-ReLU-BN, SE gate, plus the identity."""
-
-    def __init__(self, channels: int, kernel: int, dilation: int) -> None:
-        super().__init__()
-        # attribute names are the original's, so that checkpoint keys match (layerN.Conv1dReluBn1.conv.weight)
-        self.Conv1dReluBn1 = Conv1dReluBn(channels, channels)
-        self.Res2Conv1dReluBn = Res2Conv1dReluBn(channels, kernel, padding=dilation, dilation=dilation)
-        self.Conv1dReluBn2 = Conv1dReluBn(channels, channels)
-        self.SE_Connect = SEConnect(channels)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.Conv1dReluBn2(self.Res2Conv1dReluBn(self.Conv1dReluBn1(x)))
-        return self.SE_Connect(out) + x
-
-
-class AttentiveStatsPool(nn.Module):
-    """Per-channel softmax attention over time -> weighted mean and std, concatenated (B, 2C).
-
-    The std is sqrt(E_w[x^2] - mu^2) clamped at 1e-9, the original's formula, which the trained BatchNorm
-    after it expects.
-    """
-
-    def __init__(self, channels: int, attention_channels: int = ATTENTION_CHANNELS) -> None:
-        super().__init__()
-        self.linear1 = nn.Conv1d(channels, attention_channels, kernel_size=1)
-        self.linear2 = nn.Conv1d(attention_channels, channels, kernel_size=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        alpha = torch.softmax(self.linear2(torch.tanh(self.linear1(x))), dim=2)
-        mean = torch.sum(alpha * x, dim=2)
-        var = torch.sum(alpha * x**2, dim=2) - mean**2
-        return torch.cat([mean, torch.sqrt(var.clamp(min=STD_FLOOR))], dim=1)
-
-
 class WavLMEcapa(nn.Module):
     """waveform (B, N) float32 16 kHz -> speaker embedding (B, embedding_dim), not length-normalised.
 
     ``wavlm``: the WavLM architecture cfg (see :class:`WavLMConfig`; a checkpoint's ``cfg`` dict is accepted
     as is). ``channels``: the ECAPA width (512 in ``ECAPA_TDNN_SMALL``). Rows of a batch must have equal
     length; embed full utterances one at a time.
+
+    The head's SE-Res2Blocks and attentive pooling are the shared :mod:`sasv.models.blocks` ones: UniSpeech's
+    ``SE_Res2Block`` computes what TaoRuijie's ECAPA block does, except that its SE gate uses linears where
+    TaoRuijie's uses 1x1 convs, and its attention has a Tanh alone where TaoRuijie's has ReLU -> BN -> Tanh
+    and global context. The checkpoint format renames the original keys onto them.
     """
 
     def __init__(self, wavlm: Mapping[str, Any], channels: int = 512, embedding_dim: int = 256) -> None:
         super().__init__()
+        if channels % RES2_SCALE:
+            # UniSpeech's Res2Conv1dReluBn asserts this; TaoRuijie's block would floor the split width instead
+            raise ValueError(f"channels ({channels}) must be a multiple of the Res2 scale {RES2_SCALE}")
         self.cfg = WavLMConfig.from_dict(wavlm)
         self.embedding_dim = embedding_dim
         feat_dim = self.cfg.encoder_embed_dim
@@ -563,11 +497,17 @@ class WavLMEcapa(nn.Module):
         self.feature_extract = WavLMUpstream(self.cfg)
         self.instance_norm = nn.InstanceNorm1d(feat_dim)
         self.layer1 = Conv1dReluBn(feat_dim, channels, kernel=5, padding=2)
-        self.layer2 = SERes2Block(channels, kernel=3, dilation=2)
-        self.layer3 = SERes2Block(channels, kernel=3, dilation=3)
-        self.layer4 = SERes2Block(channels, kernel=3, dilation=4)
+
+        def block(dilation: int) -> SERes2Block1d:
+            # UniSpeech's SE_Res2Block: linear SE projections (keys se.fc.0 / se.fc.2)
+            return SERes2Block1d(channels, 3, dilation, RES2_SCALE, SE_BOTTLENECK, linear_se=True)
+
+        self.layer2 = block(dilation=2)
+        self.layer3 = block(dilation=3)
+        self.layer4 = block(dilation=4)
         self.conv = nn.Conv1d(3 * channels, MFA_CHANNELS, kernel_size=1)
-        self.pooling = AttentiveStatsPool(MFA_CHANNELS)
+        # attention over the frames alone (no global context): conv -> tanh -> conv -> softmax over time
+        self.attention = attention_network(MFA_CHANNELS, ATTENTION_CHANNELS, relu_bn=False, tanh=True)
         self.bn = nn.BatchNorm1d(2 * MFA_CHANNELS)
         self.linear = nn.Linear(2 * MFA_CHANNELS, embedding_dim)
 
@@ -597,4 +537,5 @@ class WavLMEcapa(nn.Module):
             out3 = self.layer3(out2)
             out4 = self.layer4(out3)
             out = F.relu(self.conv(torch.cat([out2, out3, out4], dim=1)))
-            return self.linear(self.bn(self.pooling(out)))
+            stats = attentive_pooling(out, self.attention(out), floor=STATS_FLOOR)
+            return self.linear(self.bn(stats))
