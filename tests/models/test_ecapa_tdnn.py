@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 import torch
 
-from sasv.audio import embedding_segments
 from sasv.checkpoints import (
     CheckpointError,
     check_state_dict_fits,
@@ -25,6 +24,12 @@ from sasv.checkpoints import (
 from sasv.conf import build_from_conf, load_conf
 from sasv.models.ecapa_tdnn import EcapaTdnn
 from tests.conftest import REPO_ROOT, rel_err
+from tests.models.parity import (
+    check_full_embedding,
+    check_six_row_protocol,
+    run_tiny_protocol,
+    synthetic_checkpoint,
+)
 
 TOL = 1e-4  # golden README: ECAPA parity tolerance (max|diff| / max|ref|)
 FEAT_TOL = 1e-5
@@ -34,19 +39,10 @@ CONF = REPO_ROOT / "conf" / "asv" / "ecapa_tdnn.yaml"
 @functools.cache
 def _run_tiny(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run the tiny model once per session over the three golden waveforms (full + 5-segment batch)."""
-    ref = dict(np.load(folder / "io.npz"))
     model = EcapaTdnn(C=16)
-    load_checkpoint_into(model, folder / "tiny.pt", "taoruijie_ecapa")
-    model.eval()
-    out: dict[str, np.ndarray] = {}
+    out, ref = run_tiny_protocol(model, folder, "taoruijie_ecapa")
     with torch.inference_mode():
         out["feat_wav0_full"] = model.frontend(torch.from_numpy(ref["wav0"])[None])[0].numpy()
-        for i in range(3):
-            wav = ref[f"wav{i}"]
-            full = model(torch.from_numpy(wav)[None]).numpy()
-            segments = model(torch.from_numpy(embedding_segments(wav))).numpy()
-            out[f"emb_full{i}"] = full
-            out[f"emb6_{i}"] = np.concatenate([full, segments])
     return out, ref
 
 
@@ -68,31 +64,13 @@ def test_frontend_features_match_golden(outputs: tuple) -> None:
 
 @pytest.mark.parametrize("i", [0, 1, 2])
 def test_full_utterance_embedding(outputs: tuple, i: int) -> None:
-    out, ref = outputs
-    assert out[f"emb_full{i}"].shape == (1, 192)
-    err = rel_err(out[f"emb_full{i}"], ref[f"emb_full{i}"])
-    assert err < TOL, err
+    check_full_embedding(*outputs, i, embedding_dim=192, tol=TOL)
 
 
 @pytest.mark.parametrize("i", [0, 1, 2])
 def test_six_row_protocol(outputs: tuple, i: int) -> None:
     out, ref = outputs
-    rows = out[f"emb6_{i}"]
-    assert rows.shape == (6, 192)
-    assert rel_err(rows, ref[f"emb6_{i}"]) < TOL
-    l2 = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
-    assert rel_err(l2, ref[f"emb6_l2_{i}"]) < TOL
-    assert rel_err(rows.mean(0), ref[f"mean_nonorm{i}"]) < TOL
-    assert rel_err(l2.mean(0), ref[f"mean_l2norm{i}"]) < TOL
-
-
-def _synthetic_full_checkpoint(shapes_file: Path) -> dict[str, torch.Tensor]:
-    """Zero tensors with the real file's key names, shapes and dtypes (incl. prefix and loss head)."""
-    info = json.loads(shapes_file.read_text())
-    dtypes = {k: getattr(torch, v) for k, v in info["non_float32_dtypes"].items()}
-    state = {k: torch.zeros(shape, dtype=dtypes.get(k, torch.float32)) for k, shape in info["shapes"].items()}
-    assert len(state) == info["num_keys"]
-    return state
+    check_six_row_protocol(out[f"emb6_{i}"], ref, i, embedding_dim=192, tol=TOL)
 
 
 def test_conf_model_fits_real_checkpoint_layout(golden_dir: Path) -> None:
@@ -103,7 +81,7 @@ def test_conf_model_fits_real_checkpoint_layout(golden_dir: Path) -> None:
     assert model.embedding_dim == conf.embedding_dim == 192
     assert info["constructor_args"] == conf.args
     state = map_checkpoint_keys(
-        _synthetic_full_checkpoint(golden_dir / "full_shapes.json"), get_format(conf.checkpoint.format)
+        synthetic_checkpoint(golden_dir / "full_shapes.json"), get_format(conf.checkpoint.format)
     )
     assert len(state) == info["num_model_keys"]
     check_state_dict_fits(model, state, source="synthetic pretrain.model")

@@ -14,9 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
-from sasv.audio import embedding_segments
 from sasv.checkpoints import (
     CheckpointError,
     check_state_dict_fits,
@@ -28,6 +26,7 @@ from sasv.conf import ConfError, build_from_conf, load_conf, parse_conf
 from sasv.models.registry import resolve_architecture
 from sasv.models.resnet import ResNetSpeakerEmbedding, SERes2Net50
 from tests.conftest import REPO_ROOT, rel_err
+from tests.models.parity import N_WAVEFORMS, golden_embeddings, six_row_errors, synthetic_checkpoint
 
 # shared/golden/README.md suggested tolerances (max|Δ| / max|ref|); SE-Res2Net-50's attentive std
 # (E[x²]-μ² then BN) amplifies float32 rounding, hence its looser bound
@@ -67,10 +66,6 @@ def tiny_model(golden, name: str) -> ResNetSpeakerEmbedding:
     return model.eval()
 
 
-def embed(model: torch.nn.Module, wav: np.ndarray) -> np.ndarray:
-    return model(torch.from_numpy(wav)).numpy()
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_tiny_checkpoint_matches_reference_outputs(golden, name: str) -> None:
     tol = CASES[name]
@@ -79,18 +74,13 @@ def test_tiny_checkpoint_matches_reference_outputs(golden, name: str) -> None:
     errors: dict[str, float] = {}
     with torch.no_grad():
         feats = model.frontend(torch.from_numpy(ref["wav0"])[None])[0].numpy()
-        errors["feat_wav0_full"] = rel_err(feats, ref["feat_wav0_full"])
-        for i in range(3):
-            wav = ref[f"wav{i}"]
-            full = embed(model, wav[None])
-            assert full.shape == (1, model.embedding_dim)
-            # the 6-row protocol: full utterance, then the 5 segments as one batch
-            rows = np.concatenate([full, embed(model, embedding_segments(wav))])
-            rows_l2 = F.normalize(torch.from_numpy(rows), dim=1).numpy()
-            errors[f"emb_full{i}"] = rel_err(full, ref[f"emb_full{i}"])
-            errors[f"emb6_{i}"] = rel_err(rows, ref[f"emb6_{i}"])
-            errors[f"mean_nonorm{i}"] = rel_err(rows.mean(0), ref[f"mean_nonorm{i}"])
-            errors[f"mean_l2norm{i}"] = rel_err(rows_l2.mean(0), ref[f"mean_l2norm{i}"])
+    errors["feat_wav0_full"] = rel_err(feats, ref["feat_wav0_full"])
+    out = golden_embeddings(model, ref)
+    for i in range(N_WAVEFORMS):
+        full = out[f"emb_full{i}"]
+        assert full.shape == (1, model.embedding_dim)
+        errors[f"emb_full{i}"] = rel_err(full, ref[f"emb_full{i}"])
+        errors.update(six_row_errors(out[f"emb6_{i}"], ref, i))
     print(f"{name}: max rel err {max(errors.values()):.2e} ({max(errors, key=errors.get)})")
     assert errors.pop("feat_wav0_full") <= FEATURE_TOL
     bad = {k: v for k, v in errors.items() if v > tol}
@@ -114,12 +104,7 @@ def test_conf_matches_published_constructor(golden, name: str) -> None:
 @pytest.mark.parametrize("name", CASES)
 def test_real_checkpoint_layout_loads_strictly(golden, name: str) -> None:
     shapes = json.loads((golden(name) / "full_shapes.json").read_text())
-    dtypes = shapes["non_float32_dtypes"]
-    fake = {
-        key: torch.zeros(shape, dtype=getattr(torch, dtypes.get(key, "float32")))
-        for key, shape in shapes["shapes"].items()
-    }
-    assert len(fake) == shapes["num_keys"]
+    fake = synthetic_checkpoint(golden(name) / "full_shapes.json")
     conf = conf_for(name)
     model = build_from_conf(conf)
     state = map_checkpoint_keys(fake, get_format(conf.checkpoint.format), source="real layout")

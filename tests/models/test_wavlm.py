@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 
-from sasv.audio import embedding_segments
 from sasv.checkpoints import (
     CheckpointError,
     check_state_dict_fits,
@@ -28,6 +27,12 @@ from sasv.checkpoints import (
 from sasv.conf import build_from_conf, load_conf
 from sasv.models.wavlm import WavLMConfig, WavLMEcapa, parse_conv_layers, relative_position_buckets
 from tests.conftest import REPO_ROOT, rel_err
+from tests.models.parity import (
+    check_full_embedding,
+    check_six_row_protocol,
+    run_tiny_protocol,
+    synthetic_checkpoint,
+)
 
 TOL = 1e-4  # golden README: WavLM parity tolerance (max|diff| / max|ref|)
 CONF = REPO_ROOT / "conf" / "asv" / "wavlm_ecapa.yaml"
@@ -44,21 +49,12 @@ def _tiny_args(folder: Path) -> dict:
 @functools.cache
 def _run_tiny(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Run the tiny model once per session over the three golden waveforms (full + 5-segment batch)."""
-    ref = dict(np.load(folder / "io.npz"))
     model = WavLMEcapa(**_tiny_args(folder))
-    load_checkpoint_into(model, folder / "tiny.pt", FORMAT)
-    model.eval()
-    out: dict[str, np.ndarray] = {}
+    out, ref = run_tiny_protocol(model, folder, FORMAT)
     with torch.inference_mode():
         wav0 = torch.from_numpy(ref["wav0"])[None]
         out["hidden_states_wav0_full"] = torch.stack(model.hidden_states(wav0))[:, 0].numpy()
         out["feat_wav0_full"] = model.features(wav0)[0].numpy()
-        for i in range(3):
-            wav = ref[f"wav{i}"]
-            full = model(torch.from_numpy(wav)[None]).numpy()
-            segments = model(torch.from_numpy(embedding_segments(wav))).numpy()
-            out[f"emb_full{i}"] = full
-            out[f"emb6_{i}"] = np.concatenate([full, segments])
     return out, ref
 
 
@@ -86,22 +82,13 @@ def test_mixed_features_match_golden(outputs: tuple) -> None:
 
 @pytest.mark.parametrize("i", [0, 1, 2])
 def test_full_utterance_embedding(outputs: tuple, i: int) -> None:
-    out, ref = outputs
-    assert out[f"emb_full{i}"].shape == (1, 16)
-    err = rel_err(out[f"emb_full{i}"], ref[f"emb_full{i}"])
-    assert err < TOL, err
+    check_full_embedding(*outputs, i, embedding_dim=16, tol=TOL)
 
 
 @pytest.mark.parametrize("i", [0, 1, 2])
 def test_six_row_protocol(outputs: tuple, i: int) -> None:
     out, ref = outputs
-    rows = out[f"emb6_{i}"]
-    assert rows.shape == (6, 16)
-    assert rel_err(rows, ref[f"emb6_{i}"]) < TOL
-    l2 = rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
-    assert rel_err(l2, ref[f"emb6_l2_{i}"]) < TOL
-    assert rel_err(rows.mean(0), ref[f"mean_nonorm{i}"]) < TOL
-    assert rel_err(l2.mean(0), ref[f"mean_l2norm{i}"]) < TOL
+    check_six_row_protocol(out[f"emb6_{i}"], ref, i, embedding_dim=16, tol=TOL)
 
 
 def test_bf16_autocast_runs_and_returns_float32(golden_dir: Path) -> None:
@@ -128,10 +115,9 @@ def test_real_checkpoint_layout_fits_conf(golden_dir: Path) -> None:
     assert model.embedding_dim == 256
     assert model.feature_weight.shape == (spec["feature_weight_len"],)
     saved = {
-        "model": {k: torch.empty(s, device="meta") for k, s in spec["shapes"].items()},
+        "model": synthetic_checkpoint(golden_dir / "full_shapes.json", device="meta"),
         "best_valid_eer": 0.1,
     }
-    assert len(saved["model"]) == spec["num_keys"]
     state = map_checkpoint_keys(saved, get_format(FORMAT))
     assert len(state) == spec["num_model_keys"]
     check_state_dict_fits(model, state, source="full_shapes.json")
