@@ -12,4 +12,4 @@ def test_robustness_table_names_existing_tests():
     for path, name in refs:
         source = (REPO_ROOT / path).read_text()
         if name:
-            assert re.search(rf"^def {name}\(", source, re.M), f"{path}::{name} named in ROBUSTNESS.md is gone"
+            assert re.search(rf"^def {name}\(", source, re.M), f"{path}::{name} is gone"
