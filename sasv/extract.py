@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from sasv.audio import CM_SAMPLES, cm_input, embedding_segments, read_audio
+from sasv.audio import CM_SAMPLES, AudioError, cm_input, embedding_segments, read_audio
 from sasv.fileio import atomic_write_text
 from sasv.scoring import bona_fide_probability
 
@@ -55,9 +55,13 @@ class AudioListDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[str, np.ndarray]:
+    def __getitem__(self, index: int) -> tuple[str, np.ndarray | AudioError]:
         utt, path = self.items[index]
-        return utt, read_audio(path)
+        try:
+            return utt, read_audio(path)
+        except AudioError as e:
+            # returned, not raised: a DataLoader worker would wrap it in a traceback-laden message
+            return utt, e
 
 
 def _collate_list(batch: list) -> list:
@@ -76,7 +80,11 @@ def iterate_audio(
         prefetch_factor=4 if num_workers > 0 else None,
         persistent_workers=False,
     )
-    yield from loader
+    for batch in loader:
+        for _, wav in batch:
+            if isinstance(wav, AudioError):
+                raise wav
+        yield batch
 
 
 def _check_finite(values: np.ndarray, utts: Sequence[str], what: str) -> None:

@@ -135,3 +135,15 @@ def test_bf16_autocast_runs_and_stays_close(corpus):
         assert b.dtype == np.float32
         assert not np.array_equal(a, b), "autocast had no effect"
         np.testing.assert_allclose(b, a, atol=0.05)
+
+
+def test_audio_errors_from_decoding_workers_keep_their_message(corpus, tmp_path):
+    from sasv.audio import AudioError
+
+    bad = tmp_path / "bad.flac"
+    bad.write_bytes(b"junk" * 100)
+    items = [*corpus[:2], ("zz_bad", str(bad))]
+    engine = EmbeddingEngine(FrameStats().eval(), torch.device("cpu"))
+    with pytest.raises(AudioError) as err:
+        extract_embeddings(engine, items, tmp_path / "emb", "m", num_workers=1)
+    assert str(err.value).startswith(f"{bad}: cannot decode")
