@@ -1,4 +1,6 @@
-from sasv.report import format_eer, results_table, summary_table
+import pytest
+
+from sasv.report import attack_table, format_cost, format_eer, results_table, summary_table, systems_table
 
 NOTE = "RANDOMLY INITIALISED weights: these numbers mean nothing"
 DEV = {
@@ -51,3 +53,61 @@ def test_summary_table_layout_and_parsing():
 def test_pipes_in_names_are_escaped():
     text = summary_table([("a|b", "nonorm", {})])
     assert "| a\\|b | nonorm |" in text
+
+
+COSTS = {"min_a_dcf": 0.123456, "min_dcf_0.01": 0.5, "min_dcf_0.05": None, "cm_eer": 0.0083}
+
+
+def test_results_table_adds_cost_columns_only_when_present():
+    text = results_table("sys", {"dev": {**DEV, **COSTS}, "eval": EVAL})
+    lines = text.splitlines()
+    header = (
+        "| set | SASV-EER | SV-EER | SPF-EER | CM-EER | a-DCF | minDCF(0.01) | minDCF(0.05) "
+        "| target | nontarget | spoof | total |"
+    )
+    at = lines.index(header)
+    assert (
+        lines[at + 2] == "| dev | 1.08 | 1.82 | n/a | 0.83 | 0.1235 | 0.5000 | n/a | 1484 | 5768 | 0 | 7252 |"
+    )
+    assert lines[at + 3] == "| eval | 1.40 | 1.53 | 1.22 | n/a | n/a | n/a | n/a | n/a | n/a | n/a | n/a |"
+    assert "Cfa_cm 20" in text and "Cmiss = Cfa = 1" in text
+    assert "Cfa_cm" not in results_table("sys", {"dev": DEV})
+
+
+def test_summary_table_appends_cost_columns_after_the_eers():
+    rows = [("ECAPA-TDNN", "nonorm", {"dev": {**DEV, **COSTS}, "eval": EVAL})]
+    lines = summary_table(rows).splitlines()
+    header = next(line for line in lines if line.startswith("| ASV model"))
+    names = [c.strip() for c in header.strip("|").split("|")]
+    assert names[2:8] == [f"{s} {e}" for s in ("DEV", "EVAL") for e in ("SASV-EER", "SV-EER", "SPF-EER")]
+    assert names[8:] == [
+        f"{s} {c}" for s in ("DEV", "EVAL") for c in ("CM-EER", "a-DCF", "minDCF(0.01)", "minDCF(0.05)")
+    ]
+    cells = [c.strip() for c in lines[-1].strip("|").split("|")]
+    assert cells[2:8] == ["1.08", "1.82", "n/a", "1.40", "1.53", "1.22"]
+    assert cells[8:] == ["0.83", "0.1235", "0.5000", "n/a", "n/a", "n/a", "n/a", "n/a"]
+
+
+def test_systems_table_checks_name_cells():
+    text = systems_table([(("a/l2norm", "product"), {"dev": DEV})], ("system", "fusion"))
+    assert "| system | fusion | DEV SASV-EER |" in text and "| a/l2norm | product | 1.08 |" in text
+    with pytest.raises(ValueError, match="name cells"):
+        systems_table([(("a",), {})], ("system", "fusion"))
+
+
+def test_attack_table():
+    text = attack_table({"eval": {"A17": 0.2, "A07": 0.001}, "dev": {"A01": None, "A02": 0.0123}}, title="t")
+    lines = text.splitlines()
+    assert lines[0] == "### t"
+    at = lines.index("| attack | DEV SPF-EER | EVAL SPF-EER |")
+    assert lines[at + 2 :] == [
+        "| A01 | n/a | n/a |",
+        "| A02 | 1.23 | n/a |",
+        "| A07 | n/a | 0.10 |",
+        "| A17 | n/a | 20.00 |",
+    ]
+
+
+def test_format_cost():
+    assert format_cost(0.53967) == "0.5397"
+    assert format_cost(None) == "n/a" and format_cost(float("nan")) == "n/a"
