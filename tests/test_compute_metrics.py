@@ -80,3 +80,24 @@ def test_missing_file_and_help(tmp_path):
     assert proc.returncode == 1 and "absent.txt" in proc.stderr and "Traceback" not in proc.stderr
     help_proc = run("--help")
     assert help_proc.returncode == 0 and "SCORE_FILE" in help_proc.stdout
+
+
+def test_detection_costs_in_the_json(tmp_path, golden):
+    expected = json.loads(golden("metrics/expected.json").read_text())["a_dcf"]
+    trials = golden("metrics/trials.txt").read_text().splitlines()
+    scores = golden("metrics/scores.txt").read_text().splitlines()
+    path = tmp_path / "golden_submission.txt"
+    path.write_text("".join(f"{t} {s.split()[2]}\n" for t, s in zip(trials, scores, strict=True)))
+    result = json.loads(run(path).stdout)
+    assert abs(result["min_a_dcf"] - expected["min_a_dcf"]) <= 1e-12
+    assert result["min_a_dcf_threshold"] == expected["min_a_dcf_thresh"]
+    assert 0.0 < result["min_dcf_0.01"] <= 1.0 and 0.0 < result["min_dcf_0.05"] <= 1.0
+    assert {"sasv_eer", "sv_eer", "spf_eer", "counts"} <= set(result)
+
+
+def test_detection_costs_null_without_spoofs(tmp_path):
+    path = tmp_path / "no_spoof.txt"
+    write_submission(path, ["target", "nontarget", "target"], [0.9, 0.1, 0.8])
+    result = json.loads(run(path).stdout)
+    assert result["min_a_dcf"] is None and result["min_a_dcf_threshold"] is None
+    assert result["min_dcf_0.01"] == 0.0 and result["min_dcf_0.05"] == 0.0
