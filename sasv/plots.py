@@ -1,0 +1,186 @@
+"""Diagnostic figures of one scored system: DET curves and score histograms, written as PNG files.
+
+DET curves use the NIST convention: both error rates on normal-deviate (probit) axes, where two Gaussian
+score distributions give a straight line, with ticks labelled in percent. Histograms show where each trial
+population lies, split into target, nontarget and every spoofing attack, which is what explains an EER.
+Matplotlib runs with the non-interactive Agg backend (no display on recipe machines), through its
+object-oriented API so that no global pyplot state leaks between figures.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from scipy.special import logit
+from scipy.stats import norm
+
+from sasv.fileio import atomic_output
+from sasv.metrics import EER_DEFINITIONS, KEYS, NONTARGET, SPOOF, TARGET, key_codes, sasv_eers
+from sasv.scoring import TrialScores
+
+# Probit-axis ticks (fractions) and the default axis range: 0.1 % .. 99 % shows a random system (the
+# diagonal through 50 %) as well as a good one (EER around 1 %).
+DET_TICKS: tuple[float, ...] = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9,
+                                0.95, 0.99)  # fmt: skip
+DET_LIMITS: tuple[float, float] = (0.001, 0.99)
+DET_SIZE_INCHES: tuple[float, float] = (6.0, 6.0)
+HIST_PANEL_INCHES: tuple[float, float] = (8.0, 3.5)
+DPI = 100
+# P(bona fide) of a confident CM is 0 or 1 to float32 precision; its histogram is drawn on logit(P)
+# clipped to this distance from 0 and 1 so that the two populations are visible as shapes, not two spikes.
+CM_LOGIT_EPS = 1e-7
+LABELS = {"sasv_eer": "SASV (target vs nontarget+spoof)", "sv_eer": "SV (target vs nontarget)",
+          "spf_eer": "SPF (target vs spoof)"}  # fmt: skip
+
+
+def det_points(positives: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P_fa, P_miss) at every distinct threshold, rejecting scores <= threshold, from one sort.
+
+    Starts at the accept-all point (P_fa 1, P_miss 0) and ends at reject-all (0, 1), so the curve spans
+    the full range whatever the axis limits are.
+    """
+    positives = np.asarray(positives, dtype=np.float64)
+    negatives = np.asarray(negatives, dtype=np.float64)
+    if positives.size == 0 or negatives.size == 0:
+        raise ValueError("a DET curve needs positive and negative scores")
+    scores = np.concatenate((positives, negatives))
+    is_pos = np.concatenate((np.ones(positives.size, bool), np.zeros(negatives.size, bool)))
+    order = np.argsort(scores, kind="stable")
+    sorted_scores, sorted_pos = scores[order], is_pos[order]
+    run_ends = np.append(np.flatnonzero(np.diff(sorted_scores)), scores.size - 1)
+    misses = np.concatenate(([0], np.cumsum(sorted_pos)[run_ends]))
+    rejected_neg = np.concatenate(([0], np.cumsum(~sorted_pos)[run_ends]))
+    return 1.0 - rejected_neg / negatives.size, misses / positives.size
+
+
+def _probit_axes(ax, limits: tuple[float, float]) -> None:
+    lo, hi = limits
+    ticks = [t for t in DET_TICKS if lo <= t <= hi]
+    labels = [f"{100 * t:g}" for t in ticks]
+    for set_lim, set_ticks, set_labels in (
+        (ax.set_xlim, ax.set_xticks, ax.set_xticklabels),
+        (ax.set_ylim, ax.set_yticks, ax.set_yticklabels),
+    ):
+        set_lim(norm.ppf(lo), norm.ppf(hi))
+        set_ticks(norm.ppf(ticks))
+        set_labels(labels)
+    ax.grid(True, color="0.85", linewidth=0.6)
+    ax.set_aspect("equal")
+
+
+def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
+    """Render with Agg and write the PNG atomically (a half-written image must not look finished)."""
+    FigureCanvasAgg(fig)
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        fig.savefig(handle, format="png", dpi=DPI)
+
+
+def plot_det(
+    scores: TrialScores,
+    path: str | os.PathLike[str],
+    title: str | None = None,
+    limits: tuple[float, float] = DET_LIMITS,
+) -> None:
+    """DET curves of the fused SASV score for the SASV, SV and SPF tasks, EER points marked, as a PNG.
+
+    Curves whose classes are absent (e.g. no spoof trials) are left out. Points beyond ``limits`` are
+    clipped to the frame edge, so the curve still shows which way it leaves the plot. The image is
+    ``DET_SIZE_INCHES * DPI`` pixels (600 x 600).
+    """
+    if not 0.0 < limits[0] < limits[1] < 1.0:
+        raise ValueError(f"DET limits must satisfy 0 < lo < hi < 1, got {limits}")
+    codes = key_codes(scores.key)
+    eers = sasv_eers(scores.fused, scores.key)
+    fig = Figure(figsize=DET_SIZE_INCHES)
+    ax = fig.add_subplot(1, 1, 1)
+    lo, hi = norm.ppf(limits[0]), norm.ppf(limits[1])
+    ax.plot([lo, hi], [lo, hi], color="0.6", linestyle=":", linewidth=0.8, label="P_miss = P_fa")
+    for name, (positive, negatives) in EER_DEFINITIONS.items():
+        if eers[name] is None:
+            continue
+        pos = scores.fused[codes == KEYS.index(positive)]
+        neg = scores.fused[np.isin(codes, [KEYS.index(k) for k in negatives])]
+        p_fa, p_miss = det_points(pos, neg)
+        x = np.clip(norm.ppf(np.clip(p_fa, 1e-300, 1.0)), lo, hi)
+        y = np.clip(norm.ppf(np.clip(p_miss, 1e-300, 1.0)), lo, hi)
+        (line,) = ax.plot(x, y, linewidth=1.5, label=f"{LABELS[name]}, EER {100 * eers[name]:.2f} %")
+        eer_at = np.clip(norm.ppf(min(max(eers[name], limits[0]), limits[1])), lo, hi)
+        ax.plot([eer_at], [eer_at], marker="o", color=line.get_color(), markersize=5)
+    _probit_axes(ax, limits)
+    ax.set_xlabel("False acceptance rate (%)")
+    ax.set_ylabel("Miss rate (%)")
+    ax.set_title(title or "DET curves of the SASV score")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def _populations(scores: TrialScores) -> list[tuple[str, np.ndarray]]:
+    """(label, trial mask) for target, nontarget and each attack id of the spoof trials, in that order."""
+    masks = [(TARGET, scores.key == TARGET), (NONTARGET, scores.key == NONTARGET)]
+    spoof = scores.key == SPOOF
+    for attack in sorted(np.unique(scores.attack[spoof]).tolist()):
+        masks.append((f"spoof {attack}", spoof & (scores.attack == attack)))
+    return [(label, mask) for label, mask in masks if mask.any()]
+
+
+def _hist_panel(ax, values: np.ndarray, populations: Sequence[tuple[str, np.ndarray]], xlabel: str) -> None:
+    finite_lo, finite_hi = float(values.min()), float(values.max())
+    if finite_lo == finite_hi:
+        finite_lo, finite_hi = finite_lo - 0.5, finite_hi + 0.5
+    bins = np.linspace(finite_lo, finite_hi, 61)
+    colours = _colours(len(populations))
+    for (label, mask), colour in zip(populations, colours, strict=True):
+        # Target and nontarget share the CM score distribution (both bona fide): dash one so both show.
+        bold = label in (TARGET, NONTARGET)
+        ax.hist(values[mask], bins=bins, density=True, histtype="step", color=colour,
+                linewidth=2.0 if bold else 1.0, linestyle="--" if label == NONTARGET else "-",
+                label=f"{label} ({int(mask.sum())})")  # fmt: skip
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("density")
+    ax.grid(True, color="0.9", linewidth=0.5)
+
+
+def _colours(n: int) -> list:
+    # Target and nontarget get fixed strong colours; attacks share a qualitative map (up to 19 of them).
+    from matplotlib import colormaps
+
+    fixed = ["tab:green", "tab:blue"]
+    cmap = colormaps["tab20"]
+    others = [cmap(i % 20) for i in (4, 6, 8, 10, 12, 14, 16, 18, 5, 7, 9, 11, 13, 15, 17, 19, 1, 3, 0)]
+    return (fixed + others * (1 + n // len(others)))[:n]
+
+
+def _cm_panel(cm: np.ndarray) -> tuple[np.ndarray, str]:
+    """CM probabilities are shown as clipped logits; other CM scores (e.g. a fusion's CM term) as they are."""
+    if cm.min() >= 0.0 and cm.max() <= 1.0:
+        return logit(np.clip(cm, CM_LOGIT_EPS, 1.0 - CM_LOGIT_EPS)), "CM score: logit P(bona fide)"
+    return cm, "CM score"
+
+
+def plot_histograms(scores: TrialScores, path: str | os.PathLike[str], title: str | None = None) -> None:
+    """Score histograms (density) per population: target, nontarget and each attack, as a PNG.
+
+    One panel per score column present: the fused SASV score, the ASV cosine and the CM score, the latter
+    as logit(P bona fide) clipped at ``CM_LOGIT_EPS``. Panels are stacked; the image is
+    ``HIST_PANEL_INCHES`` per panel at ``DPI`` (800 x 350 pixels per panel).
+    """
+    populations = _populations(scores)
+    panels: list[tuple[np.ndarray, str]] = [(scores.fused, "SASV (fused) score")]
+    if scores.asv is not None:
+        panels.append((scores.asv, "ASV score (cosine)"))
+    if scores.cm is not None:
+        panels.append(_cm_panel(scores.cm))
+    width, height = HIST_PANEL_INCHES
+    fig = Figure(figsize=(width, height * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
+    for ax, (values, xlabel) in zip(axes, panels, strict=True):
+        _hist_panel(ax, np.asarray(values, dtype=np.float64), populations, xlabel)
+    # Outside the axes, right of the top panel: inside it would hide the spoof spikes near the edges.
+    axes[0].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, title="trials")
+    fig.suptitle(title or "Score distributions per trial population")
+    _save(fig, path)
