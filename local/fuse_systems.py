@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""Learned logistic-regression fusion of scored SASV systems (trained on dev, applied to every set).
+
+Reads exp/<asv>_<cm>/<norm>/scores_<set>.txt of every ``--systems`` entry (all scored on the same trial list
+in the same order: checked, an error otherwise), trains the fusion of sasv/fusion.py on ``--train_set`` and
+writes to ``--out``:
+
+  weights.json            the fusion (bias and one weight per system and feature), JSON
+  scores_<set>.txt        spk utt attack key asv cm fused (asv/cm = the ASV/CM parts of the fused LLR)
+  scores_<set>.sasv.txt   SASV 2022 submission format
+  results.md              weights, and EERs/costs of each input (product and sum rules) and of the fusion
+  results.json            the same numbers; readable by local/make_summary.py (fusion "logreg", norm "fused")
+
+Numbers on the training set are optimistic (the weights were fitted on it); results.md says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sasv.cli import run_cli  # noqa: E402
+from sasv.datadir import ProtocolError  # noqa: E402
+from sasv.fileio import atomic_write_text  # noqa: E402
+from sasv.fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion  # noqa: E402
+from sasv.metrics import count_keys, detection_costs, sasv_eers  # noqa: E402
+from sasv.report import format_eer, systems_table  # noqa: E402
+from sasv.scoring import (  # noqa: E402
+    FUSION_RULES,
+    TrialScores,
+    fuse_scores,
+    read_score_file,
+    write_score_file,
+    write_submission_file,
+)
+
+log = logging.getLogger("fuse_systems")
+FUSED_NORM = "fused"
+FUSION_NAME = "logreg"
+
+
+class FusionInputError(ProtocolError):
+    """Input score files that are missing, malformed or describe different trials (one-line CLI error)."""
+
+
+def result_of(trials: TrialScores, scores) -> dict:
+    """EERs (fractions), detection costs and counts of one score list: a results-record entry."""
+    return {
+        **sasv_eers(scores, trials.key),
+        **detection_costs(scores, trials.key),
+        "counts": count_keys(trials.key),
+    }
+
+
+def read_systems(exp: Path, systems: list[str], set_name: str) -> list[TrialScores]:
+    """Every system's score list of one set, checked to describe the same trials in the same order."""
+    lists = []
+    for system in systems:
+        path = exp / system / f"scores_{set_name}.txt"
+        if not path.is_file():
+            raise FusionInputError(f"{path} not found: score {system} on {set_name} first (run_test stage 1)")
+        try:
+            lists.append(read_score_file(path))
+        except ValueError as err:
+            raise FusionInputError(str(err)) from None
+    try:
+        check_same_trials(lists, [f"{s}/scores_{set_name}.txt" for s in systems])
+    except ValueError as err:
+        raise FusionInputError(str(err)) from None
+    return lists
+
+
+def input_notes(exp: Path, systems: list[str]) -> list[str]:
+    """Caveats (e.g. random weights) recorded by the inputs' scoring stage: the fusion's tables keep them."""
+    notes = []
+    for system in systems:
+        record = exp / system / "results.json"
+        if record.is_file():
+            note = json.loads(record.read_text()).get("note")
+            if note and note not in notes:
+                notes.append(note)
+    return notes
+
+
+def cm_names(exp: Path, systems: list[str]) -> str:
+    names = []
+    for system in systems:
+        record = exp / system / "results.json"
+        name = json.loads(record.read_text()).get("cm") if record.is_file() else None
+        names.append(name or system.split("/")[0].rsplit("_", 1)[-1])
+    return "+".join(dict.fromkeys(names))
+
+
+def weights_table(model: FusionModel) -> str:
+    lines = ["| system | feature | weight |", "| --- | --- | ---: |"]
+    record = model.to_dict()
+    lines += [f"| {f['system']} | {f['kind']} | {f['weight']:.6g} |" for f in record["features"]]
+    lines.append(f"| (bias) | | {record['bias']:.6g} |")
+    return "\n".join(lines) + "\n"
+
+
+def describe(model: FusionModel) -> str:
+    parts = [f"{n}={w:.4g}" for n, w in zip(model.feature_names(), model.weights, strict=True)]
+    return ", ".join([*parts, f"bias={model.bias:.4g}"])
+
+
+def fuse_sets(
+    args: argparse.Namespace,
+    exp: Path,
+    out: Path,
+    systems: list[str],
+    train: list[TrialScores],
+    model: FusionModel,
+) -> tuple[dict[str, dict], dict[tuple[str, str], dict]]:
+    """Write the fused score files of every set; results of the fusion and of each input's fixed rules."""
+    results: dict[str, dict] = {}
+    rows: dict[tuple[str, str], dict] = {}
+    for set_name in dict.fromkeys(args.sets):
+        inputs = train if set_name == args.train_set else read_systems(exp, systems, set_name)
+        fused = model.fused_trials(inputs)
+        write_score_file(out / f"scores_{set_name}.txt", fused)
+        write_submission_file(out / f"scores_{set_name}.sasv.txt", fused)
+        results[set_name] = result_of(fused, fused.fused)
+        for system, trials in zip(systems, inputs, strict=True):
+            for rule in FUSION_RULES:
+                scores = fuse_scores(trials.asv, trials.cm, rule)
+                rows.setdefault((system, rule), {})[set_name] = result_of(trials, scores)
+        rows.setdefault((out.name, FUSION_NAME), {})[set_name] = results[set_name]
+        eers = [format_eer(results[set_name][k]) for k in ("sasv_eer", "sv_eer", "spf_eer")]
+        log.info("%s %s: SASV-EER %s%%, SV-EER %s%%, SPF-EER %s%%", out.name, set_name, *eers)
+    return results, rows
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--exp_dir", default="exp")
+    p.add_argument("--systems", nargs="+", required=True, help="<asv>_<cm>/<norm> dirs under --exp_dir")
+    p.add_argument("--out", required=True, help="output dir, e.g. exp/fusion/<name>")
+    p.add_argument("--train_set", default="dev")
+    p.add_argument("--sets", nargs="+", default=["dev", "eval"], help="sets to fuse (train set included)")
+    p.add_argument("--C", type=float, default=DEFAULT_C, help="inverse L2 strength on standardised features")
+    args = p.parse_args()
+    exp, out = Path(args.exp_dir), Path(args.out)
+    systems = [s.strip("/") for s in args.systems]
+    if len(set(systems)) != len(systems):
+        raise FusionInputError(f"--systems lists a system twice: {' '.join(systems)}")
+
+    train = read_systems(exp, systems, args.train_set)
+    model = train_fusion(train, systems, C=args.C, set_name=args.train_set)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save(out / "weights.json")
+    log.info("fusion weights (trained on %s): %s", args.train_set, describe(model))
+    results, rows = fuse_sets(args, exp, out, systems, train, model)
+
+    note = "\n".join(input_notes(exp, systems)) or None
+    held_out = ", ".join(s for s in results if s != args.train_set) or "a held-out set"
+    text = [f"### Fusion {out.name} (logistic regression, trained on {args.train_set})", ""]
+    text += [
+        f"Inputs: {', '.join(systems)}. The fusion's {args.train_set} numbers are on its training data "
+        f"(optimistic); compare on {held_out}. Fused scores are log-likelihood ratios.",
+        "",
+        weights_table(model),
+        systems_table([(names, by_set) for names, by_set in rows.items()], ("system", "fusion"), note),
+    ]
+    atomic_write_text(out / "results.md", "\n".join(text))
+    record = {
+        "system": f"{out.parent.name}/{out.name}",
+        "asv": out.name,
+        "cm": cm_names(exp, systems),
+        "norm": FUSED_NORM,
+        "fusion": FUSION_NAME,
+        "inputs": systems,
+        "weights": model.to_dict(),
+        "note": note,
+        "results": results,
+        "input_results": {
+            f"{s} ({rule})": by_set for (s, rule), by_set in rows.items() if rule != FUSION_NAME
+        },
+    }
+    atomic_write_text(out / "results.json", json.dumps(record, indent=2) + "\n")
+    log.info("wrote %s", out / "results.md")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
