@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Diagnostics of one scored system: detection costs, CM-EER, per-attack SPF-EERs and figures.
+
+Reads <system_dir>/scores_<set>.txt (``spk utt attack key asv cm fused``, as written by score_trials.py or
+fuse_systems.py) and writes beside it:
+
+  analysis.json        per set: the challenge EERs, counts and sasv.analysis.extended_metrics (a-DCF,
+                       minDCF at p_target 0.01/0.05, CM-EER, SPF-EER per attack)
+  analysis.md          the results table with the cost columns, and the per-attack SPF-EER table
+  det_<set>.png        DET curves (SASV, SV, SPF) of the fused score
+  hist_<set>.png       score histograms per key and attack (fused, ASV, CM)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sasv.analysis import ATTACK_BREAKDOWN_KEY, extended_metrics  # noqa: E402
+from sasv.cli import run_cli  # noqa: E402
+from sasv.datadir import ProtocolError  # noqa: E402
+from sasv.fileio import atomic_write_text  # noqa: E402
+from sasv.metrics import count_keys, sasv_eers  # noqa: E402
+from sasv.report import attack_table, format_cost, results_table  # noqa: E402
+from sasv.scoring import read_score_file  # noqa: E402
+
+log = logging.getLogger("analyse_system")
+
+
+def analyse_set(path: Path, set_name: str, title: str, plots: bool) -> dict:
+    """Every metric of one score file (and its figures, unless ``plots`` is false)."""
+    try:
+        scores = read_score_file(path)
+    except ValueError as err:
+        raise ProtocolError(str(err)) from None
+    result = {**sasv_eers(scores.fused, scores.key), "counts": count_keys(scores.key)}
+    result.update(extended_metrics(scores))
+    if plots:
+        from sasv.plots import plot_det, plot_histograms  # matplotlib only when figures are wanted
+
+        plot_det(scores, path.parent / f"det_{set_name}.png", f"{title}: {set_name}")
+        plot_histograms(scores, path.parent / f"hist_{set_name}.png", f"{title}: {set_name}")
+    log.info(
+        "%s %s: min a-DCF %s, minDCF(0.01) %s, minDCF(0.05) %s",
+        title,
+        set_name,
+        *(format_cost(result[k]) for k in ("min_a_dcf", "min_dcf_0.01", "min_dcf_0.05")),
+    )
+    return result
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--system_dir", required=True, help="e.g. exp/<asv>_<cm>/<norm> or exp/fusion/<name>")
+    p.add_argument("--sets", nargs="+", default=["dev", "eval"])
+    p.add_argument("--plots", default="true", choices=["true", "false"])
+    p.add_argument("--title", default=None, help="figure/table title (default: the last two path parts)")
+    args = p.parse_args()
+    system_dir = Path(args.system_dir)
+    title = args.title or "/".join(system_dir.resolve().parts[-2:])
+
+    results = {}
+    for set_name in dict.fromkeys(args.sets):
+        path = system_dir / f"scores_{set_name}.txt"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: score this system on {set_name} first")
+        results[set_name] = analyse_set(path, set_name, title, args.plots == "true")
+
+    note = None
+    record_path = system_dir / "results.json"
+    if record_path.is_file():
+        note = json.loads(record_path.read_text()).get("note")
+    tables = {s: {k: v for k, v in r.items() if k != ATTACK_BREAKDOWN_KEY} for s, r in results.items()}
+    breakdown = {s: r[ATTACK_BREAKDOWN_KEY] for s, r in results.items()}
+    text = results_table(title, tables, note) + "\n" + attack_table(breakdown, f"{title}: SPF-EER per attack")
+    atomic_write_text(system_dir / "analysis.md", text)
+    atomic_write_text(
+        system_dir / "analysis.json", json.dumps({"system": title, "results": results}, indent=2) + "\n"
+    )
+    log.info("wrote %s", system_dir / "analysis.md")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)
