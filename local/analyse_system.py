@@ -36,10 +36,10 @@ def analyse_set(path: Path, set_name: str, title: str, plots: bool) -> dict:
     """Every metric of one score file (and its figures, unless ``plots`` is false)."""
     try:
         scores = read_score_file(path)
+        result = {**sasv_eers(scores.fused, scores.key), "counts": count_keys(scores.key)}
+        result.update(extended_metrics(scores))  # e.g. a test utterance with two CM scores is an error
     except ValueError as err:
-        raise ProtocolError(str(err)) from None
-    result = {**sasv_eers(scores.fused, scores.key), "counts": count_keys(scores.key)}
-    result.update(extended_metrics(scores))
+        raise ProtocolError(f"{path}: {err}") from None
     if plots:
         from sasv.plots import plot_det, plot_histograms  # matplotlib only when figures are wanted
 
