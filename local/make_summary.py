@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""run_test stage 2: one summary table over every system and norm scored under an exp dir.
+"""run_test stage 3: one summary table over every system and norm scored under an exp dir, and RESULTS.md.
 
-Collects exp/<asv>_<cm>/<norm>/results.json into exp/summary.md (rows: ASV model and norm; columns: DEV and
-EVAL SASV/SV/SPF-EER, like the reference system's README), one table per CM model and fusion rule, and says
-which of the requested ASV models have no row yet and why.
+Collects exp/<asv>_<cm>/<norm>/results.json (and exp/fusion/*/results.json) into exp/summary.md (rows: ASV
+model and norm; columns: DEV and EVAL SASV/SV/SPF-EER like the reference system's README, then the cost
+columns), one table per CM model and fusion rule, and says which of the requested ASV models have no row
+yet and why. exp/RESULTS.md (like ESPnet's) adds the environment, the models with their checkpoint sha256,
+and links to every per-system table and figure.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sasv.cli import run_cli  # noqa: E402
 from sasv.conf import load_conf  # noqa: E402
 from sasv.fileio import atomic_write_text  # noqa: E402
+from sasv.provenance import environment_info  # noqa: E402
 from sasv.report import summary_table  # noqa: E402
 from sasv.scoring import NORMS  # noqa: E402
 
@@ -33,7 +36,8 @@ def main() -> int:
     args = p.parse_args()
     exp = Path(args.exp_dir)
 
-    records = [json.loads(f.read_text()) for f in sorted(exp.glob("*/*/results.json"))]
+    # each record remembers its folder, for the links of RESULTS.md
+    records = [{**json.loads(f.read_text()), "dir": f.parent} for f in sorted(exp.glob("*/*/results.json"))]
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in records:
         groups[(r["cm"], r["fusion"])].append(r)
@@ -65,9 +69,40 @@ def main() -> int:
         parts += ["## Missing rows", "", *missing, ""]
         for line in missing:
             log.warning("summary row missing: %s", line[2:])
-    atomic_write_text(exp / "summary.md", "\n".join(parts).rstrip() + "\n")
-    log.info("wrote %s (%d systems)", exp / "summary.md", len(records))
+    summary = "\n".join(parts).rstrip() + "\n"
+    atomic_write_text(exp / "summary.md", summary)
+    atomic_write_text(exp / "RESULTS.md", results_md(exp, records, summary))
+    log.info("wrote %s and %s (%d systems)", exp / "summary.md", exp / "RESULTS.md", len(records))
     return 0
+
+
+def results_md(exp: Path, records: list[dict], summary: str) -> str:
+    """ESPnet-style RESULTS.md: environment, models and checkpoints, the summary, links to every system."""
+    lines = ["# RESULTS", "", "## Environment", ""]
+    lines += [f"- {k}: {v}" for k, v in environment_info().items()]
+    lines += [
+        "",
+        "## Models",
+        "",
+        "| model | kind | conf | checkpoint | sha256 |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    seen = set()
+    for r in records:
+        for m in r.get("models", []):
+            if m["name"] in seen:
+                continue
+            seen.add(m["name"])
+            sha = m["checkpoint_sha256"] or "none: RANDOMLY INITIALISED"
+            lines.append(f"| {m['name']} | {m['kind']} | {m['conf']} | {m['checkpoint']} | {sha} |")
+    lines += ["", summary.replace("# SASV results", "## Summary", 1).rstrip(), "", "## Systems", ""]
+    for r in sorted(records, key=lambda r: (r["asv"], r["cm"], r["norm"])):
+        folder = r["dir"]
+        rel = folder.relative_to(exp)
+        files = ["results.md", "analysis.md", *sorted(p.name for p in folder.glob("*.png"))]
+        links = ", ".join(f"[{f}]({rel / f})" for f in files if (folder / f).is_file())
+        lines.append(f"- {r['asv']} / {r['cm']} / {r['norm']} (fusion: {r['fusion']}): {links}")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

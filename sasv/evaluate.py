@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from sasv.analysis import extended_metrics
 from sasv.datadir import DataDir, DataDirError, offenders
 from sasv.metrics import count_keys, sasv_eers
 from sasv.scoring import TrialScores, cosine_scores, fuse_scores, speaker_model, utterance_vector
@@ -69,5 +70,10 @@ def score_trials(
 
 
 def evaluate(scores: TrialScores) -> dict:
-    """SASV-, SV-, SPF-EER (fractions; None where a class is absent) and trial counts per key."""
-    return {**sasv_eers(scores.fused, scores.key), "counts": count_keys(scores.key)}
+    """SASV-, SV-, SPF-EER (fractions; None where a class is absent), trial counts per key, and the
+    detection costs, CM-EER and per-attack SPF-EERs of :func:`sasv.analysis.extended_metrics`."""
+    return {
+        **sasv_eers(scores.fused, scores.key),
+        "counts": count_keys(scores.key),
+        **extended_metrics(scores),
+    }

