@@ -23,6 +23,7 @@ num_workers=0                # audio decoding workers per extraction job
 autocast=none                # none | bf16 | fp16: mixed precision for ASV models (GPU; changes the numbers)
 download=false               # stage 0 only runs with --download true
 download_dir=downloads
+cohort=false                 # true: also prepare and embed data/train_cohort (LA train bona fide) for AS-norm
 allow_random_init=false      # true: run models without pretrained weights (demo only: numbers mean nothing)
 
 help_message="Usage: $0 [options]
@@ -42,6 +43,7 @@ Options (default):
   --autocast P           none | bf16 | fp16 mixed precision for the ASV models (${autocast})
   --download BOOL        run stage 0 (${download})
   --download_dir DIR     where stage 0 puts archives (${download_dir})
+  --cohort BOOL          also prepare/embed the AS-norm cohort data/train_cohort (${cohort})
   --allow_random_init BOOL  tolerate missing checkpoints: random weights, meaningless numbers (${allow_random_init})"
 
 . utils/parse_options.sh
@@ -57,6 +59,9 @@ random_flag=()
 [ "${allow_random_init}" = true ] && random_flag=(--allow_random_init)
 data_dirs=()
 for s in ${sets}; do data_dirs+=("${data_dir}/${s}"); done
+cohort_flag=()
+emb_dirs=("${data_dirs[@]}")
+if [ "${cohort}" = true ]; then cohort_flag=(--cohort); emb_dirs+=("${data_dir}/train_cohort"); fi
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
   if [ "${download}" = true ]; then
@@ -69,13 +74,14 @@ fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "Stage 1: data preparation from ${la_root} into ${data_dir}/{${sets// /,}}"
-  python local/prepare_la.py --la_root "${la_root}" --trials_dir "${trials_dir}" --out "${data_dir}" --sets ${sets}
+  python local/prepare_la.py --la_root "${la_root}" --trials_dir "${trials_dir}" --out "${data_dir}" --sets ${sets} \
+    ${cohort_flag[@]+"${cohort_flag[@]}"}
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   for conf in ${asv_conf}; do
     log "Stage 2: ASV embeddings with ${conf}"
-    python local/extract_embeddings.py --conf "${conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
+    python local/extract_embeddings.py --conf "${conf}" --data_dirs "${emb_dirs[@]}" --exp_dir "${exp_dir}" \
       --device "${device}" --num_workers "${num_workers}" --autocast "${autocast}" \
       ${random_flag[@]+"${random_flag[@]}"}
   done

@@ -8,6 +8,9 @@ Reads, under --la_root (the LA/ folder of LA.zip):
                                                                                   utterance (optional)
   ASVspoof2019_LA_<set>/flac/<utt>.flac                                           audio (must all exist)
 
+With --cohort, also data/train_cohort/{wav.scp,utt2spk,spk2utt}: the bona fide utterances of the LA train
+set (CM protocol ASVspoof2019.LA.cm.train.trn.txt), the score-normalisation (AS-norm) cohort.
+
 Every list is validated before anything is written, so a failed run leaves earlier outputs as they were;
 a re-run with the same inputs rewrites identical files. Prints the trial counts per key; the official
 lists give dev target=1484 nontarget=5768 spoof=22296 and eval target=5370 nontarget=33327 spoof=63882.
@@ -32,8 +35,12 @@ from sasv.datadir import (  # noqa: E402
     read_cm_protocol,
     read_enrollments,
     read_sasv_trials,
+    spk2utt_from_utt2spk,
     true_speakers,
     validate_datadir,
+    write_spk2utt,
+    write_utt2spk,
+    write_wav_scp,
 )
 from sasv.la_layout import TRIAL_SPLITS, LALayout  # noqa: E402
 
@@ -87,6 +94,26 @@ def build(layout: LALayout, split: str) -> DataDir:
     return data
 
 
+COHORT = "train_cohort"
+
+
+def build_cohort(layout: LALayout) -> tuple[dict[str, str], dict[str, str]]:
+    """wav.scp and utt2spk of the LA train set's bona fide utterances (speakers disjoint from dev/eval)."""
+    entries = [e for e in read_cm_protocol(layout.cm_protocol("train")) if e.label == "bonafide"]
+    if not entries:
+        raise DataDirError(f"{layout.cm_protocol('train')}: no bona fide utterances for the cohort")
+    audio_dir = layout.audio_dir("train")
+    present = {e.name for e in os.scandir(audio_dir)} if audio_dir.is_dir() else set()
+    missing = sorted(f"{e.utt}.flac" for e in entries if f"{e.utt}.flac" not in present)
+    if missing:
+        raise DataDirError(
+            f"{len(missing)} of {len(entries)} cohort audio files are missing from {audio_dir}: "
+            f"{offenders(missing)}"
+        )
+    root = audio_dir.resolve()
+    return {e.utt: str(root / f"{e.utt}.flac") for e in entries}, {e.utt: e.spk for e in entries}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--la_root", required=True, help="the LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...)")
@@ -97,6 +124,9 @@ def main() -> int:
     )
     p.add_argument("--out", default="data", help="root of the data dirs (default: data)")
     p.add_argument("--sets", nargs="+", default=list(TRIAL_SPLITS), choices=TRIAL_SPLITS, help="(dev eval)")
+    p.add_argument(
+        "--cohort", action="store_true", help=f"also write <out>/{COHORT} (LA train bona fide, for AS-norm)"
+    )
     args = p.parse_args()
 
     la_root = Path(args.la_root)
@@ -107,6 +137,7 @@ def main() -> int:
     for split in args.sets:  # everything is checked before the first file is written
         log.info("%s: reading protocols from %s", split, la_root)
         built[split] = build(layout, split)
+    cohort = build_cohort(layout) if args.cohort else None
     for split, data in built.items():
         out = Path(args.out) / split
         data.write(out)
@@ -114,6 +145,15 @@ def main() -> int:
         counts = format_trial_counts(data.trial_counts())
         sizes = f"{len(data.enroll)} enrolled speakers, {len(data.wav_scp)} utterances"
         print(f"{split}: trials {counts}; {sizes} -> {out}")
+    if cohort is not None:
+        wav_scp, utt2spk = cohort
+        out = Path(args.out) / COHORT
+        write_wav_scp(out / "wav.scp", wav_scp)
+        write_utt2spk(out / "utt2spk", utt2spk)
+        write_spk2utt(out / "spk2utt", spk2utt_from_utt2spk(utt2spk))
+        print(
+            f"{COHORT}: {len(wav_scp)} bona fide utterances of {len(set(utt2spk.values()))} speakers -> {out}"
+        )
     return 0
 
 

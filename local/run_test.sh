@@ -19,6 +19,8 @@ data_dir=data
 exp_dir=exp
 sets="dev eval"
 fusion=product               # product: P_CM * (cos + 1) / 2 (reference) | sum: cos + P_CM
+score_norm=none              # none | asnorm (AS-norm of the ASV score; needs --cohort true at extraction)
+top_k=300                    # AS-norm: top-K cohort scores
 plots=true                   # DET curves and score histograms (matplotlib) next to each results table
 fusion_train_set=dev         # stage 2 trains the logistic-regression fusion here and applies it to all sets
 
@@ -33,6 +35,8 @@ Options (default):
   --exp_dir DIR          experiment root (${exp_dir})
   --sets 'S ...'         sets to score (${sets})
   --fusion RULE          product | sum (${fusion})
+  --score_norm N         none | asnorm (${score_norm})
+  --top_k K              AS-norm top-K cohort scores (${top_k})
   --plots BOOL           DET curves and score histograms (${plots})
   --fusion_train_set S   set on which stage 2 trains the multi-system fusion (${fusion_train_set})"
 
@@ -46,13 +50,16 @@ log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (run_test_${norm}:${BASH_LINENO[0]}) 
 log "norm=${norm} $*  (log: ${log_file})"
 
 conf_name() { python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["name"])' "$1"; }
-system_dir() { echo "${exp_dir}/$(conf_name "$1")_$(conf_name "${cm_conf}")/${norm}"; }
+variant="${norm}"
+[ "${score_norm}" = none ] || variant="${norm}_${score_norm}"
+system_dir() { echo "${exp_dir}/$(conf_name "$1")_$(conf_name "${cm_conf}")/${variant}"; }
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   for conf in ${asv_conf}; do
     log "Stage 1: scoring ${conf} + ${cm_conf} (${norm}, fusion ${fusion})"
     python local/score_trials.py --asv_conf "${conf}" --cm_conf "${cm_conf}" --norm "${norm}" \
-      --fusion "${fusion}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --sets ${sets}
+      --fusion "${fusion}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --sets ${sets} \
+      --score_norm "${score_norm}" --top_k "${top_k}"
     python local/analyse_system.py --system_dir "$(system_dir "${conf}")" --sets ${sets} --plots "${plots}"
   done
 fi
@@ -61,7 +68,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   systems=()
   for conf in ${asv_conf}; do systems+=("$(system_dir "${conf}" | sed "s|^${exp_dir}/||")"); done
   if [ "${#systems[@]}" -ge 2 ]; then
-    out="${exp_dir}/fusion/logreg_${norm}"
+    out="${exp_dir}/fusion/logreg_${variant}"
     log "Stage 2: logistic-regression fusion of ${systems[*]} (trained on ${fusion_train_set}) -> ${out}"
     python local/fuse_systems.py --exp_dir "${exp_dir}" --systems "${systems[@]}" --out "${out}" \
       --train_set "${fusion_train_set}" --sets ${sets}

@@ -16,6 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sasv.asnorm import DEFAULT_TOP_K  # noqa: E402
 from sasv.cli import run_cli  # noqa: E402
 from sasv.conf import load_conf  # noqa: E402
 from sasv.datadir import format_trial_counts, validate_datadir  # noqa: E402
@@ -39,6 +40,14 @@ def main() -> int:
     p.add_argument("--data_dir", default="data")
     p.add_argument("--exp_dir", default="exp")
     p.add_argument("--sets", nargs="+", default=["dev", "eval"])
+    p.add_argument(
+        "--score_norm",
+        default="none",
+        choices=["none", "asnorm"],
+        help="asnorm: adaptive symmetric normalisation of the ASV score against --cohort_set (default: none)",
+    )
+    p.add_argument("--cohort_set", default="train_cohort", help="data dir of the AS-norm cohort")
+    p.add_argument("--top_k", type=int, default=DEFAULT_TOP_K, help="AS-norm top-K cohort scores")
     args = p.parse_args()
 
     asv, cm = load_conf(args.asv_conf), load_conf(args.cm_conf)
@@ -48,18 +57,33 @@ def main() -> int:
     random_models = [m["name"] for m in models if not m["pretrained"]]
     note = f"{', '.join(random_models)}: {RANDOM_INIT_NOTE}" if random_models else None
     system = f"{asv.name}_{cm.name}"
-    out_dir = exp / system / args.norm
+    variant = args.norm if args.score_norm == "none" else f"{args.norm}_{args.score_norm}"
+    out_dir = exp / system / variant
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    cohort = None
+    if args.score_norm == "asnorm":
+        cohort_dir = Path(args.data_dir) / args.cohort_set
+        cohort_scp = emb_root / args.cohort_set / "xvector.scp"
+        if not cohort_scp.is_file():
+            raise FileNotFoundError(
+                f"{cohort_scp} not found: AS-norm needs cohort embeddings; run run_spk_ebd_extract.sh with "
+                f"--cohort true (stages 1-2)"
+            )
+        check_stage_inputs(cohort_scp.with_name("xvector.done"), asv, {"wav.scp": cohort_dir / "wav.scp"})
+        cohort = read_embeddings(cohort_scp)
+        log.info("AS-norm against %d cohort utterances of %s, top %d", len(cohort), cohort_dir, args.top_k)
     with exclusive_lock(out_dir, "scores and tables"):
-        results = score_sets(args, asv, cm, emb_root, cm_root, out_dir, system)
-        write_results(args, asv, cm, models, note, system, out_dir, results)
+        results = score_sets(args, asv, cm, emb_root, cm_root, out_dir, system, cohort)
+        write_results(args, asv, cm, models, note, system, out_dir, results, variant)
     if note:
         log.warning(note)
     return 0
 
 
-def score_sets(args, asv, cm, emb_root: Path, cm_root: Path, out_dir: Path, system: str) -> dict:
+def score_sets(
+    args, asv, cm, emb_root: Path, cm_root: Path, out_dir: Path, system: str, cohort: dict | None
+) -> dict:
     """Score every set, refusing stage outputs that are missing or were made from other inputs."""
     results = {}
     for set_name in args.sets:
@@ -83,6 +107,8 @@ def score_sets(args, asv, cm, emb_root: Path, cm_root: Path, out_dir: Path, syst
             args.fusion,
             emb_source=str(emb_scp),
             cm_source=str(cm_file),
+            cohort=cohort,
+            top_k=args.top_k,
         )
         write_score_file(out_dir / f"scores_{set_name}.txt", scores)
         write_submission_file(out_dir / f"scores_{set_name}.sasv.txt", scores)
@@ -100,20 +126,22 @@ def score_sets(args, asv, cm, emb_root: Path, cm_root: Path, out_dir: Path, syst
 
 
 def write_results(
-    args, asv, cm, models: list, note: str | None, system: str, out_dir: Path, results: dict
+    args, asv, cm, models: list, note: str | None, system: str, out_dir: Path, results: dict, variant: str
 ) -> None:
     record = {
         "system": system,
         "asv": asv.name,
         "cm": cm.name,
-        "norm": args.norm,
+        "norm": variant,
         "fusion": args.fusion,
+        "score_norm": args.score_norm,
+        "top_k": args.top_k if args.score_norm == "asnorm" else None,
         "models": models,
         "note": note,
         "results": results,
     }
     atomic_write_text(out_dir / "results.json", json.dumps(record, indent=2) + "\n")
-    title = f"{system} ({args.norm}, fusion: {args.fusion})"
+    title = f"{system} ({variant}, fusion: {args.fusion})"
     atomic_write_text(out_dir / "results.md", results_table(title, results, note))
     log.info("wrote %s", out_dir / "results.md")
 

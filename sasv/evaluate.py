@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
+from scipy.special import expit
 
 from sasv.analysis import extended_metrics
+from sasv.asnorm import DEFAULT_TOP_K, as_norm
 from sasv.datadir import DataDir, DataDirError, offenders
 from sasv.metrics import count_keys, sasv_eers
 from sasv.scoring import TrialScores, cosine_scores, fuse_scores, speaker_model, utterance_vector
@@ -38,8 +40,15 @@ def score_trials(
     fusion: str = "product",
     emb_source: str = "embeddings",
     cm_source: str = "CM scores",
+    cohort: Mapping[str, np.ndarray] | None = None,
+    top_k: int = DEFAULT_TOP_K,
 ) -> TrialScores:
-    """ASV cosine, CM P(bona fide) and fused score for every trial of ``data``, in trial order."""
+    """ASV score, CM P(bona fide) and fused score for every trial of ``data``, in trial order.
+
+    The ASV score is the cosine, or with a ``cohort`` (utt -> embedding rows, e.g. LA train bona fide) its
+    AS-norm. An AS-normed score is not a cosine, so the product rule maps it to (0, 1) with the logistic
+    sigmoid instead of (cos + 1) / 2; the sum rule adds it as it is.
+    """
     speakers = sorted({t.spk for t in data.trials})
     test_utts = sorted({t.utt for t in data.trials})
     enrol_utts = [u for s in speakers for u in data.enroll[s]]
@@ -54,10 +63,18 @@ def score_trials(
     spk_idx = np.fromiter((spk_index[t.spk] for t in data.trials), dtype=np.intp, count=len(data.trials))
     utt_idx = np.fromiter((utt_index[t.utt] for t in data.trials), dtype=np.intp, count=len(data.trials))
 
-    asv = cosine_scores(enrol, test, spk_idx, utt_idx)
     cm_per_utt = np.array([cm_scores[u] for u in test_utts], dtype=np.float32)
     cm = cm_per_utt[utt_idx]
-    fused = fuse_scores(asv, cm, fusion)
+    if cohort is None:
+        asv = cosine_scores(enrol, test, spk_idx, utt_idx)
+        fused = fuse_scores(asv, cm, fusion)
+    else:
+        cohort_vecs = np.stack([utterance_vector(rows, norm) for rows in cohort.values()])
+        asv = as_norm(enrol, test, cohort_vecs, spk_idx, utt_idx, top_k)
+        if fusion == "product":  # P_CM * sigmoid(s') in place of P_CM * (cos + 1) / 2
+            fused = cm.astype(np.float64) * expit(asv)
+        else:
+            fused = fuse_scores(asv, cm.astype(np.float64), fusion)
     return TrialScores(
         spk=[t.spk for t in data.trials],
         utt=[t.utt for t in data.trials],

@@ -61,3 +61,25 @@ def test_evaluate_counts_and_eers():
     assert res["counts"]["target"] == 2 and res["counts"]["spoof"] == 2
     assert all(0.0 <= res[k] <= 1.0 for k in ("sasv_eer", "sv_eer", "spf_eer", "cm_eer"))
     assert res["min_a_dcf"] is not None and set(res["spf_eer_by_attack"]) == {"A07", "A08"}
+
+
+def test_asnorm_path_uses_the_cohort():
+    from sasv.asnorm import as_norm
+
+    data, emb, cm = _data()
+    rng = np.random.default_rng(1)
+    cohort = {f"c{i}": rng.normal(size=(6, 8)).astype(np.float32) for i in range(10)}
+    out = score_trials(data, emb, cm, "nonorm", "sum", cohort=cohort, top_k=4)
+    plain = score_trials(data, emb, cm, "nonorm", "sum")
+    speakers = sorted({t.spk for t in data.trials})
+    utts = sorted({t.utt for t in data.trials})
+    from sasv.scoring import speaker_model, utterance_vector
+
+    enrol = np.stack([speaker_model([emb[u] for u in data.enroll[s]], "nonorm") for s in speakers])
+    test = np.stack([utterance_vector(emb[u], "nonorm") for u in utts])
+    coh = np.stack([utterance_vector(r, "nonorm") for r in cohort.values()])
+    spk_idx = [speakers.index(t.spk) for t in data.trials]
+    utt_idx = [utts.index(t.utt) for t in data.trials]
+    np.testing.assert_allclose(out.asv, as_norm(enrol, test, coh, spk_idx, utt_idx, 4))
+    np.testing.assert_allclose(out.fused, out.asv + out.cm)
+    assert not np.allclose(out.asv, plain.asv)

@@ -114,3 +114,14 @@ def test_missing_la_root_and_enrolment_list(la_copy, tmp_path):
     female.unlink()
     run = prepare("--la_root", str(la_copy), "--sets", "eval", cwd=tmp_path)
     assert run.returncode == 1 and f"ERROR: {female}: file does not exist" in run.stderr
+
+
+def test_cohort_is_train_bona_fide_only(la_root, tmp_path):
+    out = prepare("--la_root", str(la_root), "--out", str(tmp_path / "data"), "--cohort", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    cohort = tmp_path / "data" / "train_cohort"
+    utt2spk = read_utt2spk(cohort / "utt2spk")
+    entries = read_cm_protocol(LALayout(la_root).cm_protocol("train"))
+    assert set(utt2spk) == {e.utt for e in entries if e.label == "bonafide"}
+    assert all(utt2spk[e.utt] == e.spk for e in entries if e.utt in utt2spk)
+    assert "train_cohort:" in out.stdout

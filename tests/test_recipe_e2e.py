@@ -77,6 +77,8 @@ def recipe(tmp_path_factory):
                 "cpu",
                 "--allow_random_init",
                 "true",
+                "--cohort",
+                "true",
             ],
             REPO_ROOT,
         ),  # fmt: skip
@@ -208,3 +210,21 @@ def test_scoring_refuses_embeddings_of_a_changed_conf(recipe):
         conf.write_text(original)
     assert proc.returncode != 0
     assert "was made from other inputs than the current ones (changed: conf" in proc.stdout + proc.stderr
+
+
+def test_asnorm_variant(recipe):
+    work, _ = recipe
+    common = ["--data_dir", str(work / "data"), "--exp_dir", str(work / "exp")]
+    conf = str(work / "tiny_ecapa.yaml")
+    _run(["bash", "run_test_l2norm.sh", *common, "--asv_conf", conf, "--score_norm", "asnorm", "--top_k", "3",
+          "--stop_stage", "1"], REPO_ROOT)  # fmt: skip
+    system = work / "exp" / "tiny_ecapa_aasist"
+    record = json.loads((system / "l2norm_asnorm" / "results.json").read_text())
+    assert record["norm"] == "l2norm_asnorm" and record["top_k"] == 3
+    plain = [ln.split() for ln in (system / "l2norm" / "scores_eval.txt").read_text().splitlines()]
+    normed = [ln.split() for ln in (system / "l2norm_asnorm" / "scores_eval.txt").read_text().splitlines()]
+    assert [p[:4] for p in plain] == [n[:4] for n in normed]
+    asv = np.array([float(n[4]) for n in normed])
+    cm = np.array([float(n[5]) for n in normed])
+    assert not np.allclose(asv, [float(p[4]) for p in plain])
+    np.testing.assert_allclose([float(n[6]) for n in normed], cm / (1 + np.exp(-asv)), rtol=1e-9)
