@@ -22,6 +22,7 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -45,6 +46,24 @@ from sasv.datadir import (  # noqa: E402
 from sasv.la_layout import TRIAL_SPLITS, LALayout  # noqa: E402
 
 log = logging.getLogger("prepare_la")
+
+
+def audio_paths(layout: LALayout, split: str, utts: Iterable[str], what: str) -> dict[str, str]:
+    """utt -> absolute flac path, after checking that every file exists (one directory scan, not one stat
+    per utterance: LA eval has 71k files)."""
+    audio_dir = layout.audio_dir(split)
+    if not audio_dir.is_dir():
+        raise DataDirError(f"{audio_dir}: audio folder does not exist (is --la_root the LA/ folder?)")
+    present = {e.name for e in os.scandir(audio_dir)}
+    utts = list(utts)
+    missing = sorted(f"{u}.flac" for u in utts if f"{u}.flac" not in present)
+    if missing:
+        raise DataDirError(
+            f"{len(missing)} of {len(utts)} audio files referenced by {what} are missing from {audio_dir}: "
+            f"{offenders(missing)}"
+        )
+    root = audio_dir.resolve()
+    return {u: str(root / f"{u}.flac") for u in utts}
 
 
 def build(layout: LALayout, split: str) -> DataDir:
@@ -71,19 +90,8 @@ def build(layout: LALayout, split: str) -> DataDir:
                     f"{u} is an enrolment utterance of {spk} and a test utterance of {utt2spk[u]}"
                 )
 
-    audio_dir = layout.audio_dir(split)
-    if not audio_dir.is_dir():
-        raise DataDirError(f"{audio_dir}: audio folder does not exist (is --la_root the LA/ folder?)")
-    present = {e.name for e in os.scandir(audio_dir)}
-    missing = sorted(f"{u}.flac" for u in utt2spk if f"{u}.flac" not in present)
-    if missing:
-        raise DataDirError(
-            f"{len(missing)} of {len(utt2spk)} audio files referenced by the {split} protocols are missing "
-            f"from {audio_dir}: {offenders(missing)}"
-        )
-    audio_root = audio_dir.resolve()
     data = DataDir(
-        wav_scp={u: str(audio_root / f"{u}.flac") for u in utt2spk},
+        wav_scp=audio_paths(layout, split, utt2spk, f"the {split} protocols"),
         utt2spk=utt2spk,
         enroll=enroll,
         trials=trials,
@@ -102,16 +110,8 @@ def build_cohort(layout: LALayout) -> tuple[dict[str, str], dict[str, str]]:
     entries = [e for e in read_cm_protocol(layout.cm_protocol("train")) if e.label == "bonafide"]
     if not entries:
         raise DataDirError(f"{layout.cm_protocol('train')}: no bona fide utterances for the cohort")
-    audio_dir = layout.audio_dir("train")
-    present = {e.name for e in os.scandir(audio_dir)} if audio_dir.is_dir() else set()
-    missing = sorted(f"{e.utt}.flac" for e in entries if f"{e.utt}.flac" not in present)
-    if missing:
-        raise DataDirError(
-            f"{len(missing)} of {len(entries)} cohort audio files are missing from {audio_dir}: "
-            f"{offenders(missing)}"
-        )
-    root = audio_dir.resolve()
-    return {e.utt: str(root / f"{e.utt}.flac") for e in entries}, {e.utt: e.spk for e in entries}
+    utt2spk = {e.utt: e.spk for e in entries}
+    return audio_paths(layout, "train", utt2spk, "the AS-norm cohort"), utt2spk
 
 
 def main() -> int:

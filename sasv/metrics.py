@@ -39,6 +39,16 @@ EER_DEFINITIONS: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+def require_finite(values: np.ndarray, what: str, advice: str = "fix the stage that produced them") -> None:
+    """Refuse NaN/Inf with their count and first index: one bad score silently corrupts every EER."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"{what} contain {int(bad.sum())} NaN/Inf value(s) (first at index {first}); {advice}"
+        )
+
+
 def _as_scores(scores: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
     """Return finite 1-D float64 scores; a non-finite score means a broken upstream stage, so refuse it.
 
@@ -47,13 +57,11 @@ def _as_scores(scores: Sequence[float] | np.ndarray, what: str) -> np.ndarray:
     array = np.asarray(scores, dtype=np.float64)
     if array.ndim != 1:
         raise ValueError(f"{what} must be a 1-D array of scores, got shape {array.shape}")
-    bad = ~np.isfinite(array)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{what} contain {int(bad.sum())} NaN/Inf value(s) (first at index {first}); "
-            "an EER over them is meaningless: fix the stage that produced them instead of dropping trials"
-        )
+    require_finite(
+        array,
+        what,
+        "an EER over them is meaningless: fix the stage that produced them instead of dropping trials",
+    )
     return array
 
 

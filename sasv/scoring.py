@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import log_softmax
 
 from sasv.fileio import atomic_output
-from sasv.metrics import KEYS, key_codes
+from sasv.metrics import KEYS, key_codes, require_finite
 
 NORMS: tuple[str, str] = ("nonorm", "l2norm")
 FUSION_RULES: tuple[str, str] = ("product", "sum")
@@ -137,7 +137,7 @@ def bona_fide_probability(logits: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits)
     if logits.ndim != 2 or logits.shape[1] != 2:
         raise ValueError(f"expected (n, 2) CM logits [spoof, bona fide], got shape {logits.shape}")
-    _check_finite(logits.reshape(-1), "CM logits")
+    require_finite(logits.reshape(-1), "CM logits")
     out_dtype = np.result_type(logits.dtype, np.float32)
     return np.exp(log_softmax(logits.astype(np.float64), axis=1)[:, 1]).astype(out_dtype)
 
@@ -156,24 +156,14 @@ def fuse_scores(asv_cos: np.ndarray, cm_prob: np.ndarray, rule: str = "product")
     cm_prob = np.asarray(cm_prob)
     if asv_cos.ndim != 1 or asv_cos.shape != cm_prob.shape:
         raise ValueError(f"ASV scores {asv_cos.shape} and CM scores {cm_prob.shape} must be equal-length 1-D")
-    _check_finite(asv_cos, "ASV cosine scores")
-    _check_finite(cm_prob, "CM scores")
+    require_finite(asv_cos, "ASV cosine scores")
+    require_finite(cm_prob, "CM scores")
     dtype = np.result_type(asv_cos.dtype, cm_prob.dtype, np.float32)
     asv_cos = asv_cos.astype(dtype, copy=False)
     cm_prob = cm_prob.astype(dtype, copy=False)
     if rule == "product":
         return cm_prob * ((asv_cos + dtype.type(1)) / dtype.type(2))
     return asv_cos + cm_prob
-
-
-def _check_finite(values: np.ndarray, what: str) -> None:
-    bad = ~np.isfinite(values)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{what} contain {int(bad.sum())} NaN/Inf value(s) (first at index {first}); "
-            "fix the stage that produced them"
-        )
 
 
 # ----------------------------------------------------------------------------------------------- score files
@@ -249,9 +239,9 @@ def write_score_file(path: str | os.PathLike[str], rows: TrialScores | Iterable[
         raise ValueError(
             "a score file needs asv, cm and fused scores; use write_submission_file for fused only"
         )
-    _check_finite(rows.asv, "ASV scores")
-    _check_finite(rows.cm, "CM scores")
-    _check_finite(rows.fused, "fused scores")
+    require_finite(rows.asv, "ASV scores")
+    require_finite(rows.cm, "CM scores")
+    require_finite(rows.fused, "fused scores")
     _check_tokens(rows)
     lines = (
         f"{s} {u} {a} {k} {_format_float(x)} {_format_float(c)} {_format_float(f)}\n"
@@ -271,7 +261,7 @@ def write_score_file(path: str | os.PathLike[str], rows: TrialScores | Iterable[
 
 def write_submission_file(path: str | os.PathLike[str], trials: TrialScores) -> None:
     """Write the SASV 2022 submission format ``SPK UTT ATTACK KEY SCORE`` (SCORE = fused), atomically."""
-    _check_finite(trials.fused, "fused scores")
+    require_finite(trials.fused, "fused scores")
     _check_tokens(trials)
     lines = (
         f"{s} {u} {a} {k} {_format_float(f)}\n"
