@@ -44,6 +44,7 @@ from sasv.datadir import (  # noqa: E402
     write_wav_scp,
 )
 from sasv.la_layout import TRIAL_SPLITS, LALayout  # noqa: E402
+from sasv.markers import write_prepared_marker  # noqa: E402
 
 log = logging.getLogger("prepare_la")
 
@@ -142,6 +143,7 @@ def main() -> int:
         out = Path(args.out) / split
         data.write(out)
         validate_datadir(out)
+        write_prepared_marker(out, layout.sources(split))
         counts = format_trial_counts(data.trial_counts())
         sizes = f"{len(data.enroll)} enrolled speakers, {len(data.wav_scp)} utterances"
         print(f"{split}: trials {counts}; {sizes} -> {out}")
@@ -151,6 +153,7 @@ def main() -> int:
         write_wav_scp(out / "wav.scp", wav_scp)
         write_utt2spk(out / "utt2spk", utt2spk)
         write_spk2utt(out / "spk2utt", spk2utt_from_utt2spk(utt2spk))
+        write_prepared_marker(out, [layout.cm_protocol("train")])
         print(
             f"{COHORT}: {len(wav_scp)} bona fide utterances of {len(set(utt2spk.values()))} speakers -> {out}"
         )

@@ -24,6 +24,7 @@ from sasv.evaluate import evaluate, score_trials  # noqa: E402
 from sasv.extract import read_cm_scores, read_embeddings  # noqa: E402
 from sasv.fileio import atomic_write_text  # noqa: E402
 from sasv.locking import exclusive_lock  # noqa: E402
+from sasv.markers import check_prepared_marker  # noqa: E402
 from sasv.provenance import RANDOM_INIT_NOTE, check_stage_inputs, read_model_record  # noqa: E402
 from sasv.report import format_eer, results_table  # noqa: E402
 from sasv.scoring import FUSION_RULES, NORMS, write_score_file, write_submission_file  # noqa: E402
@@ -88,6 +89,7 @@ def score_sets(
     results = {}
     for set_name in args.sets:
         data_dir = Path(args.data_dir) / set_name
+        check_prepared_marker(data_dir)
         data = validate_datadir(data_dir)
         emb_scp = emb_root / set_name / "xvector.scp"
         cm_file = cm_root / set_name / "cm_scores.txt"

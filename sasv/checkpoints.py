@@ -8,7 +8,6 @@ package's modules; everything else must be a known extra (a loss head) or the lo
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import zipfile
 from collections.abc import Mapping
@@ -17,6 +16,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+from sasv.fileio import sha256_file
 
 
 class CheckpointError(RuntimeError):
@@ -140,14 +141,6 @@ def get_format(name: str) -> CheckpointFormat:
         raise CheckpointError(
             f"unknown checkpoint format {name!r}; known formats: {', '.join(sorted(FORMATS))}"
         ) from None
-
-
-def sha256_file(path: str | Path, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_checkpoint(path: str | Path, how_to_obtain: str = "") -> dict:

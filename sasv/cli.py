@@ -31,9 +31,8 @@ def expected_errors() -> tuple[type[BaseException], ...]:
         from sasv.checkpoints import CheckpointError
         from sasv.conf import ConfError
         from sasv.extract import NonFiniteOutputError
-        from sasv.provenance import StaleOutputError
 
-        errors += [CheckpointError, ConfError, NonFiniteOutputError, StaleOutputError]
+        errors += [CheckpointError, ConfError, NonFiniteOutputError]
     return tuple(errors)
 
 

@@ -59,3 +59,8 @@ class LALayout:
     def cm_protocol(self, split: str) -> Path:
         kind = "trn" if _check(split, SPLITS) == "train" else "trl"
         return self.cm_protocols / f"ASVspoof2019.LA.cm.{split}.{kind}.txt"
+
+    def sources(self, split: str) -> list[Path]:
+        """The protocol files a data dir of ``split`` is made from (those that exist)."""
+        files = [self.trial_list(split), *self.enrollment_lists(split), self.cm_protocol(split)]
+        return [f for f in files if f.is_file()]

@@ -10,7 +10,6 @@ refuses outputs made from other inputs: a table never mixes numbers from a stale
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -19,13 +18,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sasv.checkpoints import sha256_file
 from sasv.conf import LoadedModel, ModelConf
-
-
-class StaleOutputError(RuntimeError):
-    """A stage's outputs were made from inputs that have changed since."""
-
+from sasv.fileio import sha256_file
+from sasv.markers import StaleOutputError
 
 RANDOM_INIT_NOTE = (
     "RANDOMLY INITIALISED weights (no pretrained checkpoint found): these numbers mean nothing."
@@ -64,17 +59,13 @@ def read_model_record(path: str | Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _text_sha256(path: str | Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
 def stage_inputs(conf: ModelConf, checkpoint_sha256: str | None, lists: dict[str, Path]) -> dict:
     """The fingerprint of what a model stage consumed: conf file, checkpoint and data lists."""
     record: dict = {
         "conf": conf.source,
-        "conf_sha256": _text_sha256(conf.source),
+        "conf_sha256": sha256_file(conf.source),
         "checkpoint_sha256": checkpoint_sha256,
-        "lists": {name: _text_sha256(path) for name, path in sorted(lists.items())},
+        "lists": {name: sha256_file(path) for name, path in sorted(lists.items())},
     }
     if checkpoint_sha256 is not None and conf.checkpoint is not None:
         st = conf.checkpoint.resolved_path(Path(".")).stat()
@@ -94,10 +85,10 @@ def check_stage_inputs(marker: str | Path, conf: ModelConf, lists: dict[str, Pat
     recorded = json.loads(marker.read_text()).get("inputs") or {}
     what = marker.parent
     changed = []
-    if recorded.get("conf_sha256") != _text_sha256(conf.source):
+    if recorded.get("conf_sha256") != sha256_file(conf.source):
         changed.append(f"conf {conf.source}")
     for name, path in lists.items():
-        if recorded.get("lists", {}).get(name) != _text_sha256(path):
+        if recorded.get("lists", {}).get(name) != sha256_file(path):
             changed.append(f"{name} {path}")
     ckpt = conf.checkpoint.resolved_path(Path(".")) if conf.checkpoint else None
     had = recorded.get("checkpoint_sha256")

@@ -53,7 +53,14 @@ def test_prepares_valid_data_dirs_and_prints_counts(la_root, tmp_path):
     assert lines[1].startswith(f"eval: {COUNTS}; 4 enrolled speakers, 76 utterances")
     for split in ("dev", "eval"):
         d = tmp_path / "data" / split
-        assert sorted(p.name for p in d.iterdir()) == ["enroll", "spk2utt", "trials", "utt2spk", "wav.scp"]
+        assert sorted(p.name for p in d.iterdir()) == [
+            "enroll",
+            "prepared.json",
+            "spk2utt",
+            "trials",
+            "utt2spk",
+            "wav.scp",
+        ]
         data = validate_datadir(d, check_files=True)
         assert all(Path(p).is_absolute() for p in data.wav_scp.values())
         # test speakers are the true ones (CM protocol), enrolment speakers the enrolled ones

@@ -189,3 +189,21 @@ def test_bad_audio_stops_extraction_naming_the_file(mini, damage, message):
     assert out.returncode == 1
     assert f"ERROR: {bad}: " in out.stderr and message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_data_dir_of_a_changed_protocol_is_refused(mini, tmp_path):
+    from sasv.markers import StaleOutputError, check_prepared_marker
+
+    work, _ = mini
+    data = work / "data" / "dev"
+    assert check_prepared_marker(data)  # prepared by stage 1: has a marker, sources unchanged
+    marker = json.loads((data / "prepared.json").read_text())
+    trial_list = next(p for p in marker["sources"] if p.endswith(".gi.trl.txt"))
+    original = Path(trial_list).read_bytes()
+    try:
+        Path(trial_list).write_bytes(original + b"\n")
+        with pytest.raises(StaleOutputError, match="re-run stage 1"):
+            check_prepared_marker(data)
+    finally:
+        Path(trial_list).write_bytes(original)
+    assert not check_prepared_marker(tmp_path)  # hand-made data dirs without a marker are allowed
