@@ -3,6 +3,8 @@
 
 Writes exp/<asv>/embeddings/<set>/xvector.{scp,done} (+ chunks/*.ark) and exp/<asv>/embeddings/model.json.
 A re-run skips finished sets and chunks; changed inputs (conf, checkpoint, wav.scp) are redone.
+With --nj N, N processes share the work (one per GPU when there are several); this process holds the lock
+and merges their chunks. Speed and thread settings: docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -21,7 +25,12 @@ from sasv.extract import (  # noqa: E402
     AUTOCAST_DTYPES,
     DEFAULT_CHUNK_SIZE,
     EmbeddingEngine,
+    EngineSpec,
+    JobOptions,
+    default_batch_size,
+    default_num_workers,
     extract_embeddings,
+    job_devices,
     resolve_device,
 )
 from sasv.locking import exclusive_lock  # noqa: E402
@@ -30,14 +39,39 @@ from sasv.provenance import RANDOM_INIT_NOTE, model_key, stage_inputs, write_mod
 log = logging.getLogger("extract_embeddings")
 
 
+def auto_int(value: str) -> int | None:
+    """An int option that also takes 'auto' (None: chosen from the device)."""
+    return None if value == "auto" else int(value)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--conf", required=True, help="ASV model conf, e.g. conf/asv/ecapa_tdnn.yaml")
     p.add_argument("--data_dirs", nargs="+", required=True, help="Kaldi data dirs with wav.scp")
     p.add_argument("--exp_dir", default="exp", help="experiment root (default: exp)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    p.add_argument("--batch_size", type=int, default=None, help="segments per forward (default: conf)")
-    p.add_argument("--num_workers", type=int, default=0, help="audio decoding workers (default: 0)")
+    p.add_argument(
+        "--batch_size", type=int, default=None, help="waveforms per forward (default: conf on GPU, 1 on CPU)"
+    )
+    p.add_argument(
+        "--num_workers",
+        type=auto_int,
+        default="auto",
+        help="audio decoding workers per job (default auto: 0 on CPU, a few per GPU job)",
+    )
+    p.add_argument("--nj", type=int, default=1, help="parallel jobs (processes; one per GPU if several)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="intra-op threads per job (default 0: OMP_NUM_THREADS or all cores, divided by --nj)",
+    )
+    p.add_argument(
+        "--cpu_kernels",
+        default="onednn",
+        choices=["onednn", "torch"],
+        help="CPU only: route 1x1 convs and linear layers to oneDNN (default) or keep torch's choice",
+    )
     p.add_argument(
         "--chunk_size", type=int, default=DEFAULT_CHUNK_SIZE, help="utterances per resumable chunk"
     )
@@ -53,25 +87,40 @@ def main() -> int:
     conf = load_conf(args.conf)
     if conf.kind != "asv":
         raise SystemExit(f"ERROR: {args.conf} is a {conf.kind} conf, expected an ASV model conf")
+    if args.nj < 1:
+        raise SystemExit(f"ERROR: --nj must be at least 1, got {args.nj}")
     loaded = load_model(conf, allow_random_init=args.allow_random_init)
     if not loaded.pretrained:
         log.warning("%s: %s", conf.name, RANDOM_INIT_NOTE)
     device = resolve_device(args.device)
-    engine = EmbeddingEngine(
-        loaded.model,
-        device,
-        segment_batch=args.batch_size or conf.batch_size,
-        autocast_dtype=AUTOCAST_DTYPES[args.autocast],
-    )
+    options = {
+        "segment_batch": args.batch_size or default_batch_size(device, conf.batch_size),
+        "autocast_dtype": AUTOCAST_DTYPES[args.autocast],
+        "cpu_kernels": args.cpu_kernels,
+    }
+    jobs = JobOptions(args.nj, job_devices(device, args.nj), args.threads or None)
+    if args.threads and args.nj == 1:
+        torch.set_num_threads(args.threads)
+    num_workers = default_num_workers(device, args.nj) if args.num_workers is None else args.num_workers
     out_root = Path(args.exp_dir) / conf.name / "embeddings"
     out_root.mkdir(parents=True, exist_ok=True)
     write_model_record(loaded, out_root / "model.json")
     # mixed precision changes the numbers, so it is part of what identifies the outputs
     key = model_key(loaded) + f" autocast={args.autocast}"
+    checkpoint_sha256 = loaded.checkpoint_sha256
+    engine: EmbeddingEngine | EngineSpec
+    if args.nj > 1:  # each job builds its own model; this process only needs the key and the record
+        engine = EngineSpec(conf, args.allow_random_init, options)
+        del loaded
+    else:
+        engine = EmbeddingEngine(loaded.model, device, **options)
     for data_dir in map(Path, args.data_dirs):
         items = sorted(read_wav_scp(data_dir / "wav.scp").items())
-        inputs = stage_inputs(conf, loaded.checkpoint_sha256, {"wav.scp": data_dir / "wav.scp"})
-        log.info("%s: embedding %d utterances of %s on %s", conf.name, len(items), data_dir, device)
+        inputs = stage_inputs(conf, checkpoint_sha256, {"wav.scp": data_dir / "wav.scp"})
+        log.info(
+            "%s: embedding %d utterances of %s on %s (%d job(s), %d decoding worker(s) each)",
+            conf.name, len(items), data_dir, device, args.nj, num_workers,
+        )  # fmt: skip
         out_dir = out_root / data_dir.name
         with exclusive_lock(out_dir, "embeddings"):
             scp = extract_embeddings(
@@ -79,10 +128,10 @@ def main() -> int:
                 items,
                 out_dir,
                 key,
-                batch_size=8,
-                num_workers=args.num_workers,
+                num_workers=num_workers,
                 chunk_size=args.chunk_size,
                 inputs=inputs,
+                jobs=jobs,
             )
         log.info("wrote %s", scp)
     return 0

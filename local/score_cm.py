@@ -2,7 +2,8 @@
 """Stage 3: countermeasure scores (AASIST logits and P(bona fide)) for the test utterances of trials.
 
 Writes exp/<cm>/scores/<set>/cm_scores.txt (``UTT logit_spoof logit_bonafide p_bonafide``) and
-exp/<cm>/scores/model.json. A re-run skips finished work.
+exp/<cm>/scores/model.json. A re-run skips finished work. --nj N runs N processes (one per GPU when there are
+several); this process holds the lock and merges their chunks. Speed and threads: docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import logging
 import sys
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sasv.cli import run_cli  # noqa: E402
@@ -20,6 +23,11 @@ from sasv.datadir import validate_datadir  # noqa: E402
 from sasv.extract import (  # noqa: E402
     DEFAULT_CHUNK_SIZE,
     CountermeasureEngine,
+    EngineSpec,
+    JobOptions,
+    default_batch_size,
+    default_num_workers,
+    job_devices,
     resolve_device,
     score_countermeasure,
 )
@@ -29,14 +37,39 @@ from sasv.provenance import RANDOM_INIT_NOTE, model_key, stage_inputs, write_mod
 log = logging.getLogger("score_cm")
 
 
+def auto_int(value: str) -> int | None:
+    """An int option that also takes 'auto' (None: chosen from the device)."""
+    return None if value == "auto" else int(value)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--conf", required=True, help="CM model conf, e.g. conf/cm/aasist.yaml")
     p.add_argument("--data_dirs", nargs="+", required=True, help="Kaldi data dirs with wav.scp and trials")
     p.add_argument("--exp_dir", default="exp", help="experiment root (default: exp)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    p.add_argument("--batch_size", type=int, default=None, help="utterances per forward (default: conf)")
-    p.add_argument("--num_workers", type=int, default=0, help="audio decoding workers (default: 0)")
+    p.add_argument(
+        "--batch_size", type=int, default=None, help="utterances per forward (default: conf on GPU, 1 on CPU)"
+    )
+    p.add_argument(
+        "--num_workers",
+        type=auto_int,
+        default="auto",
+        help="audio decoding workers per job (default auto: 0 on CPU, a few per GPU job)",
+    )
+    p.add_argument("--nj", type=int, default=1, help="parallel jobs (processes; one per GPU if several)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="intra-op threads per job (default 0: OMP_NUM_THREADS or all cores, divided by --nj)",
+    )
+    p.add_argument(
+        "--cpu_kernels",
+        default="onednn",
+        choices=["onednn", "torch"],
+        help="CPU only: route 1x1 convs and linear layers to oneDNN (default) or keep torch's choice",
+    )
     p.add_argument(
         "--chunk_size", type=int, default=DEFAULT_CHUNK_SIZE, help="utterances per resumable chunk"
     )
@@ -46,21 +79,37 @@ def main() -> int:
     conf = load_conf(args.conf)
     if conf.kind != "cm":
         raise SystemExit(f"ERROR: {args.conf} is a {conf.kind} conf, expected a CM model conf")
+    if args.nj < 1:
+        raise SystemExit(f"ERROR: --nj must be at least 1, got {args.nj}")
     loaded = load_model(conf, allow_random_init=args.allow_random_init)
     if not loaded.pretrained:
         log.warning("%s: %s", conf.name, RANDOM_INIT_NOTE)
     device = resolve_device(args.device)
-    engine = CountermeasureEngine(loaded.model, device)
+    options = {
+        "batch_size": args.batch_size or default_batch_size(device, conf.batch_size),
+        "cpu_kernels": args.cpu_kernels,
+    }
+    jobs = JobOptions(args.nj, job_devices(device, args.nj), args.threads or None)
+    if args.threads and args.nj == 1:
+        torch.set_num_threads(args.threads)
+    num_workers = default_num_workers(device, args.nj) if args.num_workers is None else args.num_workers
     out_root = Path(args.exp_dir) / conf.name / "scores"
     out_root.mkdir(parents=True, exist_ok=True)
     write_model_record(loaded, out_root / "model.json")
     key = model_key(loaded)
+    checkpoint_sha256 = loaded.checkpoint_sha256
+    engine: CountermeasureEngine | EngineSpec
+    if args.nj > 1:  # each job builds its own model; this process only needs the key and the record
+        engine = EngineSpec(conf, args.allow_random_init, options)
+        del loaded
+    else:
+        engine = CountermeasureEngine(loaded.model, device, **options)
     for data_dir in map(Path, args.data_dirs):
         data = validate_datadir(data_dir)
         test_utts = sorted({t.utt for t in data.trials})
         items = [(u, data.wav_scp[u]) for u in test_utts]
         lists = {"wav.scp": data_dir / "wav.scp", "trials": data_dir / "trials"}
-        inputs = stage_inputs(conf, loaded.checkpoint_sha256, lists)
+        inputs = stage_inputs(conf, checkpoint_sha256, lists)
         log.info("%s: scoring %d test utterances of %s on %s", conf.name, len(items), data_dir, device)
         with exclusive_lock(out_root / data_dir.name, "CM scores"):
             out = score_countermeasure(
@@ -68,10 +117,10 @@ def main() -> int:
                 items,
                 out_root / data_dir.name / "cm_scores.txt",
                 key,
-                batch_size=args.batch_size or conf.batch_size,
-                num_workers=args.num_workers,
+                num_workers=num_workers,
                 chunk_size=args.chunk_size,
                 inputs=inputs,
+                jobs=jobs,
             )
         log.info("wrote %s", out)
     return 0
