@@ -19,7 +19,9 @@ data_dir=data
 exp_dir=exp
 sets="dev eval"
 device=auto                  # auto | cpu | cuda | cuda:N
-num_workers=0                # audio decoding workers per extraction job
+num_workers=auto             # audio decoding workers per job (auto: 0 on CPU, a few per GPU job)
+nj=1                         # parallel jobs for stages 2 and 3 (processes; one per GPU when there are several)
+threads=0                    # intra-op threads per job (0: OMP_NUM_THREADS or all cores, divided by nj)
 autocast=none                # none | bf16 | fp16: mixed precision for ASV models (GPU; changes the numbers)
 download=false               # stage 0 only runs with --download true
 download_dir=downloads
@@ -39,7 +41,9 @@ Options (default):
   --exp_dir DIR          experiment root (${exp_dir})
   --sets 'S ...'         sets to prepare and process (${sets})
   --device D             auto | cpu | cuda | cuda:N (${device})
-  --num_workers N        audio decoding workers (${num_workers})
+  --num_workers N        audio decoding workers per job, or auto (${num_workers})
+  --nj N                 parallel jobs in stages 2 and 3, see docs/PERFORMANCE.md (${nj})
+  --threads N            intra-op threads per job, 0 = cores / nj (${threads})
   --autocast P           none | bf16 | fp16 mixed precision for the ASV models (${autocast})
   --download BOOL        run stage 0 (${download})
   --download_dir DIR     where stage 0 puts archives (${download_dir})
@@ -82,15 +86,16 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   for conf in ${asv_conf}; do
     log "Stage 2: ASV embeddings with ${conf}"
     python local/extract_embeddings.py --conf "${conf}" --data_dirs "${emb_dirs[@]}" --exp_dir "${exp_dir}" \
-      --device "${device}" --num_workers "${num_workers}" --autocast "${autocast}" \
-      ${random_flag[@]+"${random_flag[@]}"}
+      --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --threads "${threads}" \
+      --autocast "${autocast}" ${random_flag[@]+"${random_flag[@]}"}
   done
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "Stage 3: CM scores with ${cm_conf}"
   python local/score_cm.py --conf "${cm_conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
-    --device "${device}" --num_workers "${num_workers}" ${random_flag[@]+"${random_flag[@]}"}
+    --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --threads "${threads}" \
+    ${random_flag[@]+"${random_flag[@]}"}
 fi
 
 log "Done."
