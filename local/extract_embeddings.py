@@ -27,7 +27,6 @@ from sasv.extract import (  # noqa: E402
     EmbeddingEngine,
     EngineSpec,
     JobOptions,
-    default_batch_size,
     default_num_workers,
     extract_embeddings,
     job_devices,
@@ -51,7 +50,10 @@ def main() -> int:
     p.add_argument("--exp_dir", default="exp", help="experiment root (default: exp)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument(
-        "--batch_size", type=int, default=None, help="waveforms per forward (default: conf on GPU, 1 on CPU)"
+        "--batch_size",
+        type=int,
+        default=None,
+        help="waveforms per forward (default: conf on GPU, by model and threads on CPU)",
     )
     p.add_argument(
         "--num_workers",
@@ -94,7 +96,8 @@ def main() -> int:
         log.warning("%s: %s", conf.name, RANDOM_INIT_NOTE)
     device = resolve_device(args.device)
     options = {
-        "segment_batch": args.batch_size or default_batch_size(device, conf.batch_size),
+        # None on CPU: the engine picks by model and by the threads of the process (or job) it runs in
+        "segment_batch": args.batch_size or (None if device.type == "cpu" else conf.batch_size),
         "autocast_dtype": AUTOCAST_DTYPES[args.autocast],
         "cpu_kernels": args.cpu_kernels,
     }

@@ -49,7 +49,10 @@ def main() -> int:
     p.add_argument("--exp_dir", default="exp", help="experiment root (default: exp)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument(
-        "--batch_size", type=int, default=None, help="utterances per forward (default: conf on GPU, 1 on CPU)"
+        "--batch_size",
+        type=int,
+        default=None,
+        help="utterances per forward (default: conf on GPU, by model on CPU)",
     )
     p.add_argument(
         "--num_workers",
@@ -86,7 +89,7 @@ def main() -> int:
         log.warning("%s: %s", conf.name, RANDOM_INIT_NOTE)
     device = resolve_device(args.device)
     options = {
-        "batch_size": args.batch_size or default_batch_size(device, conf.batch_size),
+        "batch_size": args.batch_size or default_batch_size(device, conf.batch_size, loaded.model),
         "cpu_kernels": args.cpu_kernels,
     }
     jobs = JobOptions(args.nj, job_devices(device, args.nj), args.threads or None)

@@ -56,8 +56,9 @@ DEFAULT_CHUNK_SIZE = 200
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # Utterances decoded per DataLoader batch (the unit the workers hand over), not the model's batch size.
 DECODE_BATCH = 8
-# Model batch on CPU: measured fastest for every model family here (docs/PERFORMANCE.md): the 2-D ResNets'
-# activations are ~12 MB per 3 s segment, so a batch of 5 already runs its element-wise ops from memory.
+# Model batch on CPU for models with 2-D convolutions (ResNets, AASIST), measured fastest for each of them
+# (docs/PERFORMANCE.md): their activations are ~12 MB per 3 s segment, so a batch of 5 already runs the
+# element-wise ops from memory instead of cache. 1-D models get one waveform per intra-op thread.
 CPU_BATCH = 1
 # Decoding workers per job on a GPU when --num_workers is auto (a FLAC decode costs about as much as a GPU
 # forward); on CPU decoding is <1 % of the model's time, so it runs in the job itself.
@@ -77,9 +78,17 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
-def default_batch_size(device: torch.device, conf_batch_size: int) -> int:
-    """Model batch size: the conf's (sized for GPU memory) on a GPU, :data:`CPU_BATCH` on CPU."""
-    return CPU_BATCH if device.type == "cpu" else conf_batch_size
+def default_batch_size(
+    device: torch.device, conf_batch_size: int, model: nn.Module | None = None, threads: int | None = None
+) -> int:
+    """Model batch size: the conf's (sized for GPU memory) on a GPU; on CPU :data:`CPU_BATCH` for a model
+    with 2-D convolutions (or an unknown one), else one waveform per intra-op thread (``threads``, default
+    torch's current setting): ECAPA with 2 threads is ~8 % faster at batch 2 than at 1, WavLM is even."""
+    if device.type != "cpu":
+        return conf_batch_size
+    if model is None or any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return CPU_BATCH
+    return max(1, threads or torch.get_num_threads())
 
 
 def default_num_workers(device: torch.device, num_jobs: int = 1) -> int:
@@ -237,21 +246,22 @@ class EmbeddingEngine:
     changes nothing but float rounding (tests/test_extract_equivalence.py holds every model family to the
     reference per-utterance computation within 1e-5).
 
-    ``segment_batch`` is the largest model batch (the stage scripts pass :func:`default_batch_size`: 1 on
-    CPU). The model is prepared in place by :func:`prepare_model`.
+    ``segment_batch`` is the largest model batch; None: :func:`default_batch_size` for this model on CPU
+    with the intra-op threads at construction (what the stage script uses on CPU), 32 on a GPU. The model is
+    prepared in place by :func:`prepare_model`.
     """
 
     def __init__(
         self,
         model: nn.Module,
         device: torch.device,
-        segment_batch: int = 32,
+        segment_batch: int | None = 32,
         autocast_dtype: torch.dtype | None = None,
         cpu_kernels: str = "onednn",
     ) -> None:
         self.model = prepare_model(model, device, cpu_kernels)
         self.device = device
-        self.segment_batch = segment_batch
+        self.segment_batch = segment_batch or default_batch_size(device, 32, self.model)
         self.autocast_dtype = autocast_dtype
 
     @torch.inference_mode()

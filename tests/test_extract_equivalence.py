@@ -210,3 +210,14 @@ def test_prepare_model_torch_kernels_leaves_modules() -> None:
     assert [type(m) for m in model] == [nn.Conv1d, nn.Linear]
     with pytest.raises(ValueError, match="cpu_kernels"):
         prepare_model(model, torch.device("cpu"), cpu_kernels="fast")
+
+
+def test_default_batch_size_rule() -> None:
+    """GPU: the conf's batch. CPU: 1 for 2-D conv models (cache-bound), one waveform per thread otherwise."""
+    from sasv.extract import default_batch_size
+
+    two_d, one_d = nn.Sequential(nn.Conv2d(1, 1, 3)), nn.Sequential(nn.Conv1d(1, 1, 3))
+    assert default_batch_size(torch.device("cuda"), 16, two_d) == 16
+    assert default_batch_size(torch.device("cpu"), 16, two_d, threads=4) == 1
+    assert default_batch_size(torch.device("cpu"), 16, one_d, threads=3) == 3
+    assert default_batch_size(torch.device("cpu"), 16) == 1
