@@ -307,8 +307,13 @@ def bench_model(
             )
         times: dict[str, list[float]] = {p: [] for p in paths}
         outputs: dict[str, Rows] = {}
-        for _ in range(repeats):  # interleaved, so that load bursts from other processes hit every path
-            for path, fn in paths.items():
+        # Interleaved, so that load bursts from other processes hit every path, and rotated, so that every
+        # path runs in every position: what ran just before shifts a run's time by ~10 % here (measured with
+        # the same path order in every repeat, the reference was 10 % faster right after the jobs' run).
+        order = list(paths)
+        for repeat in range(repeats):
+            for path in order[repeat % len(order) :] + order[: repeat % len(order)]:
+                fn = paths[path]
                 torch.set_num_threads(threads)
                 start = time.perf_counter()
                 outputs[path] = fn()
