@@ -58,8 +58,11 @@ AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"none": None, "bf16": torch.bf
 DECODE_BATCH = 8
 # Model batch on CPU for models with 2-D convolutions (ResNets, AASIST), measured fastest for each of them
 # (docs/PERFORMANCE.md): their activations are ~12 MB per 3 s segment, so a batch of 5 already runs the
-# element-wise ops from memory instead of cache. 1-D models get one waveform per intra-op thread.
+# element-wise ops from memory instead of cache. 1-D models (ECAPA, WavLM) get 2 waveforms per intra-op
+# thread, at most 5: ECAPA with 2 threads ran 12 % faster at batch 3-5 than at 1, WavLM is even.
 CPU_BATCH = 1
+CPU_BATCH_1D_PER_THREAD = 2
+CPU_BATCH_1D_MAX = 5
 # Decoding workers per job on a GPU when --num_workers is auto (a FLAC decode costs about as much as a GPU
 # forward); on CPU decoding is <1 % of the model's time, so it runs in the job itself.
 GPU_DECODE_WORKERS = 4
@@ -82,13 +85,14 @@ def default_batch_size(
     device: torch.device, conf_batch_size: int, model: nn.Module | None = None, threads: int | None = None
 ) -> int:
     """Model batch size: the conf's (sized for GPU memory) on a GPU; on CPU :data:`CPU_BATCH` for a model
-    with 2-D convolutions (or an unknown one), else one waveform per intra-op thread (``threads``, default
-    torch's current setting): ECAPA with 2 threads is ~8 % faster at batch 2 than at 1, WavLM is even."""
+    with 2-D convolutions (or an unknown one), else 2 waveforms per intra-op thread (``threads``, default
+    torch's current setting), at most 5 (see the constants' comment)."""
     if device.type != "cpu":
         return conf_batch_size
     if model is None or any(isinstance(m, nn.Conv2d) for m in model.modules()):
         return CPU_BATCH
-    return max(1, threads or torch.get_num_threads())
+    per_thread = CPU_BATCH_1D_PER_THREAD * max(1, threads or torch.get_num_threads())
+    return min(CPU_BATCH_1D_MAX, per_thread)
 
 
 def default_num_workers(device: torch.device, num_jobs: int = 1) -> int:
@@ -717,8 +721,9 @@ def extract_embeddings(
     decides whether finished chunks can be reused. ``inputs`` (see :func:`sasv.provenance.stage_inputs`) is
     recorded in the completion marker ``xvector.done`` for later stages to check. ``batch_size`` is the
     number of utterances decoded and embedded together (the engine splits them into model batches).
-    ``jobs`` with more than one job needs an :class:`EngineSpec`; the caller holds the output-dir lock.
-    Returns ``xvector.scp``.
+    ``jobs`` with more than one job needs an :class:`EngineSpec`; the caller holds the output-dir lock, and
+    its script must guard its entry point with ``if __name__ == "__main__":`` (jobs are spawned processes,
+    which import the main module). Returns ``xvector.scp``.
     """
     out_dir = Path(out_dir)
     items = sorted(items)

@@ -213,11 +213,12 @@ def test_prepare_model_torch_kernels_leaves_modules() -> None:
 
 
 def test_default_batch_size_rule() -> None:
-    """GPU: the conf's batch. CPU: 1 for 2-D conv models (cache-bound), one waveform per thread otherwise."""
+    """GPU: the conf's batch. CPU: 1 for 2-D conv models (cache-bound), 2 per thread (at most 5) otherwise."""
     from sasv.extract import default_batch_size
 
     two_d, one_d = nn.Sequential(nn.Conv2d(1, 1, 3)), nn.Sequential(nn.Conv1d(1, 1, 3))
     assert default_batch_size(torch.device("cuda"), 16, two_d) == 16
     assert default_batch_size(torch.device("cpu"), 16, two_d, threads=4) == 1
-    assert default_batch_size(torch.device("cpu"), 16, one_d, threads=3) == 3
+    assert default_batch_size(torch.device("cpu"), 16, one_d, threads=1) == 2
+    assert default_batch_size(torch.device("cpu"), 16, one_d, threads=4) == 5
     assert default_batch_size(torch.device("cpu"), 16) == 1
