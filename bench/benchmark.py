@@ -17,6 +17,7 @@ time (speaker models + cosine + fusion + 3 EERs) for 10^4..10^6 trials. Times ar
 
     python bench/benchmark.py                      # everything, ~15 min on 2 cores
     python bench/benchmark.py --models ecapa_tdnn aasist --utts 8 --threads 1
+    python bench/benchmark.py --device cuda --threads 4   # a GPU (written blind: no GPU where it was made)
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ MODELS: dict[str, str] = {
 }
 HEAVY = {"wavlm_ecapa"}  # ~100 GFLOP per 3 s segment: gets --heavy_utts utterances
 CPU = torch.device("cpu")
+DEVICE = CPU  # --device; the reference and the recipe run on it
 CHUNK = 3  # utterances per chunk in the recipe runs
 
 Rows = dict[str, np.ndarray]
@@ -135,9 +137,19 @@ def _median_time(fn: Callable[[], object], repeats: int) -> float:
 
 
 def peak_rates(threads: int, repeats: int = 7) -> tuple[float, float]:
-    """(fp32 sgemm, oneDNN 1x1 conv) GFLOP/s for a 2048^3 product: torch.matmul uses MKL, the conv oneDNN."""
+    """(fp32 sgemm, oneDNN 1x1 conv) GFLOP/s for a 2048^3 product: torch.matmul uses MKL, the conv oneDNN.
+
+    On a GPU: (fp32 matmul without TF32, NaN)."""
     torch.set_num_threads(threads)
     n = 2048
+    if DEVICE.type == "cuda":
+        a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
+
+        def product() -> None:
+            a @ b
+            torch.cuda.synchronize()
+
+        return 2 * n**3 / _median_time(product, repeats) / 1e9, float("nan")
     a, b = torch.randn(n, n), torch.randn(n, n)
     x, w = torch.randn(1, n, n), torch.randn(n, n, 1)
     flops = 2 * n**3
@@ -211,9 +223,9 @@ def reference_asv(model: nn.Module, items: Sequence[tuple[str, str, float]]) -> 
     with torch.no_grad():
         for utt, path, _ in items:
             wav = read_audio(path)
-            full = model(torch.from_numpy(wav)[None])
-            segments = model(torch.from_numpy(embedding_segments(wav)))
-            out[utt] = torch.cat([full, segments]).numpy()
+            full = model(torch.from_numpy(wav)[None].to(DEVICE))
+            segments = model(torch.from_numpy(embedding_segments(wav)).to(DEVICE))
+            out[utt] = torch.cat([full, segments]).cpu().numpy()
     return out
 
 
@@ -221,7 +233,7 @@ def reference_cm(model: nn.Module, items: Sequence[tuple[str, str, float]]) -> R
     out = {}
     with torch.no_grad():
         for utt, path, _ in items:
-            out[utt] = model(torch.from_numpy(cm_input(read_audio(path)))[None]).numpy()[0]
+            out[utt] = model(torch.from_numpy(cm_input(read_audio(path)))[None].to(DEVICE)).cpu().numpy()[0]
     return out
 
 
@@ -247,7 +259,7 @@ def recipe_run(
     """
     out = Path(tempfile.mkdtemp(dir=work))
     pairs = [(u, p) for u, p, _ in items]
-    options = {"num_workers": default_num_workers(CPU, jobs.num_jobs if jobs else 1), "chunk_size": CHUNK}
+    options = {"num_workers": default_num_workers(DEVICE, jobs.num_jobs if jobs else 1), "chunk_size": CHUNK}
     if cm:
         return read_logits(score_countermeasure(engine, pairs, out / "cm.txt", "bench", jobs=jobs, **options))
     return read_embeddings(extract_embeddings(engine, pairs, out, "bench", jobs=jobs, **options))
@@ -279,11 +291,15 @@ def bench_model(
     lengths = [len(read_audio(p)) for _, p, _ in items]
     flops = workload_flops(reference, lengths, cm)
     audio = sum(s for _, _, s in items)
+    reference.to(DEVICE)
     fast_model = copy.deepcopy(reference)  # prepared (in place) by the first engine, reused by the others
-    # the stage scripts' CPU defaults: the CM batch by model, the ASV batch by model and threads (None)
-    options = (
-        {"batch_size": default_batch_size(CPU, conf.batch_size, reference)} if cm else {"segment_batch": None}
-    )
+    # the stage scripts' defaults: on CPU the CM batch by model, the ASV batch by model and threads (None);
+    # on a GPU the conf's
+    batch = default_batch_size(DEVICE, conf.batch_size, reference)
+    if cm:
+        options: dict = {"batch_size": batch}
+    else:
+        options = {"segment_batch": None if DEVICE.type == "cpu" else batch}
     spec = EngineSpec(conf, allow_random_init=True, options=options)
     run_reference = reference_cm if cm else reference_asv
     runs: list[Run] = []
@@ -291,16 +307,17 @@ def bench_model(
         torch.set_num_threads(threads)
         recipe: EmbeddingEngine | CountermeasureEngine
         if cm:
-            recipe = CountermeasureEngine(fast_model, CPU, **options)
+            recipe = CountermeasureEngine(fast_model, DEVICE, **options)
         else:
-            recipe = EmbeddingEngine(fast_model, CPU, **options)
+            recipe = EmbeddingEngine(fast_model, DEVICE, **options)
         run_reference(reference, items[:1])  # warm-up: oneDNN builds its kernels on first use
         recipe_run(recipe, items[:1], work, cm)
         paths: dict[str, Callable[[], Rows]] = {
             "reference": lambda: run_reference(reference, items),
             "recipe": lambda recipe=recipe: recipe_run(recipe, items, work, cm),
         }
-        if threads > 1 and name not in HEAVY:  # building WavLM-Large in each job would dwarf 2 utterances
+        # jobs: CPU only here; building WavLM-Large in each job would dwarf its 2 utterances
+        if threads > 1 and name not in HEAVY and DEVICE.type == "cpu":
             jobs = JobOptions(num_jobs=threads, devices=("cpu",), threads=1)
             paths[f"recipe, {threads} jobs x 1 thread"] = lambda jobs=jobs: recipe_run(
                 spec, items, work, cm, jobs
@@ -333,11 +350,9 @@ def bench_model(
     if autocast_utts and not cm:
         torch.set_num_threads(thread_settings[0])
         few = items[:autocast_utts]
-        recipe = EmbeddingEngine(fast_model, CPU, segment_batch=None)
+        recipe = EmbeddingEngine(fast_model, DEVICE, **options)
         fp32 = recipe.embed([read_audio(p) for _, p, _ in few])
-        bf16_engine = EmbeddingEngine(
-            fast_model, CPU, segment_batch=None, autocast_dtype=AUTOCAST_DTYPES["bf16"]
-        )
+        bf16_engine = EmbeddingEngine(fast_model, DEVICE, **options, autocast_dtype=AUTOCAST_DTYPES["bf16"])
         wavs = [read_audio(p) for _, p, _ in few]
         start = time.perf_counter()
         bf16 = bf16_engine.embed(wavs)
@@ -432,9 +447,18 @@ def main() -> int:
         "--autocast_utts", type=int, default=2, help="utterances for the bf16 drift check (0: off)"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--device", default="cpu", help="cpu | cuda | cuda:N: where both paths run (GPU: untested here)"
+    )
     p.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    if DEVICE.type == "cuda":
+        # the reference is the fp32 computation: cuDNN's default TF32 would be a precision change (~1e-3)
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
     started = time.perf_counter()
     command = "python bench/benchmark.py " + " ".join(sys.argv[1:])
 
@@ -442,10 +466,10 @@ def main() -> int:
     peaks = {t: peak_rates(t) for t in args.threads}
     out += ["## Peak rates (2048 x 2048 x 2048, fp32, median of 7)", ""]
     out += [
-        "| threads | torch.matmul (MKL sgemm) GFLOP/s | oneDNN 1x1 conv GFLOP/s |",
+        "| threads | torch.matmul fp32 (CPU: MKL sgemm) GFLOP/s | oneDNN 1x1 conv GFLOP/s |",
         "| ---: | ---: | ---: |",
     ]
-    out += [f"| {t} | {g:.0f} | {c:.0f} |" for t, (g, c) in peaks.items()]
+    out += [f"| {t} | {g:.0f} | {'-' if c != c else f'{c:.0f}'} |" for t, (g, c) in peaks.items()]
     print("\n".join(out), flush=True)
 
     with tempfile.TemporaryDirectory(prefix="sasv-bench-") as tmp:

@@ -191,7 +191,7 @@ def prepare_model(model: nn.Module, device: torch.device, cpu_kernels: str = "on
     relative on an embedding, checked per model family by tests/test_extract_equivalence.py):
 
     * 2-D convolution weights are stored channels-last, so oneDNN keeps activations in its native layout
-      instead of converting around every conv (AASIST 1.5x, Res2NeXt-50 1.15x on one core here);
+      instead of converting around every conv (AASIST 1.6x, Res2NeXt-50 1.4x on one core here);
     * exact ``nn.Conv1d``/``nn.Conv2d`` with 1x1 kernels and ``nn.Linear`` become :class:`OneDnnConv1d`,
       :class:`OneDnnConv2d`, :class:`OneDnnLinear` (ECAPA 1.8x, WavLM 1.7x on one core here).
 
