@@ -704,6 +704,14 @@ def _run_chunks(
 # ------------------------------------------------------------------------------------------------ stages
 
 
+def _is_complete(output: Path, marker: Path, key: str) -> bool:
+    """An earlier run finished ``output`` from the same inputs (its marker holds the same fingerprint)."""
+    if output.exists() and marker.exists() and json.loads(marker.read_text()).get("fingerprint") == key:
+        log.info("%s is complete for these inputs: skipping", output)
+        return True
+    return False
+
+
 def extract_embeddings(
     engine: EmbeddingEngine | EngineSpec,
     items: Sequence[tuple[str, str]],
@@ -730,8 +738,7 @@ def extract_embeddings(
     key = fingerprint(model_key, items_fingerprint(items))
     scp = out_dir / "xvector.scp"
     done = out_dir / "xvector.done"
-    if scp.exists() and done.exists() and json.loads(done.read_text()).get("fingerprint") == key:
-        log.info("%s is complete for these inputs: skipping", scp)
+    if _is_complete(scp, done, key):
         return scp
     plan = ChunkPlan(items, out_dir / "chunks", chunk_size, key)
     indexes = _run_chunks("embed", plan, f"embed {out_dir}", engine, batch_size, num_workers, jobs)
@@ -764,8 +771,7 @@ def score_countermeasure(
     items = sorted(items)
     key = fingerprint(model_key, items_fingerprint(items))
     done = out_path.with_name(out_path.name + ".done")
-    if out_path.exists() and done.exists() and json.loads(done.read_text()).get("fingerprint") == key:
-        log.info("%s is complete for these inputs: skipping", out_path)
+    if _is_complete(out_path, done, key):
         return out_path
     plan = ChunkPlan(items, out_path.parent / f".{out_path.name}.chunks", chunk_size, key)
     indexes = _run_chunks("cm", plan, f"CM {out_path}", engine, batch_size, num_workers, jobs)
