@@ -30,7 +30,7 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 start=$(date +%s)
 # 4 speakers per split, 5 bona fide test utterances each, 1 utterance per attack and speaker: small enough
 # for the real-size models to run on a laptop CPU in a few minutes
-python local/make_mini_corpus.py --out "${corpus_dir}" --seed "${seed}" --bonafide-per-spk 5 --spoof-per-attack 1
+python -m sasv make_mini_corpus --out "${corpus_dir}" --seed "${seed}" --bonafide_per_spk 5 --spoof_per_attack 1
 common=(--data_dir "${data_dir}" --exp_dir "${exp_dir}" --asv_conf "${asv_conf}" --cm_conf "${cm_conf}")
 ./run_spk_ebd_extract.sh "${common[@]}" --la_root "${corpus_dir}/LA" --device "${device}" --allow_random_init true
 ./run_test_nonorm.sh "${common[@]}"

@@ -52,20 +52,15 @@ Options (default):
 
 . utils/parse_options.sh
 
-mkdir -p "${exp_dir}/logs"
-log_file="${exp_dir}/logs/run_spk_ebd_extract.$(date +%Y%m%d-%H%M%S).log"
-exec > >(tee -a "${log_file}") 2>&1
-log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (${0##*/}:${BASH_LINENO[0]}) $*"; }
+. utils/log.sh
+start_log "${exp_dir}" run_spk_ebd_extract
 log "$0 $*  (log: ${log_file})"
 
 [ -n "${trials_dir}" ] || trials_dir="${la_root}/ASVspoof2019_LA_asv_protocols"
-random_flag=()
-[ "${allow_random_init}" = true ] && random_flag=(--allow_random_init)
 data_dirs=()
 for s in ${sets}; do data_dirs+=("${data_dir}/${s}"); done
-cohort_flag=()
 emb_dirs=("${data_dirs[@]}")
-if [ "${cohort}" = true ]; then cohort_flag=(--cohort); emb_dirs+=("${data_dir}/train_cohort"); fi
+[ "${cohort}" = true ] && emb_dirs+=("${data_dir}/train_cohort")
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
   if [ "${download}" = true ]; then
@@ -78,24 +73,24 @@ fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "Stage 1: data preparation from ${la_root} into ${data_dir}/{${sets// /,}}"
-  python local/prepare_la.py --la_root "${la_root}" --trials_dir "${trials_dir}" --out "${data_dir}" --sets ${sets} \
-    ${cohort_flag[@]+"${cohort_flag[@]}"}
+  python -m sasv prepare_la --la_root "${la_root}" --trials_dir "${trials_dir}" --out "${data_dir}" --sets ${sets} \
+    --cohort "${cohort}"
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   for conf in ${asv_conf}; do
     log "Stage 2: ASV embeddings with ${conf}"
-    python local/extract_embeddings.py --conf "${conf}" --data_dirs "${emb_dirs[@]}" --exp_dir "${exp_dir}" \
+    python -m sasv extract_embeddings --conf "${conf}" --data_dirs "${emb_dirs[@]}" --exp_dir "${exp_dir}" \
       --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --threads "${threads}" \
-      --autocast "${autocast}" ${random_flag[@]+"${random_flag[@]}"}
+      --autocast "${autocast}" --allow_random_init "${allow_random_init}"
   done
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "Stage 3: CM scores with ${cm_conf}"
-  python local/score_cm.py --conf "${cm_conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
+  python -m sasv score_cm --conf "${cm_conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
     --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --threads "${threads}" \
-    ${random_flag[@]+"${random_flag[@]}"}
+    --allow_random_init "${allow_random_init}"
 fi
 
 log "Done."

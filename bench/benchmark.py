@@ -4,10 +4,12 @@
 For every model (real-size conf, random weights) and every thread setting, on generated FLAC utterances:
 
 * reference: per utterance, soundfile decode, ``model(full[None])`` then ``model(five segments)`` as a
-  batch of 5 (the CM: ``model(first 64,600 samples[None])``), under ``torch.no_grad``, in this process;
-* recipe: :func:`sasv.extract.extract_embeddings` / :func:`~sasv.extract.score_countermeasure` with the
-  stage scripts' CPU defaults, writing its chunks like the recipe does;
-* with 2 threads also the recipe as 2 jobs x 1 thread (``--nj 2``).
+  batch of 5 (the CM: ``model(first 64,600 samples[None])``), under ``torch.no_grad`` and
+  :func:`sasv.engines.exact_fp32` (TF32 off on a GPU), in this process;
+* recipe: :func:`sasv.chunked.run_chunked` with the engine the stages build (every default from
+  :class:`sasv.engines.EngineOptions`, through :func:`sasv.engines.build_engine`), writing its chunks like
+  the recipe does;
+* with 2 threads also the recipe as 2 jobs x 1 thread (``--nj 2``: an :class:`sasv.engines.EngineSpec`).
 
 Reported: utterances/s, real-time factor (processing seconds per second of audio), achieved GFLOP/s (FLOPs
 counted once per input size with FlopCounterMode on fake tensors) as a fraction of this machine's fp32
@@ -37,29 +39,23 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TQDM_DISABLE", "1")  # the stages' progress bars would interleave with the tables
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# before tqdm is imported (through sasv.chunked): tqdm reads its TQDM_* settings at import time, and the
+# stages' progress bars would interleave with the tables
+os.environ.setdefault("TQDM_DISABLE", "1")
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+import numpy as np
+import soundfile as sf
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
-from sasv.audio import SAMPLE_RATE, cm_input, embedding_segments, read_audio  # noqa: E402
-from sasv.conf import ModelConf, load_conf, load_model  # noqa: E402
-from sasv.extract import (  # noqa: E402
-    AUTOCAST_DTYPES,
-    CountermeasureEngine,
-    EmbeddingEngine,
-    EngineSpec,
-    JobOptions,
-    default_batch_size,
-    default_num_workers,
-    extract_embeddings,
-    read_embeddings,
-    score_countermeasure,
-)
+from sasv.audio import SAMPLE_RATE, cm_input, embedding_segments, read_audio
+from sasv.chunked import run_chunked
+from sasv.conf import LoadedModel, ModelConf, load_conf, load_model
+from sasv.engines import Engine, EngineOptions, EngineSpec, build_engine, exact_fp32, resolve_device
+from sasv.exp_layout import cm_scores_output, embeddings_output
+from sasv.jobs import JobOptions, default_num_workers, job_devices
+from sasv.outputs import read_embeddings
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS: dict[str, str] = {
@@ -71,11 +67,10 @@ MODELS: dict[str, str] = {
     "aasist": "conf/cm/aasist.yaml",
 }
 HEAVY = {"wavlm_ecapa"}  # ~100 GFLOP per 3 s segment: gets --heavy_utts utterances
-CPU = torch.device("cpu")
-DEVICE = CPU  # --device; the reference and the recipe run on it
 CHUNK = 3  # utterances per chunk in the recipe runs
 
 Rows = dict[str, np.ndarray]
+Utterance = tuple[str, str, float]  # utt, FLAC path, seconds
 
 
 @dataclass
@@ -136,20 +131,21 @@ def _median_time(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def peak_rates(threads: int, repeats: int = 7) -> tuple[float, float]:
+def peak_rates(threads: int, device: torch.device, repeats: int = 7) -> tuple[float, float]:
     """(fp32 sgemm, oneDNN 1x1 conv) GFLOP/s for a 2048^3 product: torch.matmul uses MKL, the conv oneDNN.
 
     On a GPU: (fp32 matmul without TF32, NaN)."""
     torch.set_num_threads(threads)
     n = 2048
-    if DEVICE.type == "cuda":
-        a, b = torch.randn(n, n, device=DEVICE), torch.randn(n, n, device=DEVICE)
+    if device.type == "cuda":
+        a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
 
         def product() -> None:
             a @ b
             torch.cuda.synchronize()
 
-        return 2 * n**3 / _median_time(product, repeats) / 1e9, float("nan")
+        with exact_fp32(device):
+            return 2 * n**3 / _median_time(product, repeats) / 1e9, float("nan")
     a, b = torch.randn(n, n), torch.randn(n, n)
     x, w = torch.randn(1, n, n), torch.randn(n, n, 1)
     flops = 2 * n**3
@@ -166,7 +162,7 @@ def peak_rates(threads: int, repeats: int = 7) -> tuple[float, float]:
 # ------------------------------------------------------------------------------------------------- corpus
 
 
-def make_corpus(folder: Path, n: int, seed: int) -> list[tuple[str, str, float]]:
+def make_corpus(folder: Path, n: int, seed: int) -> list[Utterance]:
     """``n`` 16-bit FLAC utterances of 2-12 s: a few harmonic 'voices' with vibrato, plus noise.
 
     The models' speed does not depend on the content; lengths are drawn uniformly (some repeat exactly, as
@@ -218,26 +214,24 @@ def workload_flops(model: nn.Module, lengths: Sequence[int], cm: bool) -> float:
     return float(sum(count(n) + 5 * count(segment) for n in lengths))
 
 
-def reference_asv(model: nn.Module, items: Sequence[tuple[str, str, float]]) -> Rows:
+def reference_run(model: nn.Module, items: Sequence[Utterance], device: torch.device, cm: bool) -> Rows:
+    """The reference strategy, one utterance at a time in fp32 (TF32 off on a GPU): see the module doc."""
     out = {}
-    with torch.no_grad():
+    with torch.no_grad(), exact_fp32(device):
         for utt, path, _ in items:
             wav = read_audio(path)
-            full = model(torch.from_numpy(wav)[None].to(DEVICE))
-            segments = model(torch.from_numpy(embedding_segments(wav)).to(DEVICE))
+            if cm:
+                out[utt] = model(torch.from_numpy(cm_input(wav))[None].to(device)).cpu().numpy()[0]
+                continue
+            full = model(torch.from_numpy(wav)[None].to(device))
+            segments = model(torch.from_numpy(embedding_segments(wav)).to(device))
             out[utt] = torch.cat([full, segments]).cpu().numpy()
     return out
 
 
-def reference_cm(model: nn.Module, items: Sequence[tuple[str, str, float]]) -> Rows:
-    out = {}
-    with torch.no_grad():
-        for utt, path, _ in items:
-            out[utt] = model(torch.from_numpy(cm_input(read_audio(path)))[None].to(DEVICE)).cpu().numpy()[0]
-    return out
-
-
-def read_logits(path: Path) -> Rows:
+def read_cm_logits(path: Path) -> Rows:
+    """utt -> [logit_spoof, logit_bonafide] from a CM output file (the differences are taken on logits;
+    :func:`sasv.outputs.read_cm_scores` reads only P(bona fide))."""
     rows = {}
     for line in path.read_text().splitlines():
         utt, spoof, bona, _ = line.split()
@@ -246,23 +240,24 @@ def read_logits(path: Path) -> Rows:
 
 
 def recipe_run(
-    engine: EmbeddingEngine | CountermeasureEngine | EngineSpec,
-    items: Sequence[tuple[str, str, float]],
+    engine: Engine | EngineSpec,
+    items: Sequence[Utterance],
     work: Path,
-    cm: bool,
+    device: torch.device,
     jobs: JobOptions | None = None,
 ) -> Rows:
-    """One run of the recipe's stage function into a fresh folder (chunk writes included).
+    """One run of the recipe's chunked driver into a fresh folder (chunk writes included).
 
     Chunks of :data:`CHUNK` utterances, so that a dozen utterances make several chunks for the jobs to
     share, as the ~10^5 utterances of LA make hundreds of the default 200.
     """
-    out = Path(tempfile.mkdtemp(dir=work))
+    folder = Path(tempfile.mkdtemp(dir=work))
     pairs = [(u, p) for u, p, _ in items]
-    options = {"num_workers": default_num_workers(DEVICE, jobs.num_jobs if jobs else 1), "chunk_size": CHUNK}
-    if cm:
-        return read_logits(score_countermeasure(engine, pairs, out / "cm.txt", "bench", jobs=jobs, **options))
-    return read_embeddings(extract_embeddings(engine, pairs, out, "bench", jobs=jobs, **options))
+    cm = engine.kind == "cm"
+    out = cm_scores_output(folder / "cm_scores.txt") if cm else embeddings_output(folder)
+    num_workers = default_num_workers(device, jobs.num_jobs if jobs else 1)
+    file = run_chunked(engine, pairs, out, "bench", num_workers=num_workers, chunk_size=CHUNK, jobs=jobs)
+    return read_cm_logits(file) if cm else read_embeddings(file)
 
 
 def differences(got: Rows, ref: Rows) -> tuple[float, float]:
@@ -277,91 +272,140 @@ def differences(got: Rows, ref: Rows) -> tuple[float, float]:
     return worst_rel, worst_cos
 
 
+@dataclass(frozen=True)
+class Subject:
+    """One model under benchmark: the reference's copy, the recipe's copy and the workload."""
+
+    name: str
+    reference: nn.Module  # on the device, as built
+    recipe: LoadedModel  # a copy of the same weights, prepared in place by its first engine, then reused
+    items: Sequence[Utterance]
+    flops: float
+    device: torch.device
+    work: Path
+
+    @property
+    def conf(self) -> ModelConf:
+        return self.recipe.conf
+
+    @property
+    def cm(self) -> bool:
+        return self.conf.kind == "cm"
+
+    @property
+    def audio_seconds(self) -> float:
+        return sum(s for _, _, s in self.items)
+
+
+def load_subject(name: str, items: Sequence[Utterance], work: Path, device: torch.device) -> Subject:
+    conf = random_conf(name)
+    loaded = load_model(conf, allow_random_init=True)
+    reference = loaded.model
+    lengths = [len(read_audio(p)) for _, p, _ in items]
+    flops = workload_flops(reference, lengths, conf.kind == "cm")
+    reference.to(device)
+    recipe = dataclasses.replace(loaded, model=copy.deepcopy(reference))
+    return Subject(name, reference, recipe, items, flops, device, work)
+
+
+def recipe_engine(subject: Subject, threads: int, autocast: str = "none") -> Engine:
+    """The engine a stage builds (``--nj 1 --threads N``): every default from :class:`EngineOptions`."""
+    options = EngineOptions(device=str(subject.device), threads=threads, autocast=autocast)
+    options.apply_threads()
+    return build_engine(subject.recipe, subject.device, options)
+
+
+def jobs_setup(subject: Subject, num_jobs: int) -> tuple[EngineSpec, JobOptions]:
+    """What a stage runs with ``--nj num_jobs --threads 1``: each job builds its engine from the spec."""
+    options = EngineOptions(device=str(subject.device), threads=1)
+    jobs = JobOptions(num_jobs, job_devices(subject.device, num_jobs), threads=1)
+    return EngineSpec(subject.conf, True, options), jobs
+
+
+def interleaved(
+    paths: dict[str, Callable[[], Rows]], repeats: int, threads: int
+) -> tuple[dict[str, list[float]], dict[str, Rows]]:
+    """Each path's times over ``repeats`` rounds, and its last output.
+
+    Interleaved, so that load bursts from other processes hit every path, and rotated, so that every path
+    runs in every position: what ran just before shifts a run's time by ~10 % here (measured with the same
+    path order in every repeat, the reference was 10 % faster right after the jobs' run).
+    """
+    times: dict[str, list[float]] = {p: [] for p in paths}
+    outputs: dict[str, Rows] = {}
+    order = list(paths)
+    for repeat in range(repeats):
+        for path in order[repeat % len(order) :] + order[: repeat % len(order)]:
+            fn = paths[path]
+            torch.set_num_threads(threads)
+            start = time.perf_counter()
+            outputs[path] = fn()
+            times[path].append(time.perf_counter() - start)
+    return times, outputs
+
+
+def bench_threads(subject: Subject, threads: int, repeats: int) -> list[Run]:
+    """The reference, the recipe and (CPU, several threads) the recipe as jobs under one thread setting."""
+    items, work, device = subject.items, subject.work, subject.device
+    recipe = recipe_engine(subject, threads)
+    reference_run(subject.reference, items[:1], device, subject.cm)  # warm-up: oneDNN builds its kernels
+    recipe_run(recipe, items[:1], work, device)
+    paths: dict[str, Callable[[], Rows]] = {
+        "reference": lambda: reference_run(subject.reference, items, device, subject.cm),
+        "recipe": lambda: recipe_run(recipe, items, work, device),
+    }
+    # jobs: CPU only here; building WavLM-Large in each job would dwarf its 2 utterances
+    if threads > 1 and subject.name not in HEAVY and device.type == "cpu":
+        spec, jobs = jobs_setup(subject, threads)
+        paths[f"recipe, {threads} jobs x 1 thread"] = lambda: recipe_run(spec, items, work, device, jobs)
+    times, outputs = interleaved(paths, repeats, threads)
+    runs = []
+    for path in paths:
+        run = Run(subject.name, threads, path, len(items), subject.audio_seconds, subject.flops, times[path])
+        if path != "reference":
+            run.max_rel, run.min_cosine = differences(outputs[path], outputs["reference"])
+        runs.append(run)
+    print(
+        f"  {subject.name}, {threads} thread(s): " + ", ".join(f"{r.path} {r.seconds:.1f} s" for r in runs),
+        file=sys.stderr,
+        flush=True,
+    )
+    return runs
+
+
+def bf16_drift(subject: Subject, utts: int, threads: int) -> str:
+    """A table row: the recipe's bf16 autocast output against its fp32 output on ``utts`` utterances, and
+    the speed ratio (the fp32 engine runs once before, as the warm-up)."""
+    few = subject.items[:utts]
+    wavs = [read_audio(p) for _, p, _ in few]
+    fp32_engine = recipe_engine(subject, threads)
+    fp32 = fp32_engine.compute(wavs)
+    bf16_engine = recipe_engine(subject, threads, autocast="bf16")
+    start = time.perf_counter()
+    bf16 = bf16_engine.compute(wavs)
+    seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    fp32_engine.compute(wavs)
+    fp32_seconds = time.perf_counter() - start
+    rel, cos = differences(dict(enumerate(bf16)), dict(enumerate(fp32)))
+    return f"| {subject.name} | {len(few)} | {rel:.1e} | {cos:.6f} | {fp32_seconds / seconds:.2f}x |"
+
+
 def bench_model(
     name: str,
-    items: Sequence[tuple[str, str, float]],
+    items: Sequence[Utterance],
     thread_settings: Sequence[int],
     repeats: int,
     work: Path,
     autocast_utts: int,
+    device: torch.device,
 ) -> tuple[list[Run], list[str]]:
-    conf = random_conf(name)
-    cm = conf.kind == "cm"
-    reference = load_model(conf, allow_random_init=True).model
-    lengths = [len(read_audio(p)) for _, p, _ in items]
-    flops = workload_flops(reference, lengths, cm)
-    audio = sum(s for _, _, s in items)
-    reference.to(DEVICE)
-    fast_model = copy.deepcopy(reference)  # prepared (in place) by the first engine, reused by the others
-    # the stage scripts' defaults: on CPU the CM batch by model, the ASV batch by model and threads (None);
-    # on a GPU the conf's
-    batch = default_batch_size(DEVICE, conf.batch_size, reference)
-    if cm:
-        options: dict = {"batch_size": batch}
-    else:
-        options = {"segment_batch": None if DEVICE.type == "cpu" else batch}
-    spec = EngineSpec(conf, allow_random_init=True, options=options)
-    run_reference = reference_cm if cm else reference_asv
-    runs: list[Run] = []
-    for threads in thread_settings:
-        torch.set_num_threads(threads)
-        recipe: EmbeddingEngine | CountermeasureEngine
-        if cm:
-            recipe = CountermeasureEngine(fast_model, DEVICE, **options)
-        else:
-            recipe = EmbeddingEngine(fast_model, DEVICE, **options)
-        run_reference(reference, items[:1])  # warm-up: oneDNN builds its kernels on first use
-        recipe_run(recipe, items[:1], work, cm)
-        paths: dict[str, Callable[[], Rows]] = {
-            "reference": lambda: run_reference(reference, items),
-            "recipe": lambda recipe=recipe: recipe_run(recipe, items, work, cm),
-        }
-        # jobs: CPU only here; building WavLM-Large in each job would dwarf its 2 utterances
-        if threads > 1 and name not in HEAVY and DEVICE.type == "cpu":
-            jobs = JobOptions(num_jobs=threads, devices=("cpu",), threads=1)
-            paths[f"recipe, {threads} jobs x 1 thread"] = lambda jobs=jobs: recipe_run(
-                spec, items, work, cm, jobs
-            )
-        times: dict[str, list[float]] = {p: [] for p in paths}
-        outputs: dict[str, Rows] = {}
-        # Interleaved, so that load bursts from other processes hit every path, and rotated, so that every
-        # path runs in every position: what ran just before shifts a run's time by ~10 % here (measured with
-        # the same path order in every repeat, the reference was 10 % faster right after the jobs' run).
-        order = list(paths)
-        for repeat in range(repeats):
-            for path in order[repeat % len(order) :] + order[: repeat % len(order)]:
-                fn = paths[path]
-                torch.set_num_threads(threads)
-                start = time.perf_counter()
-                outputs[path] = fn()
-                times[path].append(time.perf_counter() - start)
-        for path in paths:
-            run = Run(name, threads, path, len(items), audio, flops, times[path])
-            if path != "reference":
-                run.max_rel, run.min_cosine = differences(outputs[path], outputs["reference"])
-            runs.append(run)
-        print(
-            f"  {name}, {threads} thread(s): "
-            + ", ".join(f"{r.path} {r.seconds:.1f} s" for r in runs[-len(paths) :]),
-            file=sys.stderr,
-            flush=True,
-        )
+    """Every thread setting's runs of one model, and its bf16 drift row (ASV models, when asked for)."""
+    subject = load_subject(name, items, work, device)
+    runs = [run for threads in thread_settings for run in bench_threads(subject, threads, repeats)]
     notes = []
-    if autocast_utts and not cm:
-        torch.set_num_threads(thread_settings[0])
-        few = items[:autocast_utts]
-        recipe = EmbeddingEngine(fast_model, DEVICE, **options)
-        fp32 = recipe.embed([read_audio(p) for _, p, _ in few])
-        bf16_engine = EmbeddingEngine(fast_model, DEVICE, **options, autocast_dtype=AUTOCAST_DTYPES["bf16"])
-        wavs = [read_audio(p) for _, p, _ in few]
-        start = time.perf_counter()
-        bf16 = bf16_engine.embed(wavs)
-        seconds = time.perf_counter() - start
-        start = time.perf_counter()
-        recipe.embed(wavs)
-        fp32_seconds = time.perf_counter() - start
-        rel, cos = differences(dict(enumerate(bf16)), dict(enumerate(fp32)))
-        notes.append(f"| {name} | {len(few)} | {rel:.1e} | {cos:.6f} | {fp32_seconds / seconds:.2f}x |")
+    if autocast_utts and not subject.cm:
+        notes.append(bf16_drift(subject, autocast_utts, thread_settings[0]))
     return runs, notes
 
 
@@ -369,14 +413,16 @@ def bench_model(
 
 
 def bench_scoring(n_trials: int, repeats: int, seed: int = 0) -> tuple[float, int, int]:
-    """Median seconds of score_trials (speaker models, cosine, fusion) + the three EERs on synthetic lists.
+    """Median seconds of :func:`sasv.evaluate.compute_trial_scores` (speaker models, cosine, fusion) + the
+    three EERs on synthetic lists.
 
     Shaped like LA eval scaled up: 67 speakers with 10 enrolment utterances, 6 x 192 rows per utterance,
     about 14 trials per test utterance, 60 % of test utterances spoofed.
     """
-    from sasv.datadir import DataDir, Trial
-    from sasv.evaluate import score_trials
+    from sasv.datadir import DataDir
+    from sasv.evaluate import compute_trial_scores
     from sasv.metrics import sasv_eers
+    from sasv.protocols import Trial
 
     rng = np.random.default_rng(seed)
     n_spk, n_enrol, dim = 67, 10, 192
@@ -402,7 +448,7 @@ def bench_scoring(n_trials: int, repeats: int, seed: int = 0) -> tuple[float, in
     data = DataDir(wav_scp={}, utt2spk={}, enroll=enroll, trials=trials)
 
     def run() -> None:
-        scores = score_trials(data, embeddings, cm, "l2norm", "product")
+        scores = compute_trial_scores(data, embeddings, cm, "l2norm", "product")
         sasv_eers(scores.fused, scores.key)
 
     return _median_time(run, repeats), n_test, n_spk
@@ -453,17 +499,12 @@ def main() -> int:
     p.add_argument("--out", type=Path, help="also write the tables to this markdown file")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    global DEVICE
-    DEVICE = torch.device(args.device)
-    if DEVICE.type == "cuda":
-        # the reference is the fp32 computation: cuDNN's default TF32 would be a precision change (~1e-3)
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cuda.matmul.allow_tf32 = False
+    device = resolve_device(args.device)
     started = time.perf_counter()
     command = "python bench/benchmark.py " + " ".join(sys.argv[1:])
 
     out = ["## Machine", "", *[f"* {line}" for line in machine_description()], f"* command: `{command}`", ""]
-    peaks = {t: peak_rates(t) for t in args.threads}
+    peaks = {t: peak_rates(t, device) for t in args.threads}
     out += ["## Peak rates (2048 x 2048 x 2048, fp32, median of 7)", ""]
     out += [
         "| threads | torch.matmul fp32 (CPU: MKL sgemm) GFLOP/s | oneDNN 1x1 conv GFLOP/s |",
@@ -481,7 +522,7 @@ def main() -> int:
             items = corpus[: args.heavy_utts if name in HEAVY else args.utts]
             print(f"benchmarking {name} on {len(items)} utterances ...", file=sys.stderr, flush=True)
             model_runs, model_notes = bench_model(
-                name, items, args.threads, args.repeats, work, args.autocast_utts
+                name, items, args.threads, args.repeats, work, args.autocast_utts, device
             )
             runs += model_runs
             notes += model_notes

@@ -6,7 +6,7 @@
 #   <la_parent>     LA.zip is unzipped here, giving <la_parent>/LA/ASVspoof2019_LA_{train,dev,eval}/flac,
 #                   <la_parent>/LA/ASVspoof2019_LA_{asv,cm}_protocols/ ...; the SASV trial lists
 #                   ASVspoof2019.LA.asv.{dev,eval}.gi.trl.txt are put in <la_parent>/LA/ASVspoof2019_LA_asv_protocols/
-#   e.g. local/download_la.sh downloads .     (then: local/prepare_la.py --la_root LA)
+#   e.g. local/download_la.sh downloads .     (then: sasv prepare_la --la_root LA)
 #
 # Sources:
 #   LA.zip       Edinburgh DataShare item https://datashare.ed.ac.uk/handle/10283/3336 (ODC-By 1.0), bitstream
@@ -145,4 +145,4 @@ for set in dev eval; do
   mkdir -p "${asv_dir}"
   mv -f "${tmp}" "${dest}"
 done
-log "done: ASVspoof 2019 LA in ${la_root}; next: local/prepare_la.py --la_root ${la_root}"
+log "done: ASVspoof 2019 LA in ${la_root}; next: sasv prepare_la --la_root ${la_root}"

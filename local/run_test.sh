@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Shared body of run_test_nonorm.sh and run_test_l2norm.sh (they only fix --norm).
 #   stage 1  per ASV model: speaker models, cosine scores, CM fusion, SASV/SV/SPF EERs
-#            -> exp/<asv>_<cm>/<norm>/{scores_<set>.txt,results.json,results.md}
+#            -> exp/<asv>/<cm>/<variant>/{scores_<set>.txt,results.json,results.md}
 #            + DET curves, score histograms, per-attack SPF-EERs -> analysis.{md,json}, det_*.png, hist_*.png
 #   stage 2  logistic-regression fusion of all scored systems of this norm (needs >= 2 ASV confs)
-#            -> exp/fusion/<cm>_<norm>/{weights.json,scores_<set>.txt,results.md}
+#            -> exp/fusion/logreg_<variant>/{weights.json,scores_<set>.txt,results.md}
+# <variant> is the norm, plus _asnorm with --score_norm asnorm; paths come from sasv/exp_layout.py.
 #   stage 3  summary over every model and variant present -> exp/summary.md and exp/RESULTS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,36 +44,35 @@ Options (default):
 . utils/parse_options.sh
 case "${norm}" in nonorm|l2norm) ;; *) echo "$0: --norm must be nonorm or l2norm" >&2; exit 1 ;; esac
 
-mkdir -p "${exp_dir}/logs"
-log_file="${exp_dir}/logs/run_test_${norm}.$(date +%Y%m%d-%H%M%S).log"
-exec > >(tee -a "${log_file}") 2>&1
-log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (run_test_${norm}:${BASH_LINENO[0]}) $*"; }
+. utils/log.sh
+start_log "${exp_dir}" "run_test_${norm}"
 log "norm=${norm} $*  (log: ${log_file})"
 
-conf_name() { python -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["name"])' "$1"; }
-variant="${norm}"
-[ "${score_norm}" = none ] || variant="${norm}_${score_norm}"
-system_dir() { echo "${exp_dir}/$(conf_name "$1")_$(conf_name "${cm_conf}")/${variant}"; }
+# where a system's outputs live: asked of the one owner of the exp/ layout
+layout() {
+  python -m sasv.exp_layout "$1" --exp_dir "${exp_dir}" --norm "${norm}" --score_norm "${score_norm}" "${@:2}"
+}
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   for conf in ${asv_conf}; do
     log "Stage 1: scoring ${conf} + ${cm_conf} (${norm}, fusion ${fusion})"
-    python local/score_trials.py --asv_conf "${conf}" --cm_conf "${cm_conf}" --norm "${norm}" \
+    python -m sasv score_trials --asv_conf "${conf}" --cm_conf "${cm_conf}" --norm "${norm}" \
       --fusion "${fusion}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --sets ${sets} \
       --score_norm "${score_norm}" --top_k "${top_k}"
-    python local/analyse_system.py --system_dir "$(system_dir "${conf}")" --sets ${sets} --plots "${plots}"
+    system_dir="$(layout system_dir --asv_conf "${conf}" --cm_conf "${cm_conf}")"
+    python -m sasv analyse_system --system_dir "${system_dir}" --sets ${sets} --plots "${plots}"
   done
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   systems=()
-  for conf in ${asv_conf}; do systems+=("$(system_dir "${conf}" | sed "s|^${exp_dir}/||")"); done
+  for conf in ${asv_conf}; do systems+=("$(layout system_name --asv_conf "${conf}" --cm_conf "${cm_conf}")"); done
   if [ "${#systems[@]}" -ge 2 ]; then
-    out="${exp_dir}/fusion/logreg_${variant}"
+    out="$(layout fusion_dir)"
     log "Stage 2: logistic-regression fusion of ${systems[*]} (trained on ${fusion_train_set}) -> ${out}"
-    python local/fuse_systems.py --exp_dir "${exp_dir}" --systems "${systems[@]}" --out "${out}" \
+    python -m sasv fuse_systems --exp_dir "${exp_dir}" --systems "${systems[@]}" --out "${out}" \
       --train_set "${fusion_train_set}" --sets ${sets}
-    python local/analyse_system.py --system_dir "${out}" --sets ${sets} --plots "${plots}"
+    python -m sasv analyse_system --system_dir "${out}" --sets ${sets} --plots "${plots}"
   else
     log "Stage 2: skipped (multi-system fusion needs at least two ASV confs)"
   fi
@@ -80,7 +80,7 @@ fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "Stage 3: summary table over every system in ${exp_dir}"
-  python local/make_summary.py --exp_dir "${exp_dir}" --asv_confs ${asv_conf}
+  python -m sasv make_summary --exp_dir "${exp_dir}" --asv_confs ${asv_conf}
   cat "${exp_dir}/summary.md"
 fi
 log "Done."

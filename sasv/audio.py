@@ -12,13 +12,15 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from sasv.errors import SasvError
+
 SAMPLE_RATE = 16000
 SEGMENT_SAMPLES = 300 * 160 + 240  # 48,240
 NUM_SEGMENTS = 5
 CM_SAMPLES = 64600
 
 
-class AudioError(RuntimeError):
+class AudioError(SasvError, RuntimeError):
     """An audio file is missing, unreadable, or not 16 kHz mono finite audio."""
 
 

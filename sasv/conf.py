@@ -9,21 +9,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 import yaml
-from torch import nn
 
-from sasv.checkpoints import CheckpointError, get_format, load_checkpoint_into
-from sasv.models.registry import build_model, resolve_architecture
+from sasv.checkpoint_formats import CheckpointError, get_format
+from sasv.errors import SasvError
+from sasv.exp_layout import check_model_name
+from sasv.models.registry import build_model, check_architecture
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger(__name__)
 
 KINDS = ("asv", "cm")
 
 
-class ConfError(ValueError):
+class ConfError(SasvError, ValueError):
     """A conf file is missing, malformed or inconsistent."""
 
 
@@ -75,10 +78,11 @@ def parse_conf(raw: Any, source: str = "<memory>") -> ModelConf:
     for key in ("name", "kind", "arch"):
         if not isinstance(raw.get(key), str) or not raw[key]:
             raise ConfError(f"{source}: '{key}' must be a non-empty string")
+    check_model_name(raw["name"], source)
     if raw["kind"] not in KINDS:
         raise ConfError(f"{source}: kind must be one of {KINDS}, got {raw['kind']!r}")
     try:
-        resolve_architecture(raw["arch"])
+        check_architecture(raw["arch"])
     except ValueError as e:
         raise ConfError(f"{source}: {e}") from e
     ckpt = raw.get("checkpoint")
@@ -156,6 +160,10 @@ def load_model(
     the returned ``LoadedModel.pretrained`` is False so that callers can say so in every output. A present but
     broken checkpoint is always an error.
     """
+    import torch
+
+    from sasv.checkpoints import load_checkpoint_into
+
     # a fixed seed makes randomly initialised (demo) runs reproducible; a loaded checkpoint overrides it
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -1,229 +1,38 @@
-"""ASVspoof 2019 LA / SASV 2022 protocol files and the Kaldi-style data dirs built from them.
-
-Protocols (as distributed):
-  SASV trial list   ``SPK UTT bonafide|Axx target|nontarget|spoof``
-  enrolment list    ``SPK utt1,utt2,...``
-  CM protocol       ``SPK UTT - -|Axx bonafide|spoof``
+"""The Kaldi-style data dirs built from the ASVspoof 2019 LA / SASV 2022 protocols (:mod:`sasv.protocols`).
 
 Data dir ``data/<set>/``: ``wav.scp`` (``UTT /abs/path.flac``), ``utt2spk`` (``UTT SPK``), ``enroll``
 (``SPK utt1 utt2 ...``, spk2utt style), ``trials`` (``SPK UTT ATTACK KEY``), optionally ``spk2utt``. Every
 file is sorted in C (byte) order, as ``LC_ALL=C sort`` would, and written atomically.
 
-Everything downstream trusts these lists, so the readers are strict: a malformed line, an unknown key or a
-duplicated id is an error naming the file and line rather than a silently skipped trial that would shift
-an EER. Windows line endings and blank lines at the end of a file are tolerated, because they are what
-hand-edited or re-downloaded copies typically pick up.
+Every stage after data preparation trusts these lists, so they are read as strictly as the protocols (the
+same line rules, see :mod:`sasv.protocols`): a malformed line or a duplicated id is an error naming the file
+and line, and :func:`validate_datadir` also checks that the lists are sorted and agree with each other.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from sasv.fileio import atomic_write_text
-
-KEYS = ("target", "nontarget", "spoof")
-BONAFIDE = "bonafide"
-CM_LABELS = ("bonafide", "spoof")
-_ATTACK = re.compile(r"A\d\d")
-_SHOW = 5  # offenders named in an error message
-
-
-class ProtocolError(ValueError):
-    """A protocol or data-dir list is missing, malformed or inconsistent; the message names file and line."""
+from sasv.protocols import (
+    ProtocolError,
+    Trial,
+    check_duplicates,
+    count_trial_keys,
+    offenders,
+    read_lines,
+    read_sasv_trials,
+    read_spk_lists,
+)
 
 
 class DataDirError(ProtocolError):
     """The files of a data dir disagree with each other, or are not sorted."""
 
 
-class Trial(NamedTuple):
-    spk: str
-    utt: str
-    attack: str  # "bonafide" or an attack id (A01 ... A19)
-    key: str  # target | nontarget | spoof
-
-
-class CmEntry(NamedTuple):
-    spk: str
-    utt: str
-    attack: str  # "-" for bona fide speech, else the attack id
-    label: str  # bonafide | spoof
-
-
-def offenders(items: Sequence[object], limit: int = _SHOW) -> str:
-    """The first ``limit`` items and their count: enough to find the problem, short enough to read."""
-    shown = ", ".join(str(i) for i in items[:limit])
-    return f"{shown}, ... ({len(items)} in all)" if len(items) > limit else shown
-
-
 # ----------------------------------------------------------------------------------------------- reading
-
-
-def _read_lines(path: str | Path) -> list[tuple[int, str]]:
-    """(line number, line) of every line, CR stripped; trailing blank lines dropped, inner ones refused."""
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ProtocolError(f"{path}: file does not exist") from None
-    except OSError as e:
-        raise ProtocolError(f"{path}: cannot read: {e.strerror or e}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise ProtocolError(f"{path}:{line}: not UTF-8 text") from None
-    lines = [line.rstrip("\r") for line in text.split("\n")]
-    while lines and not lines[-1].strip():
-        lines.pop()
-    if not lines:
-        raise ProtocolError(f"{path}: file is empty")
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            raise ProtocolError(f"{path}:{n}: blank line inside the file (truncated or concatenated?)")
-    return list(enumerate(lines, 1))
-
-
-def _split(path: Path, n: int, line: str, count: int, layout: str) -> list[str]:
-    fields = line.split()
-    if len(fields) != count:
-        raise ProtocolError(
-            f"{path}:{n}: expected {count} fields '{layout}', got {len(fields)}: {line.strip()!r}"
-        )
-    return fields
-
-
-def _check_duplicates(path: Path, what: str, first_seen: dict, dups: list[tuple[object, int]]) -> None:
-    if dups:
-        named = [f"{k if isinstance(k, str) else ' '.join(k)} (lines {first_seen[k]}, {n})" for k, n in dups]
-        raise ProtocolError(f"{path}: {len(dups)} duplicated {what}: {offenders(named)}")
-
-
-def _check_attack(path: Path, n: int, attack: str, allowed: str) -> None:
-    if attack != allowed and not _ATTACK.fullmatch(attack):
-        raise ProtocolError(f"{path}:{n}: unknown attack id {attack!r}; expected '{allowed}' or A01 ... A19")
-
-
-def read_sasv_trials(path: str | Path) -> list[Trial]:
-    """A SASV trial list (``SPK UTT bonafide|Axx target|nontarget|spoof``), in file order.
-
-    ``spoof`` trials must name an attack and target/nontarget trials ``bonafide``: a list where the two
-    columns disagree is corrupt, and scoring it would count a spoof as a bona fide nontarget.
-    """
-    path = Path(path)
-    trials: list[Trial] = []
-    seen: dict[tuple[str, str], int] = {}
-    dups: list[tuple[object, int]] = []
-    for n, line in _read_lines(path):
-        spk, utt, attack, key = _split(path, n, line, 4, "SPK UTT ATTACK KEY")
-        if key not in KEYS:
-            raise ProtocolError(f"{path}:{n}: unknown key {key!r}; expected one of {', '.join(KEYS)}")
-        _check_attack(path, n, attack, BONAFIDE)
-        if (key == "spoof") != (attack != BONAFIDE):
-            raise ProtocolError(
-                f"{path}:{n}: key {key!r} does not fit attack {attack!r} (spoof trials name an attack id, "
-                f"target and nontarget trials are {BONAFIDE!r})"
-            )
-        if (spk, utt) in seen:
-            dups.append(((spk, utt), n))
-        else:
-            seen[(spk, utt)] = n
-        trials.append(Trial(spk, utt, attack, key))
-    _check_duplicates(path, "trials", seen, dups)
-    return trials
-
-
-# A data dir's ``trials`` file has the SASV trial list's format and rules.
-read_trials = read_sasv_trials
-
-
-def _read_spk_lists(path: Path, lines: Iterable[tuple[int, str, str, list[str]]]) -> dict[str, list[str]]:
-    """Speaker -> utterances, refusing a speaker listed twice or an utterance given to two speakers."""
-    out: dict[str, list[str]] = {}
-    spk_line: dict[str, int] = {}
-    utt_line: dict[str, int] = {}
-    spk_dups: list[tuple[object, int]] = []
-    utt_dups: list[tuple[object, int]] = []
-    for n, spk, raw, utts in lines:
-        if any(not u for u in utts):
-            raise ProtocolError(f"{path}:{n}: empty utterance id in {raw!r} (stray separator?)")
-        if spk in spk_line:
-            spk_dups.append((spk, n))
-            continue
-        spk_line[spk] = n
-        for u in utts:
-            if u in utt_line:
-                utt_dups.append((u, n))
-            else:
-                utt_line[u] = n
-        out[spk] = utts
-    _check_duplicates(path, "speakers", spk_line, spk_dups)
-    _check_duplicates(path, "utterances", utt_line, utt_dups)
-    return out
-
-
-def read_enrollment(path: str | Path) -> dict[str, list[str]]:
-    """An ASVspoof enrolment list (``SPK utt1,utt2,...``): speaker -> enrolment utterances, in file order."""
-    path = Path(path)
-
-    def parsed() -> Iterable[tuple[int, str, str, list[str]]]:
-        for n, line in _read_lines(path):
-            spk, utts = _split(path, n, line, 2, "SPK utt1,utt2,...")
-            yield n, spk, utts, utts.split(",")
-
-    return _read_spk_lists(path, parsed())
-
-
-def read_enrollments(paths: Iterable[str | Path]) -> dict[str, list[str]]:
-    """Enrolment lists (the female and the male one) merged; a speaker or utterance in two is an error."""
-    merged: dict[str, list[str]] = {}
-    spk_src: dict[str, Path] = {}
-    utt_src: dict[str, Path] = {}
-    for path in map(Path, paths):
-        for spk, utts in read_enrollment(path).items():
-            if spk in spk_src:
-                raise ProtocolError(f"speaker {spk} is enrolled in both {spk_src[spk]} and {path}")
-            clash = [u for u in utts if u in utt_src]
-            if clash:
-                raise ProtocolError(
-                    f"{path}: enrolment utterances of {spk} also enrol another speaker in "
-                    f"{utt_src[clash[0]]}: {offenders(clash)}"
-                )
-            spk_src[spk] = path
-            utt_src.update(dict.fromkeys(utts, path))
-            merged[spk] = utts
-    return merged
-
-
-def read_cm_protocol(path: str | Path) -> list[CmEntry]:
-    """An ASVspoof 2019 LA CM protocol (``SPK UTT - -|Axx bonafide|spoof``), in file order."""
-    path = Path(path)
-    entries: list[CmEntry] = []
-    seen: dict[str, int] = {}
-    dups: list[tuple[object, int]] = []
-    for n, line in _read_lines(path):
-        spk, utt, dash, attack, label = _split(path, n, line, 5, "SPK UTT - ATTACK LABEL")
-        if dash != "-":
-            raise ProtocolError(f"{path}:{n}: third field must be '-', got {dash!r}")
-        if label not in CM_LABELS:
-            raise ProtocolError(
-                f"{path}:{n}: unknown label {label!r}; expected one of {', '.join(CM_LABELS)}"
-            )
-        _check_attack(path, n, attack, "-")
-        if (label == "spoof") != (attack != "-"):
-            raise ProtocolError(f"{path}:{n}: label {label!r} does not fit attack {attack!r}")
-        if utt in seen:
-            dups.append((utt, n))
-        else:
-            seen[utt] = n
-        entries.append(CmEntry(spk, utt, attack, label))
-    _check_duplicates(path, "utterances", seen, dups)
-    return entries
 
 
 def _read_pairs(path: str | Path, layout: str, rest_is_one_field: bool) -> dict[str, str]:
@@ -231,7 +40,7 @@ def _read_pairs(path: str | Path, layout: str, rest_is_one_field: bool) -> dict[
     out: dict[str, str] = {}
     seen: dict[str, int] = {}
     dups: list[tuple[object, int]] = []
-    for n, line in _read_lines(path):
+    for n, line in read_lines(path):
         fields = line.strip().split(maxsplit=1) if rest_is_one_field else line.split()
         if len(fields) != 2:
             raise ProtocolError(f"{path}:{n}: expected '{layout}', got {line.strip()!r}")
@@ -241,7 +50,7 @@ def _read_pairs(path: str | Path, layout: str, rest_is_one_field: bool) -> dict[
             continue
         seen[key] = n
         out[key] = value
-    _check_duplicates(path, "keys", seen, dups)
+    check_duplicates(path, "keys", seen, dups)
     return out
 
 
@@ -260,16 +69,13 @@ def read_spk2utt(path: str | Path) -> dict[str, list[str]]:
     path = Path(path)
 
     def parsed() -> Iterable[tuple[int, str, str, list[str]]]:
-        for n, line in _read_lines(path):
+        for n, line in read_lines(path):
             fields = line.split()
             if len(fields) < 2:
                 raise ProtocolError(f"{path}:{n}: expected 'SPK utt1 utt2 ...', got {line.strip()!r}")
             yield n, fields[0], line.strip(), fields[1:]
 
-    return _read_spk_lists(path, parsed())
-
-
-read_enroll = read_spk2utt
+    return read_spk_lists(path, parsed())
 
 
 # ----------------------------------------------------------------------------------------------- writing
@@ -313,9 +119,6 @@ def write_spk2utt(path: str | Path, spk2utt: Mapping[str, Iterable[str]]) -> Non
     _write_sorted(path, lines)
 
 
-write_enroll = write_spk2utt
-
-
 def write_trials(path: str | Path, trials: Iterable[Trial]) -> None:
     _write_sorted(
         path,
@@ -330,57 +133,6 @@ def spk2utt_from_utt2spk(utt2spk: Mapping[str, str]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for utt, spk in sorted(utt2spk.items()):
         out.setdefault(spk, []).append(utt)
-    return out
-
-
-# ----------------------------------------------------------------------------------------------- helpers
-
-
-def count_trial_keys(trials: Iterable[Trial]) -> dict[str, int]:
-    """Trials per key, every key present (zero when absent), in the order target, nontarget, spoof."""
-    counts = Counter(t.key for t in trials)
-    return {k: counts.get(k, 0) for k in KEYS}
-
-
-def format_trial_counts(counts: Mapping[str, int]) -> str:
-    return " ".join(f"{k}={counts[k]}" for k in KEYS)
-
-
-def true_speakers(trials: Sequence[Trial], cm: Sequence[CmEntry] | None = None) -> dict[str, str]:
-    """The true speaker of every test utterance of ``trials``.
-
-    The trial list names the *claimed* speaker, which for a nontarget trial is not the one speaking; the CM
-    protocol's speaker column is the true one, so it is used when given, and then it must cover every test
-    utterance and agree with every target and spoof trial (a spoof is a spoof of its target) - otherwise
-    the two files are from different releases. Without a CM protocol the claimed speaker of a target or
-    spoof trial is used, and an utterance seen only in nontarget trials becomes its own speaker (Kaldi's
-    convention for an unknown speaker).
-    """
-    out: dict[str, str] = {}
-    if cm is not None:
-        by_utt = {e.utt: e for e in cm}
-        missing = sorted({t.utt for t in trials if t.utt not in by_utt})
-        if missing:
-            raise ProtocolError(
-                f"{len(missing)} test utterances are not in the CM protocol: {offenders(missing)}"
-            )
-        bad = []
-        for t in trials:
-            e = by_utt[t.utt]
-            cm_attack = BONAFIDE if e.attack == "-" else e.attack
-            if cm_attack != t.attack or (t.key != "nontarget" and e.spk != t.spk):
-                bad.append(f"{t.spk} {t.utt} {t.attack} {t.key} vs CM {e.spk} {e.attack} {e.label}")
-            out[t.utt] = e.spk
-        if bad:
-            raise ProtocolError(f"{len(bad)} trials contradict the CM protocol: {offenders(bad)}")
-        return out
-    for t in trials:
-        if t.key != "nontarget":
-            if out.get(t.utt, t.spk) != t.spk:
-                raise ProtocolError(f"test utterance {t.utt} is claimed by both {out[t.utt]} and {t.spk}")
-            out[t.utt] = t.spk
-    for t in trials:
-        out.setdefault(t.utt, t.utt)
     return out
 
 
@@ -406,13 +158,13 @@ class DataDir:
             raise DataDirError(f"{path}: data dir does not exist")
         missing = [f for f in _REQUIRED if not (path / f).is_file()]
         if missing:
-            raise DataDirError(f"{path}: missing {', '.join(missing)} (run stage 1, local/prepare_la.py)")
+            raise DataDirError(f"{path}: missing {', '.join(missing)} (run stage 1, sasv prepare_la)")
         spk2utt = read_spk2utt(path / "spk2utt") if (path / "spk2utt").is_file() else None
         return cls(
             wav_scp=read_wav_scp(path / "wav.scp"),
             utt2spk=read_utt2spk(path / "utt2spk"),
             enroll=read_spk2utt(path / "enroll"),
-            trials=read_trials(path / "trials"),
+            trials=read_sasv_trials(path / "trials"),
             spk2utt=spk2utt,
         )
 
@@ -471,7 +223,7 @@ class DataDir:
 
 def _unsorted(path: Path) -> list[int]:
     """Line numbers that come before their predecessor in C order."""
-    lines = _read_lines(path)
+    lines = read_lines(path)
     return [n for (_, prev), (n, line) in zip(lines, lines[1:], strict=False) if line < prev]
 
 

@@ -1,4 +1,4 @@
-"""Scoring one SASV system (ASV embeddings x CM scores) on one data dir, and its results record.
+"""Scoring one SASV system (ASV embeddings x CM scores) on the trials of one data dir.
 
 This is the glue between the stored stage outputs and :mod:`sasv.scoring` / :mod:`sasv.metrics`: it turns
 trials into index arrays over speakers and test utterances, so scoring is one vectorised pass, and it refuses
@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from scipy.special import expit
 
-from sasv.analysis import extended_metrics
 from sasv.asnorm import DEFAULT_TOP_K, as_norm
-from sasv.datadir import DataDir, DataDirError, offenders
-from sasv.metrics import count_keys, sasv_eers
+from sasv.datadir import DataDir, DataDirError
+from sasv.protocols import offenders
 from sasv.scoring import (
     NORMS,
     TrialScores,
@@ -71,7 +70,7 @@ def utterance_vectors(rows_per_utt: Sequence[np.ndarray], norm: str) -> np.ndarr
     return out
 
 
-def score_trials(
+def compute_trial_scores(
     data: DataDir,
     embeddings: Mapping[str, np.ndarray],
     cm_scores: Mapping[str, float],
@@ -126,12 +125,3 @@ def score_trials(
         cm=cm,
     )
 
-
-def evaluate(scores: TrialScores) -> dict:
-    """SASV-, SV-, SPF-EER (fractions; None where a class is absent), trial counts per key, and the
-    detection costs, CM-EER and per-attack SPF-EERs of :func:`sasv.analysis.extended_metrics`."""
-    return {
-        **sasv_eers(scores.fused, scores.key),
-        "counts": count_keys(scores.key),
-        **extended_metrics(scores),
-    }

@@ -40,6 +40,7 @@ import numpy as np
 from scipy.special import logit
 from sklearn.linear_model import LogisticRegression
 
+from sasv.errors import SasvError
 from sasv.fileio import atomic_write_text
 from sasv.metrics import KEYS, NONTARGET, SPOOF, TARGET, key_codes
 from sasv.scoring import TrialScores
@@ -53,7 +54,7 @@ FEATURE_KINDS: tuple[str, ...] = ("asv", "cm_logit", "cm_logp")
 WEIGHTS_FORMAT = "sasv-logreg-fusion-v1"
 
 
-class TrialMismatchError(ValueError):
+class TrialMismatchError(SasvError, ValueError):
     """Score lists that should describe the same trials, in the same order, do not."""
 
 

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from sasv.errors import SasvError
 
-class LockedError(RuntimeError):
+
+class LockedError(SasvError, RuntimeError):
     """Another process holds the lock on an output directory."""
 
 

@@ -1,8 +1,15 @@
-"""Completion markers of data preparation: which protocol files a data dir was made from.
+"""Completion markers: which inputs a stage's outputs were made from, and the checks that refuse stale ones.
 
-Kept free of torch so that data preparation stays light. The model stages check the marker of every data
-dir they read: when a protocol file changed after stage 1 (a newer trial list, a fixed enrolment file),
-the data dir is stale and running models on it would silently evaluate the old protocol.
+* Stage 1 writes ``data/<set>/prepared.json``: the sha256 of the protocol files a data dir was made from.
+  When a protocol file changes after stage 1 (a newer trial list, a fixed enrolment file), the data dir is
+  stale and running models on it would silently evaluate the old protocol.
+* Stages 2 and 3 write ``<output>.done`` beside each finished output (``xvector.done``,
+  ``cm_scores.txt.done``): the fingerprint of the model and utterance list that decides whether the output
+  can be reused (:func:`is_complete`), and the stage's inputs (conf, checkpoint, data lists;
+  :func:`stage_inputs`). Scoring recomputes the inputs as they are now and refuses outputs made from other
+  ones (:func:`check_stage_inputs`): a table never mixes numbers from a stale stage with new ones.
+
+Kept free of torch so that data preparation and scoring stay light.
 """
 
 from __future__ import annotations
@@ -10,14 +17,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from sasv.errors import StaleOutputError
 from sasv.fileio import atomic_write_text, sha256_file
 
+if TYPE_CHECKING:
+    from sasv.conf import ModelConf
+
 PREPARED_MARKER = "prepared.json"
-
-
-class StaleOutputError(RuntimeError):
-    """A stage's outputs were made from inputs that have changed since."""
 
 
 def write_prepared_marker(data_dir: str | Path, sources: Iterable[Path]) -> None:
@@ -41,3 +49,64 @@ def check_prepared_marker(data_dir: str | Path) -> bool:
             f"{', '.join(changed[:3])}; re-run stage 1 (run_spk_ebd_extract.sh --stage 1)"
         )
     return True
+
+
+def is_complete(output: Path, marker: Path, fingerprint: str) -> bool:
+    """An earlier run finished ``output`` from the same inputs (its marker holds the same fingerprint)."""
+    return (
+        output.exists()
+        and marker.exists()
+        and json.loads(marker.read_text()).get("fingerprint") == fingerprint
+    )
+
+
+def write_done_marker(path: Path, fingerprint: str, num_utts: int, inputs: dict | None) -> None:
+    record = {"fingerprint": fingerprint, "num_utts": num_utts, "inputs": inputs or {}}
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def stage_inputs(conf: ModelConf, checkpoint_sha256: str | None, lists: dict[str, Path]) -> dict:
+    """The fingerprint of what a model stage consumed: conf file, checkpoint and data lists."""
+    record: dict = {
+        "conf": conf.source,
+        "conf_sha256": sha256_file(conf.source),
+        "checkpoint_sha256": checkpoint_sha256,
+        "lists": {name: sha256_file(path) for name, path in sorted(lists.items())},
+    }
+    if checkpoint_sha256 is not None and conf.checkpoint is not None:
+        st = conf.checkpoint.resolved_path(Path(".")).stat()
+        record["checkpoint_stat"] = [st.st_size, st.st_mtime_ns]
+    return record
+
+
+def check_stage_inputs(marker: str | Path, conf: ModelConf, lists: dict[str, Path]) -> None:
+    """Refuse a stage output whose marker records other inputs than the ones on disk now.
+
+    The checkpoint is re-hashed only when its size or mtime changed (hashing a 1.3 GB WavLM file on every
+    scoring run would be wasteful); a checkpoint that appeared or vanished since also counts as a change.
+    """
+    marker = Path(marker)
+    if not marker.is_file():
+        raise StaleOutputError(f"{marker} not found: the stage that writes it did not finish; run it (again)")
+    recorded = json.loads(marker.read_text()).get("inputs") or {}
+    what = marker.parent
+    changed = []
+    if recorded.get("conf_sha256") != sha256_file(conf.source):
+        changed.append(f"conf {conf.source}")
+    for name, path in lists.items():
+        if recorded.get("lists", {}).get(name) != sha256_file(path):
+            changed.append(f"{name} {path}")
+    ckpt = conf.checkpoint.resolved_path(Path(".")) if conf.checkpoint else None
+    had = recorded.get("checkpoint_sha256")
+    has = ckpt is not None and ckpt.is_file()
+    if bool(had) != has:
+        changed.append(f"checkpoint {ckpt} ({'appeared' if has else 'missing'} since)")
+    elif has and had:
+        st = ckpt.stat()
+        if recorded.get("checkpoint_stat") != [st.st_size, st.st_mtime_ns] and sha256_file(ckpt) != had:
+            changed.append(f"checkpoint {ckpt}")
+    if changed:
+        raise StaleOutputError(
+            f"{what} was made from other inputs than the current ones (changed: {', '.join(changed)}); "
+            f"re-run the stage that writes it (run_spk_ebd_extract.sh --stage 2 or 3)"
+        )

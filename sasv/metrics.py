@@ -26,10 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
-TARGET = "target"
-NONTARGET = "nontarget"
-SPOOF = "spoof"
-KEYS: tuple[str, str, str] = (TARGET, NONTARGET, SPOOF)
+from sasv.protocols import KEYS, NONTARGET, SPOOF, TARGET
 
 # EER name -> (positive class, negative classes): the official definitions of get_all_EERs.
 EER_DEFINITIONS: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -90,9 +90,9 @@ def _note_block(note: str | None) -> list[str]:
 def results_table(system: str, results: Mapping[str, Mapping], note: str | None = None) -> str:
     """One system's EERs (percent), detection costs where present, and trial counts per evaluation set.
 
-    ``results`` maps a set name ('dev', 'eval', ...) to ``{**sasv_eers(...), 'counts': count_keys(...)}``,
-    optionally merged with :func:`sasv.analysis.extended_metrics` (which adds the CM-EER, a-DCF and minDCF
-    columns); 'counts' is optional. Sets are listed dev, eval first, then any others in the given order.
+    ``results`` maps a set name ('dev', 'eval', ...) to a :func:`~sasv.metrics_record.metrics_record` (the
+    CM-EER, a-DCF and minDCF columns appear when it has them); 'counts' is optional. Sets are listed dev,
+    eval first, then any others in the given order.
     """
     ordered = [s for s in SETS if s in results] + [s for s in results if s not in SETS]
     extra = _extra_columns([results[name] for name in ordered])
@@ -167,8 +167,9 @@ def _attack_sort_key(attack: str) -> tuple[str, int, str]:
 def attack_table(breakdowns: Mapping[str, Mapping[str, float | None]], title: str | None = None) -> str:
     """SPF-EER (percent) per spoofing attack, one row per attack id, one column per set.
 
-    ``breakdowns`` maps a set name to :func:`sasv.analysis.attack_breakdown` output. ASVspoof 2019 LA dev
-    and eval use different attacks (A01-A06 vs A07-A19), so a cell is ``n/a`` where a set lacks the attack.
+    ``breakdowns`` maps a set name to :func:`~sasv.metrics_record.attack_breakdown` output. ASVspoof 2019
+    LA dev and eval use different attacks (A01-A06 vs A07-A19), so a cell is ``n/a`` where a set lacks the
+    attack.
     """
     sets = [s for s in SETS if s in breakdowns] + [s for s in breakdowns if s not in SETS]
     attacks = sorted({a for s in sets for a in breakdowns[s]}, key=_attack_sort_key)

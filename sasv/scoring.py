@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 from scipy.special import log_softmax
 
+from sasv.errors import SasvError
 from sasv.fileio import atomic_output
 from sasv.metrics import KEYS, key_codes, require_finite
 
@@ -168,6 +169,10 @@ def fuse_scores(asv_cos: np.ndarray, cm_prob: np.ndarray, rule: str = "product")
 
 # ----------------------------------------------------------------------------------------------- score files
 
+class ScoreFileError(SasvError, ValueError):
+    """A score file is malformed (the message names the file and the line)."""
+
+
 SCORE_FILE_COLUMNS: tuple[str, ...] = ("spk", "utt", "attack", "key", "asv", "cm", "fused")
 SUBMISSION_COLUMNS: tuple[str, ...] = ("SPK", "UTT", "ATTACK", "KEY", "SCORE")
 
@@ -312,13 +317,13 @@ def _read_table(path: str | os.PathLike[str], columns: Sequence[str], n_text: in
     wrong = (counts != 0) & (counts != n_columns)
     if wrong.any():
         first = int(np.flatnonzero(wrong)[0])
-        raise ValueError(
+        raise ScoreFileError(
             f"{path}:{first + 1}: expected {n_columns} fields '{' '.join(columns)}', got {counts[first]}: "
             f"{lines[first].strip()[:120]!r}"
         )
     linenos = np.flatnonzero(counts) + 1
     if linenos.size == 0:
-        raise ValueError(f"{path}: no trials (empty file)")
+        raise ScoreFileError(f"{path}: no trials (empty file)")
     # Splitting the whole text equals concatenating the per-line splits, and builds no per-line lists
     # (a million small lists would make the garbage collector dominate the run time).
     tokens = text.split()
@@ -327,7 +332,7 @@ def _read_table(path: str | os.PathLike[str], columns: Sequence[str], n_text: in
     known = np.isin(table[3], KEYS)
     if not known.all():
         first = int(np.flatnonzero(~known)[0])
-        raise ValueError(
+        raise ScoreFileError(
             f"{path}:{linenos[first]}: key {str(table[3][first])!r} is not one of {', '.join(KEYS)}"
         )
     for index in range(n_text, n_columns):
@@ -336,13 +341,13 @@ def _read_table(path: str | os.PathLike[str], columns: Sequence[str], n_text: in
             values = np.array(list(map(float, column)), dtype=np.float64)
         except ValueError:
             first = next(i for i, token in enumerate(column) if not _is_float(token))
-            raise ValueError(
+            raise ScoreFileError(
                 f"{path}:{linenos[first]}: {columns[index]} {column[first]!r} is not a number"
             ) from None
         finite = np.isfinite(values)
         if not finite.all():
             first = int(np.flatnonzero(~finite)[0])
-            raise ValueError(
+            raise ScoreFileError(
                 f"{path}:{linenos[first]}: {columns[index]} is {column[first]!r}; scores must be finite"
             )
         table.append(values)

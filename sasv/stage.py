@@ -1,43 +1,67 @@
-"""Plumbing shared by the model stages (stage 2 embeddings, stage 3 CM scores): options and model set-up.
+"""The model stages of run_spk_ebd_extract.sh: stage 2 (ASV embeddings) and stage 3 (CM scores).
 
-Both stages take the same device, job, thread and resume options and prepare a model the same way; only
-the engine and the outputs differ, so those stay in local/extract_embeddings.py and local/score_cm.py.
+Both are one procedure with the conf's kind as parameter: load the conf's model, resolve how it runs
+(:class:`~sasv.engines.EngineOptions`, :class:`~sasv.jobs.JobOptions`), write the model's record, and for
+every data dir run the chunked driver under the output dir's lock. They differ only in which utterances
+they process (:func:`stage_items`): every utterance of ``wav.scp`` for embeddings (enrolment and test), the
+test utterances of ``trials`` for CM scores.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
-from sasv.conf import LoadedModel, ModelConf, load_conf, load_model
-from sasv.extract import DEFAULT_CHUNK_SIZE, JobOptions, default_num_workers, job_devices, resolve_device
-from sasv.provenance import RANDOM_INIT_NOTE, write_model_record
+from sasv.chunked import DEFAULT_CHUNK_SIZE, Item, run_chunked
+from sasv.cli import ArgumentParser, auto_int
+from sasv.conf import ConfError, load_conf, load_model
+from sasv.datadir import read_wav_scp, validate_datadir
+from sasv.engines import AUTOCAST_DTYPES, EngineOptions, EngineSpec, build_engine, resolve_device
+from sasv.exp_layout import ExpLayout
+from sasv.jobs import JobOptions, default_num_workers, job_devices
+from sasv.locking import exclusive_lock
+from sasv.markers import stage_inputs
+from sasv.provenance import RANDOM_INIT_NOTE, model_key, write_model_record
 
 log = logging.getLogger(__name__)
 
-
-def auto_int(value: str) -> int | None:
-    """An int option that also takes 'auto' (None: chosen from the device)."""
-    return None if value == "auto" else int(value)
+_KIND_WORDS = {"asv": ("ASV", "embedding", "embeddings"), "cm": ("CM", "scoring", "CM scores")}
 
 
-def add_model_stage_args(p: argparse.ArgumentParser, conf_help: str, data_help: str, batch_help: str) -> None:
-    p.add_argument("--conf", required=True, help=conf_help)
-    p.add_argument("--data_dirs", nargs="+", required=True, help=data_help)
+def positive_int(value: str) -> int:
+    n = int(value)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def model_stage_parser(kind: str, prog: str, description: str) -> ArgumentParser:
+    """The options of a model stage (the same for both kinds, plus --autocast for ASV models)."""
+    model = _KIND_WORDS[kind][0]
+    p = ArgumentParser(prog=prog, description=description)
+    example = "conf/asv/ecapa_tdnn.yaml" if kind == "asv" else "conf/cm/aasist.yaml"
+    p.add_argument("--conf", required=True, help=f"{model} model conf, e.g. {example}")
+    need = "wav.scp" if kind == "asv" else "wav.scp and trials"
+    p.add_argument("--data_dirs", nargs="+", required=True, help=f"Kaldi data dirs with {need}")
     p.add_argument("--exp_dir", default="exp", help="experiment root (default: exp)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
-    p.add_argument("--batch_size", type=int, default=None, help=batch_help)
+    p.add_argument(
+        "--model_batch",
+        type=positive_int,
+        default=None,
+        help="waveforms per forward pass (default: conf's batch_size on GPU; by model and threads on CPU)",
+    )
     p.add_argument(
         "--num_workers",
         type=auto_int,
         default="auto",
         help="audio decoding workers per job (default auto: 0 on CPU, a few per GPU job)",
     )
-    p.add_argument("--nj", type=int, default=1, help="parallel jobs (processes; one per GPU if several)")
+    p.add_argument(
+        "--nj", type=positive_int, default=1, help="parallel jobs (processes; one per GPU if several)"
+    )
     p.add_argument(
         "--threads",
         type=int,
@@ -47,42 +71,83 @@ def add_model_stage_args(p: argparse.ArgumentParser, conf_help: str, data_help: 
     p.add_argument(
         "--cpu_kernels",
         default="onednn",
-        choices=["onednn", "torch"],
+        choices=["onednn"],
         help="CPU only: route 1x1 convs and linear layers to oneDNN (default) or keep torch's choice",
     )
+    if kind == "asv":
+        p.add_argument(
+            "--autocast",
+            default="none",
+            choices=sorted(AUTOCAST_DTYPES),
+            help="mixed precision for the model (GPU; drifts from fp32, see docs); default: none",
+        )
     p.add_argument(
-        "--chunk_size", type=int, default=DEFAULT_CHUNK_SIZE, help="utterances per resumable chunk"
+        "--chunk_size", type=positive_int, default=DEFAULT_CHUNK_SIZE, help="utterances per resumable chunk"
     )
-    p.add_argument("--allow_random_init", action="store_true", help="run without a checkpoint (demo)")
+    p.add_bool("--allow_random_init", False, "run without a checkpoint (demo: the numbers mean nothing)")
+    return p
 
 
-@dataclass
-class ModelStage:
-    conf: ModelConf
-    loaded: LoadedModel
-    device: torch.device
-    jobs: JobOptions
-    num_workers: int
-    out_root: Path
+def stage_items(kind: str, data_dir: Path) -> tuple[list[Item], dict[str, Path]]:
+    """The (utt, path) items a stage processes in ``data_dir``, and the lists they come from (for the
+    completion marker): all of wav.scp for embeddings, the trials' test utterances for CM scores."""
+    wav_scp = data_dir / "wav.scp"
+    if kind == "asv":
+        return sorted(read_wav_scp(wav_scp).items()), {"wav.scp": wav_scp}
+    data = validate_datadir(data_dir)
+    test_utts = sorted({t.utt for t in data.trials})
+    return [(u, data.wav_scp[u]) for u in test_utts], {"wav.scp": wav_scp, "trials": data_dir / "trials"}
 
 
-def setup_model_stage(args: argparse.Namespace, kind: str, out_subdir: str) -> ModelStage:
-    """Load the conf's model (kind checked), resolve device, jobs, threads and decoding workers, and write
-    ``exp/<name>/<out_subdir>/model.json`` so later stages know where the weights came from."""
+def run_model_stage(kind: str, args: argparse.Namespace) -> int:
+    """Stage 2 (``kind='asv'``) or stage 3 (``kind='cm'``) over ``args.data_dirs``; see the module doc."""
     conf = load_conf(args.conf)
     if conf.kind != kind:
-        raise SystemExit(f"ERROR: {args.conf} is a {conf.kind} conf, expected a {kind.upper()} model conf")
-    if args.nj < 1:
-        raise SystemExit(f"ERROR: --nj must be at least 1, got {args.nj}")
+        raise ConfError(f"{args.conf}: a {conf.kind} conf, expected a {_KIND_WORDS[kind][0]} model conf")
+    options = EngineOptions(
+        device=args.device,
+        model_batch=args.model_batch,
+        threads=args.threads or None,
+        autocast=getattr(args, "autocast", "none"),
+        cpu_kernels=args.cpu_kernels,
+    )
+    device = resolve_device(options.device)
+    if args.nj == 1:
+        options.apply_threads()
     loaded = load_model(conf, allow_random_init=args.allow_random_init)
     if not loaded.pretrained:
         log.warning("%s: %s", conf.name, RANDOM_INIT_NOTE)
-    device = resolve_device(args.device)
+    layout = ExpLayout(args.exp_dir)
+    write_model_record(loaded, layout.model_record(conf.name, kind))
+    key = model_key(loaded) + options.fingerprint_suffix(kind)
+    checkpoint_sha256 = loaded.checkpoint_sha256
     jobs = JobOptions(args.nj, job_devices(device, args.nj), args.threads or None)
-    if args.threads and args.nj == 1:
-        torch.set_num_threads(args.threads)
     num_workers = default_num_workers(device, args.nj) if args.num_workers is None else args.num_workers
-    out_root = Path(args.exp_dir) / conf.name / out_subdir
-    out_root.mkdir(parents=True, exist_ok=True)
-    write_model_record(loaded, out_root / "model.json")
-    return ModelStage(conf, loaded, device, jobs, num_workers, out_root)
+    if args.nj > 1:  # each job builds its own model; this process only needs the key and the record
+        engine = EngineSpec(conf, args.allow_random_init, options)
+        del loaded
+    else:
+        engine = build_engine(loaded, device, options)
+    _, verb, what = _KIND_WORDS[kind]
+    for data_dir in map(Path, args.data_dirs):
+        items, lists = stage_items(kind, data_dir)
+        inputs = stage_inputs(conf, checkpoint_sha256, lists)
+        log.info(
+            "%s: %s %d utterances of %s on %s (%d job(s), %d decoding worker(s) each)",
+            conf.name, verb, len(items), data_dir, device, args.nj, num_workers,
+        )  # fmt: skip
+        out = layout.stage_output(conf.name, kind, data_dir.name)
+        with exclusive_lock(out.dir, what):
+            run_chunked(
+                engine, items, out, key, num_workers=num_workers, chunk_size=args.chunk_size, inputs=inputs,
+                jobs=jobs,
+            )  # fmt: skip
+        log.info("wrote %s", out.file)
+    return 0
+
+
+def stage_main(kind: str, prog: str, description: str, argv: Sequence[str] | None) -> int:
+    return run_model_stage(kind, model_stage_parser(kind, prog, description).parse_args(argv))
+
+
+__all__ = ["model_stage_parser", "run_model_stage", "stage_items", "stage_main"]

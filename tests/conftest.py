@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def tool(name: str) -> list[str]:
+    """The command line of a ``sasv <tool>`` command, run by this interpreter."""
+    return [sys.executable, "-m", "sasv", name]
 
 
 def golden_root() -> Path:

@@ -1,13 +1,12 @@
 import json
 import subprocess
-import sys
 
-from sasv.analysis import extended_metrics
+from sasv.metrics_record import extended_metrics
 from sasv.scoring import write_score_file
-from tests.conftest import REPO_ROOT
+from tests.conftest import tool
 from tests.synthetic_scores import EVAL_ATTACKS, make_trials
 
-SCRIPT = REPO_ROOT / "local" / "analyse_system.py"
+SCRIPT = tool("analyse_system")
 
 
 def test_analysis_files(tmp_path):
@@ -17,7 +16,7 @@ def test_analysis_files(tmp_path):
         write_score_file(system / f"scores_{set_name}.txt", t)
     (system / "results.json").write_text(json.dumps({"note": "RANDOMLY INITIALISED"}))
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--system_dir", str(system)],
+        [*SCRIPT, "--system_dir", str(system)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -34,7 +33,7 @@ def test_analysis_files(tmp_path):
 
 def test_missing_scores_exit_1(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), "--system_dir", str(tmp_path), "--plots", "false"],
+        [*SCRIPT, "--system_dir", str(tmp_path), "--plots", "false"],
         capture_output=True,
         text=True,
         timeout=120,

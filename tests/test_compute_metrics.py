@@ -1,19 +1,18 @@
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from sasv.metrics import sasv_eers
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, tool
 
-SCRIPT = REPO_ROOT / "local" / "compute_metrics.py"
+SCRIPT = tool("compute_metrics")
 
 
 def run(*args, cwd=REPO_ROOT):
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+        [*SCRIPT, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
     )
 
 

@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 import torch
 
-from sasv.datadir import DataDir, Trial
-from sasv.evaluate import MissingScoresError, evaluate, score_trials
+from sasv.datadir import DataDir
+from sasv.evaluate import MissingScoresError, compute_trial_scores
+from sasv.metrics_record import metrics_record
+from sasv.protocols import Trial
 
 
 def _data():
@@ -27,7 +29,7 @@ def _data():
 @pytest.mark.parametrize("norm", ["nonorm", "l2norm"])
 def test_scores_follow_reference_semantics(norm):
     data, emb, cm = _data()
-    out = score_trials(data, emb, cm, norm)
+    out = compute_trial_scores(data, emb, cm, norm)
 
     def rows(u):
         r = torch.from_numpy(emb[u])
@@ -48,16 +50,16 @@ def test_missing_embedding_or_cm_score_is_named():
     data, emb, cm = _data()
     del emb["t3"]
     with pytest.raises(MissingScoresError, match="t3"):
-        score_trials(data, emb, cm, "nonorm", emb_source="exp/x/xvector.scp")
+        compute_trial_scores(data, emb, cm, "nonorm", emb_source="exp/x/xvector.scp")
     data, emb, cm = _data()
     del cm["t4"]
     with pytest.raises(MissingScoresError, match="t4"):
-        score_trials(data, emb, cm, "nonorm")
+        compute_trial_scores(data, emb, cm, "nonorm")
 
 
 def test_evaluate_counts_and_eers():
     data, emb, cm = _data()
-    res = evaluate(score_trials(data, emb, cm, "l2norm", "sum"))
+    res = metrics_record(compute_trial_scores(data, emb, cm, "l2norm", "sum"))
     assert res["counts"]["target"] == 2 and res["counts"]["spoof"] == 2
     assert all(0.0 <= res[k] <= 1.0 for k in ("sasv_eer", "sv_eer", "spf_eer", "cm_eer"))
     assert res["min_a_dcf"] is not None and set(res["spf_eer_by_attack"]) == {"A07", "A08"}
@@ -69,8 +71,8 @@ def test_asnorm_path_uses_the_cohort():
     data, emb, cm = _data()
     rng = np.random.default_rng(1)
     cohort = {f"c{i}": rng.normal(size=(6, 8)).astype(np.float32) for i in range(10)}
-    out = score_trials(data, emb, cm, "nonorm", "sum", cohort=cohort, top_k=4)
-    plain = score_trials(data, emb, cm, "nonorm", "sum")
+    out = compute_trial_scores(data, emb, cm, "nonorm", "sum", cohort=cohort, top_k=4)
+    plain = compute_trial_scores(data, emb, cm, "nonorm", "sum")
     speakers = sorted({t.spk for t in data.trials})
     utts = sorted({t.utt for t in data.trials})
     from sasv.scoring import speaker_model, utterance_vector

@@ -1,6 +1,5 @@
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -8,16 +7,16 @@ import pytest
 from sasv.fusion import FusionModel
 from sasv.metrics import sasv_eers
 from sasv.scoring import read_score_file, read_submission_scores, write_score_file
-from tests.conftest import REPO_ROOT
+from tests.conftest import tool
 from tests.synthetic_scores import EVAL_ATTACKS, make_trials, second_system
 
-SCRIPT = REPO_ROOT / "local" / "fuse_systems.py"
-SYSTEMS = ("ecapa_aasist/l2norm", "resnet_aasist/l2norm")
+SCRIPT = tool("fuse_systems")
+SYSTEMS = ("ecapa/aasist/l2norm", "resnet/aasist/l2norm")
 
 
 def run(*args, cwd):
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+        [*SCRIPT, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
     )
 
 
@@ -58,7 +57,7 @@ def test_fuse_two_systems(exp):
     assert [r.split("|")[1:3] for r in table] == [
         [f" {s} ", f" {rule} "] for s in SYSTEMS for rule in ("product", "sum")
     ] + [[" both ", " logreg "]]
-    assert "| ecapa_aasist/l2norm | cm_logp |" in md
+    assert "| ecapa/aasist/l2norm | cm_logp |" in md
 
 
 def test_mismatched_trial_order_is_an_error(exp):
@@ -72,5 +71,5 @@ def test_mismatched_trial_order_is_an_error(exp):
 
 
 def test_missing_system_is_an_error(exp):
-    proc = run("--exp_dir", "exp", "--systems", SYSTEMS[0], "absent_aasist/nonorm", "--out", "exp/f", cwd=exp)
-    assert proc.returncode == 1 and "absent_aasist/nonorm/scores_dev.txt not found" in proc.stderr
+    proc = run("--exp_dir", "exp", "--systems", SYSTEMS[0], "absent/aasist/nonorm", "--out", "exp/f", cwd=exp)
+    assert proc.returncode == 1 and "absent/aasist/nonorm/scores_dev.txt not found" in proc.stderr

@@ -3,14 +3,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from sasv.corpus import MiniCorpusConfig, make_mini_corpus
-from sasv.datadir import read_cm_protocol, read_utt2spk, validate_datadir
+from sasv.datadir import read_utt2spk, validate_datadir
 from sasv.la_layout import LALayout
+from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus
+from sasv.protocols import read_cm_protocol
+from tests.conftest import tool
 
 REPO = Path(__file__).resolve().parents[1]
 COUNTS = "trials target=40 nontarget=120 spoof=24"
@@ -33,7 +34,7 @@ def la_copy(la_root, tmp_path) -> Path:
 def prepare(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run(
-        [sys.executable, str(REPO / "local" / "prepare_la.py"), *args],
+        [*tool("prepare_la"), *args],
         capture_output=True,
         text=True,
         cwd=cwd,
@@ -124,7 +125,9 @@ def test_missing_la_root_and_enrolment_list(la_copy, tmp_path):
 
 
 def test_cohort_is_train_bona_fide_only(la_root, tmp_path):
-    out = prepare("--la_root", str(la_root), "--out", str(tmp_path / "data"), "--cohort", cwd=tmp_path)
+    out = prepare(
+        "--la_root", str(la_root), "--out", str(tmp_path / "data"), "--cohort", "true", cwd=tmp_path
+    )
     assert out.returncode == 0, out.stderr
     cohort = tmp_path / "data" / "train_cohort"
     utt2spk = read_utt2spk(cohort / "utt2spk")

@@ -16,8 +16,8 @@ import pytest
 
 from sasv.conf import parse_conf
 from sasv.locking import LockedError, exclusive_lock
-from sasv.provenance import StaleOutputError, check_stage_inputs, stage_inputs
-from tests.conftest import REPO_ROOT
+from sasv.markers import StaleOutputError, check_stage_inputs, stage_inputs
+from tests.conftest import REPO_ROOT, tool
 
 TINY_ECAPA = "name: tiny_ecapa\nkind: asv\narch: ecapa_tdnn\nargs: {C: 16}\n"
 
@@ -32,8 +32,8 @@ def mini(tmp_path_factory):
     corpus = work / "corpus"
     args = ["--speakers", "2", "--bonafide-per-spk", "6", "--enroll-per-spk", "2"]
     for cmd in (
-        [sys.executable, "local/make_mini_corpus.py", "--out", str(corpus), "--seed", "11", *args],
-        [sys.executable, "local/prepare_la.py", "--la_root", str(corpus / "LA"), "--out", str(work / "data")],
+        [*tool("make_mini_corpus"), "--out", str(corpus), "--seed", "11", *args],
+        [*tool("prepare_la"), "--la_root", str(corpus / "LA"), "--out", str(work / "data")],
     ):
         subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), check=True, capture_output=True)
     conf = work / "tiny_ecapa.yaml"
@@ -43,9 +43,9 @@ def mini(tmp_path_factory):
 
 def _extract_cmd(work: Path, conf: Path, exp: Path) -> list[str]:
     return [
-        sys.executable, "local/extract_embeddings.py", "--conf", str(conf),
+        *tool("extract_embeddings"), "--conf", str(conf),
         "--data_dirs", str(work / "data" / "dev"), "--exp_dir", str(exp), "--device", "cpu",
-        "--chunk_size", "4", "--allow_random_init",
+        "--chunk_size", "4", "--allow_random_init", "true",
     ]  # fmt: skip
 
 

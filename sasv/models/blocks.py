@@ -44,8 +44,6 @@ from torch import nn
 
 PoolingType = Literal["ASP", "SAP"]
 
-STATS_FLOOR = 1e-5  # ResNet family's variance floor under the attentive std (keeps sqrt's gradient finite)
-ATTENTION_HIDDEN = 128  # hidden width of the ResNet family's frame-attention network
 
 _CONV = {1: nn.Conv1d, 2: nn.Conv2d}
 _BATCH_NORM = {1: nn.BatchNorm1d, 2: nn.BatchNorm2d}
@@ -420,7 +418,7 @@ class ResNetTrunk(nn.Module):
 
 def attention_network(
     channels: int,
-    hidden: int = ATTENTION_HIDDEN,
+    hidden: int,
     out_channels: int | None = None,
     *,
     relu_bn: bool = True,
@@ -450,7 +448,7 @@ def pooled_dim(channels: int, pooling: PoolingType) -> int:
 
 
 def attentive_pooling(
-    x: torch.Tensor, weights: torch.Tensor, pooling: PoolingType = "ASP", floor: float = STATS_FLOOR
+    x: torch.Tensor, weights: torch.Tensor, pooling: PoolingType = "ASP", *, floor: float
 ) -> torch.Tensor:
     """(B, C, T) frames and their attention weights -> (B, 2C) mean+std ("ASP") or (B, C) mean ("SAP").
 

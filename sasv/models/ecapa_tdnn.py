@@ -48,8 +48,8 @@ ECAPA_FRONTEND: dict[str, Any] = {
 RES2_SCALE = 8
 SE_BOTTLENECK = 128
 MFA_CHANNELS = 1536
-ATTENTION_HIDDEN = 256
-STATS_FLOOR = 1e-4
+ECAPA_ATTENTION_HIDDEN = 256
+ECAPA_STATS_FLOOR = 1e-4
 
 
 class EcapaTdnn(nn.Module):
@@ -79,7 +79,7 @@ class EcapaTdnn(nn.Module):
         self.layer4 = nn.Conv1d(3 * C, MFA_CHANNELS, kernel_size=1)
         # Attention input: frame features plus their utterance mean and std broadcast over time, so the
         # weights can depend on global context (ECAPA's "context-dependent" pooling).
-        self.attention = attention_network(3 * MFA_CHANNELS, ATTENTION_HIDDEN, MFA_CHANNELS, tanh=True)
+        self.attention = attention_network(3 * MFA_CHANNELS, ECAPA_ATTENTION_HIDDEN, MFA_CHANNELS, tanh=True)
         self.bn5 = nn.BatchNorm1d(2 * MFA_CHANNELS)
         self.fc6 = nn.Linear(2 * MFA_CHANNELS, embedding_dim)
         self.bn6 = nn.BatchNorm1d(embedding_dim)
@@ -95,9 +95,9 @@ class EcapaTdnn(nn.Module):
         """
         frames = x.shape[-1]
         mean = x.mean(dim=2, keepdim=True)
-        std = torch.sqrt(torch.var(x, dim=2, keepdim=True, correction=1).clamp(min=STATS_FLOOR))
+        std = torch.sqrt(torch.var(x, dim=2, keepdim=True, correction=1).clamp(min=ECAPA_STATS_FLOOR))
         context = torch.cat((x, mean.expand(-1, -1, frames), std.expand(-1, -1, frames)), dim=1)
-        return attentive_pooling(x, self.attention(context), floor=STATS_FLOOR)
+        return attentive_pooling(x, self.attention(context), floor=ECAPA_STATS_FLOOR)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         if wav.dim() != 2:

@@ -6,9 +6,10 @@ Entries are import strings so that choosing one model never imports (or breaks o
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from torch import nn
+if TYPE_CHECKING:
+    from torch import nn
 
 ARCHITECTURES: dict[str, str] = {
     # speaker embedding extractors: forward(wav (B, N) float32 16 kHz) -> (B, D)
@@ -22,14 +23,15 @@ ARCHITECTURES: dict[str, str] = {
 }
 
 
+def check_architecture(name: str) -> None:
+    """Raise ValueError unless ``name`` is registered (imports nothing: confs are checked without torch)."""
+    if name not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}")
+
+
 def resolve_architecture(name: str) -> type[nn.Module]:
-    try:
-        target = ARCHITECTURES[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}"
-        ) from None
-    module_name, attr = target.split(":")
+    check_architecture(name)
+    module_name, attr = ARCHITECTURES[name].split(":")
     return getattr(importlib.import_module(module_name), attr)
 
 

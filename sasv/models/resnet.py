@@ -67,6 +67,9 @@ RES2NEXT50_FRONTEND: dict[str, Any] = {
 }
 
 POOLING_TYPES = ("ASP", "SAP")
+RESNET_ATTENTION_HIDDEN = 128  # hidden width of the ResNet family's frame-attention network
+# the ResNet family's variance floor under the attentive std (keeps sqrt's gradient finite)
+RESNET_STATS_FLOOR = 1e-5
 
 
 class ResNetSpeakerEmbedding(ResNetTrunk):
@@ -101,7 +104,7 @@ class ResNetSpeakerEmbedding(ResNetTrunk):
         self.embedding_dim = embedding_dim
         self.encoder_type = encoder_type
         frame_dim = self.out_channels * self.out_freq
-        self.attention = attention_network(frame_dim)
+        self.attention = attention_network(frame_dim, RESNET_ATTENTION_HIDDEN)
         stats_dim = pooled_dim(frame_dim, encoder_type)
         self.pooling_bn = nn.BatchNorm1d(stats_dim) if pooling_bn else None
         self.fc = nn.Linear(stats_dim, embedding_dim)
@@ -109,7 +112,7 @@ class ResNetSpeakerEmbedding(ResNetTrunk):
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         x = self.trunk(self.frontend(wav).unsqueeze(1))
         x = x.reshape(x.shape[0], -1, x.shape[-1])
-        stats = attentive_pooling(x, self.attention(x), self.encoder_type)
+        stats = attentive_pooling(x, self.attention(x), self.encoder_type, floor=RESNET_STATS_FLOOR)
         if self.pooling_bn is not None:
             stats = self.pooling_bn(stats)
         return self.fc(stats)

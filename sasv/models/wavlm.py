@@ -51,7 +51,7 @@ RES2_SCALE = 8
 SE_BOTTLENECK = 128
 MFA_CHANNELS = 1536
 ATTENTION_CHANNELS = 128
-STATS_FLOOR = 1e-9  # floor under the attentive variance E_w[x^2] - mu^2
+WAVLM_ECAPA_STATS_FLOOR = 1e-9  # floor under the attentive variance E_w[x^2] - mu^2
 FEATURE_OFFSET = 1e-6  # added to the mixed hidden states before the instance norm, as the original does
 
 #: Fields of a WavLM ``cfg`` dict that only matter for pre-training or fine-tuning (dropouts, masking, layer
@@ -537,5 +537,5 @@ class WavLMEcapa(nn.Module):
             out3 = self.layer3(out2)
             out4 = self.layer4(out3)
             out = F.relu(self.conv(torch.cat([out2, out3, out4], dim=1)))
-            stats = attentive_pooling(out, self.attention(out), floor=STATS_FLOOR)
+            stats = attentive_pooling(out, self.attention(out), floor=WAVLM_ECAPA_STATS_FLOOR)
             return self.linear(self.bn(stats))

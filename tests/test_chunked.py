@@ -5,15 +5,10 @@ import torch
 from torch import nn
 
 from sasv.audio import SEGMENT_SAMPLES, embedding_segments
-from sasv.extract import (
-    CountermeasureEngine,
-    EmbeddingEngine,
-    NonFiniteOutputError,
-    extract_embeddings,
-    read_cm_scores,
-    read_embeddings,
-    score_countermeasure,
-)
+from sasv.chunked import run_chunked
+from sasv.engines import CountermeasureEngine, EmbeddingEngine
+from sasv.exp_layout import cm_scores_output, embeddings_output
+from sasv.outputs import NonFiniteOutputError, read_cm_scores, read_embeddings
 
 
 class FrameStats(nn.Module):
@@ -58,9 +53,9 @@ def _reference_rows(model, wav):
 
 def test_batched_rows_equal_reference_strategy(corpus):
     model = FrameStats().eval()
-    engine = EmbeddingEngine(model, torch.device("cpu"), segment_batch=7)
+    engine = EmbeddingEngine(model, torch.device("cpu"), model_batch=7)
     wavs = [sf.read(p, dtype="float32")[0] for _, p in corpus]
-    rows = engine.embed(wavs)
+    rows = engine.compute(wavs)
     for wav, got in zip(wavs, rows, strict=True):
         ref = _reference_rows(model, wav)
         assert got.shape == (6, 8)
@@ -69,33 +64,33 @@ def test_batched_rows_equal_reference_strategy(corpus):
 
 def test_extract_writes_scp_and_resumes(corpus, tmp_path):
     model = FrameStats().eval()
-    engine = EmbeddingEngine(model, torch.device("cpu"))
+    engine = EmbeddingEngine(model, torch.device("cpu"), model_batch=32)
     out = tmp_path / "emb"
-    scp = extract_embeddings(engine, corpus, out, "model-a", chunk_size=3)
+    scp = run_chunked(engine, corpus, embeddings_output(out), "model-a", chunk_size=3)
     first = read_embeddings(scp)
     assert sorted(first) == sorted(u for u, _ in corpus)
     assert all(v.shape == (6, 8) for v in first.values())
 
     calls = model.calls
-    extract_embeddings(engine, corpus, out, "model-a", chunk_size=3)
+    run_chunked(engine, corpus, embeddings_output(out), "model-a", chunk_size=3)
     assert model.calls == calls, "a finished extraction must be skipped"
 
     # simulate a run killed during chunk 1: its index and the final scp are missing
     (out / "chunks" / "00001.scp").unlink()
     (out / "xvector.done").unlink()
     calls = model.calls
-    again = read_embeddings(extract_embeddings(engine, corpus, out, "model-a", chunk_size=3))
+    again = read_embeddings(run_chunked(engine, corpus, embeddings_output(out), "model-a", chunk_size=3))
     assert 0 < model.calls - calls <= 2 * 3, "only the unfinished chunk is recomputed"
     for utt in first:
         np.testing.assert_array_equal(first[utt], again[utt])
 
 
 def test_changed_inputs_discard_stale_chunks(corpus, tmp_path):
-    engine = EmbeddingEngine(FrameStats().eval(), torch.device("cpu"))
+    engine = EmbeddingEngine(FrameStats().eval(), torch.device("cpu"), model_batch=32)
     out = tmp_path / "emb"
-    extract_embeddings(engine, corpus[:4], out, "model-a", chunk_size=2)
+    run_chunked(engine, corpus[:4], embeddings_output(out), "model-a", chunk_size=2)
     (out / "xvector.done").unlink()
-    scp = extract_embeddings(engine, corpus, out, "model-b", chunk_size=2)
+    scp = run_chunked(engine, corpus, embeddings_output(out), "model-b", chunk_size=2)
     assert len(read_embeddings(scp)) == len(corpus)
 
 
@@ -105,14 +100,16 @@ def test_nan_embedding_names_the_utterance(corpus, tmp_path):
             out = super().forward(wav)
             return out * float("nan") if wav.shape[1] == 24000 else out
 
-    engine = EmbeddingEngine(Broken().eval(), torch.device("cpu"))
+    engine = EmbeddingEngine(Broken().eval(), torch.device("cpu"), model_batch=32)
     with pytest.raises(NonFiniteOutputError, match="utt1"):
-        extract_embeddings(engine, corpus, tmp_path / "emb", "m")
+        run_chunked(engine, corpus, embeddings_output(tmp_path / "emb"), "m")
 
 
 def test_cm_scores_file(corpus, tmp_path):
-    engine = CountermeasureEngine(TwoLogits(), torch.device("cpu"))
-    out = score_countermeasure(engine, corpus, tmp_path / "cm" / "cm_scores.txt", "cm", batch_size=3)
+    engine = CountermeasureEngine(TwoLogits(), torch.device("cpu"), model_batch=3)
+    out = run_chunked(
+        engine, corpus, cm_scores_output(tmp_path / "cm" / "cm_scores.txt"), "cm", decode_batch=3
+    )
     scores = read_cm_scores(out)
     assert sorted(scores) == sorted(u for u, _ in corpus)
     lines = out.read_text().splitlines()
@@ -129,8 +126,8 @@ def test_segment_constant():
 def test_bf16_autocast_runs_and_stays_close(corpus):
     model = FrameStats().eval()
     wavs = [sf.read(p, dtype="float32")[0] for _, p in corpus[:3]]
-    fp32 = EmbeddingEngine(model, torch.device("cpu")).embed(wavs)
-    bf16 = EmbeddingEngine(model, torch.device("cpu"), autocast_dtype=torch.bfloat16).embed(wavs)
+    fp32 = EmbeddingEngine(model, torch.device("cpu"), model_batch=32).compute(wavs)
+    bf16 = EmbeddingEngine(model, torch.device("cpu"), 32, autocast_dtype=torch.bfloat16).compute(wavs)
     for a, b in zip(fp32, bf16, strict=True):
         assert b.dtype == np.float32
         assert not np.array_equal(a, b), "autocast had no effect"
@@ -143,7 +140,7 @@ def test_audio_errors_from_decoding_workers_keep_their_message(corpus, tmp_path)
     bad = tmp_path / "bad.flac"
     bad.write_bytes(b"junk" * 100)
     items = [*corpus[:2], ("zz_bad", str(bad))]
-    engine = EmbeddingEngine(FrameStats().eval(), torch.device("cpu"))
+    engine = EmbeddingEngine(FrameStats().eval(), torch.device("cpu"), model_batch=32)
     with pytest.raises(AudioError) as err:
-        extract_embeddings(engine, items, tmp_path / "emb", "m", num_workers=1)
+        run_chunked(engine, items, embeddings_output(tmp_path / "emb"), "m", num_workers=1)
     assert str(err.value).startswith(f"{bad}: cannot decode")

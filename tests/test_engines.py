@@ -3,7 +3,7 @@
 The reference strategy (DoubleRoc ``save_embeddings.py``) runs each utterance alone: ``model(full[None])``,
 then its five segments as one batch of 5, in plain fp32 torch. The engine instead batches segments across
 utterances, batches equal-length full utterances, and on CPU stores 2-D conv weights channels-last and
-routes 1x1 convolutions and linear layers to oneDNN (:func:`sasv.extract.prepare_model`). None of that may
+routes 1x1 convolutions and linear layers to oneDNN (:func:`sasv.cpu_kernels.prepare_model`). None of that may
 change an embedding beyond float rounding: each row must be within 1e-5 (max |diff| / max |ref|) of the
 reference row and have a cosine of at least 0.99999 with it.
 
@@ -23,15 +23,8 @@ from torch import nn
 
 from sasv.audio import cm_input, embedding_segments
 from sasv.conf import load_conf
-from sasv.extract import (
-    CountermeasureEngine,
-    EmbeddingEngine,
-    OneDnnConv1d,
-    OneDnnConv2d,
-    OneDnnLinear,
-    onednn_available,
-    prepare_model,
-)
+from sasv.cpu_kernels import OneDnnConv1d, OneDnnConv2d, OneDnnLinear, onednn_available, prepare_model
+from sasv.engines import CountermeasureEngine, EmbeddingEngine
 from tests.conftest import REPO_ROOT
 
 REL_TOL = 1e-5
@@ -104,7 +97,7 @@ ASV_FAMILIES: dict[str, Callable[[], nn.Module]] = {
     "wavlm_ecapa": _wavlm,
 }
 
-# (segment_batch, cpu_kernels): the CPU default (batch 1, oneDNN), batching across utterances with and
+# (model_batch, cpu_kernels): the CPU default (batch 1, oneDNN), batching across utterances with and
 # without oneDNN routing (7 segments per batch: batches straddle utterances and end ragged)
 ENGINE_SETTINGS = [(1, "onednn"), (7, "onednn"), (7, "torch")]
 
@@ -150,27 +143,27 @@ def asv_family(request, waveforms) -> tuple[str, nn.Module, list[np.ndarray]]:
     return request.param, model, [reference_rows(model, w) for w in waveforms]
 
 
-@pytest.mark.parametrize("segment_batch, cpu_kernels", ENGINE_SETTINGS)
-def test_engine_rows_equal_reference_strategy(asv_family, waveforms, segment_batch, cpu_kernels) -> None:
+@pytest.mark.parametrize("model_batch, cpu_kernels", ENGINE_SETTINGS)
+def test_engine_rows_equal_reference_strategy(asv_family, waveforms, model_batch, cpu_kernels) -> None:
     name, model, reference = asv_family
     engine = EmbeddingEngine(
-        copy.deepcopy(model), torch.device("cpu"), segment_batch=segment_batch, cpu_kernels=cpu_kernels
+        copy.deepcopy(model), torch.device("cpu"), model_batch=model_batch, cpu_kernels=cpu_kernels
     )
-    got = engine.embed(waveforms)
+    got = engine.compute(waveforms)
     for i, (rows, ref) in enumerate(zip(got, reference, strict=True)):
         assert rows.dtype == np.float32
         assert_rows_match(rows, ref, f"{name} utterance {i} ({LENGTHS[i]} samples)")
 
 
-@pytest.mark.parametrize("batch_size, cpu_kernels", [(1, "onednn"), (3, "onednn"), (None, "torch")])
-def test_cm_engine_equals_reference_strategy(waveforms, batch_size, cpu_kernels) -> None:
+@pytest.mark.parametrize("model_batch, cpu_kernels", [(1, "onednn"), (3, "onednn"), (len(LENGTHS), "torch")])
+def test_cm_engine_equals_reference_strategy(waveforms, model_batch, cpu_kernels) -> None:
     model = _build(_aasist)
     with torch.inference_mode():
         reference = np.concatenate([model(torch.from_numpy(cm_input(w))[None]).numpy() for w in waveforms])
     engine = CountermeasureEngine(
-        copy.deepcopy(model), torch.device("cpu"), batch_size=batch_size, cpu_kernels=cpu_kernels
+        copy.deepcopy(model), torch.device("cpu"), model_batch=model_batch, cpu_kernels=cpu_kernels
     )
-    got = engine.logits(waveforms)
+    got = engine.compute(waveforms)
     assert got.shape == reference.shape == (len(waveforms), 2)
     scale = np.abs(reference).max()
     assert np.abs(got - reference).max() / scale <= REL_TOL
@@ -212,13 +205,13 @@ def test_prepare_model_torch_kernels_leaves_modules() -> None:
         prepare_model(model, torch.device("cpu"), cpu_kernels="fast")
 
 
-def test_default_batch_size_rule() -> None:
+def test_default_model_batch_rule() -> None:
     """GPU: the conf's batch. CPU: 1 for 2-D conv models (cache-bound), 2 per thread (at most 5) otherwise."""
-    from sasv.extract import default_batch_size
+    from sasv.engines import default_model_batch
 
     two_d, one_d = nn.Sequential(nn.Conv2d(1, 1, 3)), nn.Sequential(nn.Conv1d(1, 1, 3))
-    assert default_batch_size(torch.device("cuda"), 16, two_d) == 16
-    assert default_batch_size(torch.device("cpu"), 16, two_d, threads=4) == 1
-    assert default_batch_size(torch.device("cpu"), 16, one_d, threads=1) == 2
-    assert default_batch_size(torch.device("cpu"), 16, one_d, threads=4) == 5
-    assert default_batch_size(torch.device("cpu"), 16) == 1
+    assert default_model_batch(torch.device("cuda"), 16, two_d) == 16
+    assert default_model_batch(torch.device("cpu"), 16, two_d, threads=4) == 1
+    assert default_model_batch(torch.device("cpu"), 16, one_d, threads=1) == 2
+    assert default_model_batch(torch.device("cpu"), 16, one_d, threads=4) == 5
+    assert default_model_batch(torch.device("cpu"), 16) == 1

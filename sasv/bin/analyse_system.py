@@ -1,10 +1,9 @@
-#!/usr/bin/env python3
 """Diagnostics of one scored system: detection costs, CM-EER, per-attack SPF-EERs and figures.
 
 Reads <system_dir>/scores_<set>.txt (``spk utt attack key asv cm fused``, as written by score_trials.py or
 fuse_systems.py) and writes beside it:
 
-  analysis.json        per set: the challenge EERs, counts and sasv.analysis.extended_metrics (a-DCF,
+  analysis.json        per set: the challenge EERs, counts and sasv.metrics_record.metrics_record (a-DCF,
                        minDCF at p_target 0.01/0.05, CM-EER, SPF-EER per attack)
   analysis.md          the results table with the cost columns, and the per-attack SPF-EER table
   det_<set>.png        DET curves (SASV, SV, SPF) of the fused score
@@ -13,33 +12,26 @@ fuse_systems.py) and writes beside it:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sasv.analysis import ATTACK_BREAKDOWN_KEY, extended_metrics  # noqa: E402
-from sasv.cli import run_cli  # noqa: E402
-from sasv.datadir import ProtocolError  # noqa: E402
-from sasv.fileio import atomic_write_text  # noqa: E402
-from sasv.metrics import count_keys, sasv_eers  # noqa: E402
-from sasv.report import attack_table, format_cost, results_table  # noqa: E402
-from sasv.scoring import read_score_file  # noqa: E402
+from sasv.cli import ArgumentParser, run_cli
+from sasv.errors import MissingInputError
+from sasv.fileio import atomic_write_text
+from sasv.metrics_record import ATTACK_BREAKDOWN_KEY, metrics_record
+from sasv.report import attack_table, format_cost, results_table
+from sasv.scoring import read_score_file
 
 log = logging.getLogger("analyse_system")
 
 
 def analyse_set(path: Path, set_name: str, title: str, plots: bool) -> dict:
     """Every metric of one score file (and its figures, unless ``plots`` is false)."""
-    try:
-        scores = read_score_file(path)
-        result = {**sasv_eers(scores.fused, scores.key), "counts": count_keys(scores.key)}
-        result.update(extended_metrics(scores))  # e.g. a test utterance with two CM scores is an error
-    except ValueError as err:
-        raise ProtocolError(f"{path}: {err}") from None
+    scores = read_score_file(path)
+    result = metrics_record(scores, source=path)
     if plots:
         from sasv.plots import plot_det, plot_histograms  # matplotlib only when figures are wanted
 
@@ -54,27 +46,28 @@ def analyse_set(path: Path, set_name: str, title: str, plots: bool) -> dict:
     return result
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--system_dir", required=True, help="e.g. exp/<asv>_<cm>/<norm> or exp/fusion/<name>")
+def main(argv: Sequence[str] | None = None) -> int:
+    p = ArgumentParser(prog="sasv analyse_system", description=__doc__)
+    p.add_argument("--system_dir", required=True, help="e.g. exp/<asv>/<cm>/<variant> or exp/fusion/<name>")
     p.add_argument("--sets", nargs="+", default=["dev", "eval"])
-    p.add_argument("--plots", default="true", choices=["true", "false"])
-    p.add_argument("--title", default=None, help="figure/table title (default: the last two path parts)")
-    args = p.parse_args()
+    p.add_bool("--plots", True, "DET curves and score histograms (default: true)")
+    p.add_argument(
+        "--title", default=None, help="figure/table title (default: the system name its results.json records)"
+    )
+    args = p.parse_args(argv)
     system_dir = Path(args.system_dir)
-    title = args.title or "/".join(system_dir.resolve().parts[-2:])
+    record_path = system_dir / "results.json"
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    title = args.title or record.get("system") or "/".join(system_dir.resolve().parts[-2:])
 
     results = {}
     for set_name in dict.fromkeys(args.sets):
         path = system_dir / f"scores_{set_name}.txt"
         if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: score this system on {set_name} first")
-        results[set_name] = analyse_set(path, set_name, title, args.plots == "true")
+            raise MissingInputError(f"{path} not found: score this system on {set_name} first")
+        results[set_name] = analyse_set(path, set_name, title, args.plots)
 
-    note = None
-    record_path = system_dir / "results.json"
-    if record_path.is_file():
-        note = json.loads(record_path.read_text()).get("note")
+    note = record.get("note")
     tables = {s: {k: v for k, v in r.items() if k != ATTACK_BREAKDOWN_KEY} for s, r in results.items()}
     breakdown = {s: r[ATTACK_BREAKDOWN_KEY] for s, r in results.items()}
     text = results_table(title, tables, note) + "\n" + attack_table(breakdown, f"{title}: SPF-EER per attack")
@@ -87,4 +80,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

@@ -1,36 +1,35 @@
-#!/usr/bin/env python3
 """Learned logistic-regression fusion of scored SASV systems (trained on dev, applied to every set).
 
-Reads exp/<asv>_<cm>/<norm>/scores_<set>.txt of every ``--systems`` entry (all scored on the same trial list
-in the same order: checked, an error otherwise), trains the fusion of sasv/fusion.py on ``--train_set`` and
-writes to ``--out``:
+Reads exp/<asv>/<cm>/<variant>/scores_<set>.txt of every ``--systems`` entry (all scored on the same trial
+list in the same order: checked, an error otherwise), trains the fusion of sasv/fusion.py on
+``--train_set`` and writes to ``--out``:
 
   weights.json            the fusion (bias and one weight per system and feature), JSON
   scores_<set>.txt        spk utt attack key asv cm fused (asv/cm = the ASV/CM parts of the fused LLR)
   scores_<set>.sasv.txt   SASV 2022 submission format
   results.md              weights, and EERs/costs of each input (product and sum rules) and of the fusion
-  results.json            the same numbers; readable by local/make_summary.py (fusion "logreg", norm "fused")
+  results.json            the same numbers; read by `sasv make_summary` (fusion "logreg", variant "fused")
 
 Numbers on the training set are optimistic (the weights were fitted on it); results.md says so.
 """
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sasv.cli import run_cli  # noqa: E402
-from sasv.datadir import ProtocolError  # noqa: E402
-from sasv.fileio import atomic_write_text  # noqa: E402
-from sasv.fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion  # noqa: E402
-from sasv.metrics import count_keys, detection_costs, sasv_eers  # noqa: E402
-from sasv.report import format_eer, systems_table  # noqa: E402
-from sasv.scoring import (  # noqa: E402
+from sasv.cli import ArgumentParser, run_cli
+from sasv.errors import MissingInputError
+from sasv.exp_layout import FUSED_VARIANT, FUSION_NAME, LayoutError
+from sasv.fileio import atomic_write_text
+from sasv.fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion
+from sasv.metrics_record import metrics_record
+from sasv.report import format_eer, systems_table
+from sasv.scoring import (
     FUSION_RULES,
     TrialScores,
     fuse_scores,
@@ -40,21 +39,6 @@ from sasv.scoring import (  # noqa: E402
 )
 
 log = logging.getLogger("fuse_systems")
-FUSED_NORM = "fused"
-FUSION_NAME = "logreg"
-
-
-class FusionInputError(ProtocolError):
-    """Input score files that are missing, malformed or describe different trials (one-line CLI error)."""
-
-
-def result_of(trials: TrialScores, scores) -> dict:
-    """EERs (fractions), detection costs and counts of one score list: a results-record entry."""
-    return {
-        **sasv_eers(scores, trials.key),
-        **detection_costs(scores, trials.key),
-        "counts": count_keys(trials.key),
-    }
 
 
 def read_systems(exp: Path, systems: list[str], set_name: str) -> list[TrialScores]:
@@ -63,15 +47,11 @@ def read_systems(exp: Path, systems: list[str], set_name: str) -> list[TrialScor
     for system in systems:
         path = exp / system / f"scores_{set_name}.txt"
         if not path.is_file():
-            raise FusionInputError(f"{path} not found: score {system} on {set_name} first (run_test stage 1)")
-        try:
-            lists.append(read_score_file(path))
-        except ValueError as err:
-            raise FusionInputError(str(err)) from None
-    try:
-        check_same_trials(lists, [f"{s}/scores_{set_name}.txt" for s in systems])
-    except ValueError as err:
-        raise FusionInputError(str(err)) from None
+            raise MissingInputError(
+                f"{path} not found: score {system} on {set_name} first (run_test stage 1)"
+            )
+        lists.append(read_score_file(path))
+    check_same_trials(lists, [f"{s}/scores_{set_name}.txt" for s in systems])
     return lists
 
 
@@ -92,7 +72,7 @@ def cm_names(exp: Path, systems: list[str]) -> str:
     for system in systems:
         record = exp / system / "results.json"
         name = json.loads(record.read_text()).get("cm") if record.is_file() else None
-        names.append(name or system.split("/")[0].rsplit("_", 1)[-1])
+        names.append(name or system.split("/")[1])  # a system is <asv>/<cm>/<variant> (sasv.exp_layout)
     return "+".join(dict.fromkeys(names))
 
 
@@ -110,7 +90,8 @@ def describe(model: FusionModel) -> str:
 
 
 def fuse_sets(
-    args: argparse.Namespace,
+    sets: Sequence[str],
+    train_set: str,
     exp: Path,
     out: Path,
     systems: list[str],
@@ -120,42 +101,44 @@ def fuse_sets(
     """Write the fused score files of every set; results of the fusion and of each input's fixed rules."""
     results: dict[str, dict] = {}
     rows: dict[tuple[str, str], dict] = {}
-    for set_name in dict.fromkeys(args.sets):
-        inputs = train if set_name == args.train_set else read_systems(exp, systems, set_name)
+    for set_name in dict.fromkeys(sets):
+        inputs = train if set_name == train_set else read_systems(exp, systems, set_name)
         fused = model.fused_trials(inputs)
         write_score_file(out / f"scores_{set_name}.txt", fused)
         write_submission_file(out / f"scores_{set_name}.sasv.txt", fused)
-        results[set_name] = result_of(fused, fused.fused)
+        results[set_name] = metrics_record(fused, extended=False)
         for system, trials in zip(systems, inputs, strict=True):
             for rule in FUSION_RULES:
-                scores = fuse_scores(trials.asv, trials.cm, rule)
-                rows.setdefault((system, rule), {})[set_name] = result_of(trials, scores)
+                by_rule = dataclasses.replace(trials, fused=fuse_scores(trials.asv, trials.cm, rule))
+                rows.setdefault((system, rule), {})[set_name] = metrics_record(by_rule, extended=False)
         rows.setdefault((out.name, FUSION_NAME), {})[set_name] = results[set_name]
         eers = [format_eer(results[set_name][k]) for k in ("sasv_eer", "sv_eer", "spf_eer")]
         log.info("%s %s: SASV-EER %s%%, SV-EER %s%%, SPF-EER %s%%", out.name, set_name, *eers)
     return results, rows
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Sequence[str] | None = None) -> int:
+    p = ArgumentParser(prog="sasv fuse_systems", description=__doc__)
     p.add_argument("--exp_dir", default="exp")
-    p.add_argument("--systems", nargs="+", required=True, help="<asv>_<cm>/<norm> dirs under --exp_dir")
+    p.add_argument(
+        "--systems", nargs="+", required=True, help="system names <asv>/<cm>/<variant> (dirs under --exp_dir)"
+    )
     p.add_argument("--out", required=True, help="output dir, e.g. exp/fusion/<name>")
     p.add_argument("--train_set", default="dev")
     p.add_argument("--sets", nargs="+", default=["dev", "eval"], help="sets to fuse (train set included)")
     p.add_argument("--C", type=float, default=DEFAULT_C, help="inverse L2 strength on standardised features")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     exp, out = Path(args.exp_dir), Path(args.out)
     systems = [s.strip("/") for s in args.systems]
     if len(set(systems)) != len(systems):
-        raise FusionInputError(f"--systems lists a system twice: {' '.join(systems)}")
+        raise LayoutError(f"--systems lists a system twice: {' '.join(systems)}")
 
     train = read_systems(exp, systems, args.train_set)
     model = train_fusion(train, systems, C=args.C, set_name=args.train_set)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "weights.json")
     log.info("fusion weights (trained on %s): %s", args.train_set, describe(model))
-    results, rows = fuse_sets(args, exp, out, systems, train, model)
+    results, rows = fuse_sets(args.sets, args.train_set, exp, out, systems, train, model)
 
     note = "\n".join(input_notes(exp, systems)) or None
     held_out = ", ".join(s for s in results if s != args.train_set) or "a held-out set"
@@ -172,7 +155,7 @@ def main() -> int:
         "system": f"{out.parent.name}/{out.name}",
         "asv": out.name,
         "cm": cm_names(exp, systems),
-        "norm": FUSED_NORM,
+        "variant": FUSED_VARIANT,
         "fusion": FUSION_NAME,
         "inputs": systems,
         "weights": model.to_dict(),
@@ -188,4 +171,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

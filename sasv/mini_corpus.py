@@ -25,9 +25,10 @@ import numpy as np
 import soundfile as sf
 
 from sasv.audio import SAMPLE_RATE
-from sasv.datadir import BONAFIDE, CmEntry, Trial, count_trial_keys, format_trial_counts
+from sasv.errors import SasvError
 from sasv.fileio import atomic_output, atomic_write_text
 from sasv.la_layout import GENDERS, SPLITS, TRIAL_SPLITS, LALayout
+from sasv.protocols import BONAFIDE, CmEntry, Trial, count_trial_keys, format_trial_counts
 from sasv.synthvoice import SPOOF_STYLES, Voice, draw_voice, synthesize
 
 KNOWN_ATTACKS = tuple(f"A{i:02d}" for i in range(1, 7))  # train and dev
@@ -38,7 +39,7 @@ PEAK = 0.5
 SHORTEST, LONGEST = 0.8, 8.4  # seconds: below one 3 s segment and the CM's 4 s cut; above two CM cuts
 
 
-class CorpusError(ValueError):
+class CorpusError(SasvError, ValueError):
     """Bad mini-corpus arguments, or an output folder that is not ours to overwrite."""
 
 
@@ -229,7 +230,8 @@ def write_corpus(plan: CorpusPlan, out_dir: str | Path) -> LALayout:
             atomic_write_text(layout.enrollment_list(split, gender), _lines(rows))
         rows = [f"{t.spk} {t.utt} {t.attack} {t.key}" for t in plan.trials(split)]
         atomic_write_text(layout.trial_list(split), _lines(rows))
-    record = {"generator": "sasv.corpus (synthetic: not ASVspoof data)", **dataclasses.asdict(plan.config)}
+    generator = "sasv.mini_corpus (synthetic: not ASVspoof data)"
+    record = {"generator": generator, **dataclasses.asdict(plan.config)}
     atomic_write_text(root / MARKER, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return layout
 

@@ -1,4 +1,4 @@
-"""Parallel jobs, chunk-aligned batching and streamed chunk writes of :mod:`sasv.extract`.
+"""Parallel jobs (:mod:`sasv.jobs`), chunk-aligned batching and streamed chunk writes (:mod:`sasv.chunked`).
 
 ``--nj N`` splits the pending chunks over N spawned processes that write into one chunk dir; the result must
 be the single-process result bit for bit (the same chunks are computed with the same batches), a failing
@@ -18,19 +18,13 @@ import soundfile as sf
 import torch
 
 from sasv.audio import AudioError
+from sasv.chunked import ChunkBatchSampler, run_chunked
 from sasv.conf import parse_conf
-from sasv.extract import (
-    ChunkBatchSampler,
-    CountermeasureEngine,
-    EmbeddingEngine,
-    EngineSpec,
-    JobOptions,
-    extract_embeddings,
-    read_cm_scores,
-    read_embeddings,
-    score_countermeasure,
-)
+from sasv.engines import CountermeasureEngine, EmbeddingEngine, EngineOptions, EngineSpec
+from sasv.exp_layout import cm_scores_output, embeddings_output
+from sasv.jobs import JobOptions
 from sasv.locking import exclusive_lock
+from sasv.outputs import read_cm_scores, read_embeddings
 from tests.conftest import REPO_ROOT
 
 TINY_ECAPA = {"name": "tiny_ecapa", "kind": "asv", "arch": "ecapa_tdnn", "args": {"C": 16}}
@@ -57,7 +51,7 @@ def corpus(tmp_path_factory) -> list[tuple[str, str]]:
 
 def _spec(raw: dict) -> EngineSpec:
     # no checkpoint: seeded random initialisation, identical in every process
-    return EngineSpec(parse_conf(raw), allow_random_init=True, options={"cpu_kernels": "onednn"})
+    return EngineSpec(parse_conf(raw), allow_random_init=True, options=EngineOptions(cpu_kernels="onednn"))
 
 
 def test_chunk_batches_start_at_chunk_starts_and_never_cross_them() -> None:
@@ -68,11 +62,12 @@ def test_chunk_batches_start_at_chunk_starts_and_never_cross_them() -> None:
 
 def test_two_jobs_write_what_one_process_writes(corpus, tmp_path) -> None:
     spec = _spec(TINY_ECAPA)
-    single = extract_embeddings(
-        spec.build(torch.device("cpu")), corpus, tmp_path / "one", "k", batch_size=2, chunk_size=2
-    )
-    parallel = extract_embeddings(
-        spec, corpus, tmp_path / "two", "k", batch_size=2, chunk_size=2, jobs=TWO_JOBS
+    single = run_chunked(
+        spec.build(torch.device("cpu")), corpus, embeddings_output(tmp_path / "one"), "k", decode_batch=2,
+        chunk_size=2,
+    )  # fmt: skip
+    parallel = run_chunked(
+        spec, corpus, embeddings_output(tmp_path / "two"), "k", decode_batch=2, chunk_size=2, jobs=TWO_JOBS
     )
     a, b = read_embeddings(single), read_embeddings(parallel)
     assert sorted(a) == sorted(b) == sorted(u for u, _ in corpus)
@@ -84,12 +79,16 @@ def test_two_jobs_write_what_one_process_writes(corpus, tmp_path) -> None:
 def test_jobs_resume_only_missing_chunks(corpus, tmp_path) -> None:
     spec = _spec(TINY_ECAPA)
     out = tmp_path / "emb"
-    first = read_embeddings(extract_embeddings(spec, corpus, out, "k", chunk_size=2, jobs=TWO_JOBS))
+    first = read_embeddings(
+        run_chunked(spec, corpus, embeddings_output(out), "k", chunk_size=2, jobs=TWO_JOBS)
+    )
     (out / "xvector.done").unlink()
     for n in (1, 3):
         (out / "chunks" / f"{n:05d}.scp").unlink()
     kept = (out / "chunks" / "00000.ark").stat().st_mtime_ns
-    again = read_embeddings(extract_embeddings(spec, corpus, out, "k", chunk_size=2, jobs=TWO_JOBS))
+    again = read_embeddings(
+        run_chunked(spec, corpus, embeddings_output(out), "k", chunk_size=2, jobs=TWO_JOBS)
+    )
     assert (out / "chunks" / "00000.ark").stat().st_mtime_ns == kept, "a finished chunk was recomputed"
     for utt in first:
         assert np.array_equal(first[utt], again[utt]), utt
@@ -100,10 +99,12 @@ def test_cm_scores_with_jobs_equal_single_process(corpus, tmp_path) -> None:
     engine = spec.build(torch.device("cpu"))
     assert isinstance(engine, CountermeasureEngine)
     single = read_cm_scores(
-        score_countermeasure(engine, corpus, tmp_path / "a" / "cm.txt", "k", chunk_size=3)
+        run_chunked(engine, corpus, cm_scores_output(tmp_path / "a" / "cm.txt"), "k", chunk_size=3)
     )
     parallel = read_cm_scores(
-        score_countermeasure(spec, corpus, tmp_path / "b" / "cm.txt", "k", chunk_size=3, jobs=TWO_JOBS)
+        run_chunked(
+            spec, corpus, cm_scores_output(tmp_path / "b" / "cm.txt"), "k", chunk_size=3, jobs=TWO_JOBS
+        )
     )
     assert single == parallel
 
@@ -113,7 +114,9 @@ def test_failing_job_fails_the_run_with_its_message(corpus, tmp_path) -> None:
     bad.write_bytes(b"not audio" * 50)
     items = [*corpus, ("utt_bad", str(bad))]
     with pytest.raises(AudioError) as err:
-        extract_embeddings(_spec(TINY_ECAPA), items, tmp_path / "emb", "k", chunk_size=2, jobs=TWO_JOBS)
+        run_chunked(
+            _spec(TINY_ECAPA), items, embeddings_output(tmp_path / "emb"), "k", chunk_size=2, jobs=TWO_JOBS
+        )
     assert str(err.value).startswith(f"{bad}: cannot decode")
     assert not (tmp_path / "emb" / "xvector.scp").exists()
 
@@ -122,7 +125,7 @@ def test_engine_instance_cannot_be_shared_by_jobs(corpus, tmp_path) -> None:
     engine = _spec(TINY_ECAPA).build(torch.device("cpu"))
     assert isinstance(engine, EmbeddingEngine)
     with pytest.raises(ValueError, match="EngineSpec"):
-        extract_embeddings(engine, corpus, tmp_path / "emb", "k", chunk_size=2, jobs=TWO_JOBS)
+        run_chunked(engine, corpus, embeddings_output(tmp_path / "emb"), "k", chunk_size=2, jobs=TWO_JOBS)
 
 
 def test_chunks_are_written_as_they_finish(corpus, tmp_path) -> None:
@@ -130,7 +133,7 @@ def test_chunks_are_written_as_they_finish(corpus, tmp_path) -> None:
     out = tmp_path / "emb"
     engine = _spec(TINY_ECAPA).build(torch.device("cpu"))
     assert isinstance(engine, EmbeddingEngine)
-    embed = engine.embed
+    embed = engine.compute
     seen: list[int] = []
 
     def watching(wavs: list[np.ndarray]) -> list[np.ndarray]:
@@ -138,8 +141,8 @@ def test_chunks_are_written_as_they_finish(corpus, tmp_path) -> None:
         seen.append(done)
         return embed(wavs)
 
-    engine.embed = watching  # type: ignore[method-assign]
-    extract_embeddings(engine, corpus, out, "k", batch_size=2, chunk_size=2)
+    engine.compute = watching  # type: ignore[method-assign]
+    run_chunked(engine, corpus, embeddings_output(out), "k", decode_batch=2, chunk_size=2)
     assert seen == [0, 1, 2, 3, 4], "each chunk is written before the next one is computed"
 
 
@@ -156,8 +159,9 @@ def test_cli_jobs_match_single_process_and_respect_the_lock(corpus, tmp_path) ->
 
     def run(exp: Path, *extra: str) -> subprocess.CompletedProcess:
         cmd = [
-            sys.executable, "local/extract_embeddings.py", "--conf", str(conf), "--data_dirs", str(data),
-            "--exp_dir", str(exp), "--device", "cpu", "--chunk_size", "3", "--allow_random_init", *extra,
+            sys.executable, "-m", "sasv", "extract_embeddings", "--conf", str(conf), "--data_dirs", str(data),
+            "--exp_dir", str(exp), "--device", "cpu", "--chunk_size", "3", "--allow_random_init", "true",
+            *extra,
         ]  # fmt: skip
         return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
 

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from sasv.audio import SAMPLE_RATE, read_audio
-from sasv.corpus import (
+from sasv.la_layout import GENDERS, SPLITS, TRIAL_SPLITS, LALayout
+from sasv.mini_corpus import (
     MARKER,
     CorpusError,
     MiniCorpusConfig,
@@ -20,7 +20,7 @@ from sasv.corpus import (
     render,
     write_corpus,
 )
-from sasv.datadir import (
+from sasv.protocols import (
     count_trial_keys,
     read_cm_protocol,
     read_enrollment,
@@ -28,7 +28,7 @@ from sasv.datadir import (
     read_sasv_trials,
     true_speakers,
 )
-from sasv.la_layout import GENDERS, SPLITS, TRIAL_SPLITS, LALayout
+from tests.conftest import tool
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -194,7 +194,7 @@ def test_cli_prints_summary(tmp_path):
         "1",
     ]
     out = subprocess.run(
-        [sys.executable, str(REPO / "local" / "make_mini_corpus.py"), *args],
+        [*tool("make_mini_corpus"), *args],
         capture_output=True,
         text=True,
         env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
@@ -204,8 +204,7 @@ def test_cli_prints_summary(tmp_path):
     assert "trials target=4 nontarget=4 spoof=4" in out.stdout
     bad = subprocess.run(
         [
-            sys.executable,
-            str(REPO / "local" / "make_mini_corpus.py"),
+            *tool("make_mini_corpus"),
             "--out",
             str(tmp_path),
             "--speakers",

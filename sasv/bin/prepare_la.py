@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Stage 1: Kaldi-style data dirs data/{dev,eval}/{wav.scp,utt2spk,spk2utt,enroll,trials} from an LA tree.
 
 Reads, under --la_root (the LA/ folder of LA.zip):
@@ -18,33 +17,32 @@ lists give dev target=1484 nontarget=5768 spoof=22296 and eval target=5370 nonta
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from sasv.cli import run_cli  # noqa: E402
-from sasv.datadir import (  # noqa: E402
+from sasv.cli import ArgumentParser, run_cli
+from sasv.datadir import (
     DataDir,
     DataDirError,
-    format_trial_counts,
-    offenders,
-    read_cm_protocol,
-    read_enrollments,
-    read_sasv_trials,
     spk2utt_from_utt2spk,
-    true_speakers,
     validate_datadir,
     write_spk2utt,
     write_utt2spk,
     write_wav_scp,
 )
-from sasv.la_layout import TRIAL_SPLITS, LALayout  # noqa: E402
-from sasv.markers import write_prepared_marker  # noqa: E402
+from sasv.la_layout import TRIAL_SPLITS, LALayout
+from sasv.markers import write_prepared_marker
+from sasv.protocols import (
+    format_trial_counts,
+    offenders,
+    read_cm_protocol,
+    read_enrollments,
+    read_sasv_trials,
+    true_speakers,
+)
 
 log = logging.getLogger("prepare_la")
 
@@ -115,8 +113,8 @@ def build_cohort(layout: LALayout) -> tuple[dict[str, str], dict[str, str]]:
     return audio_paths(layout, "train", utt2spk, "the AS-norm cohort"), utt2spk
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Sequence[str] | None = None) -> int:
+    p = ArgumentParser(prog="sasv prepare_la", description=__doc__)
     p.add_argument("--la_root", required=True, help="the LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...)")
     p.add_argument(
         "--trials_dir",
@@ -125,10 +123,8 @@ def main() -> int:
     )
     p.add_argument("--out", default="data", help="root of the data dirs (default: data)")
     p.add_argument("--sets", nargs="+", default=list(TRIAL_SPLITS), choices=TRIAL_SPLITS, help="(dev eval)")
-    p.add_argument(
-        "--cohort", action="store_true", help=f"also write <out>/{COHORT} (LA train bona fide, for AS-norm)"
-    )
-    args = p.parse_args()
+    p.add_bool("--cohort", False, f"also write <out>/{COHORT} (LA train bona fide, for AS-norm)")
+    args = p.parse_args(argv)
 
     la_root = Path(args.la_root)
     if not la_root.is_dir():
@@ -161,4 +157,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    sys.exit(run_cli(main))

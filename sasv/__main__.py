@@ -1,0 +1,52 @@
+"""``sasv <tool> [options]`` (or ``python -m sasv <tool>``): the recipe's command-line tools.
+
+Each tool is a module of :mod:`sasv.bin` with a ``main(argv)``; this dispatcher runs it under the error
+contract of :func:`sasv.cli.run_cli`. The shell stages call ``python -m sasv <tool>``, which works with or
+without the package installed (path.sh puts the recipe on PYTHONPATH).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+# tool -> what it does (the modules are imported only when run: data tools never import torch)
+TOOLS: dict[str, str] = {
+    "make_mini_corpus": "write a synthetic corpus in the exact ASVspoof 2019 LA layout",
+    "prepare_la": "stage 1: Kaldi data dirs from an LA tree",
+    "extract_embeddings": "stage 2: ASV embeddings (full utterance + five 3 s segments)",
+    "score_cm": "stage 3: CM scores (AASIST P(bona fide))",
+    "score_trials": "run_test stage 1: score one ASV x CM system, EER tables",
+    "analyse_system": "run_test stage 1: costs, per-attack EERs and figures of a scored system",
+    "fuse_systems": "run_test stage 2: learned logistic-regression fusion of several systems",
+    "make_summary": "run_test stage 3: summary table and RESULTS.md",
+    "compute_metrics": "SASV EERs and costs of a submission-format score file, as JSON",
+}
+
+
+def usage() -> str:
+    width = max(map(len, TOOLS))
+    lines = [f"  {name:<{width}}  {what}" for name, what in TOOLS.items()]
+    return "usage: sasv <tool> [options]   (sasv <tool> --help for a tool's options)\n\ntools:\n" + "\n".join(
+        lines
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from sasv.cli import run_cli
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(usage())
+        return 0 if args else 2
+    tool, rest = args[0], args[1:]
+    if tool not in TOOLS:
+        print(f"sasv: unknown tool {tool!r}\n{usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(f"sasv.bin.{tool}")
+    return run_cli(module.main, rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

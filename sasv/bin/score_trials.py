@@ -1,0 +1,173 @@
+"""run_test stage 1: score the trials of one ASV model x CM model with one embedding norm.
+
+Reads exp/<asv>/embeddings/<set>/xvector.scp and exp/<cm>/scores/<set>/cm_scores.txt (refusing outputs that
+are missing or were made from other inputs), writes into the system's folder exp/<asv>/<cm>/<variant>:
+scores_<set>.txt (``spk utt attack key asv cm fused``), scores_<set>.sasv.txt (the SASV 2022 submission
+format), results.json and results.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from sasv.asnorm import DEFAULT_TOP_K
+from sasv.cli import ArgumentParser, run_cli
+from sasv.conf import ModelConf, load_conf
+from sasv.datadir import validate_datadir
+from sasv.errors import MissingInputError
+from sasv.evaluate import compute_trial_scores
+from sasv.exp_layout import ExpLayout, variant
+from sasv.fileio import atomic_write_text
+from sasv.locking import exclusive_lock
+from sasv.markers import check_prepared_marker, check_stage_inputs
+from sasv.metrics_record import metrics_record
+from sasv.outputs import read_cm_scores, read_embeddings
+from sasv.protocols import format_trial_counts
+from sasv.provenance import RANDOM_INIT_NOTE, read_model_record
+from sasv.report import format_eer, results_table
+from sasv.scoring import FUSION_RULES, NORMS, write_score_file, write_submission_file
+
+log = logging.getLogger("score_trials")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = ArgumentParser(prog="sasv score_trials", description=__doc__)
+    p.add_argument("--asv_conf", required=True)
+    p.add_argument("--cm_conf", required=True)
+    p.add_argument("--norm", required=True, choices=NORMS)
+    p.add_argument("--fusion", default="product", choices=FUSION_RULES)
+    p.add_argument("--data_dir", default="data")
+    p.add_argument("--exp_dir", default="exp")
+    p.add_argument("--sets", nargs="+", default=["dev", "eval"])
+    p.add_argument(
+        "--score_norm",
+        default="none",
+        choices=["none", "asnorm"],
+        help="asnorm: adaptive symmetric normalisation of the ASV score against --cohort_set (default: none)",
+    )
+    p.add_argument("--cohort_set", default="train_cohort", help="data dir of the AS-norm cohort")
+    p.add_argument("--top_k", type=int, default=DEFAULT_TOP_K, help="AS-norm top-K cohort scores")
+    args = p.parse_args(argv)
+
+    asv, cm = load_conf(args.asv_conf), load_conf(args.cm_conf)
+    layout = ExpLayout(args.exp_dir)
+    models = [
+        read_model_record(layout.model_record(asv.name, "asv")),
+        read_model_record(layout.model_record(cm.name, "cm")),
+    ]
+    random_models = [m["name"] for m in models if not m["pretrained"]]
+    note = f"{', '.join(random_models)}: {RANDOM_INIT_NOTE}" if random_models else None
+    variant_name = variant(args.norm, args.score_norm)
+    out_dir = layout.system_dir(asv.name, cm.name, variant_name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    cohort = None
+    if args.score_norm == "asnorm":
+        cohort = read_cohort(layout, asv, Path(args.data_dir) / args.cohort_set)
+        log.info(
+            "AS-norm against %d cohort utterances of %s, top %d", len(cohort), args.cohort_set, args.top_k
+        )
+    with exclusive_lock(out_dir, "scores and tables"):
+        results = {}
+        for set_name in args.sets:
+            results[set_name] = score_set(
+                layout,
+                asv,
+                cm,
+                Path(args.data_dir) / set_name,
+                out_dir,
+                args.norm,
+                args.fusion,
+                cohort,
+                args.top_k,
+            )
+        record = {
+            "system": layout.system_name(asv.name, cm.name, variant_name),
+            "asv": asv.name,
+            "cm": cm.name,
+            "norm": args.norm,
+            "variant": variant_name,
+            "fusion": args.fusion,
+            "score_norm": args.score_norm,
+            "top_k": args.top_k if args.score_norm == "asnorm" else None,
+            "models": models,
+            "note": note,
+            "results": results,
+        }
+        atomic_write_text(out_dir / "results.json", json.dumps(record, indent=2) + "\n")
+        title = f"{record['system']} (fusion: {args.fusion})"
+        atomic_write_text(out_dir / "results.md", results_table(title, results, note))
+        log.info("wrote %s", out_dir / "results.md")
+    if note:
+        log.warning(note)
+    return 0
+
+
+def read_cohort(layout: ExpLayout, asv: ModelConf, cohort_dir: Path) -> dict[str, np.ndarray]:
+    """The AS-norm cohort's embeddings, refused when missing or made from other inputs."""
+    out = layout.stage_output(asv.name, "asv", cohort_dir.name)
+    if not out.file.is_file():
+        raise MissingInputError(
+            f"{out.file} not found: AS-norm needs cohort embeddings; run run_spk_ebd_extract.sh with "
+            f"--cohort true (stages 1-2)"
+        )
+    check_stage_inputs(out.marker, asv, {"wav.scp": cohort_dir / "wav.scp"})
+    return read_embeddings(out.file)
+
+
+def score_set(
+    layout: ExpLayout,
+    asv: ModelConf,
+    cm: ModelConf,
+    data_dir: Path,
+    out_dir: Path,
+    norm: str,
+    fusion: str,
+    cohort: Mapping[str, np.ndarray] | None,
+    top_k: int,
+) -> dict:
+    """Score one set into ``out_dir`` and return its metrics record, refusing stage outputs that are
+    missing or were made from other inputs."""
+    set_name = data_dir.name
+    check_prepared_marker(data_dir)
+    data = validate_datadir(data_dir)
+    emb, cm_out = layout.stage_output(asv.name, "asv", set_name), layout.stage_output(cm.name, "cm", set_name)
+    for path in (emb.file, cm_out.file):
+        if not path.is_file():
+            raise MissingInputError(f"{path} not found: run run_spk_ebd_extract.sh stages 2-3 first")
+    wav_scp, trials = data_dir / "wav.scp", data_dir / "trials"
+    check_stage_inputs(emb.marker, asv, {"wav.scp": wav_scp})
+    check_stage_inputs(cm_out.marker, cm, {"wav.scp": wav_scp, "trials": trials})
+    scores = compute_trial_scores(
+        data,
+        read_embeddings(emb.file),
+        read_cm_scores(cm_out.file),
+        norm,
+        fusion,
+        emb_source=str(emb.file),
+        cm_source=str(cm_out.file),
+        cohort=cohort,
+        top_k=top_k,
+    )
+    write_score_file(out_dir / f"scores_{set_name}.txt", scores)
+    write_submission_file(out_dir / f"scores_{set_name}.sasv.txt", scores)
+    result = metrics_record(scores)
+    log.info(
+        "%s %s %s: SASV-EER %s%%, SV-EER %s%%, SPF-EER %s%% (%s)",
+        out_dir.relative_to(layout.root) if out_dir.is_relative_to(layout.root) else out_dir,
+        norm,
+        set_name,
+        *(format_eer(result[k]) for k in ("sasv_eer", "sv_eer", "spf_eer")),
+        format_trial_counts(result["counts"]),
+    )
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

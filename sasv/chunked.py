@@ -1,0 +1,242 @@
+"""The one driver of both model stages: an utterance list -> resumable chunks -> one checked output file.
+
+Outputs are written in fixed chunks of the sorted utterance list. A chunk's data is written first and its
+index (``.scp``/``.txt``) is renamed into place last, so a chunk with an index is complete; a killed run
+leaves at most the chunks in progress to redo. A fingerprint of the inputs (model key, utterance list)
+guards the chunks: when it changes, stale chunks are discarded instead of being mixed with new ones. The
+merged output gets a completion marker with the same fingerprint and the stage's inputs, which later
+stages check (:mod:`sasv.markers`).
+
+One DataLoader decodes every unfinished chunk, its workers ahead of the model; batches never cross a chunk
+boundary, so a chunk is computed with the same batches whether it runs alone (resume, another job) or with
+others, and a resumed run writes bit-identical results. Only memory that does not grow with the corpus is
+held: one chunk of results and the decoder prefetch. With more than one job the chunks are computed by
+:mod:`sasv.jobs`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+from tqdm import tqdm
+
+from sasv.audio import AudioError, read_audio
+from sasv.engines import Engine, EngineSpec
+from sasv.exp_layout import StageOutput
+from sasv.fileio import atomic_write_text
+from sasv.jobs import JobOptions, run_jobs
+from sasv.markers import is_complete, write_done_marker
+from sasv.outputs import OUTPUTS, OutputFormat
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CHUNK_SIZE = 200
+# Utterances decoded per DataLoader batch (the unit the workers hand over), not the model's batch size.
+DECODE_BATCH = 8
+
+Item = tuple[str, str]
+Chunk = tuple[int, list[Item]]
+
+
+def fingerprint(*parts: str) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def items_fingerprint(items: Sequence[Item]) -> str:
+    return fingerprint(*(f"{u} {p}" for u, p in items))
+
+
+@dataclass(frozen=True)
+class ChunkPlan:
+    """A sorted item list cut into fixed chunks, stored under ``chunk_dir`` and guarded by ``key``."""
+
+    items: list[Item]
+    chunk_dir: Path
+    chunk_size: int
+    key: str
+
+    def chunks(self) -> list[list[Item]]:
+        return [self.items[i : i + self.chunk_size] for i in range(0, len(self.items), self.chunk_size)]
+
+    def prepare(self) -> None:
+        """Create the chunk dir, discarding chunks made from other inputs."""
+        stamp = self.chunk_dir / "FINGERPRINT"
+        if self.chunk_dir.exists():
+            old = stamp.read_text().strip() if stamp.exists() else ""
+            if old != self.key:
+                log.warning("inputs changed since %s was written: discarding its chunks", self.chunk_dir)
+                shutil.rmtree(self.chunk_dir)
+        self.chunk_dir.mkdir(parents=True, exist_ok=True)
+        if not stamp.exists():
+            atomic_write_text(stamp, self.key + "\n")
+
+
+# ----------------------------------------------------------------------------------------- audio decoding
+
+
+class AudioListDataset(Dataset):
+    """(utt, path) pairs -> (utt, waveform); decoding runs in DataLoader workers when there are any."""
+
+    def __init__(self, items: Sequence[Item]) -> None:
+        self.items = list(items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[str, np.ndarray | AudioError]:
+        utt, path = self.items[index]
+        try:
+            return utt, read_audio(path)
+        except AudioError as e:
+            # returned, not raised: a DataLoader worker would wrap it in a traceback-laden message
+            return utt, e
+
+
+class ChunkBatchSampler(Sampler[list[int]]):
+    """Batches of at most ``batch_size`` consecutive indices that start at each chunk's start and never
+    cross a chunk boundary, over chunks of the given lengths laid end to end."""
+
+    def __init__(self, chunk_lengths: Sequence[int], batch_size: int) -> None:
+        self.chunk_lengths = list(chunk_lengths)
+        self.batch_size = batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        offset = 0
+        for length in self.chunk_lengths:
+            for start in range(0, length, self.batch_size):
+                yield list(range(offset + start, offset + min(start + self.batch_size, length)))
+            offset += length
+
+    def __len__(self) -> int:
+        return sum(-(-n // self.batch_size) for n in self.chunk_lengths)
+
+
+def _collate_list(batch: list) -> list:
+    return batch
+
+
+def iterate_audio(
+    chunks: Sequence[Sequence[Item]], decode_batch: int, num_workers: int
+) -> Iterator[list[tuple[str, np.ndarray]]]:
+    """Decoded batches of every chunk in turn, from one DataLoader (its workers start once, not per chunk)."""
+    items = [item for chunk in chunks for item in chunk]
+    loader = DataLoader(
+        AudioListDataset(items),
+        batch_sampler=ChunkBatchSampler([len(c) for c in chunks], decode_batch),
+        num_workers=num_workers,
+        collate_fn=_collate_list,
+        prefetch_factor=4 if num_workers > 0 else None,
+        persistent_workers=False,
+    )
+    for batch in loader:
+        for _, wav in batch:
+            if isinstance(wav, AudioError):
+                raise wav
+        yield batch
+
+
+def compute_chunks(
+    engine: Engine,
+    output: OutputFormat,
+    plan: ChunkPlan,
+    todo: Sequence[Chunk],
+    decode_batch: int,
+    num_workers: int,
+    progress: Callable[[int], None],
+) -> None:
+    """Compute and write the ``todo`` chunks; only the current chunk's results are held in memory."""
+    batches = iterate_audio([chunk for _, chunk in todo], decode_batch, num_workers)
+    for n, chunk in todo:
+        results: list = []
+        while len(results) < len(chunk):
+            batch = next(batches)
+            results.extend(engine.compute([w for _, w in batch]))
+            progress(len(batch))
+        rows = [(u, r) for (u, _), r in zip(chunk, results, strict=True)]
+        text = output.write_chunk(rows, plan.chunk_dir / f"{n:05d}")
+        atomic_write_text(plan.chunk_dir / f"{n:05d}{output.index_suffix}", text)
+
+
+# ------------------------------------------------------------------------------------------------ driver
+
+
+def _pending(plan: ChunkPlan, suffix: str) -> tuple[list[Path], list[Chunk]]:
+    """Every chunk's index path, and the chunks without one (still to compute)."""
+    indexes, todo = [], []
+    for n, chunk in enumerate(plan.chunks()):
+        index = plan.chunk_dir / f"{n:05d}{suffix}"
+        indexes.append(index)
+        if not index.exists():
+            todo.append((n, chunk))
+    return indexes, todo
+
+
+def run_chunked(
+    engine: Engine | EngineSpec,
+    items: Sequence[Item],
+    out: StageOutput,
+    model_key: str,
+    decode_batch: int = DECODE_BATCH,
+    num_workers: int = 0,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    inputs: dict | None = None,
+    jobs: JobOptions | None = None,
+) -> Path:
+    """Compute the output of ``engine``'s kind for every (utt, path) of ``items`` into ``out.file``.
+
+    ``model_key`` identifies the model (conf + checkpoint + options that change numbers); with the item
+    list it forms the fingerprint that decides whether finished chunks and outputs can be reused.
+    ``inputs`` (see :func:`sasv.markers.stage_inputs`) is recorded in ``out.marker`` for later stages to
+    check. ``decode_batch`` utterances are decoded and computed together (the engine splits them into model
+    batches). ``jobs`` with more than one job needs an :class:`EngineSpec`; the caller holds the output
+    lock, and its script must guard its entry point with ``if __name__ == "__main__":`` (jobs are spawned
+    processes, which import the main module). Returns ``out.file``.
+    """
+    output = OUTPUTS[engine.kind]
+    items = sorted(items)
+    key = fingerprint(model_key, items_fingerprint(items))
+    if is_complete(out.file, out.marker, key):
+        log.info("%s is complete for these inputs: skipping", out.file)
+        return out.file
+    plan = ChunkPlan(items, out.chunk_dir, chunk_size, key)
+    plan.prepare()
+    indexes, todo = _pending(plan, output.index_suffix)
+    desc = f"{output.what} {out.file}"
+    done_utts = len(items) - sum(len(c) for _, c in todo)
+    if done_utts:
+        log.info("%s: resuming, %d of %d utterances already done", desc, done_utts, len(items))
+    num_jobs = jobs.num_jobs if jobs else 1
+    start = time.perf_counter()
+    with tqdm(total=len(items), initial=done_utts, desc=desc, unit="utt", dynamic_ncols=True) as bar:
+        if todo and num_jobs > 1:
+            if not isinstance(engine, EngineSpec):
+                raise ValueError("parallel jobs build their own engines: pass an EngineSpec, not an engine")
+            run_jobs(engine, output, plan, todo, decode_batch, num_workers, jobs, bar)
+        elif todo:
+            if isinstance(engine, EngineSpec):
+                device = torch.device(jobs.devices[0]) if jobs and jobs.devices else torch.device("cpu")
+                engine = engine.build(device)
+            compute_chunks(engine, output, plan, todo, decode_batch, num_workers, bar.update)
+    if todo:
+        seconds = time.perf_counter() - start
+        n_utts = sum(len(c) for _, c in todo)
+        log.info("%s: %d utterances in %.1f s (%.2f utt/s)", desc, n_utts, seconds, n_utts / seconds)
+    merged = "".join(p.read_text() for p in indexes)
+    if merged.count("\n") != len(items):
+        raise RuntimeError(f"{out.file}: {merged.count(chr(10))} {output.what} for {len(items)} utterances")
+    atomic_write_text(out.file, merged)
+    write_done_marker(out.marker, key, len(items), inputs)
+    return out.file

@@ -1,0 +1,281 @@
+"""Inference engines: a model plus how it is run (device, batch, precision), one ``compute`` per engine.
+
+* :class:`EmbeddingEngine` (ASV): the reference 6 rows per utterance, full utterance + five 3 s segments.
+* :class:`CountermeasureEngine` (CM): AASIST logits on the first 64,600 samples.
+* :class:`EngineOptions` owns every default of how an engine runs (device, model batch, intra-op threads,
+  mixed precision, CPU kernels). The stages, the benchmark and the Python API (:func:`load_engine`) all
+  resolve them here, so the same conf runs the same way everywhere.
+* :class:`EngineSpec` is a conf plus options: what a spawned job needs to build its own engine.
+
+Both engines have ``compute(wavs)`` -> one result per waveform, which is all the chunked driver
+(:mod:`sasv.chunked`) needs; ``kind`` is the conf's kind (``asv`` or ``cm``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import nn
+
+from sasv.audio import CM_SAMPLES, cm_input, embedding_segments
+from sasv.cpu_kernels import CPU_KERNELS, has_2d_convolutions, prepare_model
+from sasv.errors import SasvError
+
+if TYPE_CHECKING:
+    from sasv.conf import LoadedModel, ModelConf
+
+AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# Model batch on CPU for models with 2-D convolutions (ResNets, AASIST), measured fastest for each of them
+# (docs/PERFORMANCE.md): their activations are ~12 MB per 3 s segment, so a batch of 5 already runs the
+# element-wise ops from memory instead of cache. 1-D models (ECAPA, WavLM) get 2 waveforms per intra-op
+# thread, at most 5.
+CPU_BATCH_2D = 1
+CPU_BATCH_1D_PER_THREAD = 2
+CPU_BATCH_1D_MAX = 5
+
+
+class DeviceError(SasvError, RuntimeError):
+    """The requested device does not exist on this machine."""
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto``: the GPU when there is one, else the CPU; ``cuda[:N]`` without CUDA is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise DeviceError(f"--device {device}: not a device (auto, cpu, cuda or cuda:N)") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"--device {device}: CUDA is not available on this machine")
+    return dev
+
+
+def default_model_batch(
+    device: torch.device, conf_batch_size: int, model: nn.Module | None = None, threads: int | None = None
+) -> int:
+    """Model batch: the conf's ``batch_size`` (sized for GPU memory) on a GPU; on CPU :data:`CPU_BATCH_2D`
+    for a model with 2-D convolutions (or an unknown one), else :data:`CPU_BATCH_1D_PER_THREAD` waveforms
+    per intra-op thread (``threads``, default torch's current setting), at most :data:`CPU_BATCH_1D_MAX`."""
+    if device.type != "cpu":
+        return conf_batch_size
+    if model is None or has_2d_convolutions(model):
+        return CPU_BATCH_2D
+    per_thread = CPU_BATCH_1D_PER_THREAD * max(1, threads or torch.get_num_threads())
+    return min(CPU_BATCH_1D_MAX, per_thread)
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """How a model is run; every field's default is resolved here and nowhere else.
+
+    ``device``: auto | cpu | cuda | cuda:N. ``model_batch``: waveforms per forward pass (None:
+    :func:`default_model_batch`, resolved in the process that runs the model, after its threads are set).
+    ``threads``: intra-op threads of that process (None: torch's setting, i.e. OMP_NUM_THREADS or all cores).
+    ``autocast``: none | bf16 | fp16 (ASV models only; changes the numbers). ``cpu_kernels``: onednn | torch.
+    """
+
+    device: str = "auto"
+    model_batch: int | None = None
+    threads: int | None = None
+    autocast: str = "none"
+    cpu_kernels: str = "onednn"
+
+    def __post_init__(self) -> None:
+        if self.autocast not in AUTOCAST_DTYPES:
+            raise ValueError(f"autocast must be one of {sorted(AUTOCAST_DTYPES)}, got {self.autocast!r}")
+        if self.cpu_kernels not in CPU_KERNELS:
+            raise ValueError(f"cpu_kernels must be one of {CPU_KERNELS}, got {self.cpu_kernels!r}")
+
+    def apply_threads(self) -> None:
+        """Set this process's intra-op threads when the options name a number."""
+        if self.threads:
+            torch.set_num_threads(self.threads)
+
+    def fingerprint_suffix(self, kind: str) -> str:
+        """What of these options changes the numbers an engine computes, for output fingerprints."""
+        return f" autocast={self.autocast}" if kind == "asv" else ""
+
+
+@contextmanager
+def exact_fp32(device: torch.device) -> Iterator[None]:
+    """TF32 off for CUDA convolutions and matmuls (cuDNN convs use it by default on Ampere and later).
+
+    TF32 keeps 10 mantissa bits, which moves embeddings by ~1e-3: far more than the rounding the engines
+    allow themselves. Restored afterwards, so other code in the process keeps its own settings.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def to_device(batch: np.ndarray, device: torch.device) -> torch.Tensor:
+    """float32 host array -> tensor on ``device``; to a GPU through pinned memory, copied asynchronously."""
+    x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
+    if device.type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x if device.type == "cpu" else x.to(device)
+
+
+class EmbeddingEngine:
+    """Embeds utterances as the reference 6 rows: the full utterance + five 3 s segments.
+
+    Full utterances differ in length and the models normalise features over time (mean/instance norm,
+    attentive statistics, WavLM's waveform normalisation and attention over all frames), and none takes a
+    mask, so zero-padding would change their embeddings: they are batched only with utterances of exactly
+    the same length. Segments all have the same length and are batched freely across utterances. Batching
+    changes nothing but float rounding (tests/test_engines.py holds every model family to the
+    reference per-utterance computation within 1e-5). The model is prepared in place by
+    :func:`sasv.cpu_kernels.prepare_model`.
+    """
+
+    kind = "asv"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        model_batch: int,
+        autocast_dtype: torch.dtype | None = None,
+        cpu_kernels: str = "onednn",
+    ) -> None:
+        self.model = prepare_model(model, device, cpu_kernels)
+        self.device = device
+        self.model_batch = model_batch
+        self.autocast_dtype = autocast_dtype
+
+    @torch.inference_mode()
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        x = to_device(batch, self.device)
+        if self.autocast_dtype is not None:
+            with torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype):
+                out = self.model(x)
+        else:
+            with exact_fp32(self.device):
+                out = self.model(x)
+        return out.float().cpu().numpy()
+
+    def compute(self, wavs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """A (6, D) float32 array per waveform: row 0 the full utterance, rows 1-5 the segments."""
+        full: list[np.ndarray | None] = [None] * len(wavs)
+        by_length: dict[int, list[int]] = {}
+        for i, w in enumerate(wavs):
+            by_length.setdefault(len(w), []).append(i)
+        for indices in by_length.values():
+            for start in range(0, len(indices), self.model_batch):
+                group = indices[start : start + self.model_batch]
+                out = self._forward(np.stack([wavs[i] for i in group]))
+                for i, row in zip(group, out, strict=True):
+                    full[i] = row
+        segments = np.concatenate([embedding_segments(w) for w in wavs])
+        seg_out = np.concatenate(
+            [
+                self._forward(segments[s : s + self.model_batch])
+                for s in range(0, len(segments), self.model_batch)
+            ]
+        )
+        n_seg = seg_out.shape[0] // len(wavs)
+        return [
+            np.concatenate([full[i][None], seg_out[i * n_seg : (i + 1) * n_seg]]).astype(np.float32)
+            for i in range(len(wavs))
+        ]
+
+
+class CountermeasureEngine:
+    """AASIST-style CM on the first 64,600 samples (tiled when shorter), in model batches of
+    ``model_batch``."""
+
+    kind = "cm"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        device: torch.device,
+        model_batch: int,
+        num_samples: int = CM_SAMPLES,
+        cpu_kernels: str = "onednn",
+    ) -> None:
+        self.model = prepare_model(model, device, cpu_kernels)
+        self.device = device
+        self.num_samples = num_samples
+        self.model_batch = model_batch
+
+    @torch.inference_mode()
+    def compute(self, wavs: Sequence[np.ndarray]) -> np.ndarray:
+        """Logits (B, 2) [spoof, bona fide], one row per waveform."""
+        x = np.stack([cm_input(w, self.num_samples) for w in wavs]).astype(np.float32)
+        out = []
+        with exact_fp32(self.device):
+            for start in range(0, len(x), self.model_batch):
+                out.append(self.model(to_device(x[start : start + self.model_batch], self.device)))
+        return torch.cat(out).float().cpu().numpy()
+
+
+Engine = EmbeddingEngine | CountermeasureEngine
+
+
+def build_engine(loaded: LoadedModel, device: torch.device, options: EngineOptions) -> Engine:
+    """The engine of a loaded model's kind, its model batch resolved by :func:`default_model_batch` in this
+    process (call :meth:`EngineOptions.apply_threads` first)."""
+    model_batch = options.model_batch or default_model_batch(device, loaded.conf.batch_size, loaded.model)
+    if loaded.conf.kind == "asv":
+        return EmbeddingEngine(
+            loaded.model, device, model_batch, AUTOCAST_DTYPES[options.autocast], options.cpu_kernels
+        )
+    if options.autocast != "none":
+        raise ValueError("mixed precision (autocast) is for ASV models only")
+    return CountermeasureEngine(loaded.model, device, model_batch, cpu_kernels=options.cpu_kernels)
+
+
+@dataclass(frozen=True)
+class EngineSpec:
+    """How a job process builds its own engine: a conf and options, not a model.
+
+    Job processes are spawned (forking a process that has run OpenMP or CUDA is unsafe), and shipping a
+    model to them would need shared memory the size of the model (1.3 GB for WavLM; containers often give
+    /dev/shm 64 MB). Building from the conf is deterministic, also for seeded random initialisation.
+    """
+
+    conf: ModelConf
+    allow_random_init: bool = False
+    options: EngineOptions = field(default_factory=EngineOptions)
+
+    @property
+    def kind(self) -> str:
+        return self.conf.kind
+
+    def build(self, device: torch.device) -> Engine:
+        from sasv.conf import load_model
+
+        loaded = load_model(self.conf, allow_random_init=self.allow_random_init)
+        return build_engine(loaded, device, self.options)
+
+
+def load_engine(
+    conf: str | Path | ModelConf, options: EngineOptions | None = None, allow_random_init: bool = False
+) -> Engine:
+    """The Python API: a conf file (or parsed conf) -> a ready engine, run exactly as the stages run it.
+
+    >>> engine = load_engine("conf/asv/ecapa_tdnn.yaml")            # doctest: +SKIP
+    >>> rows = engine.compute([read_audio("LA_E_1000147.flac")])[0]  # doctest: +SKIP
+    """
+    from sasv.conf import load_conf, load_model
+
+    options = options or EngineOptions()
+    conf = conf if not isinstance(conf, str | Path) else load_conf(conf)
+    options.apply_threads()
+    loaded = load_model(conf, allow_random_init=allow_random_init)
+    return build_engine(loaded, resolve_device(options.device), options)

@@ -1,0 +1,171 @@
+"""The one owner of the ``exp/`` layout: where every stage writes, and how systems are named.
+
+::
+
+    exp/<asv>/embeddings/model.json                 the ASV model's record (conf, checkpoint sha256)
+    exp/<asv>/embeddings/<set>/xvector.{scp,done}    stage 2 (chunks/ holds the arks the scp points into)
+    exp/<cm>/scores/model.json                      the CM model's record
+    exp/<cm>/scores/<set>/cm_scores.txt{,.done}      stage 3
+    exp/<asv>/<cm>/<variant>/                       run_test stage 1: one scored system (scores, tables)
+    exp/fusion/logreg_<variant>/                    run_test stage 2: learned fusion of several systems
+    exp/summary.md, exp/RESULTS.md, exp/logs/        run_test stage 3, stage script logs
+
+A system is named ``<asv>/<cm>/<variant>``, its path under ``exp/``: model names cannot contain ``/`` and
+cannot be the folder names above (:func:`check_model_name`, enforced when a conf is read), so a name can
+neither collide nor be mis-split. ``<variant>`` is the embedding norm, plus ``_<score_norm>`` when the ASV
+score is normalised (:func:`variant`).
+
+The shell stages ask this module instead of recomputing paths (``python -m sasv.exp_layout --help``).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from sasv.errors import SasvError
+
+EMBEDDINGS_DIR = "embeddings"
+CM_SCORES_DIR = "scores"
+FUSION_DIR = "fusion"
+LOGS_DIR = "logs"
+MODEL_RECORD = "model.json"
+RESULTS_RECORD = "results.json"
+FUSION_NAME = "logreg"
+FUSED_VARIANT = "fused"
+RESERVED_NAMES = frozenset({EMBEDDINGS_DIR, CM_SCORES_DIR, FUSION_DIR, LOGS_DIR})
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
+_STAGE_DIRS = {"asv": EMBEDDINGS_DIR, "cm": CM_SCORES_DIR}
+
+
+class LayoutError(SasvError, ValueError):
+    """A model name that cannot be a folder of the exp layout."""
+
+
+def check_model_name(name: str, source: str = "conf") -> None:
+    if not _NAME.fullmatch(name):
+        raise LayoutError(
+            f"{source}: name {name!r} must be letters, digits and _ . + - (it names folders under exp/)"
+        )
+    if name in RESERVED_NAMES:
+        raise LayoutError(f"{source}: name {name!r} is reserved for exp/{name}/; choose another")
+
+
+def variant(norm: str, score_norm: str = "none") -> str:
+    """The scoring variant: ``nonorm``/``l2norm``, with ``_asnorm`` when the ASV score is AS-normed."""
+    return norm if score_norm == "none" else f"{norm}_{score_norm}"
+
+
+@dataclass(frozen=True)
+class StageOutput:
+    """The final file of a model stage on one set, its resumable chunks and its completion marker."""
+
+    file: Path
+    chunk_dir: Path
+    marker: Path
+
+    @property
+    def dir(self) -> Path:
+        return self.file.parent
+
+
+def embeddings_output(set_dir: str | Path) -> StageOutput:
+    set_dir = Path(set_dir)
+    return StageOutput(set_dir / "xvector.scp", set_dir / "chunks", set_dir / "xvector.done")
+
+
+def cm_scores_output(file: str | Path) -> StageOutput:
+    file = Path(file)
+    return StageOutput(file, file.parent / f".{file.name}.chunks", file.with_name(file.name + ".done"))
+
+
+@dataclass(frozen=True)
+class ExpLayout:
+    """Paths under one experiment root."""
+
+    root: Path
+
+    def __init__(self, root: str | Path) -> None:
+        object.__setattr__(self, "root", Path(root))
+
+    def model_dir(self, name: str, kind: str) -> Path:
+        """``exp/<name>/embeddings`` for an ASV model, ``exp/<name>/scores`` for a CM."""
+        return self.root / name / _STAGE_DIRS[kind]
+
+    def model_record(self, name: str, kind: str) -> Path:
+        return self.model_dir(name, kind) / MODEL_RECORD
+
+    def stage_output(self, name: str, kind: str, set_name: str) -> StageOutput:
+        set_dir = self.model_dir(name, kind) / set_name
+        return embeddings_output(set_dir) if kind == "asv" else cm_scores_output(set_dir / "cm_scores.txt")
+
+    @staticmethod
+    def system_name(asv: str, cm: str, variant_name: str) -> str:
+        return f"{asv}/{cm}/{variant_name}"
+
+    def system_dir(self, asv: str, cm: str, variant_name: str) -> Path:
+        return self.root / self.system_name(asv, cm, variant_name)
+
+    def fusion_dir(self, variant_name: str) -> Path:
+        return self.root / FUSION_DIR / f"{FUSION_NAME}_{variant_name}"
+
+    def results_records(self) -> list[Path]:
+        """Every scored system's and fusion's ``results.json``, sorted."""
+        systems = self.root.glob(f"*/*/*/{RESULTS_RECORD}")
+        fusions = (self.root / FUSION_DIR).glob(f"*/{RESULTS_RECORD}")
+        return sorted({*systems, *fusions})
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.md"
+
+    @property
+    def results_md(self) -> Path:
+        return self.root / "RESULTS.md"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / LOGS_DIR
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m sasv.exp_layout QUERY ...``: print one path or name of the layout (for the shell)."""
+    from sasv.cli import ArgumentParser
+    from sasv.conf import load_conf
+
+    p = ArgumentParser(prog="python -m sasv.exp_layout", description=__doc__)
+    sub = p.add_subparsers(dest="query", required=True)
+    for query, what in (
+        ("system_dir", "the folder of a scored system"),
+        ("system_name", "a system's name (its folder relative to --exp_dir)"),
+    ):
+        q = sub.add_parser(query, help=what)
+        q.add_argument("--exp_dir", default="exp")
+        q.add_argument("--asv_conf", required=True)
+        q.add_argument("--cm_conf", required=True)
+        q.add_argument("--norm", required=True)
+        q.add_argument("--score_norm", default="none")
+    q = sub.add_parser("fusion_dir", help="the folder of the learned fusion of one variant")
+    q.add_argument("--exp_dir", default="exp")
+    q.add_argument("--norm", required=True)
+    q.add_argument("--score_norm", default="none")
+    args = p.parse_args(argv)
+    layout = ExpLayout(args.exp_dir)
+    name = variant(args.norm, args.score_norm)
+    if args.query == "fusion_dir":
+        print(layout.fusion_dir(name))
+        return 0
+    asv, cm = load_conf(args.asv_conf).name, load_conf(args.cm_conf).name
+    print(
+        layout.system_dir(asv, cm, name) if args.query == "system_dir" else layout.system_name(asv, cm, name)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    from sasv.cli import run_cli
+
+    sys.exit(run_cli(main))

@@ -1,0 +1,111 @@
+"""What the two model stages write, and how it is read back: each reader beside its writer.
+
+* ASV embeddings: a Kaldi ark/scp, a (6, D) float32 matrix per utterance (``xvector.scp``).
+* CM scores: a text file, ``UTT logit_spoof logit_bonafide p_bonafide`` per line (``cm_scores.txt``).
+
+:data:`OUTPUTS` maps a conf's kind (``asv``, ``cm``) to its :class:`OutputFormat`; the chunked driver
+(:mod:`sasv.chunked`) writes every chunk through it, and scoring reads the merged file through it. Where the
+files live is :mod:`sasv.exp_layout`'s business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import kaldiio
+import numpy as np
+
+from sasv.errors import SasvError
+from sasv.scoring import bona_fide_probability
+
+Rows = list[tuple[str, np.ndarray]]
+
+
+class NonFiniteOutputError(SasvError, RuntimeError):
+    """A model produced NaN or Inf for an utterance."""
+
+
+class MalformedOutputError(SasvError, ValueError):
+    """A stage output file is malformed (the message names the file and line)."""
+
+
+def check_finite(values: np.ndarray, utts: Sequence[str], what: str) -> None:
+    bad = ~np.isfinite(values.reshape(len(utts), -1)).all(axis=1)
+    if bad.any():
+        names = [u for u, b in zip(utts, bad, strict=True) if b]
+        raise NonFiniteOutputError(
+            f"{what} is NaN or Inf for {len(names)} utterance(s), first: {', '.join(names[:5])}"
+        )
+
+
+def write_embedding_chunk(rows: Rows, stem: Path) -> str:
+    """Write ``<stem>.ark``; return the chunk's scp lines (the caller renames them into place last)."""
+    utts = [u for u, _ in rows]
+    check_finite(np.stack([r for _, r in rows]), utts, "embedding")
+    ark = stem.with_suffix(".ark")
+    tmp_scp = stem.with_suffix(".scp.tmp")
+    kaldiio.save_ark(str(ark), dict(rows), scp=str(tmp_scp))
+    text = tmp_scp.read_text()
+    tmp_scp.unlink()
+    return text
+
+
+def read_embeddings(scp: str | Path) -> dict[str, np.ndarray]:
+    """utt -> (rows, D) float32 from a kaldi scp (loads everything: fine for LA's ~10^5 x 6 x 256)."""
+    return {utt: np.asarray(mat, dtype=np.float32) for utt, mat in kaldiio.load_scp_sequential(str(scp))}
+
+
+def write_cm_chunk(rows: Rows, stem: Path) -> str:
+    """The chunk's ``UTT logit_spoof logit_bonafide p_bonafide`` lines (nothing is written beside them)."""
+    del stem
+    utts = [u for u, _ in rows]
+    logits = np.stack([r for _, r in rows])
+    check_finite(logits, utts, "CM logits")
+    prob = bona_fide_probability(logits)
+    lines = zip(utts, logits.tolist(), prob.tolist(), strict=True)
+    return "".join(f"{u} {lg[0]!r} {lg[1]!r} {p!r}\n" for u, lg, p in lines)
+
+
+def read_cm_scores(path: str | Path) -> dict[str, float]:
+    """utt -> P(bona fide) from a ``cm_scores.txt``; malformed lines name file and line."""
+    scores: dict[str, float] = {}
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) != 4:
+                raise MalformedOutputError(
+                    f"{path}:{n}: expected 'UTT logit_spoof logit_bonafide p_bonafide'"
+                )
+            try:
+                p = float(fields[3])
+            except ValueError:
+                raise MalformedOutputError(
+                    f"{path}:{n}: P(bona fide) {fields[3]!r} is not a number"
+                ) from None
+            if not np.isfinite(p):
+                raise MalformedOutputError(f"{path}:{n}: P(bona fide) of {fields[0]} is {p}")
+            if fields[0] in scores:
+                raise MalformedOutputError(f"{path}:{n}: utterance {fields[0]} scored twice")
+            scores[fields[0]] = p
+    return scores
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """One stage output: ``write_chunk(rows, stem)`` returns a chunk's index text (``index_suffix``),
+    the merged index is the output file, ``read`` loads it."""
+
+    what: str
+    index_suffix: str
+    write_chunk: Callable[[Rows, Path], str]
+    read: Callable[[str | Path], dict]
+
+
+OUTPUTS: dict[str, OutputFormat] = {
+    "asv": OutputFormat("embeddings", ".scp", write_embedding_chunk, read_embeddings),
+    "cm": OutputFormat("CM scores", ".txt", write_cm_chunk, read_cm_scores),
+}
