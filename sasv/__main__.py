@@ -44,8 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if tool not in TOOLS:
         print(f"sasv: unknown tool {tool!r}\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(f"sasv.bin.{tool}")
-    return run_cli(module.main, rest)
+
+    def run_tool(argv: Sequence[str] | None) -> int | None:
+        # imported under the runner: Ctrl-C while torch loads is one line too
+        return importlib.import_module(f"sasv.bin.{tool}").main(argv)
+
+    return run_cli(run_tool, rest)
 
 
 if __name__ == "__main__":

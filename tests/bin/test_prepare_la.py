@@ -13,7 +13,7 @@ from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus
 from sasv.protocols import read_cm_protocol
 from tests.conftest import tool
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COUNTS = "trials target=40 nontarget=120 spoof=24"
 
 

@@ -1,0 +1,341 @@
+"""Every expected error path of every tool ends in exactly one ``ERROR: <file>: <problem>`` line, exit 1.
+
+The tools run in-process through the same runner as ``sasv <tool>`` (:func:`sasv.cli.run_cli`), so an
+exception that escapes the contract fails the test with its traceback. One mini corpus is prepared and
+processed once (tiny models, random weights); each case then breaks one thing in a copy or a scratch dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from sasv.__main__ import TOOLS
+from sasv.__main__ import main as sasv_main
+from sasv.cli import run_cli
+from sasv.exp_layout import main as layout_main
+from sasv.locking import exclusive_lock
+from tests.conftest import tool
+
+TINY_ECAPA = "name: tiny_ecapa\nkind: asv\narch: ecapa_tdnn\nargs: {C: 16}\n"
+TINY_AASIST = (
+    "name: tiny_aasist\nkind: cm\narch: aasist\n"
+    "args: {filts: [20, [1, 8], [8, 8], [8, 16], [16, 16]], gat_dims: [16, 16]}\n"
+)
+
+
+def sasv(*argv: str | Path) -> int:
+    return sasv_main([str(a) for a in argv])
+
+
+def error_line(capsys: pytest.CaptureFixture[str], code: int, expected: int = 1) -> str:
+    """The single ERROR line the run printed (asserting that there is exactly one and no traceback)."""
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("ERROR:")]
+    assert code == expected, err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    """A mini corpus, its data dirs, both model stages and one scored system, all from tiny models."""
+    w = tmp_path_factory.mktemp("contract")
+    (w / "ecapa.yaml").write_text(TINY_ECAPA + f"checkpoint: {{path: {w}/absent.pt, format: plain}}\n")
+    (w / "aasist.yaml").write_text(TINY_AASIST + f"checkpoint: {{path: {w}/absent.pt, format: plain}}\n")
+    steps = [
+        ("make_mini_corpus", "--out", w / "corpus", "--speakers", "2", "--bonafide_per_spk", "2",
+         "--enroll_per_spk", "1", "--attacks", "1", "--train_utts_per_spk", "1"),
+        ("prepare_la", "--la_root", w / "corpus" / "LA", "--out", w / "data"),
+        ("extract_embeddings", "--conf", w / "ecapa.yaml", "--data_dirs", w / "data" / "dev",
+         "--exp_dir", w / "exp", "--device", "cpu", "--allow_random_init", "true"),
+        ("score_cm", "--conf", w / "aasist.yaml", "--data_dirs", w / "data" / "dev", "--exp_dir", w / "exp",
+         "--device", "cpu", "--allow_random_init", "true"),
+        ("score_trials", "--asv_conf", w / "ecapa.yaml", "--cm_conf", w / "aasist.yaml", "--norm", "nonorm",
+         "--data_dir", w / "data", "--exp_dir", w / "exp", "--sets", "dev"),
+    ]  # fmt: skip
+    for step in steps:
+        assert sasv(*step) == 0, step
+    return w
+
+
+def copy_exp(work: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A private copy of the data dirs and exp dir to break (paths inside stay valid: absolute)."""
+    shutil.copytree(work / "data", tmp_path / "data")
+    shutil.copytree(work / "exp", tmp_path / "exp", ignore=shutil.ignore_patterns(".lock"))
+    return tmp_path / "data", tmp_path / "exp"
+
+
+def scoring_args(work: Path, data: Path, exp: Path, asv: Path | None = None) -> list[str | Path]:
+    asv = asv or work / "ecapa.yaml"
+    return ["score_trials", "--asv_conf", asv, "--cm_conf", work / "aasist.yaml", "--norm", "nonorm",
+            "--data_dir", data, "--exp_dir", exp, "--sets", "dev"]  # fmt: skip
+
+
+def extract_args(work: Path, conf: Path, data_dir: Path, exp: Path, *extra: str) -> list[str | Path]:
+    return ["extract_embeddings", "--conf", conf, "--data_dirs", data_dir, "--exp_dir", exp,
+            "--device", "cpu", "--allow_random_init", "true", *extra]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ data and corpus tools
+
+
+def test_make_mini_corpus_errors(tmp_path, capsys) -> None:
+    line = error_line(capsys, sasv("make_mini_corpus", "--out", tmp_path / "a", "--speakers", "1"))
+    assert "--speakers must be at least 2" in line
+    (tmp_path / "b" / "LA").mkdir(parents=True)
+    line = error_line(capsys, sasv("make_mini_corpus", "--out", tmp_path / "b"))
+    assert str(tmp_path / "b" / "LA") in line and "not a mini corpus" in line
+
+
+def test_prepare_la_errors(work, tmp_path, capsys) -> None:
+    line = error_line(capsys, sasv("prepare_la", "--la_root", tmp_path / "absent", "--out", tmp_path / "d"))
+    assert f"ERROR: {tmp_path / 'absent'}: LA folder does not exist" in line
+    la = tmp_path / "LA"
+    shutil.copytree(work / "corpus" / "LA", la)
+    trials = next((la / "ASVspoof2019_LA_asv_protocols").glob("*.dev.gi.trl.txt"))
+    trials.write_text(trials.read_text().replace("target", "impostor", 1))
+    line = error_line(capsys, sasv("prepare_la", "--la_root", la, "--out", tmp_path / "d"))
+    assert f"ERROR: {trials}:1: unknown key 'impostor'" in line
+    shutil.rmtree(la)
+    shutil.copytree(work / "corpus" / "LA", la)
+    next((la / "ASVspoof2019_LA_dev" / "flac").glob("*.flac")).unlink()
+    line = error_line(capsys, sasv("prepare_la", "--la_root", la, "--out", tmp_path / "d"))
+    assert "audio files referenced by the dev protocols are missing" in line
+    assert not (tmp_path / "d").exists(), "nothing is written when a list is bad"
+
+
+# ------------------------------------------------------------------------------------------- model stages
+
+
+@pytest.mark.parametrize(
+    "conf_text, message",
+    [
+        (None, "does not exist"),
+        (TINY_AASIST, "a cm conf, expected a ASV model conf"),
+        (TINY_ECAPA + "batch: 3\n", "unknown keys ['batch']"),
+        (TINY_ECAPA.replace("tiny_ecapa", "fusion"), "name 'fusion' is reserved"),
+        (TINY_ECAPA.replace("tiny_ecapa", "a/b"), "name 'a/b' must be letters"),
+        (TINY_ECAPA.replace("ecapa_tdnn", "ecapa_tdn"), "unknown architecture 'ecapa_tdn'"),
+        (
+            TINY_ECAPA + "checkpoint: {path: /absent/x.pt, format: plain}\n",
+            "checkpoint /absent/x.pt does not",
+        ),
+        (TINY_ECAPA + "checkpoint: {path: CORRUPT, format: plain}\n", "is truncated or corrupt"),
+    ],
+    ids=[
+        "missing",
+        "wrong-kind",
+        "unknown-key",
+        "reserved-name",
+        "slash-name",
+        "unknown-arch",
+        "no-ckpt",
+        "corrupt-ckpt",
+    ],  # fmt: skip
+)
+def test_bad_conf_or_checkpoint(work, tmp_path, capsys, conf_text: str | None, message: str) -> None:
+    conf = tmp_path / "conf.yaml"
+    if conf_text is not None:
+        corrupt = tmp_path / "corrupt.pt"
+        corrupt.write_bytes(b"PK\x03\x04 not a zip")
+        conf.write_text(conf_text.replace("CORRUPT", str(corrupt)))
+    argv = ["extract_embeddings", "--conf", conf, "--data_dirs", work / "data" / "dev", "--exp_dir",
+            tmp_path / "exp", "--device", "cpu"]  # fmt: skip
+    line = error_line(capsys, sasv(*argv))
+    assert message in line and (str(conf) in line or "checkpoint" in line), line
+
+
+def test_model_stage_data_and_device_errors(work, tmp_path, capsys) -> None:
+    conf, exp = work / "ecapa.yaml", tmp_path / "exp"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = error_line(capsys, sasv(*extract_args(work, conf, empty, exp)))
+    assert f"ERROR: {empty / 'wav.scp'}: file does not exist" in line
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "wav.scp").write_text(f"utt1 {tmp_path / 'junk.flac'}\n")
+    (tmp_path / "junk.flac").write_bytes(b"junk" * 100)
+    line = error_line(capsys, sasv(*extract_args(work, conf, bad, exp)))
+    assert f"ERROR: {tmp_path / 'junk.flac'}: cannot decode audio" in line
+
+    line = error_line(
+        capsys, sasv(*extract_args(work, conf, work / "data" / "dev", exp, "--device", "cuda:0"))
+    )
+    assert "--device cuda:0: CUDA is not available" in line
+
+    cm = ["score_cm", "--conf", work / "aasist.yaml", "--data_dirs", bad, "--exp_dir", exp, "--device", "cpu"]
+    line = error_line(capsys, sasv(*cm, "--allow_random_init", "true"))
+    assert f"{bad}: missing " in line and "trials" in line
+
+
+def test_locked_output_dir(work, tmp_path, capsys) -> None:
+    exp = tmp_path / "exp"
+    with exclusive_lock(exp / "tiny_ecapa" / "embeddings" / "dev"):
+        line = error_line(capsys, sasv(*extract_args(work, work / "ecapa.yaml", work / "data" / "dev", exp)))
+    assert "another run (pid" in line
+
+
+def test_os_errors_name_the_path(work, tmp_path, capsys) -> None:
+    """A path that cannot be written (here: exp dir is a file) is one line naming it, not a traceback."""
+    blocker = tmp_path / "exp"
+    blocker.write_text("not a folder")
+    line = error_line(capsys, sasv(*extract_args(work, work / "ecapa.yaml", work / "data" / "dev", blocker)))
+    assert line.startswith(f"ERROR: {blocker}")
+
+
+# ------------------------------------------------------------------------------------------ scoring tools
+
+
+def test_scoring_before_the_model_stages(work, tmp_path, capsys) -> None:
+    line = error_line(capsys, sasv(*scoring_args(work, work / "data", tmp_path / "exp")))
+    assert "model.json not found: run the stage that writes it first" in line
+
+
+def test_scoring_refuses_stale_and_broken_outputs(work, tmp_path, capsys) -> None:
+    data, exp = copy_exp(work, tmp_path)
+    changed = tmp_path / "ecapa.yaml"  # same name and model, another conf text
+    changed.write_text((work / "ecapa.yaml").read_text() + "batch_size: 8\n")
+    line = error_line(capsys, sasv(*scoring_args(work, data, exp, changed)))
+    assert "was made from other inputs than the current ones (changed: conf" in line
+
+    cm_file = exp / "tiny_aasist" / "scores" / "dev" / "cm_scores.txt"
+    good = cm_file.read_text()
+    cm_file.write_text("utt_x 0.1 0.2\n" + good)
+    line = error_line(capsys, sasv(*scoring_args(work, data, exp)))
+    assert f"ERROR: {cm_file}:1: expected 'UTT logit_spoof logit_bonafide p_bonafide'" in line
+    cm_file.write_text(good)
+
+    marker = exp / "tiny_ecapa" / "embeddings" / "dev" / "xvector.done"
+    marker.unlink()
+    line = error_line(capsys, sasv(*scoring_args(work, data, exp)))
+    assert f"{marker} not found: the stage that writes it did not finish" in line
+
+    line = error_line(capsys, sasv(*scoring_args(work, data, exp), "--score_norm", "asnorm"))
+    assert "AS-norm needs cohort embeddings" in line
+
+
+def test_scoring_refuses_a_data_dir_of_changed_protocols(work, tmp_path, capsys) -> None:
+    data, exp = copy_exp(work, tmp_path)
+    prepared = json.loads((data / "dev" / "prepared.json").read_text())
+    source = tmp_path / "protocol.txt"
+    source.write_text("changed\n")
+    prepared["sources"] = {str(source): "0" * 64}
+    (data / "dev" / "prepared.json").write_text(json.dumps(prepared))
+    line = error_line(capsys, sasv(*scoring_args(work, data, exp)))
+    assert "was prepared from protocol files that have changed" in line and str(source) in line
+
+
+def test_analysis_fusion_summary_and_metrics_errors(work, tmp_path, capsys) -> None:
+    data, exp = copy_exp(work, tmp_path)
+    system = exp / "tiny_ecapa" / "tiny_aasist" / "nonorm"
+    line = error_line(
+        capsys, sasv("analyse_system", "--system_dir", system, "--sets", "eval", "--plots", "false")
+    )
+    assert f"{system / 'scores_eval.txt'} not found" in line
+
+    scores = system / "scores_dev.txt"
+    good = scores.read_text()
+    scores.write_text(good + "LA_0001 LA_D_1 A01 spoof 0.5\n")
+    line = error_line(
+        capsys, sasv("analyse_system", "--system_dir", system, "--sets", "dev", "--plots", "false")
+    )
+    assert f"ERROR: {scores}:" in line and "expected 7 fields" in line
+    scores.write_text(good)
+
+    name = "tiny_ecapa/tiny_aasist/nonorm"
+    fuse = ["fuse_systems", "--exp_dir", exp, "--out", exp / "fusion" / "x", "--sets", "dev", "--systems"]
+    line = error_line(capsys, sasv(*fuse, name, name))
+    assert "--systems lists a system twice" in line
+    line = error_line(capsys, sasv(*fuse, name, "absent/tiny_aasist/nonorm"))
+    assert "absent/tiny_aasist/nonorm/scores_dev.txt not found" in line
+    other = exp / "other" / "tiny_aasist" / "nonorm"
+    other.mkdir(parents=True)
+    (other / "scores_dev.txt").write_text("".join(good.splitlines(keepends=True)[1:]))
+    line = error_line(capsys, sasv(*fuse, name, "other/tiny_aasist/nonorm"))
+    assert "other/tiny_aasist/nonorm/scores_dev.txt has" in line and "trials" in line
+
+    line = error_line(capsys, sasv("make_summary", "--exp_dir", exp, "--asv_confs", tmp_path / "absent.yaml"))
+    assert f"conf file {tmp_path / 'absent.yaml'} does not exist" in line
+
+    line = error_line(capsys, sasv("compute_metrics", tmp_path / "absent.txt"))
+    assert line == f"ERROR: {tmp_path / 'absent.txt'}: No such file or directory"
+    bad = tmp_path / "bad.txt"
+    bad.write_text("LA_0001 LA_E_1 bonafide target\n")
+    line = error_line(capsys, sasv("compute_metrics", bad))
+    assert f"ERROR: {bad}:1: expected 5 fields" in line
+
+
+def test_layout_query_errors(tmp_path, capsys) -> None:
+    conf = tmp_path / "c.yaml"
+    conf.write_text(TINY_ECAPA.replace("tiny_ecapa", "logs"))
+    argv = ["system_dir", "--asv_conf", str(conf), "--cm_conf", str(conf), "--norm", "nonorm"]
+    line = error_line(capsys, run_cli(layout_main, argv))
+    assert f"ERROR: {conf}: name 'logs' is reserved" in line
+
+
+def test_every_tool_is_covered() -> None:
+    """A new tool must get its error paths here."""
+    source = Path(__file__).read_text()
+    assert all(f'"{name}"' in source for name in TOOLS)
+
+
+# ------------------------------------------------------------------------------------------- interrupts
+
+
+def test_interrupt_is_one_line_and_exit_130(tmp_path) -> None:
+    """Ctrl-C (SIGINT) in the middle of real work: one ERROR line, exit status 130, no traceback."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = tmp_path / "big"
+    cmd = [*tool("make_mini_corpus"), "--out", str(out), "--speakers", "40", "--bonafide_per_spk", "20"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    while not (out / "LA").exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the corpus finished before it could be interrupted: make it bigger"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert [line for line in err.splitlines() if line.startswith("ERROR:")] == [
+        "ERROR: interrupted (Ctrl-C); re-run the same command to resume"
+    ]
+
+
+def test_runner_contract_for_unexpected_errors(capsys) -> None:
+    """A bug keeps its traceback (it is not turned into a plausible one-line message)."""
+
+    def buggy(argv: object) -> int:
+        raise ZeroDivisionError("bug")
+
+    with pytest.raises(ZeroDivisionError):
+        run_cli(buggy, [])
+
+
+def _interrupting(argv: object) -> Callable[[], int]:
+    raise KeyboardInterrupt
+
+
+def test_runner_interrupt_and_debug(capsys, monkeypatch) -> None:
+    assert "interrupted" in error_line(capsys, run_cli(_interrupting, []), expected=130)
+    monkeypatch.setenv("SASV_DEBUG", "1")
+    with pytest.raises(KeyboardInterrupt):
+        run_cli(_interrupting, [])
+
+
+def test_dispatcher_usage(capsys) -> None:
+    assert sasv_main([]) == 2 and "tools:" in capsys.readouterr().out
+    assert sasv_main(["--help"]) == 0
+    assert sasv_main(["no_such_tool"]) == 2 and "unknown tool" in capsys.readouterr().err
+    assert sys.modules.get("sasv.bin.no_such_tool") is None
