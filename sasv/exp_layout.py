@@ -114,7 +114,11 @@ class ExpLayout:
 
     def results_records(self) -> list[Path]:
         """Every scored system's and fusion's ``results.json``, sorted."""
-        systems = self.root.glob(f"*/*/*/{RESULTS_RECORD}")
+        systems = [
+            p
+            for p in self.root.glob(f"*/*/*/{RESULTS_RECORD}")
+            if p.parts[-4] not in RESERVED_NAMES and p.parts[-3] not in RESERVED_NAMES
+        ]
         fusions = (self.root / FUSION_DIR).glob(f"*/{RESULTS_RECORD}")
         return sorted({*systems, *fusions})
 

@@ -1,0 +1,51 @@
+"""The tools' shared conventions: one boolean spelling, both option spellings, one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+
+import pytest
+
+from sasv.cli import ArgumentParser, error_line, str2bool
+from sasv.datadir import DataDirError
+from sasv.errors import SasvError, error_class, one_line
+
+
+def test_booleans_are_true_or_false_only() -> None:
+    assert str2bool("true") is True and str2bool("False") is False
+    for bad in ("yes", "1", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            str2bool(bad)
+    p = ArgumentParser(prog="t")
+    p.add_bool("--plots", True, "figures")
+    assert p.parse_args([]).plots is True
+    assert p.parse_args(["--plots", "false"]).plots is False
+    with pytest.raises(SystemExit):
+        p.parse_args(["--plots"])
+
+
+def test_options_take_underscores_and_hyphens() -> None:
+    p = ArgumentParser(prog="t")
+    p.add_argument("--train_speakers", type=int, default=1)
+    p.add_argument("--train-utts", "--train_utts", type=int, default=1)  # both given: no duplicate
+    assert p.parse_args(["--train-speakers", "3"]).train_speakers == 3
+    assert p.parse_args(["--train_speakers", "4", "--train_utts", "5"]).train_utts == 5
+
+
+def test_error_lines() -> None:
+    assert error_line(DataDirError("data/dev: missing trials")) == "ERROR: data/dev: missing trials"
+    assert error_line(SasvError("a.pt: bad\n  missing keys: x\n  unexpected: y")) == (
+        "ERROR: a.pt: bad; missing keys: x; unexpected: y"
+    )
+    assert error_line(OSError(errno.ENOSPC, "No space left on device", "exp/x")) == (
+        "ERROR: exp/x: No space left on device"
+    )
+    assert error_line(OSError("no file")).startswith("ERROR: (no file): ")
+    assert one_line("a\n\n b ") == "a; b"
+
+
+def test_job_relay_finds_error_classes_by_name() -> None:
+    assert error_class("DataDirError") is DataDirError
+    assert error_class("SasvError") is SasvError
+    assert error_class("ZeroDivisionError") is None

@@ -1,0 +1,71 @@
+"""The exp/ layout: one owner of every path and system name, and names that cannot collide."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from sasv.exp_layout import (
+    ExpLayout,
+    LayoutError,
+    check_model_name,
+    cm_scores_output,
+    embeddings_output,
+    variant,
+)
+from tests.conftest import REPO_ROOT
+
+
+def test_paths_of_every_stage(tmp_path) -> None:
+    layout = ExpLayout(tmp_path)
+    emb = layout.stage_output("ecapa", "asv", "dev")
+    assert emb == embeddings_output(tmp_path / "ecapa" / "embeddings" / "dev")
+    assert (emb.file.name, emb.chunk_dir.name, emb.marker.name) == ("xvector.scp", "chunks", "xvector.done")
+    cm = layout.stage_output("aasist", "cm", "eval")
+    assert cm == cm_scores_output(tmp_path / "aasist" / "scores" / "eval" / "cm_scores.txt")
+    assert cm.marker.name == "cm_scores.txt.done" and cm.chunk_dir.name == ".cm_scores.txt.chunks"
+    assert layout.model_record("ecapa", "asv") == tmp_path / "ecapa" / "embeddings" / "model.json"
+    assert layout.system_dir("ecapa", "aasist_l", "l2norm") == tmp_path / "ecapa" / "aasist_l" / "l2norm"
+    assert layout.fusion_dir("nonorm_asnorm") == tmp_path / "fusion" / "logreg_nonorm_asnorm"
+
+
+def test_system_names_split_back_unambiguously() -> None:
+    """`<asv>_<cm>` could not tell ecapa_tdnn + aasist_l from ecapa_tdnn_aasist + l; paths can."""
+    name = ExpLayout.system_name("ecapa_tdnn", "aasist_l", variant("l2norm", "asnorm"))
+    assert name == "ecapa_tdnn/aasist_l/l2norm_asnorm"
+    assert name.split("/") == ["ecapa_tdnn", "aasist_l", "l2norm_asnorm"]
+    assert variant("nonorm") == "nonorm"
+
+
+@pytest.mark.parametrize("name", ["a/b", "", "-x", "a b", "fusion", "logs", "embeddings", "scores"])
+def test_names_that_would_break_the_layout_are_refused(name: str) -> None:
+    with pytest.raises(LayoutError, match="conf.yaml: name"):
+        check_model_name(name, "conf.yaml")
+
+
+def test_results_records_find_systems_and_fusions_only(tmp_path) -> None:
+    layout = ExpLayout(tmp_path)
+    wanted = [layout.system_dir("a", "c", "nonorm"), layout.fusion_dir("nonorm")]
+    for folder in [*wanted, tmp_path / "a" / "embeddings" / "dev"]:
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text("{}")
+    assert layout.results_records() == sorted(f / "results.json" for f in wanted)
+
+
+def test_the_shell_query_prints_what_the_library_computes(tmp_path) -> None:
+    conf = tmp_path / "c.yaml"
+    conf.write_text("name: my_asv\nkind: asv\narch: ecapa_tdnn\n")
+    cm = REPO_ROOT / "conf" / "cm" / "aasist_l.yaml"
+    common = ["--exp_dir", str(tmp_path / "exp"), "--norm", "l2norm", "--score_norm", "asnorm"]
+    run = [sys.executable, "-m", "sasv.exp_layout"]
+    out = subprocess.run(
+        [*run, "system_name", "--asv_conf", str(conf), "--cm_conf", str(cm), *common],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert out == "my_asv/aasist_l/l2norm_asnorm"
+    out = subprocess.run(
+        [*run, "fusion_dir", *common], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert out == str(ExpLayout(tmp_path / "exp").fusion_dir("l2norm_asnorm"))
