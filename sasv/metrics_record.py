@@ -11,16 +11,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sasv.metrics import (
-    DEFAULT_A_DCF_COST,
-    MIN_DCF_P_TARGETS,
-    ADCFCostModel,
-    cm_eer,
-    count_keys,
-    detection_costs,
-    sasv_eers,
-    spf_eer_by_attack,
-)
+from sasv.detection_costs import DEFAULT_A_DCF_COST, MIN_DCF_P_TARGETS, ADCFCostModel, detection_costs
+from sasv.metrics import cm_eer, count_keys, sasv_eers, spf_eer_by_attack
 from sasv.scoring import ScoreFileError, TrialScores
 
 ATTACK_BREAKDOWN_KEY = "spf_eer_by_attack"

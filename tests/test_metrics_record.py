@@ -3,7 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from sasv.metrics import cm_eer, compute_eer, detection_costs
+from sasv.detection_costs import detection_costs
+from sasv.metrics import cm_eer, compute_eer
 from sasv.metrics_record import attack_breakdown, extended_metrics
 from sasv.scoring import TrialScores
 from tests.synthetic_scores import EVAL_ATTACKS, make_trials

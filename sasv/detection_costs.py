@@ -1,0 +1,187 @@
+"""Detection costs: the minimum a-DCF of the SASV follow-up work and the NIST-style minDCF of the SV task.
+
+The EERs of :mod:`sasv.metrics` are threshold-free summaries at one operating point; the SASV follow-up work
+(a-DCF, ASVspoof 5) and NIST SRE report *costs* at application-defined priors instead. Both are minimum costs
+over thresholds with the rule "reject a trial whose score is <= threshold, accept it otherwise", so they
+share one ascending sort and one cumulative count of rejected trials per key. ``min_a_dcf`` matches the
+authors' ``calculate_a_dcf`` (shimhz/a_DCF) to the last bit. A cost whose classes are missing is ``None``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sasv.metrics import KEYS, scores_and_codes
+
+
+@dataclass(frozen=True)
+class ADCFCostModel:
+    """Costs and priors of the architecture-agnostic DCF (a-DCF, Shim et al., Odyssey 2024).
+
+    The defaults are the authors' default cost model (shimhz/a_DCF ``CostModel``): a target trial is nine
+    times as likely as the two impostor kinds together, and falsely accepting a spoof costs twice as much
+    as falsely accepting a zero-effort nontarget (Cfa_cm 20 vs Cfa_asv 10).
+    """
+
+    p_target: float = 0.9
+    p_nontarget: float = 0.05
+    p_spoof: float = 0.05
+    c_miss: float = 1
+    c_fa_asv: float = 10
+    c_fa_cm: float = 20
+
+    def normaliser(self) -> float:
+        """Cost of the better of the two trivial systems (accept all, reject all); a-DCF 1.0 means no
+        better than that, which is what makes a-DCF values comparable across cost models."""
+        accept_all = self.c_fa_asv * self.p_nontarget + self.c_fa_cm * self.p_spoof
+        reject_all = self.c_miss * self.p_target
+        return min(accept_all, reject_all)
+
+
+DEFAULT_A_DCF_COST = ADCFCostModel()
+# NIST-style SV operating points of the recipe's tables: minDCF at these target priors, Cmiss = Cfa = 1.
+MIN_DCF_P_TARGETS: tuple[float, ...] = (0.01, 0.05)
+
+
+@dataclass(frozen=True)
+class MinCost:
+    """A minimum normalised detection cost and the threshold reaching it (reject ``score <= threshold``)."""
+
+    value: float
+    threshold: float
+
+
+def _reject_counts(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds and per-key counts of rejected trials for every distinct operating point, ascending.
+
+    Row 0 is the accept-everything state, with the threshold ``min(score) - 1e-8`` used by the official
+    a-DCF code; row i > 0 rejects every trial scoring <= the i-th distinct score, which is its threshold.
+    Operating points inside a run of tied scores are not reachable by any threshold, so they are skipped
+    (the official a-DCF walk visits them too, but targets-first within a tie, so they never win; see the
+    golden fixtures' README). Returns ``(thresholds (m,), counts (m, 3))`` with columns in ``KEYS`` order.
+    """
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    sorted_codes = codes[order]
+    run_ends = np.append(np.flatnonzero(np.diff(sorted_values)), sorted_values.size - 1)
+    counts = np.zeros((run_ends.size + 1, len(KEYS)), dtype=np.int64)
+    for code in range(len(KEYS)):
+        counts[1:, code] = np.cumsum(sorted_codes == code, dtype=np.int64)[run_ends]
+    thresholds = np.concatenate(([float(sorted_values[0]) - 1e-8], sorted_values[run_ends]))
+    return thresholds, counts
+
+
+def _a_dcf_from_counts(
+    thresholds: np.ndarray, counts: np.ndarray, totals: np.ndarray, cost: ADCFCostModel
+) -> MinCost | None:
+    if (totals == 0).any():
+        return None
+    n_tar, n_non, n_spf = (float(t) for t in totals)
+    # The official code's arithmetic, term by term: miss rate, ASV and CM false-alarm rates as count / total.
+    frr = counts[:, 0] / n_tar
+    far_asv = (n_non - counts[:, 1]) / n_non
+    far_cm = (n_spf - counts[:, 2]) / n_spf
+    costs = (
+        (cost.c_miss * cost.p_target) * frr
+        + (cost.c_fa_asv * cost.p_nontarget) * far_asv
+        + (cost.c_fa_cm * cost.p_spoof) * far_cm
+    )
+    normed = costs / cost.normaliser()
+    best = int(np.argmin(normed))  # the first minimum, i.e. the lowest threshold reaching it, like np.argmin
+    return MinCost(float(normed[best]), float(thresholds[best]))
+
+
+def _min_dcf_from_counts(
+    thresholds: np.ndarray,
+    counts: np.ndarray,
+    totals: np.ndarray,
+    p_target: float,
+    c_miss: float,
+    c_fa: float,
+) -> MinCost | None:
+    n_tar, n_non = float(totals[0]), float(totals[1])
+    if n_tar == 0 or n_non == 0:
+        return None
+    p_miss = counts[:, 0] / n_tar
+    p_fa = (n_non - counts[:, 1]) / n_non
+    normed = (c_miss * p_target * p_miss + c_fa * (1.0 - p_target) * p_fa) / min(
+        c_miss * p_target, c_fa * (1.0 - p_target)
+    )
+    best = int(np.argmin(normed))
+    return MinCost(float(normed[best]), float(thresholds[best]))
+
+
+def min_a_dcf(
+    scores: Sequence[float] | np.ndarray,
+    keys: Sequence[str] | np.ndarray,
+    cost: ADCFCostModel = DEFAULT_A_DCF_COST,
+) -> MinCost | None:
+    """Minimum normalised a-DCF of SASV scores over thresholds, as ``calculate_a_dcf`` of shimhz/a_DCF.
+
+    a-DCF(t) = (Cmiss Ptar Pmiss(t) + Cfa_asv Pnon Pfa_nontarget(t) + Cfa_cm Pspf Pfa_spoof(t)) / normaliser,
+    rejecting trials with score <= t. Unlike the SASV-EER it weights spoofs and nontargets separately and
+    sits at an operating point an application would use. ``None`` when a key is missing: every term of the
+    cost needs its population. Vectorised: one sort, cumulative counts (1e6 trials well under a second).
+    """
+    values, codes = scores_and_codes(scores, keys)
+    if values.size == 0:
+        return None
+    thresholds, counts = _reject_counts(values, codes)
+    return _a_dcf_from_counts(thresholds, counts, counts[-1], cost)
+
+
+def min_dcf(
+    scores: Sequence[float] | np.ndarray,
+    keys: Sequence[str] | np.ndarray,
+    p_target: float,
+    c_miss: float = 1.0,
+    c_fa: float = 1.0,
+) -> MinCost | None:
+    """NIST-style normalised minDCF of the SV task: target vs nontarget trials only (spoofs are ignored).
+
+    DCF(t) = Cmiss p_target Pmiss(t) + Cfa (1 - p_target) Pfa(t), divided by min(Cmiss p_target,
+    Cfa (1 - p_target)) (the better trivial system), minimised over thresholds (reject score <= t). The
+    recipe reports p_target 0.01 and 0.05 with Cmiss = Cfa = 1 (``MIN_DCF_P_TARGETS``). ``None`` without
+    targets or nontargets.
+    """
+    if not 0.0 < p_target < 1.0:
+        raise ValueError(f"p_target must be in (0, 1), got {p_target}")
+    values, codes = scores_and_codes(scores, keys)
+    if values.size == 0:
+        return None
+    thresholds, counts = _reject_counts(values, codes)
+    return _min_dcf_from_counts(thresholds, counts, counts[-1], p_target, c_miss, c_fa)
+
+
+def min_dcf_name(p_target: float) -> str:
+    """Result key of a minDCF operating point, e.g. ``min_dcf_0.01``."""
+    return f"min_dcf_{p_target:g}"
+
+
+def detection_costs(
+    scores: Sequence[float] | np.ndarray,
+    keys: Sequence[str] | np.ndarray,
+    cost: ADCFCostModel = DEFAULT_A_DCF_COST,
+    p_targets: Sequence[float] = MIN_DCF_P_TARGETS,
+) -> dict[str, float | None]:
+    """``min_a_dcf``, ``min_a_dcf_threshold`` and ``min_dcf_<p>`` for each p_target, from one sort.
+
+    These are the result keys of the recipe's JSON records; a cost whose classes are missing is ``None``.
+    """
+    values, codes = scores_and_codes(scores, keys)
+    result: dict[str, float | None] = {"min_a_dcf": None, "min_a_dcf_threshold": None}
+    result.update({min_dcf_name(p): None for p in p_targets})
+    if values.size == 0:
+        return result
+    thresholds, counts = _reject_counts(values, codes)
+    totals = counts[-1]
+    a_dcf = _a_dcf_from_counts(thresholds, counts, totals, cost)
+    if a_dcf is not None:
+        result["min_a_dcf"], result["min_a_dcf_threshold"] = a_dcf.value, a_dcf.threshold
+    for p in p_targets:
+        dcf = _min_dcf_from_counts(thresholds, counts, totals, p, 1.0, 1.0)
+        result[min_dcf_name(p)] = None if dcf is None else dcf.value
+    return result
