@@ -26,14 +26,8 @@ from sasv.jobs import JobOptions
 from sasv.locking import exclusive_lock
 from sasv.outputs import read_cm_scores, read_embeddings
 from tests.conftest import REPO_ROOT
+from tests.tiny_confs import TINY_AASIST, TINY_ECAPA, write_tiny_conf
 
-TINY_ECAPA = {"name": "tiny_ecapa", "kind": "asv", "arch": "ecapa_tdnn", "args": {"C": 16}}
-TINY_AASIST = {
-    "name": "tiny_aasist",
-    "kind": "cm",
-    "arch": "aasist",
-    "args": {"filts": [20, [1, 8], [8, 8], [8, 16], [16, 16]], "gat_dims": [16, 16]},
-}
 TWO_JOBS = JobOptions(num_jobs=2, devices=("cpu",), threads=1)
 
 
@@ -150,11 +144,7 @@ def test_cli_jobs_match_single_process_and_respect_the_lock(corpus, tmp_path) ->
     data = tmp_path / "data" / "dev"
     data.mkdir(parents=True)
     (data / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in corpus))
-    conf = tmp_path / "tiny_ecapa.yaml"
-    conf.write_text(
-        "name: tiny_ecapa\nkind: asv\narch: ecapa_tdnn\nargs: {C: 16}\n"
-        f"checkpoint: {{path: {tmp_path}/absent.pt, format: plain}}\n"
-    )
+    conf = write_tiny_conf(tmp_path, TINY_ECAPA)
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO_ROOT))
 
     def run(exp: Path, *extra: str) -> subprocess.CompletedProcess:

@@ -22,18 +22,11 @@ from scipy.optimize import brentq
 from sklearn.metrics import roc_curve
 
 from tests.conftest import REPO_ROOT, tool
+from tests.tiny_confs import TINY_ECAPA, TINY_RESNET, write_tiny_conf
 
 pytestmark = pytest.mark.slow
 
-TINY_CONFS = {
-    "tiny_ecapa": "name: tiny_ecapa\nkind: asv\narch: ecapa_tdnn\nargs: {C: 16}\nembedding_dim: 192\n",
-    "tiny_resnet": (
-        "name: tiny_resnet\nkind: asv\narch: se_resnet34\n"
-        "args: {layers: [1, 1, 1, 1], num_filters: [8, 8, 16, 16], embedding_dim: 16}\n"
-        "frontend: {n_mels: 64, f_min: 0.0, f_max: null, input_scale: 32768.0, norm: instance}\n"
-        "embedding_dim: 16\n"
-    ),
-}
+TINY_CONFS = {"tiny_ecapa": {**TINY_ECAPA, "embedding_dim": 192}, "tiny_resnet": TINY_RESNET}
 
 
 def _official_eer(positive: np.ndarray, negative: np.ndarray) -> float:
@@ -55,10 +48,8 @@ def _run(cmd: list[str], cwd: Path) -> str:
 def recipe(tmp_path_factory):
     work = tmp_path_factory.mktemp("recipe")
     confs = []
-    for name, text in TINY_CONFS.items():
-        path = work / f"{name}.yaml"
-        path.write_text(text + f"checkpoint: {{path: {work}/absent_{name}.pt, format: plain}}\n")
-        confs.append(str(path))
+    for raw in TINY_CONFS.values():
+        confs.append(str(write_tiny_conf(work, raw)))
     _run(
         [*tool("make_mini_corpus"), "--out", str(work / "corpus"), "--seed", "7",
          "--speakers", "2", "--bonafide-per-spk", "5", "--enroll-per-spk", "2"],

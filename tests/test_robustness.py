@@ -18,8 +18,7 @@ from sasv.conf import parse_conf
 from sasv.locking import LockedError, exclusive_lock
 from sasv.markers import StaleOutputError, check_stage_inputs, stage_inputs
 from tests.conftest import REPO_ROOT, tool
-
-TINY_ECAPA = "name: tiny_ecapa\nkind: asv\narch: ecapa_tdnn\nargs: {C: 16}\n"
+from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
 
 
 def _env() -> dict:
@@ -36,8 +35,7 @@ def mini(tmp_path_factory):
         [*tool("prepare_la"), "--la_root", str(corpus / "LA"), "--out", str(work / "data")],
     ):
         subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), check=True, capture_output=True)
-    conf = work / "tiny_ecapa.yaml"
-    conf.write_text(TINY_ECAPA + f"checkpoint: {{path: {work}/absent.pt, format: plain}}\n")
+    conf = write_tiny_conf(work, TINY_ECAPA)
     return work, conf
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from sasv.__main__ import TOOLS
 from sasv.__main__ import main as sasv_main
@@ -25,12 +26,9 @@ from sasv.cli import run_cli
 from sasv.exp_layout import main as layout_main
 from sasv.locking import exclusive_lock
 from tests.conftest import tool
+from tests.tiny_confs import TINY_AASIST, TINY_ECAPA, write_tiny_conf
 
-TINY_ECAPA = "name: tiny_ecapa\nkind: asv\narch: ecapa_tdnn\nargs: {C: 16}\n"
-TINY_AASIST = (
-    "name: tiny_aasist\nkind: cm\narch: aasist\n"
-    "args: {filts: [20, [1, 8], [8, 8], [8, 16], [16, 16]], gat_dims: [16, 16]}\n"
-)
+ASV, CM = f"{TINY_ECAPA['name']}.yaml", f"{TINY_AASIST['name']}.yaml"  # written by write_tiny_conf
 
 
 def sasv(*argv: str | Path) -> int:
@@ -51,17 +49,17 @@ def error_line(capsys: pytest.CaptureFixture[str], code: int, expected: int = 1)
 def work(tmp_path_factory) -> Path:
     """A mini corpus, its data dirs, both model stages and one scored system, all from tiny models."""
     w = tmp_path_factory.mktemp("contract")
-    (w / "ecapa.yaml").write_text(TINY_ECAPA + f"checkpoint: {{path: {w}/absent.pt, format: plain}}\n")
-    (w / "aasist.yaml").write_text(TINY_AASIST + f"checkpoint: {{path: {w}/absent.pt, format: plain}}\n")
+    write_tiny_conf(w, TINY_ECAPA)
+    write_tiny_conf(w, TINY_AASIST)
     steps = [
         ("make_mini_corpus", "--out", w / "corpus", "--speakers", "2", "--bonafide_per_spk", "2",
          "--enroll_per_spk", "1", "--attacks", "1", "--train_utts_per_spk", "1"),
         ("prepare_la", "--la_root", w / "corpus" / "LA", "--out", w / "data"),
-        ("extract_embeddings", "--conf", w / "ecapa.yaml", "--data_dirs", w / "data" / "dev",
+        ("extract_embeddings", "--conf", w / ASV, "--data_dirs", w / "data" / "dev",
          "--exp_dir", w / "exp", "--device", "cpu", "--allow_random_init", "true"),
-        ("score_cm", "--conf", w / "aasist.yaml", "--data_dirs", w / "data" / "dev", "--exp_dir", w / "exp",
+        ("score_cm", "--conf", w / CM, "--data_dirs", w / "data" / "dev", "--exp_dir", w / "exp",
          "--device", "cpu", "--allow_random_init", "true"),
-        ("score_trials", "--asv_conf", w / "ecapa.yaml", "--cm_conf", w / "aasist.yaml", "--norm", "nonorm",
+        ("score_trials", "--asv_conf", w / ASV, "--cm_conf", w / CM, "--norm", "nonorm",
          "--data_dir", w / "data", "--exp_dir", w / "exp", "--sets", "dev"),
     ]  # fmt: skip
     for step in steps:
@@ -77,8 +75,8 @@ def copy_exp(work: Path, tmp_path: Path) -> tuple[Path, Path]:
 
 
 def scoring_args(work: Path, data: Path, exp: Path, asv: Path | None = None) -> list[str | Path]:
-    asv = asv or work / "ecapa.yaml"
-    return ["score_trials", "--asv_conf", asv, "--cm_conf", work / "aasist.yaml", "--norm", "nonorm",
+    asv = asv or work / ASV
+    return ["score_trials", "--asv_conf", asv, "--cm_conf", work / CM, "--norm", "nonorm",
             "--data_dir", data, "--exp_dir", exp, "--sets", "dev"]  # fmt: skip
 
 
@@ -119,19 +117,19 @@ def test_prepare_la_errors(work, tmp_path, capsys) -> None:
 
 
 @pytest.mark.parametrize(
-    "conf_text, message",
+    "raw, message",
     [
         (None, "does not exist"),
         (TINY_AASIST, "a cm conf, expected a ASV model conf"),
-        (TINY_ECAPA + "batch: 3\n", "unknown keys ['batch']"),
-        (TINY_ECAPA.replace("tiny_ecapa", "fusion"), "name 'fusion' is reserved"),
-        (TINY_ECAPA.replace("tiny_ecapa", "a/b"), "name 'a/b' must be letters"),
-        (TINY_ECAPA.replace("ecapa_tdnn", "ecapa_tdn"), "unknown architecture 'ecapa_tdn'"),
+        ({**TINY_ECAPA, "batch": 3}, "unknown keys ['batch']"),
+        ({**TINY_ECAPA, "name": "fusion"}, "name 'fusion' is reserved"),
+        ({**TINY_ECAPA, "name": "a/b"}, "name 'a/b' must be letters"),
+        ({**TINY_ECAPA, "arch": "ecapa_tdn"}, "unknown architecture 'ecapa_tdn'"),
         (
-            TINY_ECAPA + "checkpoint: {path: /absent/x.pt, format: plain}\n",
-            "checkpoint /absent/x.pt does not",
+            {**TINY_ECAPA, "checkpoint": {"path": "/absent/x.pt", "format": "plain"}},
+            "checkpoint /absent/x.pt does",
         ),
-        (TINY_ECAPA + "checkpoint: {path: CORRUPT, format: plain}\n", "is truncated or corrupt"),
+        ({**TINY_ECAPA, "checkpoint": {"path": "CORRUPT", "format": "plain"}}, "is truncated or corrupt"),
     ],
     ids=[
         "missing",
@@ -144,12 +142,12 @@ def test_prepare_la_errors(work, tmp_path, capsys) -> None:
         "corrupt-ckpt",
     ],  # fmt: skip
 )
-def test_bad_conf_or_checkpoint(work, tmp_path, capsys, conf_text: str | None, message: str) -> None:
+def test_bad_conf_or_checkpoint(work, tmp_path, capsys, raw: dict | None, message: str) -> None:
     conf = tmp_path / "conf.yaml"
-    if conf_text is not None:
+    if raw is not None:
         corrupt = tmp_path / "corrupt.pt"
         corrupt.write_bytes(b"PK\x03\x04 not a zip")
-        conf.write_text(conf_text.replace("CORRUPT", str(corrupt)))
+        conf.write_text(yaml.safe_dump(raw).replace("CORRUPT", str(corrupt)))
     argv = ["extract_embeddings", "--conf", conf, "--data_dirs", work / "data" / "dev", "--exp_dir",
             tmp_path / "exp", "--device", "cpu"]  # fmt: skip
     line = error_line(capsys, sasv(*argv))
@@ -157,7 +155,7 @@ def test_bad_conf_or_checkpoint(work, tmp_path, capsys, conf_text: str | None, m
 
 
 def test_model_stage_data_and_device_errors(work, tmp_path, capsys) -> None:
-    conf, exp = work / "ecapa.yaml", tmp_path / "exp"
+    conf, exp = work / ASV, tmp_path / "exp"
     empty = tmp_path / "empty"
     empty.mkdir()
     line = error_line(capsys, sasv(*extract_args(work, conf, empty, exp)))
@@ -175,7 +173,17 @@ def test_model_stage_data_and_device_errors(work, tmp_path, capsys) -> None:
     )
     assert "--device cuda:0: CUDA is not available" in line
 
-    cm = ["score_cm", "--conf", work / "aasist.yaml", "--data_dirs", bad, "--exp_dir", exp, "--device", "cpu"]
+    cm = [
+        "score_cm",
+        "--conf",
+        work / CM,
+        "--data_dirs",
+        bad,
+        "--exp_dir",
+        exp,
+        "--device",
+        "cpu",
+    ]
     line = error_line(capsys, sasv(*cm, "--allow_random_init", "true"))
     assert f"{bad}: missing " in line and "trials" in line
 
@@ -183,7 +191,7 @@ def test_model_stage_data_and_device_errors(work, tmp_path, capsys) -> None:
 def test_locked_output_dir(work, tmp_path, capsys) -> None:
     exp = tmp_path / "exp"
     with exclusive_lock(exp / "tiny_ecapa" / "embeddings" / "dev"):
-        line = error_line(capsys, sasv(*extract_args(work, work / "ecapa.yaml", work / "data" / "dev", exp)))
+        line = error_line(capsys, sasv(*extract_args(work, work / ASV, work / "data" / "dev", exp)))
     assert "another run (pid" in line
 
 
@@ -191,7 +199,7 @@ def test_os_errors_name_the_path(work, tmp_path, capsys) -> None:
     """A path that cannot be written (here: exp dir is a file) is one line naming it, not a traceback."""
     blocker = tmp_path / "exp"
     blocker.write_text("not a folder")
-    line = error_line(capsys, sasv(*extract_args(work, work / "ecapa.yaml", work / "data" / "dev", blocker)))
+    line = error_line(capsys, sasv(*extract_args(work, work / ASV, work / "data" / "dev", blocker)))
     assert line.startswith(f"ERROR: {blocker}")
 
 
@@ -205,8 +213,8 @@ def test_scoring_before_the_model_stages(work, tmp_path, capsys) -> None:
 
 def test_scoring_refuses_stale_and_broken_outputs(work, tmp_path, capsys) -> None:
     data, exp = copy_exp(work, tmp_path)
-    changed = tmp_path / "ecapa.yaml"  # same name and model, another conf text
-    changed.write_text((work / "ecapa.yaml").read_text() + "batch_size: 8\n")
+    changed = tmp_path / ASV  # same name and model, another conf text
+    changed.write_text((work / ASV).read_text() + "batch_size: 8\n")
     line = error_line(capsys, sasv(*scoring_args(work, data, exp, changed)))
     assert "was made from other inputs than the current ones (changed: conf" in line
 
@@ -279,7 +287,7 @@ def test_analysis_fusion_summary_and_metrics_errors(work, tmp_path, capsys) -> N
 
 def test_layout_query_errors(tmp_path, capsys) -> None:
     conf = tmp_path / "c.yaml"
-    conf.write_text(TINY_ECAPA.replace("tiny_ecapa", "logs"))
+    conf.write_text(yaml.safe_dump({**TINY_ECAPA, "name": "logs"}))
     argv = ["system_dir", "--asv_conf", str(conf), "--cm_conf", str(conf), "--norm", "nonorm"]
     line = error_line(capsys, run_cli(layout_main, argv))
     assert f"ERROR: {conf}: name 'logs' is reserved" in line
