@@ -99,11 +99,70 @@ def stage_items(kind: str, data_dir: Path) -> tuple[list[Item], dict[str, Path]]
     return [(u, data.wav_scp[u]) for u in test_utts], {"wav.scp": wav_scp, "trials": data_dir / "trials"}
 
 
-def run_model_stage(kind: str, args: argparse.Namespace) -> int:
-    """Stage 2 (``kind='asv'``) or stage 3 (``kind='cm'``) over ``args.data_dirs``; see the module doc."""
-    conf = load_conf(args.conf)
+def run_model_stage(
+    kind: str,
+    conf_path: str | Path,
+    data_dirs: Sequence[str | Path],
+    exp_dir: str | Path = "exp",
+    options: EngineOptions | None = None,
+    nj: int = 1,
+    num_workers: int | None = None,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    allow_random_init: bool = False,
+) -> None:
+    """Stage 2 (``kind='asv'``) or stage 3 (``kind='cm'``) over ``data_dirs``; see the module doc.
+
+    ``options`` say how the model runs (defaults: :class:`EngineOptions`); ``nj`` jobs share the work, each
+    with ``options.threads`` intra-op threads (None: the cores divided among them); ``num_workers`` decoding
+    workers per job (None: :func:`~sasv.jobs.default_num_workers`).
+    """
+    options = options or EngineOptions()
+    conf = load_conf(conf_path)
     if conf.kind != kind:
-        raise ConfError(f"{args.conf}: a {conf.kind} conf, expected a {_KIND_WORDS[kind][0]} model conf")
+        raise ConfError(f"{conf_path}: a {conf.kind} conf, expected a {_KIND_WORDS[kind][0]} model conf")
+    device = resolve_device(options.device)
+    if nj == 1:
+        options.apply_threads()
+    loaded = load_model(conf, allow_random_init=allow_random_init)
+    if not loaded.pretrained:
+        log.warning("%s: %s", conf.name, RANDOM_INIT_NOTE)
+    layout = ExpLayout(exp_dir)
+    write_model_record(loaded, layout.model_record(conf.name, kind))
+    key = model_key(loaded) + options.fingerprint_suffix(kind)
+    checkpoint_sha256 = loaded.checkpoint_sha256
+    jobs = JobOptions(nj, job_devices(device, nj), options.threads)
+    num_workers = default_num_workers(device, nj) if num_workers is None else num_workers
+    if nj > 1:  # each job builds its own model; this process only needs the key and the record
+        engine = EngineSpec(conf, allow_random_init, options)
+        del loaded
+    else:
+        engine = build_engine(loaded, device, options)
+    _, verb, what = _KIND_WORDS[kind]
+    for data_dir in map(Path, data_dirs):
+        items, lists = stage_items(kind, data_dir)
+        inputs = stage_inputs(conf, checkpoint_sha256, lists)
+        log.info(
+            "%s: %s %d utterances of %s on %s (%d job(s), %d decoding worker(s) each)",
+            conf.name, verb, len(items), data_dir, device, nj, num_workers,
+        )  # fmt: skip
+        out = layout.stage_output(conf.name, kind, data_dir.name)
+        with exclusive_lock(out.dir, what):
+            run_chunked(
+                engine,
+                items,
+                out,
+                key,
+                num_workers=num_workers,
+                chunk_size=chunk_size,
+                inputs=inputs,
+                jobs=jobs,
+            )
+        log.info("wrote %s", out.file)
+
+
+def stage_main(kind: str, prog: str, description: str, argv: Sequence[str] | None) -> int:
+    """The tool of a model stage: parse its options, run it."""
+    args = model_stage_parser(kind, prog, description).parse_args(argv)
     options = EngineOptions(
         device=args.device,
         model_batch=args.model_batch,
@@ -111,43 +170,8 @@ def run_model_stage(kind: str, args: argparse.Namespace) -> int:
         autocast=getattr(args, "autocast", "none"),
         cpu_kernels=args.cpu_kernels,
     )
-    device = resolve_device(options.device)
-    if args.nj == 1:
-        options.apply_threads()
-    loaded = load_model(conf, allow_random_init=args.allow_random_init)
-    if not loaded.pretrained:
-        log.warning("%s: %s", conf.name, RANDOM_INIT_NOTE)
-    layout = ExpLayout(args.exp_dir)
-    write_model_record(loaded, layout.model_record(conf.name, kind))
-    key = model_key(loaded) + options.fingerprint_suffix(kind)
-    checkpoint_sha256 = loaded.checkpoint_sha256
-    jobs = JobOptions(args.nj, job_devices(device, args.nj), args.threads or None)
-    num_workers = default_num_workers(device, args.nj) if args.num_workers is None else args.num_workers
-    if args.nj > 1:  # each job builds its own model; this process only needs the key and the record
-        engine = EngineSpec(conf, args.allow_random_init, options)
-        del loaded
-    else:
-        engine = build_engine(loaded, device, options)
-    _, verb, what = _KIND_WORDS[kind]
-    for data_dir in map(Path, args.data_dirs):
-        items, lists = stage_items(kind, data_dir)
-        inputs = stage_inputs(conf, checkpoint_sha256, lists)
-        log.info(
-            "%s: %s %d utterances of %s on %s (%d job(s), %d decoding worker(s) each)",
-            conf.name, verb, len(items), data_dir, device, args.nj, num_workers,
-        )  # fmt: skip
-        out = layout.stage_output(conf.name, kind, data_dir.name)
-        with exclusive_lock(out.dir, what):
-            run_chunked(
-                engine, items, out, key, num_workers=num_workers, chunk_size=args.chunk_size, inputs=inputs,
-                jobs=jobs,
-            )  # fmt: skip
-        log.info("wrote %s", out.file)
+    run_model_stage(
+        kind, args.conf, args.data_dirs, args.exp_dir, options, args.nj, args.num_workers, args.chunk_size,
+        args.allow_random_init,
+    )  # fmt: skip
     return 0
-
-
-def stage_main(kind: str, prog: str, description: str, argv: Sequence[str] | None) -> int:
-    return run_model_stage(kind, model_stage_parser(kind, prog, description).parse_args(argv))
-
-
-__all__ = ["model_stage_parser", "run_model_stage", "stage_items", "stage_main"]
