@@ -1,6 +1,6 @@
 """The conventions every command-line tool of the recipe shares (the ``sasv <tool>`` commands).
 
-* :func:`run_cli` is the one runner: logging, thread set-up, and the error contract of :mod:`sasv.errors`:
+* :func:`run_cli` is the one runner: logging and the error contract of :mod:`sasv.errors`:
   an expected failure is one line ``ERROR: <file>: <problem>`` and exit status 1; an OSError (disk full,
   read-only dir, a missing file) is one line naming the path, exit 1; Ctrl-C is one line and exit 130. A
   traceback is reserved for bugs (or ``SASV_DEBUG=1``, which re-raises everything).
@@ -61,15 +61,6 @@ def setup_logging(verbose: bool = False) -> None:
     )
 
 
-def configure_threads() -> None:
-    """Honour OMP_NUM_THREADS for torch's intra-op pool (torch ignores it once initialised elsewhere)."""
-    n = os.environ.get("OMP_NUM_THREADS")
-    if n and n.isdigit() and int(n) > 0 and "torch" in sys.modules:
-        import torch
-
-        torch.set_num_threads(int(n))
-
-
 def error_line(error: BaseException) -> str:
     """The one line a tool prints for an expected failure (``ERROR: <file>: <problem>``)."""
     if isinstance(error, SasvError) or not isinstance(error, OSError):
@@ -83,7 +74,6 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
     """Run a tool's ``main(argv)`` under the error contract; returns the exit status (see the module doc)."""
     setup_logging()
     try:
-        configure_threads()
         return main(argv) or 0
     except (SasvError, OSError) as e:
         if os.environ.get("SASV_DEBUG"):
