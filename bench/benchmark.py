@@ -56,6 +56,7 @@ from sasv.engines import Engine, EngineOptions, EngineSpec, build_engine, exact_
 from sasv.exp_layout import cm_scores_output, embeddings_output
 from sasv.jobs import JobOptions, default_num_workers, job_devices
 from sasv.outputs import read_embeddings
+from sasv.synthvoice import draw_voice, synthesize
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS: dict[str, str] = {
@@ -163,7 +164,7 @@ def peak_rates(threads: int, device: torch.device, repeats: int = 7) -> tuple[fl
 
 
 def make_corpus(folder: Path, n: int, seed: int) -> list[Utterance]:
-    """``n`` 16-bit FLAC utterances of 2-12 s: a few harmonic 'voices' with vibrato, plus noise.
+    """``n`` 16-bit FLAC utterances of 2-12 s in the mini corpus's synthetic voices (:mod:`sasv.synthvoice`).
 
     The models' speed does not depend on the content; lengths are drawn uniformly (some repeat exactly, as
     they do in a real corpus rarely), so full utterances are batched only when the recipe may batch them.
@@ -173,11 +174,8 @@ def make_corpus(folder: Path, n: int, seed: int) -> list[Utterance]:
     items = []
     for i in range(n):
         samples = int(rng.uniform(2.0, 12.0) * SAMPLE_RATE)
-        t = np.arange(samples) / SAMPLE_RATE
-        f0 = rng.uniform(90, 250) * (1 + 0.03 * np.sin(2 * np.pi * rng.uniform(3, 6) * t))
-        phase = 2 * np.pi * np.cumsum(f0) / SAMPLE_RATE
-        wav = sum(np.sin(k * phase) / k for k in range(1, 12)) * (0.5 + 0.5 * np.sin(2 * np.pi * 2 * t) ** 2)
-        wav = 0.2 * wav / np.abs(wav).max() + 0.01 * rng.standard_normal(samples)
+        voice = draw_voice(rng, ("female", "male")[i % 2])
+        wav = 0.5 * synthesize(voice, samples, rng)
         path = folder / f"utt{i:04d}.flac"
         sf.write(str(path), wav.astype(np.float32), SAMPLE_RATE, subtype="PCM_16")
         items.append((f"utt{i:04d}", str(path), samples / SAMPLE_RATE))
