@@ -15,15 +15,8 @@ from scipy.special import expit
 from sasv.asnorm import DEFAULT_TOP_K, as_norm
 from sasv.datadir import DataDir, DataDirError
 from sasv.protocols import offenders
-from sasv.scoring import (
-    NORMS,
-    TrialScores,
-    cosine_scores,
-    fuse_scores,
-    normalize_rows,
-    speaker_model,
-    utterance_vector,
-)
+from sasv.score_files import TrialScores
+from sasv.scoring import NORMS, cosine_scores, fuse_scores, normalize_rows, speaker_model, utterance_vector
 
 # utterances per block in utterance_vectors: 256 x 6 x 256 float64 values are ~3 MB, about one L2 cache
 _VECTOR_BLOCK = 256
@@ -124,4 +117,3 @@ def compute_trial_scores(
         asv=asv,
         cm=cm,
     )
-

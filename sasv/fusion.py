@@ -43,7 +43,7 @@ from sklearn.linear_model import LogisticRegression
 from sasv.errors import SasvError
 from sasv.fileio import atomic_write_text
 from sasv.metrics import KEYS, NONTARGET, SPOOF, TARGET, key_codes
-from sasv.scoring import TrialScores
+from sasv.score_files import TrialScores
 
 CM_CLIP = 1e-7
 KEY_WEIGHTS: dict[str, float] = {TARGET: 0.5, NONTARGET: 0.25, SPOOF: 0.25}

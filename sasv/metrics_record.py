@@ -4,7 +4,7 @@
 counts per key and the detection costs, and with ``extended`` (the default) what the later SASV literature
 also reports: the CM-only EER and the per-attack SPF-EERs (:func:`extended_metrics`). Every tool that
 reports on a score list (run_test's scoring, analysis and fusion, compute_metrics) calls it. It works on a
-:class:`~sasv.scoring.TrialScores`; :mod:`sasv.metrics` below it works on plain arrays.
+:class:`~sasv.score_files.TrialScores`; :mod:`sasv.metrics` below it works on plain arrays.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sasv.detection_costs import DEFAULT_A_DCF_COST, MIN_DCF_P_TARGETS, ADCFCostModel, detection_costs
 from sasv.metrics import cm_eer, count_keys, sasv_eers, spf_eer_by_attack
-from sasv.scoring import ScoreFileError, TrialScores
+from sasv.score_files import ScoreFileError, TrialScores
 
 ATTACK_BREAKDOWN_KEY = "spf_eer_by_attack"
 

@@ -20,7 +20,7 @@ from scipy.stats import norm
 
 from sasv.fileio import atomic_output
 from sasv.metrics import EER_DEFINITIONS, KEYS, NONTARGET, SPOOF, TARGET, key_codes, sasv_eers
-from sasv.scoring import TrialScores
+from sasv.score_files import TrialScores
 
 # Probit-axis ticks (fractions) and the default axis range: 0.1 % .. 99 % shows a random system (the
 # diagonal through 50 %) as well as a good one (EER around 1 %).

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sasv.scoring import TrialScores, fuse_scores
+from sasv.score_files import TrialScores
+from sasv.scoring import fuse_scores
 
 DEV_ATTACKS = ("A01", "A02", "A03", "A04", "A05", "A06")
 EVAL_ATTACKS = ("A07", "A08", "A17", "A18", "A19")

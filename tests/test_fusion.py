@@ -13,7 +13,8 @@ from sasv.fusion import (
     train_fusion,
 )
 from sasv.metrics import sasv_eers
-from sasv.scoring import TrialScores, fuse_scores
+from sasv.score_files import TrialScores
+from sasv.scoring import fuse_scores
 from tests.synthetic_scores import EVAL_ATTACKS, make_trials, second_system
 
 

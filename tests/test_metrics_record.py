@@ -6,7 +6,7 @@ import pytest
 from sasv.detection_costs import detection_costs
 from sasv.metrics import cm_eer, compute_eer
 from sasv.metrics_record import attack_breakdown, extended_metrics
-from sasv.scoring import TrialScores
+from sasv.score_files import TrialScores
 from tests.synthetic_scores import EVAL_ATTACKS, make_trials
 
 

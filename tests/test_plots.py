@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from sasv.plots import det_points, plot_det, plot_histograms
-from sasv.scoring import TrialScores
+from sasv.score_files import TrialScores
 from tests.synthetic_scores import EVAL_ATTACKS, make_trials
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

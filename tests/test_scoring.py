@@ -1,5 +1,4 @@
 import json
-import os
 
 import numpy as np
 import pytest
@@ -8,16 +7,11 @@ import torch
 from sasv import scoring
 from sasv.scoring import (
     NORMS,
-    TrialScores,
     bona_fide_probability,
     cosine_scores,
     fuse_scores,
-    read_score_file,
-    read_submission_scores,
     speaker_model,
     utterance_vector,
-    write_score_file,
-    write_submission_file,
 )
 from tests.conftest import rel_err
 
@@ -179,124 +173,3 @@ def test_fuse_rejects_non_finite():
         fuse_scores(cos, np.ones(4))
     with pytest.raises(ValueError, match=r"CM scores contain 1 NaN/Inf value\(s\) \(first at index 2\)"):
         fuse_scores(np.zeros(3), np.array([0.0, 1.0, np.nan]))
-
-
-def _random_trials(n=200, seed=4):
-    rng = np.random.default_rng(seed)
-    keys = np.array(["target", "nontarget", "spoof"])[rng.integers(0, 3, n)]
-    attack = np.where(keys == "spoof", "A13", "bonafide")
-    asv = rng.standard_normal(n).astype(np.float32).astype(np.float64)
-    asv[:4] = [1e-300, -5e-324, 1.0 / 3.0, 123456789.123456789]
-    cm = rng.random(n)
-    return TrialScores(
-        spk=[f"LA_{i % 7:04d}" for i in range(n)],
-        utt=[f"LA_E_{i:07d}" for i in range(n)],
-        attack=attack,
-        key=keys,
-        asv=asv,
-        cm=cm,
-        fused=fuse_scores(asv, cm),
-    )
-
-
-def test_score_file_round_trip_is_exact(tmp_path):
-    trials = _random_trials()
-    path = tmp_path / "sub" / "scores.txt"
-    write_score_file(path, trials)
-    back = read_score_file(path)
-    for name in ("spk", "utt", "attack", "key", "asv", "cm", "fused"):
-        assert np.array_equal(getattr(back, name), getattr(trials, name)), name
-    assert len(back) == 200
-    first = path.read_text().splitlines()[0].split()
-    assert len(first) == 7 and first[3] in ("target", "nontarget", "spoof")
-    assert os.listdir(path.parent) == ["scores.txt"]  # no temporary file left behind
-    umask = os.umask(0)
-    os.umask(umask)
-    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
-
-
-def test_score_file_accepts_rows_and_overwrites(tmp_path):
-    path = tmp_path / "scores.txt"
-    path.write_text("old content\n")
-    write_score_file(path, [("LA_0001", "LA_E_1", "bonafide", "target", 0.5, 0.25, 0.1875)])
-    assert path.read_text() == "LA_0001 LA_E_1 bonafide target 0.5 0.25 0.1875\n"
-    with pytest.raises(ValueError, match="fused"):
-        write_score_file(path, TrialScores(spk=["a"], utt=["b"], attack=["A01"], key=["spoof"], fused=[0.1]))
-    with pytest.raises(ValueError, match="whitespace"):
-        write_score_file(path, [("LA 0001", "u", "bonafide", "target", 0.5, 0.25, 0.1875)])
-    assert path.read_text() == "LA_0001 LA_E_1 bonafide target 0.5 0.25 0.1875\n"
-
-
-def test_submission_round_trip_and_crlf(tmp_path):
-    trials = _random_trials(seed=5)
-    path = tmp_path / "submission.txt"
-    write_submission_file(path, trials)
-    back = read_submission_scores(path)
-    assert np.array_equal(back.fused, trials.fused) and np.array_equal(back.utt, trials.utt)
-    assert back.asv is None and back.cm is None
-    crlf = tmp_path / "crlf.txt"
-    crlf.write_bytes(b"LA_0001 LA_E_1 bonafide target 0.5\r\n\r\nLA_0002\tLA_E_2  A07 spoof -1e-3\r\n")
-    back = read_submission_scores(crlf)
-    assert back.key.tolist() == ["target", "spoof"] and back.fused.tolist() == [0.5, -0.001]
-    assert back.utt.tolist() == ["LA_E_1", "LA_E_2"] and back.attack.tolist() == ["bonafide", "A07"]
-    bad_crlf = tmp_path / "bad_crlf.txt"
-    bad_crlf.write_bytes(b"LA_0001 LA_E_1 bonafide target 0.5\r\n\r\nLA_0002 LA_E_2 A07 spof 0.1\r\n")
-    with pytest.raises(ValueError, match=r"bad_crlf.txt:3: key 'spof'"):
-        read_submission_scores(bad_crlf)
-
-
-@pytest.mark.parametrize(
-    ("bad_line", "message"),
-    [
-        ("LA_0002 LA_E_2 A07 spoof", "expected 5 fields"),
-        ("LA_0002 LA_E_2 A07 spoof 0.1 0.2", "expected 5 fields"),
-        ("LA_0002 LA_E_2 A07 spoofed 0.1", "key 'spoofed'"),
-        ("LA_0002 LA_E_2 A07 spoof abc", "SCORE 'abc' is not a number"),
-        ("LA_0002 LA_E_2 A07 spoof nan", "must be finite"),
-    ],
-)
-def test_malformed_submission_lines_name_the_line(tmp_path, bad_line, message):
-    path = tmp_path / "bad.txt"
-    path.write_text(
-        f"LA_0001 LA_E_1 bonafide target 0.5\n\n{bad_line}\nLA_0003 LA_E_3 bonafide nontarget 0.1\n"
-    )
-    with pytest.raises(ValueError, match=message) as info:
-        read_submission_scores(path)
-    assert str(info.value).startswith(f"{path}:3: ")
-
-
-def test_empty_files_and_short_score_file_lines(tmp_path):
-    empty = tmp_path / "empty.txt"
-    empty.write_text("\n")
-    with pytest.raises(ValueError, match="no trials"):
-        read_submission_scores(empty)
-    short = tmp_path / "short.txt"
-    short.write_text("LA_0001 LA_E_1 bonafide target 0.5\n")
-    with pytest.raises(ValueError, match=r":1: expected 7 fields 'spk utt attack key asv cm fused'"):
-        read_score_file(short)
-
-
-def test_trial_scores_validation():
-    with pytest.raises(ValueError, match="differ in length"):
-        TrialScores(spk=["a", "b"], utt=["u"], attack=["A01"], key=["spoof"], fused=[0.1])
-    with pytest.raises(ValueError, match="not one of"):
-        TrialScores(spk=["a"], utt=["u"], attack=["A01"], key=["bonafide"], fused=[0.1])
-
-
-def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
-    path = tmp_path / "scores.txt"
-    write_score_file(path, _random_trials(n=10))
-    before = path.read_bytes()
-    calls = {"n": 0}
-
-    def failing(value):
-        calls["n"] += 1
-        if calls["n"] > 20:
-            raise RuntimeError("disk full")
-        return repr(float(value))
-
-    monkeypatch.setattr(scoring, "_format_float", failing)
-    with pytest.raises(RuntimeError, match="disk full"):
-        write_score_file(path, _random_trials(n=50, seed=9))
-    assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == ["scores.txt"]

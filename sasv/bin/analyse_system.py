@@ -23,7 +23,7 @@ from sasv.errors import MissingInputError
 from sasv.fileio import atomic_write_text
 from sasv.metrics_record import ATTACK_BREAKDOWN_KEY, metrics_record
 from sasv.report import attack_table, format_cost, results_table
-from sasv.scoring import read_score_file
+from sasv.score_files import read_score_file
 
 log = logging.getLogger("analyse_system")
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from sasv.cli import ArgumentParser, run_cli
 from sasv.metrics_record import metrics_record
-from sasv.scoring import read_submission_scores
+from sasv.score_files import read_submission_scores
 
 
 def metrics_of_file(path: str) -> dict:

@@ -29,14 +29,8 @@ from sasv.fileio import atomic_write_text
 from sasv.fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion
 from sasv.metrics_record import metrics_record
 from sasv.report import format_eer, systems_table
-from sasv.scoring import (
-    FUSION_RULES,
-    TrialScores,
-    fuse_scores,
-    read_score_file,
-    write_score_file,
-    write_submission_file,
-)
+from sasv.score_files import TrialScores, read_score_file, write_score_file, write_submission_file
+from sasv.scoring import FUSION_RULES, fuse_scores
 
 log = logging.getLogger("fuse_systems")
 

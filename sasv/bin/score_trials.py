@@ -31,7 +31,8 @@ from sasv.outputs import read_cm_scores, read_embeddings
 from sasv.protocols import format_trial_counts
 from sasv.provenance import RANDOM_INIT_NOTE, read_model_record
 from sasv.report import format_eer, results_table
-from sasv.scoring import FUSION_RULES, NORMS, write_score_file, write_submission_file
+from sasv.score_files import write_score_file, write_submission_file
+from sasv.scoring import FUSION_RULES, NORMS
 
 log = logging.getLogger("score_trials")
 

@@ -6,7 +6,7 @@ import pytest
 
 from sasv.fusion import FusionModel
 from sasv.metrics import sasv_eers
-from sasv.scoring import read_score_file, read_submission_scores, write_score_file
+from sasv.score_files import read_score_file, read_submission_scores, write_score_file
 from tests.conftest import tool
 from tests.synthetic_scores import EVAL_ATTACKS, make_trials, second_system
 
@@ -15,9 +15,7 @@ SYSTEMS = ("ecapa/aasist/l2norm", "resnet/aasist/l2norm")
 
 
 def run(*args, cwd):
-    return subprocess.run(
-        [*SCRIPT, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([*SCRIPT, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture

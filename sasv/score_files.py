@@ -1,0 +1,224 @@
+"""Score lists of a system (:class:`TrialScores`) and their two file formats, read and written exactly.
+
+The per-system score file (``spk utt attack key asv cm fused``) and the SASV 2022 submission format
+(``SPK UTT ATTACK KEY SCORE``) are how every stage exchanges scores: one strict, round-trip-exact format
+(floats written as the shortest repr that parses back to the same float64), written atomically, read with
+one error per bad line naming the file and line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from sasv.errors import SasvError
+from sasv.fileio import atomic_output
+from sasv.metrics import KEYS, key_codes, require_finite
+
+
+class ScoreFileError(SasvError, ValueError):
+    """A score file is malformed (the message names the file and the line)."""
+
+
+SCORE_FILE_COLUMNS: tuple[str, ...] = ("spk", "utt", "attack", "key", "asv", "cm", "fused")
+SUBMISSION_COLUMNS: tuple[str, ...] = ("SPK", "UTT", "ATTACK", "KEY", "SCORE")
+
+ScoreRow = tuple[str, str, str, str, float, float, float]
+
+
+@dataclass(frozen=True, eq=False)  # element-wise array equality has no single truth value
+class TrialScores:
+    """Scores of one system on one trial list, column-wise (one numpy array per column, trial order kept).
+
+    ``fused`` is the SASV decision score (the submission's SCORE column). ``asv`` and ``cm`` are the component
+    scores; they are ``None`` when read from a submission file, which does not carry them.
+    """
+
+    spk: np.ndarray
+    utt: np.ndarray
+    attack: np.ndarray
+    key: np.ndarray
+    fused: np.ndarray
+    asv: np.ndarray | None = None
+    cm: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if value is None:
+                continue
+            if field.name in ("spk", "utt", "attack", "key"):
+                array = np.asarray(value, dtype=str)
+            else:
+                array = np.asarray(value, dtype=np.float64)
+            if array.ndim != 1:
+                raise ValueError(f"TrialScores.{field.name} must be 1-D, got shape {array.shape}")
+            object.__setattr__(self, field.name, array)
+        lengths = {
+            f.name: len(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None
+        }
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"TrialScores columns differ in length: {lengths}")
+        key_codes(self.key)
+
+    def __len__(self) -> int:
+        return len(self.key)
+
+
+def _format_float(value: float) -> str:
+    # repr of a Python float is the shortest string that parses back to the same float64: exact round trip.
+    return repr(float(value))
+
+
+def _write_atomic(path: str | os.PathLike[str], lines: Iterable[str]) -> None:
+    """Stream lines into ``path`` through :func:`sasv.fileio.atomic_output`.
+
+    A crashed or killed stage then leaves either the old file or the complete new one, never a truncated
+    score file that a later stage would happily evaluate.
+    """
+    with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+        handle.writelines(lines)
+
+
+def write_score_file(path: str | os.PathLike[str], rows: TrialScores | Iterable[ScoreRow]) -> None:
+    """Write ``spk utt attack key asv cm fused`` lines (no header), floats round-trip exact, atomically.
+
+    ``rows`` is a :class:`TrialScores` with all three score columns, or an iterable of 7-tuples.
+    """
+    if not isinstance(rows, TrialScores):
+        rows = _trials_from_rows(list(rows))
+    if rows.asv is None or rows.cm is None:
+        raise ValueError(
+            "a score file needs asv, cm and fused scores; use write_submission_file for fused only"
+        )
+    require_finite(rows.asv, "ASV scores")
+    require_finite(rows.cm, "CM scores")
+    require_finite(rows.fused, "fused scores")
+    _check_tokens(rows)
+    lines = (
+        f"{s} {u} {a} {k} {_format_float(x)} {_format_float(c)} {_format_float(f)}\n"
+        for s, u, a, k, x, c, f in zip(
+            rows.spk.tolist(),
+            rows.utt.tolist(),
+            rows.attack.tolist(),
+            rows.key.tolist(),
+            rows.asv.tolist(),
+            rows.cm.tolist(),
+            rows.fused.tolist(),
+            strict=True,
+        )
+    )
+    _write_atomic(path, lines)
+
+
+def write_submission_file(path: str | os.PathLike[str], trials: TrialScores) -> None:
+    """Write the SASV 2022 submission format ``SPK UTT ATTACK KEY SCORE`` (SCORE = fused), atomically."""
+    require_finite(trials.fused, "fused scores")
+    _check_tokens(trials)
+    lines = (
+        f"{s} {u} {a} {k} {_format_float(f)}\n"
+        for s, u, a, k, f in zip(
+            trials.spk.tolist(),
+            trials.utt.tolist(),
+            trials.attack.tolist(),
+            trials.key.tolist(),
+            trials.fused.tolist(),
+            strict=True,
+        )
+    )
+    _write_atomic(path, lines)
+
+
+def _check_tokens(trials: TrialScores) -> None:
+    """Refuse identifiers that would break the whitespace-separated format when read back."""
+    for name in ("spk", "utt", "attack"):
+        column = getattr(trials, name)
+        for index, token in enumerate(column.tolist()):
+            if not token or any(ch.isspace() for ch in token):
+                raise ValueError(f"{name} of trial {index} ({token!r}) is empty or contains whitespace")
+
+
+def _trials_from_rows(rows: list[ScoreRow]) -> TrialScores:
+    for index, row in enumerate(rows):
+        if len(row) != len(SCORE_FILE_COLUMNS):
+            raise ValueError(f"row {index} has {len(row)} fields, expected {' '.join(SCORE_FILE_COLUMNS)}")
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(SCORE_FILE_COLUMNS)
+    spk, utt, attack, key, asv, cm, fused = columns
+    return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=fused, asv=asv, cm=cm)
+
+
+def _read_table(path: str | os.PathLike[str], columns: Sequence[str], n_text: int = 4) -> list[np.ndarray]:
+    """Read a whitespace-separated table column-wise; the first bad line fails as ``file:line: problem``.
+
+    The first ``n_text`` columns are identifiers (the 4th is the key), the rest finite floats. Blank lines are
+    skipped and CRLF endings tolerated (files often pass through other tools); anything else that is not
+    exactly one trial is an error, because a misparsed trial silently shifts an EER. Field counts, keys and
+    numbers are checked column-wise (a million lines in about a second) and a failure is mapped back to its
+    line number.
+    """
+    n_columns = len(columns)
+    with open(path, encoding="utf-8") as handle:  # universal newlines: CRLF and CR become "\n"
+        text = handle.read()
+    lines = text.split("\n")
+    counts = np.fromiter(map(len, map(str.split, lines)), dtype=np.int64, count=len(lines))
+    wrong = (counts != 0) & (counts != n_columns)
+    if wrong.any():
+        first = int(np.flatnonzero(wrong)[0])
+        raise ScoreFileError(
+            f"{path}:{first + 1}: expected {n_columns} fields '{' '.join(columns)}', got {counts[first]}: "
+            f"{lines[first].strip()[:120]!r}"
+        )
+    linenos = np.flatnonzero(counts) + 1
+    if linenos.size == 0:
+        raise ScoreFileError(f"{path}: no trials (empty file)")
+    # Splitting the whole text equals concatenating the per-line splits, and builds no per-line lists
+    # (a million small lists would make the garbage collector dominate the run time).
+    tokens = text.split()
+    raw = [tokens[index::n_columns] for index in range(n_columns)]
+    table: list[np.ndarray] = [np.array(column, dtype=str) for column in raw[:n_text]]
+    known = np.isin(table[3], KEYS)
+    if not known.all():
+        first = int(np.flatnonzero(~known)[0])
+        raise ScoreFileError(
+            f"{path}:{linenos[first]}: key {str(table[3][first])!r} is not one of {', '.join(KEYS)}"
+        )
+    for index in range(n_text, n_columns):
+        column = raw[index]
+        try:
+            values = np.array(list(map(float, column)), dtype=np.float64)
+        except ValueError:
+            first = next(i for i, token in enumerate(column) if not _is_float(token))
+            raise ScoreFileError(
+                f"{path}:{linenos[first]}: {columns[index]} {column[first]!r} is not a number"
+            ) from None
+        finite = np.isfinite(values)
+        if not finite.all():
+            first = int(np.flatnonzero(~finite)[0])
+            raise ScoreFileError(
+                f"{path}:{linenos[first]}: {columns[index]} is {column[first]!r}; scores must be finite"
+            )
+        table.append(values)
+    return table
+
+
+def _is_float(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def read_score_file(path: str | os.PathLike[str]) -> TrialScores:
+    """Read a file written by :func:`write_score_file`; scores come back as the exact float64 values."""
+    spk, utt, attack, key, asv, cm, fused = _read_table(path, SCORE_FILE_COLUMNS)
+    return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=fused, asv=asv, cm=cm)
+
+
+def read_submission_scores(path: str | os.PathLike[str]) -> TrialScores:
+    """Read a SASV 2022 submission ``SPK UTT ATTACK KEY SCORE``; SCORE becomes ``fused``."""
+    spk, utt, attack, key, score = _read_table(path, SUBMISSION_COLUMNS)
+    return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=score)
