@@ -31,6 +31,7 @@ Weights are stored as JSON, never pickled: readable in a results folder, and loa
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -168,15 +169,7 @@ class FusionModel:
         """The fusion as :class:`TrialScores`; its asv/cm columns hold the parts of :meth:`components`."""
         base = systems[0]
         asv_part, cm_part, fused = self.components(systems)
-        return TrialScores(
-            spk=base.spk,
-            utt=base.utt,
-            attack=base.attack,
-            key=base.key,
-            asv=asv_part,
-            cm=cm_part,
-            fused=fused,
-        )
+        return dataclasses.replace(base, asv=asv_part, cm=cm_part, fused=fused)
 
     def to_dict(self) -> dict:
         return {

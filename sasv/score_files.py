@@ -97,38 +97,21 @@ def write_score_file(path: str | os.PathLike[str], rows: TrialScores | Iterable[
     require_finite(rows.asv, "ASV scores")
     require_finite(rows.cm, "CM scores")
     require_finite(rows.fused, "fused scores")
-    _check_tokens(rows)
-    lines = (
-        f"{s} {u} {a} {k} {_format_float(x)} {_format_float(c)} {_format_float(f)}\n"
-        for s, u, a, k, x, c, f in zip(
-            rows.spk.tolist(),
-            rows.utt.tolist(),
-            rows.attack.tolist(),
-            rows.key.tolist(),
-            rows.asv.tolist(),
-            rows.cm.tolist(),
-            rows.fused.tolist(),
-            strict=True,
-        )
-    )
-    _write_atomic(path, lines)
+    _write_columns(path, rows, (rows.asv, rows.cm, rows.fused))
 
 
 def write_submission_file(path: str | os.PathLike[str], trials: TrialScores) -> None:
     """Write the SASV 2022 submission format ``SPK UTT ATTACK KEY SCORE`` (SCORE = fused), atomically."""
     require_finite(trials.fused, "fused scores")
+    _write_columns(path, trials, (trials.fused,))
+
+
+def _write_columns(path: str | os.PathLike[str], trials: TrialScores, scores: Sequence[np.ndarray]) -> None:
+    """``spk utt attack key`` and the given score columns, one trial per line, floats round-trip exact."""
     _check_tokens(trials)
-    lines = (
-        f"{s} {u} {a} {k} {_format_float(f)}\n"
-        for s, u, a, k, f in zip(
-            trials.spk.tolist(),
-            trials.utt.tolist(),
-            trials.attack.tolist(),
-            trials.key.tolist(),
-            trials.fused.tolist(),
-            strict=True,
-        )
-    )
+    ids = (trials.spk.tolist(), trials.utt.tolist(), trials.attack.tolist(), trials.key.tolist())
+    values = [map(_format_float, column.tolist()) for column in scores]
+    lines = (line + "\n" for line in map(" ".join, zip(*ids, *values, strict=True)))
     _write_atomic(path, lines)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from sasv.score_files import TrialScores
@@ -52,12 +54,4 @@ def second_system(trials: TrialScores, seed: int, asv_noise: float = 0.12) -> Tr
     base = np.where(trials.key == "target", 0.6, np.where(trials.key == "nontarget", 0.1, 0.45))
     asv = np.clip(base + rng.normal(0.0, asv_noise, base.size), -1.0, 1.0).astype(np.float32)
     cm = trials.cm.astype(np.float32)
-    return TrialScores(
-        spk=trials.spk,
-        utt=trials.utt,
-        attack=trials.attack,
-        key=trials.key,
-        asv=asv,
-        cm=cm,
-        fused=fuse_scores(asv, cm),
-    )
+    return dataclasses.replace(trials, asv=asv, cm=cm, fused=fuse_scores(asv, cm))
