@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sasv.cli import ArgumentParser, run_cli
 from sasv.conf import load_conf
+from sasv.errors import StaleOutputError
 from sasv.exp_layout import ExpLayout
 from sasv.fileio import atomic_write_text
 from sasv.provenance import environment_info
@@ -34,8 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     layout = ExpLayout(args.exp_dir)
 
-    # each record remembers its folder, for the links of RESULTS.md
-    records = [{**json.loads(f.read_text()), "dir": f.parent} for f in layout.results_records()]
+    records = [read_record(f) for f in layout.results_records()]
     groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
     for r in records:
         groups[(r["cm"], r["fusion"])].append(r)
@@ -72,6 +72,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     atomic_write_text(layout.results_md, results_md(layout.root, records, summary))
     log.info("wrote %s and %s (%d systems)", layout.summary, layout.results_md, len(records))
     return 0
+
+
+def read_record(path: Path) -> dict:
+    """A system's results.json, remembering its folder (for the links of RESULTS.md)."""
+    record = json.loads(path.read_text())
+    if "variant" not in record:
+        raise StaleOutputError(
+            f"{path}: written by an older version of the recipe (no 'variant'); re-run run_test_nonorm.sh / "
+            f"run_test_l2norm.sh, or move the old exp dir away"
+        )
+    return {**record, "dir": path.parent}
 
 
 def results_md(exp: Path, records: list[dict], summary: str) -> str:

@@ -276,6 +276,11 @@ def test_analysis_fusion_summary_and_metrics_errors(work, tmp_path, capsys) -> N
 
     line = error_line(capsys, sasv("make_summary", "--exp_dir", exp, "--asv_confs", tmp_path / "absent.yaml"))
     assert f"conf file {tmp_path / 'absent.yaml'} does not exist" in line
+    old = exp / "fusion" / "logreg_nonorm" / "results.json"  # a record of the recipe before `variant`
+    old.parent.mkdir(parents=True)
+    old.write_text(json.dumps({"system": "fusion/logreg_nonorm", "norm": "fused", "results": {}}))
+    line = error_line(capsys, sasv("make_summary", "--exp_dir", exp))
+    assert f"ERROR: {old}: written by an older version of the recipe" in line
 
     line = error_line(capsys, sasv("compute_metrics", tmp_path / "absent.txt"))
     assert line == f"ERROR: {tmp_path / 'absent.txt'}: No such file or directory"
