@@ -2,10 +2,16 @@
 
 Outputs are written in fixed chunks of the sorted utterance list. A chunk's data is written first and its
 index (``.scp``/``.txt``) is renamed into place last, so a chunk with an index is complete; a killed run
-leaves at most the chunks in progress to redo. A fingerprint of the inputs (model key, utterance list)
-guards the chunks: when it changes, stale chunks are discarded instead of being mixed with new ones. The
-merged output gets a completion marker with the same fingerprint and the stage's inputs, which later
-stages check (:mod:`sasv.markers`).
+leaves at most the chunks in progress to redo. Two fingerprints decide what may be reused:
+
+* the *plan* (model key, chunk size, decode batch: everything that decides what a chunk holds and how it is
+  computed) guards the whole chunk dir: when it changes, every chunk is discarded;
+* each chunk's name carries the fingerprint of its utterances (id, path, file size and mtime), so a resumed
+  run reuses a chunk only if its audio files are the ones it was made from, and redoes just the chunks of
+  audio that changed.
+
+The merged output is checked to hold exactly the expected utterances, in order, before its completion
+marker is written (:mod:`sasv.markers`, which later stages check).
 
 One DataLoader decodes every unfinished chunk, its workers ahead of the model; batches never cross a chunk
 boundary, so a chunk is computed with the same batches whether it runs alone (resume, another job) or with
@@ -18,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -31,6 +38,7 @@ from tqdm import tqdm
 
 from sasv.audio import AudioError, read_audio
 from sasv.engines import Engine, EngineSpec
+from sasv.errors import StaleOutputError
 from sasv.exp_layout import StageOutput
 from sasv.fileio import atomic_write_text
 from sasv.jobs import JobOptions, run_jobs
@@ -44,7 +52,7 @@ DEFAULT_CHUNK_SIZE = 200
 DECODE_BATCH = 8
 
 Item = tuple[str, str]
-Chunk = tuple[int, list[Item]]
+Chunk = tuple[str, list[Item]]  # (chunk name, its items)
 
 
 def fingerprint(*parts: str) -> str:
@@ -55,21 +63,38 @@ def fingerprint(*parts: str) -> str:
     return digest.hexdigest()
 
 
-def items_fingerprint(items: Sequence[Item]) -> str:
-    return fingerprint(*(f"{u} {p}" for u, p in items))
+def audio_stamps(items: Sequence[Item]) -> list[str]:
+    """``utt path size mtime_ns`` per item: what identifies the audio an output was computed from, cheaply
+    (a stat, not a hash). A replaced file changes size or mtime; a missing one is an error naming it."""
+    stamps = []
+    for utt, path in items:
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise AudioError(f"{path}: audio file does not exist") from None
+        stamps.append(f"{utt} {path} {st.st_size} {st.st_mtime_ns}")
+    return stamps
 
 
 @dataclass(frozen=True)
 class ChunkPlan:
-    """A sorted item list cut into fixed chunks, stored under ``chunk_dir`` and guarded by ``key``."""
+    """A sorted item list cut into fixed chunks, stored under ``chunk_dir``; ``key`` is the plan's
+    fingerprint and ``stamps`` the items' :func:`audio_stamps`."""
 
     items: list[Item]
     chunk_dir: Path
     chunk_size: int
     key: str
+    stamps: list[str]
 
-    def chunks(self) -> list[list[Item]]:
-        return [self.items[i : i + self.chunk_size] for i in range(0, len(self.items), self.chunk_size)]
+    def chunks(self) -> list[Chunk]:
+        """(name, items) of every chunk; the name is its index and the fingerprint of its audio."""
+        out = []
+        for start in range(0, len(self.items), self.chunk_size):
+            stop = start + self.chunk_size
+            name = f"{start // self.chunk_size:05d}.{fingerprint(*self.stamps[start:stop])[:16]}"
+            out.append((name, self.items[start:stop]))
+        return out
 
     def prepare(self) -> None:
         """Create the chunk dir, discarding chunks made from other inputs."""
@@ -77,7 +102,9 @@ class ChunkPlan:
         if self.chunk_dir.exists():
             old = stamp.read_text().strip() if stamp.exists() else ""
             if old != self.key:
-                log.warning("inputs changed since %s was written: discarding its chunks", self.chunk_dir)
+                log.warning(
+                    "model or chunking changed since %s was written: discarding its chunks", self.chunk_dir
+                )
                 shutil.rmtree(self.chunk_dir)
         self.chunk_dir.mkdir(parents=True, exist_ok=True)
         if not stamp.exists():
@@ -159,29 +186,52 @@ def compute_chunks(
 ) -> None:
     """Compute and write the ``todo`` chunks; only the current chunk's results are held in memory."""
     batches = iterate_audio([chunk for _, chunk in todo], decode_batch, num_workers)
-    for n, chunk in todo:
+    for name, chunk in todo:
         results: list = []
         while len(results) < len(chunk):
             batch = next(batches)
             results.extend(engine.compute([w for _, w in batch]))
             progress(len(batch))
         rows = [(u, r) for (u, _), r in zip(chunk, results, strict=True)]
-        text = output.write_chunk(rows, plan.chunk_dir / f"{n:05d}")
-        atomic_write_text(plan.chunk_dir / f"{n:05d}{output.index_suffix}", text)
+        text = output.write_chunk(rows, plan.chunk_dir / name)
+        atomic_write_text(plan.chunk_dir / f"{name}{output.index_suffix}", text)
 
 
 # ------------------------------------------------------------------------------------------------ driver
 
 
 def _pending(plan: ChunkPlan, suffix: str) -> tuple[list[Path], list[Chunk]]:
-    """Every chunk's index path, and the chunks without one (still to compute)."""
+    """Every chunk's index path, and the chunks without one (still to compute). Files of chunks made from
+    other audio (or beyond the last chunk) are removed: nothing stale stays beside the current chunks."""
+    chunks = plan.chunks()
+    current = {name for name, _ in chunks}
+    for path in plan.chunk_dir.glob("[0-9]*.*"):
+        if ".".join(path.name.split(".")[:2]) not in current:
+            path.unlink()
     indexes, todo = [], []
-    for n, chunk in enumerate(plan.chunks()):
-        index = plan.chunk_dir / f"{n:05d}{suffix}"
+    for name, chunk in chunks:
+        index = plan.chunk_dir / f"{name}{suffix}"
         indexes.append(index)
         if not index.exists():
-            todo.append((n, chunk))
+            todo.append((name, chunk))
     return indexes, todo
+
+
+def _check_merged(merged: str, items: Sequence[Item], out: StageOutput, what: str) -> None:
+    """The merged output holds exactly the expected utterances, in order, or nothing is marked complete."""
+    got = [line.split(maxsplit=1)[0] for line in merged.splitlines() if line.strip()]
+    expected = [u for u, _ in items]
+    if got != expected:
+        first = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b), None)
+        where = (
+            f"first difference at line {first + 1}: {got[first]} vs {expected[first]}"
+            if first is not None
+            else ""
+        )
+        raise StaleOutputError(
+            f"{out.chunk_dir}: the chunks hold {len(got)} {what} for {len(expected)} expected utterances "
+            f"{where}; delete that folder and re-run"
+        )
 
 
 def run_chunked(
@@ -207,11 +257,13 @@ def run_chunked(
     """
     output = OUTPUTS[engine.kind]
     items = sorted(items)
-    key = fingerprint(model_key, items_fingerprint(items))
+    stamps = audio_stamps(items)
+    plan_key = fingerprint(model_key, f"chunk_size={chunk_size}", f"decode_batch={decode_batch}")
+    key = fingerprint(plan_key, *stamps)
     if is_complete(out.file, out.marker, key):
         log.info("%s is complete for these inputs: skipping", out.file)
         return out.file
-    plan = ChunkPlan(items, out.chunk_dir, chunk_size, key)
+    plan = ChunkPlan(items, out.chunk_dir, chunk_size, plan_key, stamps)
     plan.prepare()
     indexes, todo = _pending(plan, output.index_suffix)
     desc = f"{output.what} {out.file}"
@@ -235,8 +287,7 @@ def run_chunked(
         n_utts = sum(len(c) for _, c in todo)
         log.info("%s: %d utterances in %.1f s (%.2f utt/s)", desc, n_utts, seconds, n_utts / seconds)
     merged = "".join(p.read_text() for p in indexes)
-    if merged.count("\n") != len(items):
-        raise RuntimeError(f"{out.file}: {merged.count(chr(10))} {output.what} for {len(items)} utterances")
+    _check_merged(merged, items, out, output.what)
     atomic_write_text(out.file, merged)
     write_done_marker(out.marker, key, len(items), inputs)
     return out.file

@@ -44,8 +44,8 @@ def write_embedding_chunk(rows: Rows, stem: Path) -> str:
     """Write ``<stem>.ark``; return the chunk's scp lines (the caller renames them into place last)."""
     utts = [u for u, _ in rows]
     check_finite(np.stack([r for _, r in rows]), utts, "embedding")
-    ark = stem.with_suffix(".ark")
-    tmp_scp = stem.with_suffix(".scp.tmp")
+    ark = stem.parent / f"{stem.name}.ark"
+    tmp_scp = stem.parent / f"{stem.name}.scp.tmp"
     kaldiio.save_ark(str(ark), dict(rows), scp=str(tmp_scp))
     text = tmp_scp.read_text()
     tmp_scp.unlink()

@@ -1,3 +1,6 @@
+import json
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -76,7 +79,7 @@ def test_extract_writes_scp_and_resumes(corpus, tmp_path):
     assert model.calls == calls, "a finished extraction must be skipped"
 
     # simulate a run killed during chunk 1: its index and the final scp are missing
-    (out / "chunks" / "00001.scp").unlink()
+    next((out / "chunks").glob("00001.*.scp")).unlink()
     (out / "xvector.done").unlink()
     calls = model.calls
     again = read_embeddings(run_chunked(engine, corpus, embeddings_output(out), "model-a", chunk_size=3))
@@ -144,3 +147,50 @@ def test_audio_errors_from_decoding_workers_keep_their_message(corpus, tmp_path)
     with pytest.raises(AudioError) as err:
         run_chunked(engine, items, embeddings_output(tmp_path / "emb"), "m", num_workers=1)
     assert str(err.value).startswith(f"{bad}: cannot decode")
+
+
+def test_resume_under_another_chunk_size_redoes_the_chunks(corpus, tmp_path):
+    """Chunks planned under one --chunk_size are never reused by position under another."""
+    engine = CountermeasureEngine(TwoLogits(), torch.device("cpu"), model_batch=3)
+    out = cm_scores_output(tmp_path / "cm" / "cm_scores.txt")
+    run_chunked(engine, corpus, out, "cm", chunk_size=3)
+    out.file.unlink()
+    out.marker.unlink()  # as if killed before the merge
+    run_chunked(engine, corpus, out, "cm", chunk_size=5)
+    assert sorted(read_cm_scores(out.file)) == sorted(u for u, _ in corpus)
+    assert json.loads(out.marker.read_text())["num_utts"] == len(corpus)
+    fresh = cm_scores_output(tmp_path / "fresh" / "cm_scores.txt")
+    assert out.file.read_text() == run_chunked(engine, corpus, fresh, "cm", chunk_size=5).read_text()
+    assert len(list(out.chunk_dir.glob("*.txt"))) == 2, "only the current plan's chunks are kept"
+
+
+def test_no_marker_unless_the_output_holds_exactly_the_expected_utterances(corpus, tmp_path):
+    from sasv.errors import StaleOutputError
+
+    engine = CountermeasureEngine(TwoLogits(), torch.device("cpu"), model_batch=3)
+    out = cm_scores_output(tmp_path / "cm" / "cm_scores.txt")
+    run_chunked(engine, corpus, out, "cm", chunk_size=3)
+    out.file.unlink()
+    out.marker.unlink()
+    index = sorted(out.chunk_dir.glob("*.txt"))[1]
+    index.write_text("".join(index.read_text().splitlines(keepends=True)[1:]))  # a chunk lost a line
+    with pytest.raises(StaleOutputError, match=r"the chunks hold 6 CM scores for 7 expected utterances"):
+        run_chunked(engine, corpus, out, "cm", chunk_size=3)
+    assert not out.marker.exists() and not out.file.exists()
+
+
+def test_changed_audio_redoes_exactly_its_chunk(corpus, tmp_path):
+    model = FrameStats().eval()
+    engine = EmbeddingEngine(model, torch.device("cpu"), model_batch=32)
+    out = embeddings_output(tmp_path / "emb")
+    first = read_embeddings(run_chunked(engine, corpus, out, "m", chunk_size=2))
+    utt, path = corpus[4]
+    wav, sr = sf.read(path, dtype="float32")
+    sf.write(path, (wav[::-1] * 0.5).copy(), sr)  # same path, other content
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 1_000_000_000))
+    calls = model.calls
+    again = read_embeddings(run_chunked(engine, corpus, out, "m", chunk_size=2))
+    assert 0 < model.calls - calls <= 2 * 2, "only the chunk of the changed file is recomputed"
+    assert not np.array_equal(first[utt], again[utt])
+    for other in (u for u, _ in corpus if u not in (utt, corpus[5][0])):
+        np.testing.assert_array_equal(first[other], again[other])
