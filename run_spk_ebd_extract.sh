@@ -26,6 +26,8 @@ autocast=none                # none | bf16 | fp16: mixed precision for ASV model
 download=false               # stage 0 only runs with --download true
 download_dir=downloads
 cohort=false                 # true: also prepare and embed data/train_cohort (LA train bona fide) for AS-norm
+audio_check=true             # stage 1 decodes every file: unreadable audio fails early, odd audio is listed
+suspect_audio=warn           # warn | error: silent, near-silent or heavily clipped files at stage 1
 allow_random_init=false      # true: run models without pretrained weights (demo only: numbers mean nothing)
 
 help_message="Usage: $0 [options]
@@ -48,6 +50,8 @@ Options (default):
   --download BOOL        run stage 0 (${download})
   --download_dir DIR     where stage 0 puts archives (${download_dir})
   --cohort BOOL          also prepare/embed the AS-norm cohort data/train_cohort (${cohort})
+  --audio_check BOOL     stage 1 decodes every audio file and lists suspicious ones (${audio_check})
+  --suspect_audio P      warn | error on silent, near-silent or heavily clipped files (${suspect_audio})
   --allow_random_init BOOL  tolerate missing checkpoints: random weights, meaningless numbers (${allow_random_init})"
 
 . utils/parse_options.sh
@@ -74,7 +78,7 @@ fi
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "Stage 1: data preparation from ${la_root} into ${data_dir}/{${sets// /,}}"
   python -m sasv prepare_la --la_root "${la_root}" --trials_dir "${trials_dir}" --out "${data_dir}" --sets ${sets} \
-    --cohort "${cohort}"
+    --cohort "${cohort}" --audio_check "${audio_check}" --suspect_audio "${suspect_audio}"
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then

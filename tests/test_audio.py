@@ -4,10 +4,13 @@ import soundfile as sf
 
 from sasv.audio import (
     CM_SAMPLES,
+    MIN_SAMPLES,
     SEGMENT_SAMPLES,
     AudioError,
+    audio_problem,
     cm_input,
     embedding_segments,
+    find_suspect_audio,
     read_audio,
     segment_starts,
 )
@@ -93,3 +96,28 @@ def test_cm_input_matches_reference_pad(golden):
     io = np.load(golden("aasist") / "io.npz")
     got = np.stack([cm_input(io[f"wav{i}"]) for i in range(4)])
     np.testing.assert_array_equal(got, io["x_padded"])
+
+
+def test_audio_that_is_not_a_signal_is_refused_naming_the_file(tmp_path):
+    loud = _write(tmp_path / "loud.wav", np.full(8000, 1.5, dtype=np.float32), subtype="FLOAT")
+    with pytest.raises(AudioError, match=rf"^{loud}: samples outside \[-1, 1\] \(peak 1.5\)"):
+        read_audio(loud)
+    short = _write(tmp_path / "short.flac", np.full(300, 0.1, dtype=np.float32))
+    with pytest.raises(AudioError, match=rf"^{short}: 300 samples, fewer than the {MIN_SAMPLES}"):
+        read_audio(short)
+    assert read_audio(_write(tmp_path / "ok.flac", np.full(MIN_SAMPLES, 0.1, dtype=np.float32))).size == 400
+
+
+def test_suspicious_audio_is_named_by_what_is_wrong(tmp_path):
+    rng = np.random.default_rng(1)
+    speech = (0.3 * rng.standard_normal(16000)).clip(-0.99, 0.99).astype(np.float32)
+    assert audio_problem(speech) is None
+    assert audio_problem(np.zeros(16000, dtype=np.float32)) == "digital silence (every sample is 0)"
+    assert audio_problem(speech * 1e-5) == "near-silent (peak -100 dBFS)"
+    clipped = (speech * 20).clip(-1.0, 1.0)
+    assert audio_problem(clipped).startswith("heavily clipped (")
+    wav_scp = {
+        "silent": str(_write(tmp_path / "s.flac", np.zeros(8000, dtype=np.float32))),
+        "speech": str(_write(tmp_path / "v.flac", speech)),
+    }
+    assert find_suspect_audio(wav_scp) == {"silent": "digital silence (every sample is 0)"}

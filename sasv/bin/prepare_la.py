@@ -10,6 +10,10 @@ Reads, under --la_root (the LA/ folder of LA.zip):
 With --cohort, also data/train_cohort/{wav.scp,utt2spk,spk2utt}: the bona fide utterances of the LA train
 set (CM protocol ASVspoof2019.LA.cm.train.trn.txt), the score-normalisation (AS-norm) cohort.
 
+Every audio file is decoded once (--audio_check true, the default): a file the models cannot take is an
+error now rather than hours into stage 2, and silent, near-silent or heavily clipped files are listed in
+<out>/<set>/audio_report.txt and the log (--suspect_audio error stops on them instead).
+
 Every list is validated before anything is written, so a failed run leaves earlier outputs as they were;
 a re-run with the same inputs rewrites identical files. Prints the trial counts per key; the official
 lists give dev target=1484 nontarget=5768 spoof=22296 and eval target=5370 nontarget=33327 spoof=63882.
@@ -23,6 +27,7 @@ import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from sasv.audio import find_suspect_audio
 from sasv.cli import ArgumentParser, run_cli
 from sasv.datadir import (
     DataDir,
@@ -33,6 +38,7 @@ from sasv.datadir import (
     write_utt2spk,
     write_wav_scp,
 )
+from sasv.fileio import atomic_write_text
 from sasv.la_layout import TRIAL_SPLITS, LALayout
 from sasv.markers import write_prepared_marker
 from sasv.protocols import (
@@ -102,6 +108,31 @@ def build(layout: LALayout, split: str) -> DataDir:
 
 
 COHORT = "train_cohort"
+AUDIO_REPORT = "audio_report.txt"
+
+
+def check_audio(split: str, wav_scp: dict[str, str], policy: str) -> dict[str, str]:
+    """Decode every file of a split; suspicious ones (silence, clipping) are a warning or, with
+    ``policy='error'``, an error naming them."""
+    suspects = find_suspect_audio(wav_scp, f"{split}: checking audio")
+    if suspects:
+        listing = offenders([f"{u} ({why})" for u, why in sorted(suspects.items())])
+        if policy == "error":
+            raise DataDirError(
+                f"{split}: {len(suspects)} suspicious audio file(s): {listing}; fix or drop them, or pass "
+                f"--suspect_audio warn to score them anyway"
+            )
+        log.warning("%s: %d suspicious audio file(s), scored anyway: %s", split, len(suspects), listing)
+    return suspects
+
+
+def write_audio_report(out: Path, wav_scp: dict[str, str], suspects: dict[str, str]) -> None:
+    """``<data dir>/audio_report.txt``: ``UTT PATH PROBLEM`` per suspicious file (none: no report)."""
+    report = out / AUDIO_REPORT
+    if not suspects:
+        report.unlink(missing_ok=True)
+        return
+    atomic_write_text(report, "".join(f"{u} {wav_scp[u]} {why}\n" for u, why in sorted(suspects.items())))
 
 
 def build_cohort(layout: LALayout) -> tuple[dict[str, str], dict[str, str]]:
@@ -124,25 +155,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default="data", help="root of the data dirs (default: data)")
     p.add_argument("--sets", nargs="+", default=list(TRIAL_SPLITS), choices=TRIAL_SPLITS, help="(dev eval)")
     p.add_bool("--cohort", False, f"also write <out>/{COHORT} (LA train bona fide, for AS-norm)")
+    p.add_bool("--audio_check", True, "decode every audio file now and list suspicious ones (default: true)")
+    p.add_argument(
+        "--suspect_audio",
+        default="warn",
+        choices=["warn", "error"],
+        help="silent, near-silent or heavily clipped files: list them (warn, default) or stop (error)",
+    )
     args = p.parse_args(argv)
 
     la_root = Path(args.la_root)
     if not la_root.is_dir():
         raise DataDirError(f"{la_root}: LA folder does not exist (download it with local/download_la.sh)")
     layout = LALayout(la_root, Path(args.trials_dir) if args.trials_dir else None)
-    built = {}
+    built, suspects = {}, {}
     for split in args.sets:  # everything is checked before the first file is written
         log.info("%s: reading protocols from %s", split, la_root)
         built[split] = build(layout, split)
+        if args.audio_check:
+            suspects[split] = check_audio(split, built[split].wav_scp, args.suspect_audio)
     cohort = build_cohort(layout) if args.cohort else None
     for split, data in built.items():
         out = Path(args.out) / split
         data.write(out)
         validate_datadir(out)
+        write_audio_report(out, data.wav_scp, suspects.get(split, {}))
         write_prepared_marker(out, layout.sources(split))
         counts = format_trial_counts(data.trial_counts())
         sizes = f"{len(data.enroll)} enrolled speakers, {len(data.wav_scp)} utterances"
         print(f"{split}: trials {counts}; {sizes} -> {out}")
+        if suspects.get(split):
+            print(f"{split}: {len(suspects[split])} suspicious audio file(s) listed in {out / AUDIO_REPORT}")
     if cohort is not None:
         wav_scp, utt2spk = cohort
         out = Path(args.out) / COHORT

@@ -5,7 +5,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from sasv.datadir import read_utt2spk, validate_datadir
 from sasv.la_layout import LALayout
@@ -135,3 +137,29 @@ def test_cohort_is_train_bona_fide_only(la_root, tmp_path):
     assert set(utt2spk) == {e.utt for e in entries if e.label == "bonafide"}
     assert all(utt2spk[e.utt] == e.spk for e in entries if e.utt in utt2spk)
     assert "train_cohort:" in out.stdout
+
+
+def test_suspicious_audio_is_listed_or_refused(la_copy, tmp_path):
+    """Digital silence and clipping are scored like speech (AASIST called silence bona fide): stage 1 names
+    them in a per-set warning and report, or stops with --suspect_audio error."""
+    flacs = sorted(LALayout(la_copy).audio_dir("dev").glob("LA_D_*.flac"))
+    silent, clipped = flacs[0], flacs[1]
+    sf.write(str(silent), np.zeros(16000, dtype=np.float32), 16000, subtype="PCM_16")
+    wav, sr = sf.read(str(clipped), dtype="float32")
+    sf.write(str(clipped), np.clip(wav * 50, -1.0, 1.0), sr, subtype="PCM_16")
+    run = prepare("--la_root", str(la_copy), "--out", "data", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "dev: 2 suspicious audio file(s), scored anyway" in run.stderr
+    assert "dev: 2 suspicious audio file(s) listed in data/dev/audio_report.txt" in run.stdout
+    report = (tmp_path / "data" / "dev" / "audio_report.txt").read_text().splitlines()
+    assert [line.split()[0] for line in report] == [silent.stem, clipped.stem]
+    assert report[0].endswith("digital silence (every sample is 0)") and "heavily clipped" in report[1]
+    assert not (tmp_path / "data" / "eval" / "audio_report.txt").exists()
+
+    stop = prepare("--la_root", str(la_copy), "--out", "d2", "--suspect_audio", "error", cwd=tmp_path)
+    errors = [line for line in stop.stderr.splitlines() if line.startswith("ERROR:")]
+    assert stop.returncode == 1 and len(errors) == 1 and "Traceback" not in stop.stderr
+    assert errors[0].startswith(f"ERROR: dev: 2 suspicious audio file(s): {silent.stem} (digital silence")
+    assert not (tmp_path / "d2").exists()
+    skipped = prepare("--la_root", str(la_copy), "--out", "d3", "--audio_check", "false", cwd=tmp_path)
+    assert skipped.returncode == 0 and "suspicious audio file" not in skipped.stdout + skipped.stderr
