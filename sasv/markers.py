@@ -28,25 +28,48 @@ if TYPE_CHECKING:
 PREPARED_MARKER = "prepared.json"
 
 
+# the files of a data dir that stage 1 writes, and later stages trust
+DATA_DIR_FILES = ("wav.scp", "utt2spk", "spk2utt", "enroll", "trials")
+
+
 def write_prepared_marker(data_dir: str | Path, sources: Iterable[Path]) -> None:
-    record = {"sources": {str(Path(p).resolve()): sha256_file(p) for p in sorted(set(sources))}}
-    atomic_write_text(Path(data_dir) / PREPARED_MARKER, json.dumps(record, indent=1) + "\n")
+    """Record the sha256 of the protocol files ``data_dir`` was made from and of its own files."""
+    data_dir = Path(data_dir)
+    record = {
+        "sources": {str(Path(p).resolve()): sha256_file(p) for p in sorted(set(sources))},
+        "files": {n: sha256_file(data_dir / n) for n in DATA_DIR_FILES if (data_dir / n).is_file()},
+    }
+    atomic_write_text(data_dir / PREPARED_MARKER, json.dumps(record, indent=1) + "\n")
 
 
 def check_prepared_marker(data_dir: str | Path) -> bool:
-    """Raise :class:`StaleOutputError` if a source of ``data_dir`` changed since stage 1.
+    """Raise :class:`StaleOutputError` if a source of ``data_dir``, or one of its own files, changed since
+    stage 1 (a newer protocol, a hand-edited ``trials``).
 
-    Returns False when there is no marker (a data dir made by hand or by another tool is allowed).
+    Returns False when there is no marker (a data dir made by hand or by another tool is allowed, and one
+    edited on purpose can be used by deleting its marker).
     """
-    marker = Path(data_dir) / PREPARED_MARKER
+    data_dir = Path(data_dir)
+    marker = data_dir / PREPARED_MARKER
     if not marker.is_file():
         return False
-    sources = json.loads(marker.read_text()).get("sources", {})
+    record = json.loads(marker.read_text())
+    sources = record.get("sources", {})
     changed = [p for p, sha in sources.items() if not Path(p).is_file() or sha256_file(p) != sha]
     if changed:
         raise StaleOutputError(
             f"{data_dir} was prepared from protocol files that have changed or gone since: "
             f"{', '.join(changed[:3])}; re-run stage 1 (run_spk_ebd_extract.sh --stage 1)"
+        )
+    edited = [
+        n
+        for n, sha in record.get("files", {}).items()
+        if not (data_dir / n).is_file() or sha256_file(data_dir / n) != sha
+    ]
+    if edited:
+        raise StaleOutputError(
+            f"{data_dir}: {', '.join(edited)} changed since stage 1 wrote it (edited by hand?); re-run "
+            f"stage 1 (run_spk_ebd_extract.sh --stage 1), or delete {marker} to use the data dir as it is now"
         )
     return True
 

@@ -22,7 +22,7 @@ from sasv.engines import AUTOCAST_DTYPES, EngineOptions, EngineSpec, build_engin
 from sasv.exp_layout import ExpLayout
 from sasv.jobs import JobOptions, default_num_workers, job_devices
 from sasv.locking import exclusive_lock
-from sasv.markers import stage_inputs
+from sasv.markers import check_prepared_marker, stage_inputs
 from sasv.provenance import RANDOM_INIT_NOTE, model_key, write_model_record
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,7 @@ def model_stage_parser(kind: str, prog: str, description: str) -> ArgumentParser
 def stage_items(kind: str, data_dir: Path) -> tuple[list[Item], dict[str, Path]]:
     """The (utt, path) items a stage processes in ``data_dir``, and the lists they come from (for the
     completion marker): all of wav.scp for embeddings, the trials' test utterances for CM scores."""
+    check_prepared_marker(data_dir)
     wav_scp = data_dir / "wav.scp"
     if kind == "asv":
         return sorted(read_wav_scp(wav_scp).items()), {"wav.scp": wav_scp}

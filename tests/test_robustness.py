@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -205,3 +206,23 @@ def test_data_dir_of_a_changed_protocol_is_refused(mini, tmp_path):
     finally:
         Path(trial_list).write_bytes(original)
     assert not check_prepared_marker(tmp_path)  # hand-made data dirs without a marker are allowed
+
+
+def test_data_dir_edited_after_stage_1_is_refused(mini, tmp_path):
+    """A hand-edited trials file (here: its target trials removed) is not scored as if stage 1 made it."""
+    from sasv.markers import StaleOutputError, check_prepared_marker
+
+    work, conf = mini
+    data = tmp_path / "dev"
+    shutil.copytree(work / "data" / "dev", data)
+    lines = (data / "trials").read_text().splitlines(keepends=True)
+    (data / "trials").write_text("".join(line for line in lines if not line.rstrip().endswith(" target")))
+    with pytest.raises(StaleOutputError, match=r"dev: trials changed since stage 1 wrote it"):
+        check_prepared_marker(data)
+    cmd = [*tool("extract_embeddings"), "--conf", str(conf), "--data_dirs", str(data),
+           "--exp_dir", str(tmp_path / "exp"), "--allow_random_init", "true"]  # fmt: skip
+    out = subprocess.run(cmd, cwd=REPO_ROOT, env=_env(), capture_output=True, text=True)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert f"ERROR: {data}: trials changed since stage 1" in out.stderr
+    (data / "prepared.json").unlink()  # the documented way to use an edited data dir as it is
+    assert not check_prepared_marker(data)
