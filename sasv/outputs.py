@@ -71,7 +71,7 @@ def write_cm_chunk(rows: Rows, stem: Path) -> str:
 def read_cm_scores(path: str | Path) -> dict[str, float]:
     """utt -> P(bona fide) from a ``cm_scores.txt``; malformed lines name file and line."""
     scores: dict[str, float] = {}
-    with open(path) as f:
+    with open(path, encoding="utf-8-sig") as f:
         for n, line in enumerate(f, 1):
             fields = line.split()
             if not fields:

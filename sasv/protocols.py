@@ -63,7 +63,8 @@ def offenders(items: Sequence[object], limit: int = _SHOW) -> str:
 
 
 def read_lines(path: str | Path) -> list[tuple[int, str]]:
-    """(line number, line) of every line, CR stripped; trailing blank lines dropped, inner ones refused."""
+    """(line number, line) of every line, CR stripped, a UTF-8 byte-order mark ignored; trailing blank lines
+    dropped, inner ones refused."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -72,7 +73,7 @@ def read_lines(path: str | Path) -> list[tuple[int, str]]:
     except OSError as e:
         raise ProtocolError(f"{path}: cannot read: {e.strerror or e}") from None
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # a byte-order mark (Windows editors write one) is not data
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise ProtocolError(f"{path}:{line}: not UTF-8 text") from None

@@ -143,7 +143,8 @@ def _read_table(path: str | os.PathLike[str], columns: Sequence[str], n_text: in
     line number.
     """
     n_columns = len(columns)
-    with open(path, encoding="utf-8") as handle:  # universal newlines: CRLF and CR become "\n"
+    # universal newlines: CRLF and CR become "\n"; utf-8-sig: a byte-order mark is not part of the first id
+    with open(path, encoding="utf-8-sig") as handle:
         text = handle.read()
     lines = text.split("\n")
     counts = np.fromiter(map(len, map(str.split, lines)), dtype=np.int64, count=len(lines))

@@ -194,3 +194,9 @@ def test_changed_audio_redoes_exactly_its_chunk(corpus, tmp_path):
     assert not np.array_equal(first[utt], again[utt])
     for other in (u for u, _ in corpus if u not in (utt, corpus[5][0])):
         np.testing.assert_array_equal(first[other], again[other])
+
+
+def test_cm_scores_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "cm_scores.txt"
+    path.write_text("\ufeffutt1 0.1 0.2 0.52\nutt2 0.3 0.1 0.45\n", encoding="utf-8")
+    assert read_cm_scores(path) == {"utt1": 0.52, "utt2": 0.45}

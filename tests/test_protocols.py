@@ -196,3 +196,13 @@ def test_true_speakers_without_and_against_cm():
         true_speakers(trials, cm[:2])
     with pytest.raises(ProtocolError, match="contradict the CM protocol"):
         true_speakers(trials, [*cm[:2], CmEntry("C", "u3", "A01", "spoof")])
+
+
+def test_utf8_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
+    """Windows editors save with a BOM; it used to become part of the first speaker id ('\\ufeffLA_0001')."""
+    bom = "\ufeff"
+    assert read_sasv_trials(_write(tmp_path / "bom.txt", bom + TRIALS)) == read_sasv_trials(
+        _write(tmp_path / "plain.txt", TRIALS)
+    )
+    enrol = read_enrollment(_write(tmp_path / "enrol.txt", bom + "LA_0001 LA_D_1,LA_D_2\n"))
+    assert list(enrol) == ["LA_0001"]

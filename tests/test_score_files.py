@@ -135,3 +135,11 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path, monkeypatch):
         write_score_file(path, _random_trials(n=50, seed=9))
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["scores.txt"]
+
+
+def test_byte_order_mark_in_score_files(tmp_path):
+    trials = _random_trials(n=5)
+    path = tmp_path / "scores.txt"
+    write_score_file(path, trials)
+    path.write_text("\ufeff" + path.read_text(), encoding="utf-8")
+    assert list(read_score_file(path).spk) == list(trials.spk)
