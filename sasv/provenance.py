@@ -15,9 +15,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sasv.conf import LoadedModel
+from sasv.conf import ConfError, LoadedModel, ModelConf
 from sasv.errors import MissingInputError
-from sasv.fileio import atomic_write_text
+from sasv.fileio import atomic_write_text, sha256_file
 
 RANDOM_INIT_NOTE = (
     "RANDOMLY INITIALISED weights (no pretrained checkpoint found): these numbers mean nothing."
@@ -31,6 +31,7 @@ def model_record(loaded: LoadedModel) -> dict:
         "kind": loaded.conf.kind,
         "arch": loaded.conf.arch,
         "conf": loaded.conf.source,
+        "conf_sha256": sha256_file(loaded.conf.source) if Path(loaded.conf.source).is_file() else None,
         "checkpoint": ckpt.path if ckpt else None,
         "checkpoint_sha256": loaded.checkpoint_sha256,
         "pretrained": loaded.pretrained,
@@ -41,6 +42,27 @@ def model_key(loaded: LoadedModel) -> str:
     """A string that changes whenever the model's conf or weights change (input to output fingerprints)."""
     conf_text = Path(loaded.conf.source).read_text() if Path(loaded.conf.source).is_file() else ""
     return json.dumps({"conf": conf_text, "sha256": loaded.checkpoint_sha256}, sort_keys=True)
+
+
+def check_model_name_owner(record_path: str | Path, conf: ModelConf) -> None:
+    """Refuse a conf that reuses the name of another conf: both would write the same ``exp/<name>/``.
+
+    ``record_path`` is the name's existing model record, if any. The same conf file, even edited, and an
+    identical copy are fine (an edit is caught as a changed input later); another conf is refused.
+    """
+    record_path = Path(record_path)
+    if not record_path.is_file():
+        return
+    record = json.loads(record_path.read_text())
+    other, other_sha = record.get("conf"), record.get("conf_sha256")
+    if other is None or other_sha is None or Path(other).resolve() == Path(conf.source).resolve():
+        return
+    if Path(conf.source).is_file() and sha256_file(conf.source) == other_sha:
+        return
+    raise ConfError(
+        f"{conf.source}: name {conf.name!r} is already used by another conf, {other}, whose outputs are in "
+        f"{record_path.parent}; give one of the two confs another name"
+    )
 
 
 def write_model_record(loaded: LoadedModel, path: str | Path) -> None:

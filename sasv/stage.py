@@ -23,7 +23,7 @@ from sasv.exp_layout import ExpLayout
 from sasv.jobs import JobOptions, default_num_workers, job_devices
 from sasv.locking import exclusive_lock
 from sasv.markers import check_prepared_marker, stage_inputs
-from sasv.provenance import RANDOM_INIT_NOTE, model_key, write_model_record
+from sasv.provenance import RANDOM_INIT_NOTE, check_model_name_owner, model_key, write_model_record
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ def run_model_stage(
     if not loaded.pretrained:
         log.warning("%s: %s", conf.name, RANDOM_INIT_NOTE)
     layout = ExpLayout(exp_dir)
+    check_model_name_owner(layout.model_record(conf.name, kind), conf)
     write_model_record(loaded, layout.model_record(conf.name, kind))
     key = model_key(loaded) + options.fingerprint_suffix(kind)
     checkpoint_sha256 = loaded.checkpoint_sha256

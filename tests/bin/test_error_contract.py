@@ -188,6 +188,19 @@ def test_model_stage_data_and_device_errors(work, tmp_path, capsys) -> None:
     assert f"{bad}: missing " in line and "trials" in line
 
 
+def test_two_confs_with_one_name(work, tmp_path, capsys) -> None:
+    """A copied conf that keeps `name:` but changes the model must not overwrite the original's outputs."""
+    data, exp = copy_exp(work, tmp_path)
+    original = yaml.safe_load((work / ASV).read_text())
+    (tmp_path / "copy").mkdir()
+    same = write_tiny_conf(tmp_path / "copy", TINY_ECAPA, checkpoint=original["checkpoint"])
+    assert sasv(*extract_args(work, same, data / "dev", exp)) == 0, "an identical copy is the same model"
+    (tmp_path / "other").mkdir()
+    other = write_tiny_conf(tmp_path / "other", {**TINY_ECAPA, "args": {"C": 24}})
+    line = error_line(capsys, sasv(*extract_args(work, other, data / "dev", exp)))
+    assert f"ERROR: {other}: name 'tiny_ecapa' is already used by another conf, {same}" in line
+
+
 def test_locked_output_dir(work, tmp_path, capsys) -> None:
     exp = tmp_path / "exp"
     with exclusive_lock(exp / "tiny_ecapa" / "embeddings" / "dev"):
