@@ -2,4 +2,4 @@
 # SASV recipe, part 2 (nonorm): test embeddings are the mean of their 6 rows as extracted (no normalisation).
 # Options: see local/run_test.sh --help.
 set -euo pipefail
-exec "$(dirname "$0")/local/run_test.sh" --norm nonorm "$@"
+SASV_SCRIPT="$0" exec "$(dirname "$0")/local/run_test.sh" --norm nonorm "$@"

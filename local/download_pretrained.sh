@@ -6,6 +6,10 @@
 # (curl -C -), are verified against the conf's sha256 when it is known, and are renamed into place only
 # when complete. Offline, or for links that need a browser (Google Drive), it says which file to put where.
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -*) echo "$0: unknown option $1 (see --help)" >&2; exit 1 ;;
+esac
 cd "$(dirname "$0")/.."
 . ./path.sh
 

@@ -25,11 +25,13 @@ top_k=300                    # AS-norm: top-K cohort scores
 plots=true                   # DET curves and score histograms (matplotlib) next to each results table
 fusion_train_set=dev         # stage 2 trains the logistic-regression fusion here and applies it to all sets
 
-help_message="Usage: $0 [options]
+script_name="${SASV_SCRIPT:-$0}"   # the wrapper the user called (run_test_{nonorm,l2norm}.sh)
+help_message="Usage: ${script_name} [options]
 Scoring, fusion and metrics of the SASV recipe (after run_spk_ebd_extract.sh).
 Options (default):
   --stage N              first stage to run (${stage})
   --stop_stage N         last stage to run (${stop_stage})
+  --norm N               nonorm | l2norm (fixed by run_test_nonorm.sh / run_test_l2norm.sh) (${norm})
   --asv_conf 'F ...'     ASV model conf(s) to score (${asv_conf})
   --cm_conf F            CM model conf (${cm_conf})
   --data_dir DIR         data dirs root (${data_dir})
@@ -42,11 +44,11 @@ Options (default):
   --fusion_train_set S   set on which stage 2 trains the multi-system fusion (${fusion_train_set})"
 
 . utils/parse_options.sh
-case "${norm}" in nonorm|l2norm) ;; *) echo "$0: --norm must be nonorm or l2norm" >&2; exit 1 ;; esac
+case "${norm}" in nonorm|l2norm) ;; *) echo "${script_name}: --norm must be nonorm or l2norm" >&2; exit 1 ;; esac
 
 . utils/log.sh
+check_stage_range
 start_log "${exp_dir}" "run_test_${norm}"
-log "norm=${norm} $*  (log: ${log_file})"
 
 # where a system's outputs live: asked of the one owner of the exp/ layout
 layout() {
@@ -80,7 +82,7 @@ fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "Stage 3: summary table over every system in ${exp_dir}"
-  python -m sasv make_summary --exp_dir "${exp_dir}" --asv_confs ${asv_conf}
+  python -m sasv make_summary --exp_dir "${exp_dir}" --data_dir "${data_dir}" --asv_confs ${asv_conf}
   cat "${exp_dir}/summary.md"
 fi
 log "Done."

@@ -1,10 +1,27 @@
-# Sourced by the stage scripts after option parsing: `start_log <exp_dir> <name>` sends everything the script
-# prints to the terminal and to <exp_dir>/logs/<name>.<timestamp>.log; `log MESSAGE` prints a timestamped
-# line naming the script and line (like ESPnet's log()).
+# Sourced by the stage scripts after option parsing.
+#   check_stage_range          --stage after --stop_stage is an error, not a run that does nothing
+#   start_log <exp_dir> <name> everything the script prints goes to the terminal and to
+#                              <exp_dir>/logs/<name>.<timestamp>.<pid>.log (two runs never share one);
+#                              the first line is the command with every option's value (from $help_message)
+#   log MESSAGE                a timestamped line naming the script and line (like ESPnet's log())
+check_stage_range() {
+  if [ "${stage}" -gt "${stop_stage}" ]; then
+    echo "${script_name:-$0}: --stage ${stage} is after --stop_stage ${stop_stage}: nothing would run" >&2
+    exit 1
+  fi
+}
+
 start_log() {
   mkdir -p "$1/logs"
-  log_file="$1/logs/$2.$(date +%Y%m%d-%H%M%S).log"
+  log_file="$1/logs/$2.$(date +%Y%m%d-%H%M%S).$$.log"
   exec > >(tee -a "${log_file}") 2>&1
   _log_name="$2"
+  local name command="${script_name:-$0}"
+  for name in $(printf '%s\n' "${help_message}" | grep -o -- '--[a-z_]*' | awk '!seen[$0]++'); do
+    name="${name#--}"
+    if declare -p "${name}" >/dev/null 2>&1; then command+=" --${name} '${!name}'"; fi
+  done
+  log "${command}  (log: ${log_file})"
 }
+
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (${_log_name:-${0##*/}}:${BASH_LINENO[0]}) $*"; }

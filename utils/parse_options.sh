@@ -10,13 +10,13 @@ while [ $# -gt 0 ]; do
     --*=*) _name="${1%%=*}"; _value="${1#*=}"; shift ;;
     --*)
       _name="$1"
-      if [ $# -lt 2 ]; then echo "$0: option $1 needs a value" >&2; exit 1; fi
+      if [ $# -lt 2 ]; then echo "${script_name:-$0}: option $1 needs a value" >&2; exit 1; fi
       _value="$2"; shift 2 ;;
     *) break ;;
   esac
   _name="${_name#--}"; _name="${_name//-/_}"
   if ! declare -p "${_name}" >/dev/null 2>&1; then
-    echo "$0: unknown option --${_name} (see --help)" >&2
+    echo "${script_name:-$0}: unknown option --${_name} (see --help)" >&2
     exit 1
   fi
   printf -v "${_name}" '%s' "${_value}"

@@ -31,6 +31,7 @@ log = logging.getLogger("make_summary")
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="sasv make_summary", description=__doc__)
     p.add_argument("--exp_dir", default="exp")
+    p.add_argument("--data_dir", default="data", help="data dirs root of the run (repeated in the hints)")
     p.add_argument("--asv_confs", nargs="*", default=[], help="ASV confs expected in the table")
     args = p.parse_args(argv)
     layout = ExpLayout(args.exp_dir)
@@ -58,10 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for norm in NORMS:
             if (name, norm) in scored:
                 continue
+            dirs = f"--data_dir {args.data_dir} --exp_dir {args.exp_dir}"
             if not layout.model_record(name, "asv").is_file():
-                why = f"no embeddings: run run_spk_ebd_extract.sh --asv_conf {conf_path} --stage 2"
+                why = f"no embeddings: run run_spk_ebd_extract.sh --asv_conf {conf_path} {dirs} --stage 2"
             else:
-                why = f"not scored: run run_test_{norm}.sh --asv_conf {conf_path}"
+                why = f"not scored: run run_test_{norm}.sh --asv_conf {conf_path} {dirs}"
             missing.append(f"- {name} ({norm}): {why}")
     if missing:
         parts += ["## Missing rows", "", *missing, ""]
