@@ -234,7 +234,9 @@ def format_trial_counts(counts: Mapping[str, int]) -> str:
     return " ".join(f"{k}={counts[k]}" for k in KEYS)
 
 
-def true_speakers(trials: Sequence[Trial], cm: Sequence[CmEntry] | None = None) -> dict[str, str]:
+def true_speakers(
+    trials: Sequence[Trial], cm: Sequence[CmEntry] | None = None, cm_source: str = "the CM protocol"
+) -> dict[str, str]:
     """The true speaker of every test utterance of ``trials``.
 
     The trial list names the *claimed* speaker, which for a nontarget trial is not the one speaking; the CM
@@ -242,7 +244,7 @@ def true_speakers(trials: Sequence[Trial], cm: Sequence[CmEntry] | None = None) 
     utterance and agree with every target and spoof trial (a spoof is a spoof of its target) - otherwise
     the two files are from different releases. Without a CM protocol the claimed speaker of a target or
     spoof trial is used, and an utterance seen only in nontarget trials becomes its own speaker (Kaldi's
-    convention for an unknown speaker).
+    convention for an unknown speaker). ``cm_source`` names the CM protocol file in errors.
     """
     out: dict[str, str] = {}
     if cm is not None:
@@ -250,7 +252,8 @@ def true_speakers(trials: Sequence[Trial], cm: Sequence[CmEntry] | None = None) 
         missing = sorted({t.utt for t in trials if t.utt not in by_utt})
         if missing:
             raise ProtocolError(
-                f"{len(missing)} test utterances are not in the CM protocol: {offenders(missing)}"
+                f"{cm_source}: {len(missing)} test utterances of the trials are not in the CM protocol: "
+                f"{offenders(missing)}"
             )
         bad = []
         for t in trials:
@@ -260,7 +263,9 @@ def true_speakers(trials: Sequence[Trial], cm: Sequence[CmEntry] | None = None) 
                 bad.append(f"{t.spk} {t.utt} {t.attack} {t.key} vs CM {e.spk} {e.attack} {e.label}")
             out[t.utt] = e.spk
         if bad:
-            raise ProtocolError(f"{len(bad)} trials contradict the CM protocol: {offenders(bad)}")
+            raise ProtocolError(
+                f"{cm_source}: {len(bad)} trials contradict the CM protocol: {offenders(bad)}"
+            )
         return out
     for t in trials:
         if t.key != "nontarget":

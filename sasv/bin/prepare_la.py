@@ -75,9 +75,12 @@ def build(layout: LALayout, split: str) -> DataDir:
     """The data dir of one split, in memory, checked against itself and against the audio on disk."""
     trials = read_sasv_trials(layout.trial_list(split))
     enroll = read_enrollments(layout.enrollment_lists(split))
+    # audio first: a trial or enrolment utterance without a file is named as what it is, a missing file
+    utts = sorted({t.utt for t in trials} | {u for us in enroll.values() for u in us})
+    wav_scp = audio_paths(layout, split, utts, f"the {split} protocols")
     cm_path = layout.cm_protocol(split)
     if cm_path.is_file():
-        speakers = true_speakers(trials, read_cm_protocol(cm_path))
+        speakers = true_speakers(trials, read_cm_protocol(cm_path), str(cm_path))
     else:
         speakers = true_speakers(trials)
         unknown = sum(1 for u, s in speakers.items() if u == s)
@@ -96,7 +99,7 @@ def build(layout: LALayout, split: str) -> DataDir:
                 )
 
     data = DataDir(
-        wav_scp=audio_paths(layout, split, utt2spk, f"the {split} protocols"),
+        wav_scp=wav_scp,
         utt2spk=utt2spk,
         enroll=enroll,
         trials=trials,

@@ -163,3 +163,23 @@ def test_suspicious_audio_is_listed_or_refused(la_copy, tmp_path):
     assert not (tmp_path / "d2").exists()
     skipped = prepare("--la_root", str(la_copy), "--out", "d3", "--audio_check", "false", cwd=tmp_path)
     assert skipped.returncode == 0 and "suspicious audio file" not in skipped.stdout + skipped.stderr
+
+
+def test_trial_of_an_utterance_missing_from_disk_says_so(la_copy, tmp_path):
+    """A trial naming an utterance that exists nowhere is a missing audio file, not a CM-protocol problem."""
+    trl = LALayout(la_copy).trial_list("dev")
+    trl.write_text(trl.read_text() + "LA_0001 LA_D_9999999 bonafide nontarget\n")
+    run = prepare("--la_root", str(la_copy), "--out", "data", cwd=tmp_path)
+    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR:")]
+    assert run.returncode == 1 and len(errors) == 1
+    assert "1 of 77 audio files referenced by the dev protocols are missing" in errors[0]
+    assert "LA_D_9999999.flac" in errors[0] and "CM protocol" not in errors[0]
+
+
+def test_cm_protocol_errors_name_the_cm_protocol(la_copy, tmp_path):
+    cm = LALayout(la_copy).cm_protocol("dev")
+    lines = cm.read_text().splitlines(keepends=True)
+    cm.write_text("".join(lines[1:]))
+    run = prepare("--la_root", str(la_copy), "--out", "data", cwd=tmp_path)
+    assert run.returncode == 1
+    assert f"ERROR: {cm}: 1 test utterances of the trials are not in the CM protocol" in run.stderr
