@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from tqdm import tqdm
 
 from sasv.errors import SasvError
 
@@ -122,9 +121,13 @@ def cm_input(wav: np.ndarray, num_samples: int = CM_SAMPLES) -> np.ndarray:
 def find_suspect_audio(wav_scp: Mapping[str, str], desc: str = "checking audio") -> dict[str, str]:
     """Read every file of ``wav_scp`` (utt -> path): errors as :func:`read_audio` raises them, and utt ->
     :func:`audio_problem` for the readable files that are not speech-like."""
+    from sasv.progress import progress_bar
+
     suspects = {}
-    for utt, path in tqdm(sorted(wav_scp.items()), desc=desc, unit="file", dynamic_ncols=True):
-        problem = audio_problem(read_audio(path))
-        if problem is not None:
-            suspects[utt] = problem
+    with progress_bar(len(wav_scp), desc=desc, unit="file") as bar:
+        for utt, path in sorted(wav_scp.items()):
+            problem = audio_problem(read_audio(path))
+            if problem is not None:
+                suspects[utt] = problem
+            bar.update(1)
     return suspects

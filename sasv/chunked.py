@@ -34,7 +34,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from tqdm import tqdm
 
 from sasv.audio import AudioError, read_audio
 from sasv.engines import Engine, EngineSpec
@@ -44,6 +43,7 @@ from sasv.fileio import atomic_write_text
 from sasv.jobs import JobOptions, run_jobs
 from sasv.markers import is_complete, write_done_marker
 from sasv.outputs import OUTPUTS, OutputFormat
+from sasv.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -270,9 +270,15 @@ def run_chunked(
     done_utts = len(items) - sum(len(c) for _, c in todo)
     if done_utts:
         log.info("%s: resuming, %d of %d utterances already done", desc, done_utts, len(items))
-    num_jobs = jobs.num_jobs if jobs else 1
+    num_jobs = min(jobs.num_jobs if jobs else 1, max(1, len(todo)))
+    if jobs and todo and num_jobs < jobs.num_jobs:
+        log.info(
+            "%s: %d chunk(s) left to compute, so %d job(s) instead of --nj %d (a job takes whole chunks of "
+            "--chunk_size %d utterances)",
+            desc, len(todo), num_jobs, jobs.num_jobs, chunk_size,
+        )  # fmt: skip
     start = time.perf_counter()
-    with tqdm(total=len(items), initial=done_utts, desc=desc, unit="utt", dynamic_ncols=True) as bar:
+    with progress_bar(len(items), done_utts, desc, "utt") as bar:
         if todo and num_jobs > 1:
             if not isinstance(engine, EngineSpec):
                 raise ValueError("parallel jobs build their own engines: pass an EngineSpec, not an engine")

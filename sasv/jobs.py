@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from sasv.chunked import Chunk, ChunkPlan
     from sasv.engines import EngineSpec
     from sasv.outputs import OutputFormat
+    from sasv.progress import LogProgress
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ def run_jobs(
     decode_batch: int,
     num_workers: int,
     jobs: JobOptions,
-    bar: tqdm,
+    bar: tqdm | LogProgress,
 ) -> None:
     """Spawn the jobs, follow their progress on ``bar``, fail as the first failed job did (the others are
     stopped)."""

@@ -144,7 +144,7 @@ def run_model_stage(
         items, lists = stage_items(kind, data_dir)
         inputs = stage_inputs(conf, checkpoint_sha256, lists)
         log.info(
-            "%s: %s %d utterances of %s on %s (%d job(s), %d decoding worker(s) each)",
+            "%s: %s %d utterances of %s on %s (--nj %d, %d decoding worker(s) per job)",
             conf.name, verb, len(items), data_dir, device, nj, num_workers,
         )  # fmt: skip
         out = layout.stage_output(conf.name, kind, data_dir.name)

@@ -200,3 +200,14 @@ def test_cm_scores_with_a_byte_order_mark(tmp_path):
     path = tmp_path / "cm_scores.txt"
     path.write_text("\ufeffutt1 0.1 0.2 0.52\nutt2 0.3 0.1 0.45\n", encoding="utf-8")
     assert read_cm_scores(path) == {"utt1": 0.52, "utt2": 0.45}
+
+
+def test_progress_in_logs_is_a_line_per_step_not_carriage_returns(corpus, tmp_path, capsys, caplog):
+    """The stages' stderr goes into exp/logs: progress there must be readable lines, not tqdm redraws."""
+    caplog.set_level("INFO", logger="sasv.progress")
+    engine = CountermeasureEngine(TwoLogits(), torch.device("cpu"), model_batch=1)
+    run_chunked(engine, corpus, cm_scores_output(tmp_path / "cm.txt"), "cm", decode_batch=1, chunk_size=1)
+    assert "\r" not in capsys.readouterr().err
+    steps = [r.getMessage() for r in caplog.records if r.name == "sasv.progress"]
+    assert steps and steps[-1].endswith("s)") and "7/7 utt (100 %" in steps[-1]
+    assert len(steps) <= 10

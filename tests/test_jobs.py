@@ -167,3 +167,13 @@ def test_cli_jobs_match_single_process_and_respect_the_lock(corpus, tmp_path) ->
     with exclusive_lock(tmp_path / "exp3" / scp.parent):
         out = run(tmp_path / "exp3", "--nj", "2")
     assert out.returncode == 1 and "another run (pid" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_fewer_chunks_than_jobs_says_what_runs(corpus, tmp_path, caplog) -> None:
+    """--nj 2 on one chunk's worth of work says it runs one job, and why, instead of claiming two."""
+    caplog.set_level("INFO", logger="sasv.chunked")
+    out = embeddings_output(tmp_path / "emb")
+    run_chunked(_spec(TINY_ECAPA), corpus, out, "k", chunk_size=len(corpus), jobs=TWO_JOBS)
+    assert "1 chunk(s) left to compute, so 1 job(s) instead of --nj 2" in caplog.text
+    assert "jobs, 1 intra-op" not in caplog.text, "no job process is spawned for a single chunk"
+    assert len(read_embeddings(out.file)) == len(corpus)
