@@ -7,6 +7,7 @@ a system uses. Swapping models in the recipe is choosing another conf.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,6 +67,7 @@ class ModelConf:
         )
 
 
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 _TOP_KEYS = {"name", "kind", "arch", "args", "frontend", "checkpoint", "embedding_dim", "batch_size"}
 
 
@@ -85,25 +87,16 @@ def parse_conf(raw: Any, source: str = "<memory>") -> ModelConf:
         check_architecture(raw["arch"])
     except ValueError as e:
         raise ConfError(f"{source}: {e}") from e
-    ckpt = raw.get("checkpoint")
-    spec = None
-    if ckpt is not None:
-        if not isinstance(ckpt, dict) or "path" not in ckpt or "format" not in ckpt:
-            raise ConfError(f"{source}: checkpoint needs at least 'path' and 'format'")
-        extra = set(ckpt) - {"path", "format", "sha256", "url"}
-        if extra:
-            raise ConfError(f"{source}: unknown checkpoint keys {sorted(extra)}")
-        try:
-            get_format(ckpt["format"])
-        except CheckpointError as e:
-            raise ConfError(f"{source}: {e}") from e
-        spec = CheckpointSpec(
-            path=str(ckpt["path"]), format=ckpt["format"], sha256=ckpt.get("sha256"), url=ckpt.get("url")
-        )
+    spec = _checkpoint_spec(raw.get("checkpoint"), source)
     args = raw.get("args") or {}
     frontend = raw.get("frontend")
     if not isinstance(args, dict) or (frontend is not None and not isinstance(frontend, dict)):
         raise ConfError(f"{source}: 'args' and 'frontend' must be mappings")
+    embedding_dim = raw.get("embedding_dim")
+    if embedding_dim is not None:
+        if raw["kind"] != "asv":
+            raise ConfError(f"{source}: embedding_dim: a {raw['kind']} model has no speaker embedding")
+        _positive_int(embedding_dim, "embedding_dim", source)
     return ModelConf(
         name=raw["name"],
         kind=raw["kind"],
@@ -111,10 +104,39 @@ def parse_conf(raw: Any, source: str = "<memory>") -> ModelConf:
         args=dict(args),
         frontend=dict(frontend) if frontend is not None else None,
         checkpoint=spec,
-        embedding_dim=raw.get("embedding_dim"),
-        batch_size=int(raw.get("batch_size", 16)),
+        embedding_dim=embedding_dim,
+        batch_size=_positive_int(raw.get("batch_size", 16), "batch_size", source),
         source=source,
     )
+
+
+def _positive_int(value: Any, key: str, source: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfError(f"{source}: {key}: expected a positive integer, got {value!r}")
+    return value
+
+
+def _checkpoint_spec(ckpt: Any, source: str) -> CheckpointSpec | None:
+    if ckpt is None:
+        return None
+    if not isinstance(ckpt, dict) or "path" not in ckpt or "format" not in ckpt:
+        raise ConfError(f"{source}: checkpoint needs at least 'path' and 'format'")
+    extra = set(ckpt) - {"path", "format", "sha256", "url"}
+    if extra:
+        raise ConfError(f"{source}: unknown checkpoint keys {sorted(extra)}")
+    for key in ("path", "format"):
+        if not isinstance(ckpt[key], str) or not ckpt[key]:
+            raise ConfError(f"{source}: checkpoint.{key}: expected a non-empty string, got {ckpt[key]!r}")
+    sha256, url = ckpt.get("sha256"), ckpt.get("url")
+    if sha256 is not None and not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
+        raise ConfError(f"{source}: checkpoint.sha256: expected 64 hex digits or null, got {sha256!r}")
+    if url is not None and not isinstance(url, str):
+        raise ConfError(f"{source}: checkpoint.url: expected a string or null, got {url!r}")
+    try:
+        get_format(ckpt["format"])
+    except CheckpointError as e:
+        raise ConfError(f"{source}: {e}") from e
+    return CheckpointSpec(path=ckpt["path"], format=ckpt["format"], sha256=sha256, url=url)
 
 
 def load_conf(path: str | Path) -> ModelConf:
@@ -129,13 +151,32 @@ def load_conf(path: str | Path) -> ModelConf:
 
 
 def build_from_conf(conf: ModelConf) -> nn.Module:
+    """The conf's model, every value checked first (:mod:`sasv.arg_types`): an unknown key or a value of
+    the wrong type is a :class:`ConfError` naming the conf and the key, and so is an ``embedding_dim`` that
+    the architecture with these arguments does not produce."""
+    import inspect
+
+    from sasv.arg_types import check_arguments
+    from sasv.frontend import LogMelFrontend
+    from sasv.models.registry import resolve_architecture
+
     kwargs = dict(conf.args)
-    if conf.frontend is not None:
-        kwargs["frontend"] = dict(conf.frontend)
     try:
-        return build_model(conf.arch, **kwargs)
+        if conf.frontend is not None:
+            if "frontend" not in inspect.signature(resolve_architecture(conf.arch)).parameters:
+                raise ValueError(f"frontend: architecture {conf.arch!r} has no log-mel front-end to set")
+            check_arguments(LogMelFrontend.__init__, conf.frontend, "frontend")
+            kwargs["frontend"] = dict(conf.frontend)
+        model = build_model(conf.arch, **kwargs)
     except ValueError as e:
         raise ConfError(f"{conf.source}: {e}") from e
+    produced = getattr(model, "embedding_dim", None)
+    if conf.embedding_dim is not None and produced != conf.embedding_dim:
+        raise ConfError(
+            f"{conf.source}: embedding_dim: {conf.embedding_dim}, but {conf.arch} with these args produces "
+            f"{produced}-dimensional embeddings"
+        )
+    return model
 
 
 @dataclass(frozen=True)

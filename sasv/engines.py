@@ -237,7 +237,9 @@ def build_engine(loaded: LoadedModel, device: torch.device, options: EngineOptio
         )
     if options.autocast != "none":
         raise ValueError("mixed precision (autocast) is for ASV models only")
-    return CountermeasureEngine(loaded.model, device, model_batch, cpu_kernels=options.cpu_kernels)
+    # the input length the CM was trained on: the conf's args.nb_samp (AASIST), else the reference's 64,600
+    num_samples = int(getattr(loaded.model, "nb_samp", CM_SAMPLES))
+    return CountermeasureEngine(loaded.model, device, model_batch, num_samples, options.cpu_kernels)
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,12 @@ def resolve_architecture(name: str) -> type[nn.Module]:
 
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
-    """Instantiate architecture ``name`` with the conf's arguments (unknown arguments are an error)."""
+    """Instantiate architecture ``name`` with the conf's arguments, checked against the constructor's type
+    hints first (an unknown key or a value of the wrong type is a ValueError naming ``args.<key>``)."""
+    from sasv.arg_types import check_arguments
+
     cls = resolve_architecture(name)
+    check_arguments(cls.__init__, kwargs, "args")
     try:
         return cls(**kwargs)
     except TypeError as e:
