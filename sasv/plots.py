@@ -22,11 +22,17 @@ from sasv.fileio import atomic_output
 from sasv.metrics import EER_DEFINITIONS, KEYS, NONTARGET, SPOOF, TARGET, key_codes, sasv_eers
 from sasv.score_files import TrialScores
 
-# Probit-axis ticks (fractions) and the default axis range: 0.1 % .. 99 % shows a random system (the
-# diagonal through 50 %) as well as a good one (EER around 1 %).
-DET_TICKS: tuple[float, ...] = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 0.9,
-                                0.95, 0.99)  # fmt: skip
-DET_LIMITS: tuple[float, float] = (0.001, 0.99)
+# Probit-axis ticks (fractions). The axes follow the data (:func:`det_limits`): they reach down to the
+# finest error rate the trial counts can resolve, so a system with SPF-EERs of 0.1 % (the reference
+# systems on LA eval) is drawn, not squeezed into the frame, and never start above 1 %.
+DET_TICKS: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 0.0005, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6,
+                                0.8, 0.9, 0.95, 0.99)  # fmt: skip
+DET_LOWEST_START = 0.01
+DET_UPPER = 0.99
+# one marker per task, so that equal EERs (often SASV and SPF) stay visible on top of each other
+EER_MARKERS = {"sasv_eer": "o", "sv_eer": "s", "spf_eer": "D"}
+# a figure of randomly initialised models says so on the figure itself, not only in a table beside it
+NOTE_COLOUR = "tab:red"
 DET_SIZE_INCHES: tuple[float, float] = (6.0, 6.0)
 HIST_PANEL_INCHES: tuple[float, float] = (8.0, 3.5)
 DPI = 100
@@ -79,44 +85,81 @@ def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
         fig.savefig(handle, format="png", dpi=DPI)
 
 
-def plot_det(
-    scores: TrialScores,
-    path: str | os.PathLike[str],
-    title: str | None = None,
-    limits: tuple[float, float] = DET_LIMITS,
-) -> None:
-    """DET curves of the fused SASV score for the SASV, SV and SPF tasks, EER points marked, as a PNG.
-
-    Curves whose classes are absent (e.g. no spoof trials) are left out. Points beyond ``limits`` are
-    clipped to the frame edge, so the curve still shows which way it leaves the plot. The image is
-    ``DET_SIZE_INCHES * DPI`` pixels (600 x 600).
-    """
-    if not 0.0 < limits[0] < limits[1] < 1.0:
-        raise ValueError(f"DET limits must satisfy 0 < lo < hi < 1, got {limits}")
+def _det_curves(scores: TrialScores) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """task -> (P_fa, P_miss, EER) for the SASV, SV and SPF tasks whose classes are present."""
     codes = key_codes(scores.key)
     eers = sasv_eers(scores.fused, scores.key)
+    curves = {}
+    for name, (positive, negatives) in EER_DEFINITIONS.items():
+        if eers[name] is not None:
+            pos = scores.fused[codes == KEYS.index(positive)]
+            neg = scores.fused[np.isin(codes, [KEYS.index(k) for k in negatives])]
+            curves[name] = (*det_points(pos, neg), eers[name])
+    return curves
+
+
+def det_limits(curves: dict[str, tuple[np.ndarray, np.ndarray, float]]) -> tuple[float, float]:
+    """Axis range (fractions) that shows every curve: from the tick at or below the finest non-zero error
+    rate of any curve (1 / its trial count: nothing finer can be measured), never starting above
+    :data:`DET_LOWEST_START`, up to :data:`DET_UPPER`."""
+    rates = [r[r > 0] for p_fa, p_miss, _ in curves.values() for r in (p_fa, p_miss)]
+    finest = min((float(r.min()) for r in rates if r.size), default=DET_LOWEST_START)
+    lo = min(DET_LOWEST_START, finest)
+    return max(t for t in DET_TICKS if t <= lo) if lo >= DET_TICKS[0] else DET_TICKS[0], DET_UPPER
+
+
+def det_figure(
+    scores: TrialScores,
+    title: str | None = None,
+    limits: tuple[float, float] | None = None,
+    note: str | None = None,
+) -> Figure:
+    """The DET figure of :func:`plot_det` (returned, not saved: tests and notebooks can look at it)."""
+    curves = _det_curves(scores)
+    limits = limits or det_limits(curves)
+    if not 0.0 < limits[0] < limits[1] < 1.0:
+        raise ValueError(f"DET limits must satisfy 0 < lo < hi < 1, got {limits}")
     fig = Figure(figsize=DET_SIZE_INCHES)
     ax = fig.add_subplot(1, 1, 1)
     lo, hi = norm.ppf(limits[0]), norm.ppf(limits[1])
     ax.plot([lo, hi], [lo, hi], color="0.6", linestyle=":", linewidth=0.8, label="P_miss = P_fa")
-    for name, (positive, negatives) in EER_DEFINITIONS.items():
-        if eers[name] is None:
-            continue
-        pos = scores.fused[codes == KEYS.index(positive)]
-        neg = scores.fused[np.isin(codes, [KEYS.index(k) for k in negatives])]
-        p_fa, p_miss = det_points(pos, neg)
+    for name, (p_fa, p_miss, eer) in curves.items():
         x = np.clip(norm.ppf(np.clip(p_fa, 1e-300, 1.0)), lo, hi)
         y = np.clip(norm.ppf(np.clip(p_miss, 1e-300, 1.0)), lo, hi)
-        (line,) = ax.plot(x, y, linewidth=1.5, label=f"{LABELS[name]}, EER {100 * eers[name]:.2f} %")
-        eer_at = np.clip(norm.ppf(min(max(eers[name], limits[0]), limits[1])), lo, hi)
-        ax.plot([eer_at], [eer_at], marker="o", color=line.get_color(), markersize=5)
+        (line,) = ax.plot(x, y, linewidth=1.5, label=f"{LABELS[name]}, EER {100 * eer:.3g} %")
+        eer_at = np.clip(norm.ppf(min(max(eer, limits[0]), limits[1])), lo, hi)
+        ax.plot([eer_at], [eer_at], marker=EER_MARKERS[name], color=line.get_color(), markersize=7,
+                markeredgecolor="white", markeredgewidth=1.0, zorder=5, linestyle="none")  # fmt: skip
     _probit_axes(ax, limits)
     ax.set_xlabel("False acceptance rate (%)")
     ax.set_ylabel("Miss rate (%)")
     ax.set_title(title or "DET curves of the SASV score")
     ax.legend(loc="upper right", fontsize=8)
+    _add_note(fig, note)
     fig.tight_layout()
-    _save(fig, path)
+    return fig
+
+
+def plot_det(
+    scores: TrialScores,
+    path: str | os.PathLike[str],
+    title: str | None = None,
+    limits: tuple[float, float] | None = None,
+    note: str | None = None,
+) -> None:
+    """DET curves of the fused SASV score for the SASV, SV and SPF tasks, EER points marked, as a PNG.
+
+    Curves whose classes are absent (e.g. no spoof trials) are left out. The axes follow the data
+    (:func:`det_limits`) unless ``limits`` are given; points beyond them are clipped to the frame edge, so
+    the curve still shows which way it leaves the plot. ``note`` (e.g. that the models are randomly
+    initialised) is written on the figure. The image is ``DET_SIZE_INCHES * DPI`` pixels (600 x 600).
+    """
+    _save(det_figure(scores, title, limits, note), path)
+
+
+def _add_note(fig: Figure, note: str | None) -> None:
+    if note:
+        fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=7, color=NOTE_COLOUR, wrap=True)
 
 
 def _populations(scores: TrialScores) -> list[tuple[str, np.ndarray]]:
@@ -146,12 +189,13 @@ def _hist_panel(ax, values: np.ndarray, populations: Sequence[tuple[str, np.ndar
 
 
 def _colours(n: int) -> list:
-    # Target and nontarget get fixed strong colours; attacks share a qualitative map (up to 19 of them).
+    """Target and nontarget in fixed strong colours; attacks in the other hues of a qualitative map, none
+    of them a green or a blue (tab20 pairs 0-1 are blues, 4-5 greens), so no attack looks like a key."""
     from matplotlib import colormaps
 
-    fixed = ["tab:green", "tab:blue"]
+    fixed = [colormaps["tab20"](4), colormaps["tab20"](0)]  # tab:green, tab:blue
     cmap = colormaps["tab20"]
-    others = [cmap(i % 20) for i in (4, 6, 8, 10, 12, 14, 16, 18, 5, 7, 9, 11, 13, 15, 17, 19, 1, 3, 0)]
+    others = [cmap(i) for i in (2, 6, 8, 10, 12, 14, 16, 18, 3, 7, 9, 11, 13, 15, 17, 19)]
     return (fixed + others * (1 + n // len(others)))[:n]
 
 
@@ -162,11 +206,14 @@ def _cm_panel(cm: np.ndarray) -> tuple[np.ndarray, str]:
     return cm, "CM score"
 
 
-def plot_histograms(scores: TrialScores, path: str | os.PathLike[str], title: str | None = None) -> None:
+def plot_histograms(
+    scores: TrialScores, path: str | os.PathLike[str], title: str | None = None, note: str | None = None
+) -> None:
     """Score histograms (density) per population: target, nontarget and each attack, as a PNG.
 
     One panel per score column present: the fused SASV score, the ASV cosine and the CM score, the latter
-    as logit(P bona fide) clipped at ``CM_LOGIT_EPS``. Panels are stacked; the image is
+    as logit(P bona fide) clipped at ``CM_LOGIT_EPS``. ``note`` is written on the figure. Panels are
+    stacked; the image is
     ``HIST_PANEL_INCHES`` per panel at ``DPI`` (800 x 350 pixels per panel).
     """
     populations = _populations(scores)
@@ -183,4 +230,5 @@ def plot_histograms(scores: TrialScores, path: str | os.PathLike[str], title: st
     # Outside the axes, right of the top panel: inside it would hide the spoof spikes near the edges.
     axes[0].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=7, title="trials")
     fig.suptitle(title or "Score distributions per trial population")
+    _add_note(fig, note)
     _save(fig, path)

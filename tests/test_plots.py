@@ -57,3 +57,48 @@ def test_det_points_follow_the_reject_rule():
     # thresholds: accept all, <=0, <=1, <=2
     assert p_fa.tolist() == [1.0, 0.5, 0.0, 0.0]
     assert p_miss.tolist() == [0.0, 0.0, 0.5, 1.0]
+
+
+def _good_system(n_target: int = 2000, n_spoof: int = 20000, seed: int = 0) -> TrialScores:
+    """SPF-EER around 0.1 %: the reference systems' range on LA eval."""
+    rng = np.random.default_rng(seed)
+    fused = np.concatenate([rng.normal(3.1, 1.0, n_target), rng.normal(-3.1, 1.0, n_spoof)])
+    key = ["target"] * n_target + ["spoof"] * n_spoof
+    return TrialScores(spk=["s"] * len(key), utt=[f"u{i}" for i in range(len(key))],
+                       attack=["bonafide"] * n_target + ["A17"] * n_spoof, key=key, fused=fused)  # fmt: skip
+
+
+def test_det_axes_follow_the_data_down_to_the_trial_resolution():
+    from scipy.stats import norm
+
+    from sasv.plots import det_figure
+
+    good = det_figure(_good_system())
+    lo, _ = good.axes[0].get_xlim()
+    assert lo <= norm.ppf(1e-4) + 1e-9, "a 0.1 % EER system needs axes below 0.1 %"
+    assert lo >= norm.ppf(1e-5) - 1e-9, "no finer than 1 / trial count allows (1/20000 -> 1e-5 tick)"
+    random = det_figure(make_trials(seed=1, attacks=EVAL_ATTACKS))
+    assert random.axes[0].get_xlim()[0] <= norm.ppf(0.01) + 1e-9
+
+
+def test_equal_eers_stay_visible_and_colours_never_repeat_a_key():
+    from sasv.plots import EER_MARKERS, _colours, det_figure
+
+    fig = det_figure(make_trials(seed=1, attacks=EVAL_ATTACKS))
+    markers = [
+        line.get_marker() for line in fig.axes[0].get_lines() if line.get_marker() not in ("None", None)
+    ]
+    assert sorted(markers) == sorted(EER_MARKERS.values()), "one distinct marker per task"
+    colours = _colours(2 + 13)  # target, nontarget, the 13 eval attacks A07-A19
+    assert colours[0] not in colours[2:] and colours[1] not in colours[2:]
+    assert len({tuple(c) for c in colours}) == len(colours)
+
+
+def test_figures_of_random_models_say_so(tmp_path):
+    from sasv.plots import det_figure
+
+    note = "tiny_ecapa: RANDOMLY INITIALISED weights: these numbers mean nothing."
+    fig = det_figure(make_trials(seed=1), note=note)
+    assert [t.get_text() for t in fig.texts] == [note]
+    plot_histograms(make_trials(seed=2), tmp_path / "h.png", note=note)
+    assert png_size(tmp_path / "h.png") == (800, 1050)

@@ -28,15 +28,16 @@ from sasv.score_files import read_score_file
 log = logging.getLogger("analyse_system")
 
 
-def analyse_set(path: Path, set_name: str, title: str, plots: bool) -> dict:
-    """Every metric of one score file (and its figures, unless ``plots`` is false)."""
+def analyse_set(path: Path, set_name: str, title: str, plots: bool, note: str | None = None) -> dict:
+    """Every metric of one score file (and its figures, unless ``plots`` is false; ``note``, e.g. that
+    the models are randomly initialised, is written on them)."""
     scores = read_score_file(path)
     result = metrics_record(scores, source=path)
     if plots:
         from sasv.plots import plot_det, plot_histograms  # matplotlib only when figures are wanted
 
-        plot_det(scores, path.parent / f"det_{set_name}.png", f"{title}: {set_name}")
-        plot_histograms(scores, path.parent / f"hist_{set_name}.png", f"{title}: {set_name}")
+        plot_det(scores, path.parent / f"det_{set_name}.png", f"{title}: {set_name}", note=note)
+        plot_histograms(scores, path.parent / f"hist_{set_name}.png", f"{title}: {set_name}", note=note)
     log.info(
         "%s %s: min a-DCF %s, minDCF(0.01) %s, minDCF(0.05) %s",
         title,
@@ -65,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = system_dir / f"scores_{set_name}.txt"
         if not path.is_file():
             raise MissingInputError(f"{path} not found: score this system on {set_name} first")
-        results[set_name] = analyse_set(path, set_name, title, args.plots)
+        results[set_name] = analyse_set(path, set_name, title, args.plots, record.get("note"))
 
     note = record.get("note")
     tables = {s: {k: v for k, v in r.items() if k != ATTACK_BREAKDOWN_KEY} for s, r in results.items()}
