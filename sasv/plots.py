@@ -27,6 +27,8 @@ from sasv.score_files import TrialScores
 # systems on LA eval) is drawn, not squeezed into the frame, and never start above 1 %.
 DET_TICKS: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 0.0005, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6,
                                 0.8, 0.9, 0.95, 0.99)  # fmt: skip
+# when the axes reach below 0.1 %, fewer ticks: probit spacing crowds 0.01 %, 0.05 % and 0.1 % otherwise
+DET_TICKS_WIDE: tuple[float, ...] = (1e-6, 1e-5, 1e-4, 0.001, 0.01, 0.05, 0.2, 0.5, 0.8, 0.95, 0.99)
 DET_LOWEST_START = 0.01
 DET_UPPER = 0.99
 # one marker per task, so that equal EERs (often SASV and SPF) stay visible on top of each other
@@ -65,7 +67,7 @@ def det_points(positives: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray
 
 def _probit_axes(ax, limits: tuple[float, float]) -> None:
     lo, hi = limits
-    ticks = [t for t in DET_TICKS if lo <= t <= hi]
+    ticks = [t for t in (DET_TICKS_WIDE if lo < 0.001 else DET_TICKS) if lo <= t <= hi]
     labels = [f"{100 * t:g}" for t in ticks]
     for set_lim, set_ticks, set_labels in (
         (ax.set_xlim, ax.set_xticks, ax.set_xticklabels),
