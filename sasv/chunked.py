@@ -175,6 +175,19 @@ def iterate_audio(
         yield batch
 
 
+def resumed_parts(chunk_dir: Path, name: str, suffix: str) -> tuple[int, list[Path]]:
+    """How many utterances of chunk ``name`` an interrupted run already saved, and the index files of those
+    parts (``<name>.part<start>-<end><suffix>``, contiguous from 0)."""
+    parts = sorted(chunk_dir.glob(f"{name}.part*{suffix}"))
+    offset, kept = 0, []
+    for path in parts:
+        start, end = (int(x) for x in path.name[len(name) + 5 :].removesuffix(suffix).split("-"))
+        if start != offset:
+            break
+        offset, kept = end, [*kept, path]
+    return offset, kept
+
+
 def compute_chunks(
     engine: Engine,
     output: OutputFormat,
@@ -184,17 +197,40 @@ def compute_chunks(
     num_workers: int,
     progress: Callable[[int], None],
 ) -> None:
-    """Compute and write the ``todo`` chunks; only the current chunk's results are held in memory."""
-    batches = iterate_audio([chunk for _, chunk in todo], decode_batch, num_workers)
+    """Compute and write the ``todo`` chunks; only the current chunk's results are held in memory.
+
+    Ctrl-C (or any interruption raised as KeyboardInterrupt) saves the utterances of the current chunk
+    that are finished as a part (``<name>.part<start>-<end>``), so a re-run loses seconds, not a chunk. A
+    part always ends on a decode batch, and the rest of the chunk is decoded from there in the same batches,
+    so a resumed chunk is bit-identical to an uninterrupted one.
+    """
+    suffix = output.index_suffix
+    resumed = {name: resumed_parts(plan.chunk_dir, name, suffix) for name, _ in todo}
+    batches = iterate_audio([chunk[resumed[name][0] :] for name, chunk in todo], decode_batch, num_workers)
     for name, chunk in todo:
+        offset, parts = resumed[name]
+        rest = chunk[offset:]
         results: list = []
-        while len(results) < len(chunk):
-            batch = next(batches)
-            results.extend(engine.compute([w for _, w in batch]))
-            progress(len(batch))
-        rows = [(u, r) for (u, _), r in zip(chunk, results, strict=True)]
-        text = output.write_chunk(rows, plan.chunk_dir / name)
-        atomic_write_text(plan.chunk_dir / f"{name}{output.index_suffix}", text)
+        try:
+            while len(results) < len(rest):
+                batch = next(batches)
+                results.extend(engine.compute([w for _, w in batch]))
+                progress(len(batch))
+        except KeyboardInterrupt:
+            if results:
+                part = f"{name}.part{offset:05d}-{offset + len(results):05d}"
+                rows = [(u, r) for (u, _), r in zip(rest, results, strict=False)]
+                atomic_write_text(
+                    plan.chunk_dir / f"{part}{suffix}", output.write_chunk(rows, plan.chunk_dir / part)
+                )
+            raise
+        stem = name if offset == 0 else f"{name}.part{offset:05d}-{len(chunk):05d}"
+        text = output.write_chunk(
+            [(u, r) for (u, _), r in zip(rest, results, strict=True)], plan.chunk_dir / stem
+        )
+        atomic_write_text(plan.chunk_dir / f"{name}{suffix}", "".join(p.read_text() for p in parts) + text)
+        for path in parts:  # their data (arks) stay: the chunk's index points into them
+            path.unlink()
 
 
 # ------------------------------------------------------------------------------------------------ driver
@@ -267,7 +303,8 @@ def run_chunked(
     plan.prepare()
     indexes, todo = _pending(plan, output.index_suffix)
     desc = f"{output.what} {out.file}"
-    done_utts = len(items) - sum(len(c) for _, c in todo)
+    saved = sum(resumed_parts(plan.chunk_dir, name, output.index_suffix)[0] for name, _ in todo)
+    done_utts = len(items) - sum(len(c) for _, c in todo) + saved
     if done_utts:
         log.info("%s: resuming, %d of %d utterances already done", desc, done_utts, len(items))
     num_jobs = min(jobs.num_jobs if jobs else 1, max(1, len(todo)))
@@ -290,7 +327,7 @@ def run_chunked(
             compute_chunks(engine, output, plan, todo, decode_batch, num_workers, bar.update)
     if todo:
         seconds = time.perf_counter() - start
-        n_utts = sum(len(c) for _, c in todo)
+        n_utts = sum(len(c) for _, c in todo) - saved
         log.info("%s: %d utterances in %.1f s (%.2f utt/s)", desc, n_utts, seconds, n_utts / seconds)
     merged = "".join(p.read_text() for p in indexes)
     _check_merged(merged, items, out, output.what)
