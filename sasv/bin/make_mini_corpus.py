@@ -12,6 +12,7 @@ existing LA/ folder there is refused.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -24,54 +25,30 @@ from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus, summarize
 log = logging.getLogger("make_mini_corpus")
 
 
+# one option per MiniCorpusConfig field (all ints): its help text
+OPTION_HELP = {
+    "seed": "random seed",
+    "speakers": "speakers per dev/eval split",
+    "train_speakers": "train speakers",
+    "enroll_per_spk": "enrolment utterances per speaker",
+    "bonafide_per_spk": "bona fide test utterances per speaker",
+    "spoof_per_attack": "spoofed test utterances per speaker and attack",
+    "attacks": "attack ids per split, 1-6",
+    "train_utts_per_spk": "bona fide train utterances per speaker",
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    d = MiniCorpusConfig()
+    defaults = MiniCorpusConfig()
     p = ArgumentParser(prog="sasv make_mini_corpus", description=__doc__)
     p.add_argument("--out", required=True, help="output folder; the corpus is written to OUT/LA")
-    p.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default: {d.seed})")
-    p.add_argument("--speakers", type=int, default=d.speakers, help=f"per dev/eval split ({d.speakers})")
-    p.add_argument(
-        "--train_speakers",
-        type=int,
-        default=d.train_speakers,
-        help=f"train speakers ({d.train_speakers})",
-    )
-    p.add_argument(
-        "--enroll_per_spk",
-        type=int,
-        default=d.enroll_per_spk,
-        help=f"enrolment utterances per speaker ({d.enroll_per_spk})",
-    )
-    p.add_argument(
-        "--bonafide_per_spk",
-        type=int,
-        default=d.bonafide_per_spk,
-        help=f"bona fide test utterances per speaker ({d.bonafide_per_spk})",
-    )
-    p.add_argument(
-        "--spoof_per_attack",
-        type=int,
-        default=d.spoof_per_attack,
-        help=f"spoofed test utterances per speaker and attack ({d.spoof_per_attack})",
-    )
-    p.add_argument("--attacks", type=int, default=d.attacks, help=f"attack ids per split, 1-6 ({d.attacks})")
-    p.add_argument(
-        "--train_utts_per_spk",
-        type=int,
-        default=d.train_utts_per_spk,
-        help=f"bona fide train utterances per speaker ({d.train_utts_per_spk})",
-    )
+    for field in dataclasses.fields(MiniCorpusConfig):
+        default = getattr(defaults, field.name)
+        p.add_argument(
+            f"--{field.name}", type=int, default=default, help=f"{OPTION_HELP[field.name]} ({default})"
+        )
     args = p.parse_args(argv)
-    config = MiniCorpusConfig(
-        seed=args.seed,
-        speakers=args.speakers,
-        train_speakers=args.train_speakers,
-        enroll_per_spk=args.enroll_per_spk,
-        bonafide_per_spk=args.bonafide_per_spk,
-        spoof_per_attack=args.spoof_per_attack,
-        attacks=args.attacks,
-        train_utts_per_spk=args.train_utts_per_spk,
-    )
+    config = MiniCorpusConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(MiniCorpusConfig)})
     start = time.perf_counter()
     plan = make_mini_corpus(args.out, config)
     log.info("wrote %s in %.1f s", Path(args.out) / "LA", time.perf_counter() - start)
