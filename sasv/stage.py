@@ -17,6 +17,7 @@ from pathlib import Path
 from sasv.chunked import DEFAULT_CHUNK_SIZE, Item, run_chunked
 from sasv.cli import ArgumentParser, auto_int
 from sasv.conf import ConfError, load_conf, load_model
+from sasv.cpu_kernels import CPU_KERNELS
 from sasv.datadir import read_wav_scp, validate_datadir
 from sasv.engines import AUTOCAST_DTYPES, EngineOptions, EngineSpec, build_engine, resolve_device
 from sasv.exp_layout import ExpLayout
@@ -71,7 +72,7 @@ def model_stage_parser(kind: str, prog: str, description: str) -> ArgumentParser
     p.add_argument(
         "--cpu_kernels",
         default="onednn",
-        choices=["onednn"],
+        choices=CPU_KERNELS,
         help="CPU only: route 1x1 convs and linear layers to oneDNN (default) or keep torch's choice",
     )
     if kind == "asv":
