@@ -22,6 +22,7 @@ TOOLS: dict[str, str] = {
     "fuse_systems": "run_test stage 2: learned logistic-regression fusion of several systems",
     "make_summary": "run_test stage 3: summary table and RESULTS.md",
     "compute_metrics": "SASV EERs and costs of a submission-format score file, as JSON",
+    "train_asv": "train an ASV architecture with AAM-softmax on a data dir; export it with a conf",
 }
 
 

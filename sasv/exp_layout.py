@@ -9,6 +9,7 @@
     exp/<asv>/<cm>/<variant>/                       run_test stage 1: one scored system (scores, tables)
     exp/fusion/logreg_<variant>/                    run_test stage 2: learned fusion of several systems
     exp/summary.md, exp/RESULTS.md, exp/logs/        run_test stage 3, stage script logs
+    exp/train/<name>/                               run_train_asv.sh: checkpoints, log, exported model
 
 A system is named ``<asv>/<cm>/<variant>``, its path under ``exp/``: model names cannot contain ``/`` and
 cannot be the folder names above (:func:`check_model_name`, enforced when a conf is read), so a name can
@@ -32,11 +33,12 @@ EMBEDDINGS_DIR = "embeddings"
 CM_SCORES_DIR = "scores"
 FUSION_DIR = "fusion"
 LOGS_DIR = "logs"
+TRAIN_DIR = "train"
 MODEL_RECORD = "model.json"
 RESULTS_RECORD = "results.json"
 FUSION_NAME = "logreg"
 FUSED_VARIANT = "fused"
-RESERVED_NAMES = frozenset({EMBEDDINGS_DIR, CM_SCORES_DIR, FUSION_DIR, LOGS_DIR})
+RESERVED_NAMES = frozenset({EMBEDDINGS_DIR, CM_SCORES_DIR, FUSION_DIR, LOGS_DIR, TRAIN_DIR})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
 _STAGE_DIRS = {"asv": EMBEDDINGS_DIR, "cm": CM_SCORES_DIR}
 
@@ -111,6 +113,10 @@ class ExpLayout:
 
     def fusion_dir(self, variant_name: str) -> Path:
         return self.root / FUSION_DIR / f"{FUSION_NAME}_{variant_name}"
+
+    def train_dir(self, name: str) -> Path:
+        """Where a trained model's checkpoints, log, exported weights and conf go."""
+        return self.root / TRAIN_DIR / name
 
     def results_records(self) -> list[Path]:
         """Every scored system's and fusion's ``results.json``, sorted."""

@@ -54,3 +54,21 @@ def rel_err(actual, expected) -> float:
     expected = np.asarray(expected, dtype=np.float64)
     assert actual.shape == expected.shape, f"shape {actual.shape} != {expected.shape}"
     return float(np.abs(actual - expected).max() / np.abs(expected).max())
+
+
+@pytest.fixture(scope="session")
+def train_dir(tmp_path_factory) -> Path:
+    """A training data dir of 6 synthetic speakers x 6 utterances (the mini corpus's LA train bona fide,
+    prepared as the AS-norm cohort): enough for a tiny speaker model to learn something in seconds."""
+    import subprocess
+
+    from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus
+
+    work = tmp_path_factory.mktemp("train")
+    make_mini_corpus(work / "corpus", MiniCorpusConfig(seed=5, train_speakers=6, train_utts_per_spk=6))
+    subprocess.run(
+        [*tool("prepare_la"), "--la_root", str(work / "corpus" / "LA"), "--out", str(work / "data"),
+         "--cohort", "true", "--audio_check", "false"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return work / "data" / "train_cohort"

@@ -16,6 +16,7 @@ USER_SCRIPTS = [
     "run_test_nonorm.sh",
     "run_test_l2norm.sh",
     "run_demo.sh",
+    "run_train_asv.sh",
     "local/download_la.sh",
     "local/download_pretrained.sh",
 ]

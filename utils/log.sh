@@ -16,12 +16,12 @@ start_log() {
   log_file="$1/logs/$2.$(date +%Y%m%d-%H%M%S).$$.log"
   exec > >(tee -a "${log_file}") 2>&1
   _log_name="$2"
-  local name command="${script_name:-$0}"
-  for name in $(printf '%s\n' "${help_message}" | grep -o -- '--[a-z_]*' | awk '!seen[$0]++'); do
-    name="${name#--}"
-    if declare -p "${name}" >/dev/null 2>&1; then command+=" --${name} '${!name}'"; fi
+  local _opt _command="${script_name:-$0}"   # _-prefixed: an option may be called `name` or `command`
+  for _opt in $(printf '%s\n' "${help_message}" | grep -o -- '--[a-z_]*' | awk '!seen[$0]++'); do
+    _opt="${_opt#--}"
+    if declare -p "${_opt}" >/dev/null 2>&1; then _command+=" --${_opt} '${!_opt}'"; fi
   done
-  log "${command}  (log: ${log_file})"
+  log "${_command}  (log: ${log_file})"
 }
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (${_log_name:-${0##*/}}:${BASH_LINENO[0]}) $*"; }

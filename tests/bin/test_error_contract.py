@@ -303,6 +303,22 @@ def test_analysis_fusion_summary_and_metrics_errors(work, tmp_path, capsys) -> N
     assert f"ERROR: {bad}:1: expected 5 fields" in line
 
 
+def test_train_asv_errors(work, tmp_path, capsys) -> None:
+    train = ["train_asv", "--model_conf", work / ASV, "--out", tmp_path / "out", "--device", "cpu"]
+    bad_conf = tmp_path / "train.yaml"
+    bad_conf.write_text("epochs: 2\nbatchsize: 8\n")
+    line = error_line(capsys, sasv(*train, "--train_conf", bad_conf, "--train_set", work / "data" / "dev"))
+    assert line.startswith(f"ERROR: {bad_conf}: train.batchsize: unknown key")
+    bad_conf.write_text("epochs: 2\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = error_line(capsys, sasv(*train, "--train_conf", bad_conf, "--train_set", empty))
+    assert line == f"ERROR: {empty / 'wav.scp'}: file does not exist"
+    line = error_line(capsys, sasv(*train[:2], work / CM, *train[3:], "--train_conf", bad_conf,
+                                   "--train_set", empty))  # fmt: skip
+    assert "a cm conf; this trains ASV models" in line
+
+
 def test_layout_query_errors(tmp_path, capsys) -> None:
     conf = tmp_path / "c.yaml"
     conf.write_text(yaml.safe_dump({**TINY_ECAPA, "name": "logs"}))

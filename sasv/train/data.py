@@ -1,0 +1,91 @@
+"""Training examples for speaker models: random fixed-length crops of a Kaldi data dir, labelled by speaker.
+
+Everything random is a function of (seed, epoch, utterance index): the epoch's order, which rank draws an
+utterance, and where its crop starts. Nothing depends on which DataLoader worker, or which process of a
+multi-process run, handles an example, so a run is reproducible, and a run resumed from an epoch
+checkpoint continues exactly as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from sasv.audio import read_audio
+from sasv.datadir import DataDirError, read_utt2spk, read_wav_scp
+
+
+@dataclass(frozen=True)
+class TrainList:
+    """Utterances of a training data dir (sorted ids) and their speaker labels (speakers sorted, 0..S-1)."""
+
+    utts: list[str]
+    paths: list[str]
+    labels: list[int]
+    speakers: list[str]
+
+    @classmethod
+    def from_data_dir(cls, data_dir: str | Path) -> TrainList:
+        data_dir = Path(data_dir)
+        wav_scp = read_wav_scp(data_dir / "wav.scp")
+        utt2spk = read_utt2spk(data_dir / "utt2spk")
+        missing = sorted(set(wav_scp) - set(utt2spk))
+        if missing:
+            raise DataDirError(
+                f"{data_dir}/utt2spk: no speaker for {len(missing)} utterance(s): {missing[:5]}"
+            )
+        utts = sorted(wav_scp)
+        speakers = sorted({utt2spk[u] for u in utts})
+        if len(speakers) < 2:
+            raise DataDirError(
+                f"{data_dir}: {len(speakers)} speaker(s); a speaker classifier needs at least 2"
+            )
+        index = {s: i for i, s in enumerate(speakers)}
+        return cls(utts, [wav_scp[u] for u in utts], [index[utt2spk[u]] for u in utts], speakers)
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+
+def example_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    """The random stream of one example in one epoch (independent of worker and rank)."""
+    return np.random.default_rng([seed, epoch, index])
+
+
+def random_crop(wav: np.ndarray, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """``samples`` consecutive samples starting at a random offset; a shorter waveform is first extended
+    by periodic wrap, as the embedding protocol extends short utterances
+    (:func:`sasv.audio.embedding_segments`)."""
+    if wav.shape[0] < samples:
+        wav = np.pad(wav, (0, samples - wav.shape[0]), mode="wrap")
+    start = int(rng.integers(0, wav.shape[0] - samples + 1))
+    return wav[start : start + samples]
+
+
+def epoch_order(num_items: int, epoch: int, seed: int, rank: int = 0, world_size: int = 1) -> np.ndarray:
+    """This rank's item indices for ``epoch``: a seeded permutation dealt round-robin over the ranks, so
+    across ranks every item is drawn exactly once per epoch."""
+    order = np.random.default_rng([seed, epoch, 1 << 20]).permutation(num_items)
+    return order[rank::world_size]
+
+
+class CropDataset(Dataset):
+    """(index) -> (crop float32 (samples,), speaker label); ``set_epoch`` picks the epoch's crops."""
+
+    def __init__(self, train: TrainList, crop_samples: int, seed: int) -> None:
+        self.train, self.crop_samples, self.seed = train, crop_samples, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.train)
+
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
+        wav = read_audio(self.train.paths[index])
+        crop = random_crop(wav, self.crop_samples, example_rng(self.seed, self.epoch, index))
+        return crop.astype(np.float32, copy=False), self.train.labels[index]

@@ -1,0 +1,254 @@
+"""Training a speaker embedding model of the zoo with AAM-softmax, resumable epoch by epoch.
+
+The model is any ASV conf's architecture (built with random weights, its own front-end running on the fly);
+the training conf (``conf/train/asv/*.yaml``, :class:`TrainConf`) says how long and how fast. The state at
+the end of every epoch (model, loss head, optimizer, epoch) is written atomically to
+``<out>/checkpoints/epoch_<n>.pt``; a re-run resumes from the last one. Everything random is derived from
+(seed, epoch, ...): the data order and crops (:mod:`sasv.train.data`), and torch's generator, re-seeded at
+each epoch (dropout), so a resumed run continues exactly as an uninterrupted one, and learning rate and
+margin are functions of the step (:mod:`sasv.train.schedules`). One CSV line per epoch goes to
+``<out>/train_log.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+import yaml
+from torch import nn
+from torch.utils.data import DataLoader
+
+from sasv.arg_types import check_arguments
+from sasv.audio import SAMPLE_RATE
+from sasv.conf import ConfError, ModelConf, build_from_conf
+from sasv.fileio import atomic_output, atomic_write_text
+from sasv.progress import progress_bar
+from sasv.train.data import CropDataset, TrainList, epoch_order
+from sasv.train.losses import AAMSoftmax
+from sasv.train.schedules import margin_schedule, warmup_exponential_lr
+
+log = logging.getLogger(__name__)
+
+LOG_FIELDS = ("epoch", "loss", "accuracy", "lr", "margin", "samples_per_s", "seconds")
+
+
+@dataclass(frozen=True)
+class TrainConf:
+    """A training conf (``conf/train/asv/*.yaml``); every key is one of these fields, checked by type."""
+
+    epochs: int = 150
+    batch_size: int = 128
+    crop_seconds: float = 2.0
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    initial_lr: float = 0.1
+    final_lr: float = 5e-5
+    warmup_epochs: int = 6
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    aam_scale: float = 30.0
+    aam_margin: float = 0.2
+    margin_increase_start: int = 20
+    margin_fix_start: int = 40
+    seed: int = 42
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        """What can be checked without the data (the step count also depends on the train set's size)."""
+        for key in ("epochs", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"train.{key}: must be at least 1, got {getattr(self, key)}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(
+                f"train.warmup_epochs: must be in [0, epochs={self.epochs}), got {self.warmup_epochs}"
+            )
+        if not 0 < self.final_lr <= self.initial_lr:
+            raise ValueError(
+                f"train.final_lr: must be in (0, initial_lr={self.initial_lr}], got {self.final_lr}"
+            )
+        if self.margin_fix_start < self.margin_increase_start:
+            raise ValueError("train.margin_fix_start: must not be before margin_increase_start")
+        if self.crop_seconds <= 0 or self.num_workers < 0:
+            raise ValueError("train.crop_seconds must be positive and train.num_workers not negative")
+
+
+def load_train_conf(path: str | Path) -> TrainConf:
+    """A training conf file; unknown keys and values of the wrong type are a :class:`ConfError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfError(f"training conf {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfError(f"{path}: a training conf must be a YAML mapping")
+    try:
+        check_arguments(TrainConf, raw, "train")
+        return TrainConf(**raw)
+    except ValueError as e:
+        raise ConfError(f"{path}: {e}") from e
+
+
+def checkpoint_path(out_dir: Path, epoch: int) -> Path:
+    return out_dir / "checkpoints" / f"epoch_{epoch:04d}.pt"
+
+
+def last_checkpoint(out_dir: Path) -> Path | None:
+    """The newest complete epoch checkpoint (written atomically: a file there is complete)."""
+    found = sorted((out_dir / "checkpoints").glob("epoch_[0-9][0-9][0-9][0-9].pt"))
+    return found[-1] if found else None
+
+
+def _save(path: Path, state: dict[str, Any]) -> None:
+    with atomic_output(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _log_epoch(out_dir: Path, row: dict[str, float]) -> None:
+    """Append one epoch's row to ``train_log.csv`` (rewritten atomically, rows of later epochs dropped:
+    a resumed run replaces what an interrupted one logged after its last checkpoint)."""
+    path = out_dir / "train_log.csv"
+    rows = []
+    if path.is_file():
+        rows = [r for r in csv.DictReader(io.StringIO(path.read_text())) if int(r["epoch"]) < row["epoch"]]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LOG_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows([*rows, {k: row[k] for k in LOG_FIELDS}])
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _optimizer(params: list[nn.Parameter], conf: TrainConf) -> torch.optim.Optimizer:
+    if conf.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=conf.initial_lr, momentum=conf.momentum, weight_decay=conf.weight_decay, nesterov=True
+        )
+    return torch.optim.Adam(params, lr=conf.initial_lr, weight_decay=conf.weight_decay)
+
+
+def train(
+    model_conf: ModelConf,
+    conf: TrainConf,
+    train_dir: str | Path,
+    out_dir: str | Path,
+    device: torch.device | None = None,
+) -> Path:
+    """Train ``model_conf``'s architecture on the Kaldi data dir ``train_dir``; return the last checkpoint.
+
+    Resumes from the last epoch checkpoint under ``out_dir`` (a finished run returns at once).
+    """
+    device = device or torch.device("cpu")
+    out_dir = Path(out_dir)
+    train_list = TrainList.from_data_dir(train_dir)
+    torch.manual_seed(conf.seed)
+    model = build_from_conf(model_conf).to(device)
+    head = AAMSoftmax(model.embedding_dim, len(train_list.speakers), conf.aam_scale, conf.aam_margin).to(
+        device
+    )
+    optimizer = _optimizer([*model.parameters(), *head.parameters()], conf)
+    start_epoch = 0
+    resume = last_checkpoint(out_dir)
+    if resume is not None:
+        state = torch.load(resume, map_location=device, weights_only=True)
+        if state["speakers"] != train_list.speakers or state["train_conf"] != dataclasses.asdict(conf):
+            raise ConfError(
+                f"{resume}: made with another training conf or speaker list; use another output dir or "
+                f"delete {resume.parent}"
+            )
+        model.load_state_dict(state["model"])
+        head.load_state_dict(state["head"])
+        optimizer.load_state_dict(state["optimizer"])
+        start_epoch = state["epoch"]
+        log.info("resuming from %s (epoch %d of %d)", resume, start_epoch, conf.epochs)
+    dataset = CropDataset(train_list, round(conf.crop_seconds * SAMPLE_RATE), conf.seed)
+    steps_per_epoch = math.ceil(len(train_list) / conf.batch_size)
+    try:  # the schedules check what depends on the data size too (warm-up must end before the last step)
+        warmup_exponential_lr(
+            0, steps_per_epoch, conf.initial_lr, conf.final_lr, conf.epochs, conf.warmup_epochs
+        )
+    except ValueError as e:
+        raise ConfError(f"training conf with {len(train_list)} utterances in {train_dir}: {e}") from None
+    for epoch in range(start_epoch, conf.epochs):
+        row = _train_epoch(model, head, optimizer, dataset, conf, epoch, steps_per_epoch, device)
+        state = {
+            "epoch": epoch + 1,
+            "model": model.state_dict(),
+            "head": head.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "speakers": train_list.speakers,
+            "train_conf": dataclasses.asdict(conf),
+        }
+        _save(checkpoint_path(out_dir, epoch + 1), state)
+        _log_epoch(out_dir, row)
+        log.info(
+            "epoch %d/%d: loss %.4f, accuracy %.3f, lr %.3g, margin %.3f, %.1f samples/s",
+            epoch + 1, conf.epochs, row["loss"], row["accuracy"], row["lr"], row["margin"],
+            row["samples_per_s"],
+        )  # fmt: skip
+    last = last_checkpoint(out_dir)
+    assert last is not None
+    return last
+
+
+def _train_epoch(
+    model: nn.Module,
+    head: AAMSoftmax,
+    optimizer: torch.optim.Optimizer,
+    dataset: CropDataset,
+    conf: TrainConf,
+    epoch: int,
+    steps_per_epoch: int,
+    device: torch.device,
+) -> dict[str, float]:
+    dataset.set_epoch(epoch)
+    torch.manual_seed(conf.seed * 100_003 + epoch)  # dropout and the like: a function of the epoch
+    order = epoch_order(len(dataset), epoch, conf.seed)
+    batches = [order[i : i + conf.batch_size].tolist() for i in range(0, len(order), conf.batch_size)]
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=conf.num_workers)
+    model.train()
+    head.train()
+    total_loss = total_correct = total = 0.0
+    lr = margin = 0.0
+    start = time.perf_counter()
+    with progress_bar(len(batches), desc=f"epoch {epoch + 1}/{conf.epochs}", unit="batch") as bar:
+        for step_in_epoch, (x, y) in enumerate(loader):
+            step = epoch * steps_per_epoch + step_in_epoch
+            lr = warmup_exponential_lr(
+                step, steps_per_epoch, conf.initial_lr, conf.final_lr, conf.epochs, conf.warmup_epochs
+            )
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            margin = margin_schedule(
+                epoch + step_in_epoch / steps_per_epoch,
+                conf.aam_margin,
+                conf.margin_increase_start,
+                conf.margin_fix_start,
+            )
+            head.set_margin(margin)
+            loss, accuracy = head(model(x.to(device)), y.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss.detach()) * len(y)
+            total_correct += float(accuracy) * len(y)
+            total += len(y)
+            bar.update(1)
+    seconds = time.perf_counter() - start
+    return {
+        "epoch": epoch + 1,
+        "loss": total_loss / total,
+        "accuracy": total_correct / total,
+        "lr": lr,
+        "margin": margin,
+        "samples_per_s": total / seconds,
+        "seconds": seconds,
+    }

@@ -1,0 +1,57 @@
+"""`sasv train_asv`: train, export in the conf's public format, and a conf the SASV stages take as it is."""
+
+from __future__ import annotations
+
+import torch
+import yaml
+
+from sasv.__main__ import main as sasv_main
+from sasv.conf import load_conf, load_model
+from sasv.stage import run_model_stage
+from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
+
+TINY_TRAIN = {"epochs": 2, "batch_size": 8, "crop_seconds": 1.0, "initial_lr": 0.1, "final_lr": 0.01,
+              "warmup_epochs": 1, "margin_increase_start": 0, "margin_fix_start": 1, "seed": 1}  # fmt: skip
+
+
+def test_trained_model_is_exported_with_a_conf_the_stages_use(train_dir, tmp_path, capsys):
+    model_conf = write_tiny_conf(
+        tmp_path, TINY_ECAPA, checkpoint={"path": str(tmp_path / "absent.model"), "format": "taoruijie_ecapa"}
+    )
+    train_conf = tmp_path / "train.yaml"
+    train_conf.write_text(yaml.safe_dump(TINY_TRAIN))
+    out = tmp_path / "exp" / "train" / "mine"
+    argv = ["train_asv", "--model_conf", str(model_conf), "--train_conf", str(train_conf), "--train_set",
+            str(train_dir), "--name", "mine", "--out", str(out), "--device", "cpu"]  # fmt: skip
+    assert sasv_main(argv) == 0, capsys.readouterr().err
+    conf = load_conf(out / "model.yaml")
+    assert conf.name == "mine" and conf.checkpoint.format == "taoruijie_ecapa"
+    assert conf.checkpoint.path == str(out / "model.model")
+    loaded = load_model(conf)  # strict, sha256 checked
+    trained = torch.load(out / "checkpoints" / "epoch_0002.pt", weights_only=True)["model"]
+    assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in trained.items())
+    run_model_stage("asv", out / "model.yaml", [train_dir], tmp_path / "exp")  # stage 2 takes it unchanged
+    assert (tmp_path / "exp" / "mine" / "embeddings" / train_dir.name / "xvector.scp").is_file()
+    assert sasv_main(argv) == 0, "a re-run of a finished training returns at once"
+
+
+def test_run_train_asv_sh(train_dir, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import REPO_ROOT
+
+    model_conf = write_tiny_conf(tmp_path, TINY_ECAPA)
+    train_conf = tmp_path / "train.yaml"
+    train_conf.write_text(yaml.safe_dump({**TINY_TRAIN, "epochs": 2}))
+    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
+    cmd = ["bash", "run_train_asv.sh", "--asv_conf", str(model_conf), "--train_conf", str(train_conf),
+           "--train_set", str(train_dir), "--exp_dir", str(tmp_path / "exp"), "--device", "cpu"]  # fmt: skip
+    out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    trained = load_conf(tmp_path / "exp" / "train" / "tiny_ecapa_trained" / "model.yaml")
+    assert trained.name == "tiny_ecapa_trained" and load_model(trained).pretrained
+    first = next((tmp_path / "exp" / "logs").glob("run_train_asv.*.log")).read_text().splitlines()[0]
+    assert "--name ''" in first and f"--train_set '{train_dir}'" in first, "the log records the options"
