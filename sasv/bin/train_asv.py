@@ -10,6 +10,11 @@ Writes under --out (default <exp_dir>/train/<name>):
 
 The train set is any Kaldi data dir with wav.scp and utt2spk (16 kHz mono audio). The training conf
 (conf/train/asv/*.yaml) says how long and how fast; every key is checked by name and type.
+
+Several processes (GPUs, or CPU processes with gloo) train together under torchrun, e.g.
+  torchrun --standalone --nproc_per_node 4 -m sasv train_asv --model_conf ... (one node)
+  torchrun --nnodes 2 --node_rank R --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29400 \
+    -m sasv train_asv ...                                                          (several nodes)
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from sasv.engines import resolve_device
 from sasv.exp_layout import ExpLayout
 from sasv.export import save_checkpoint, write_conf
 from sasv.locking import exclusive_lock
-from sasv.train.trainer import load_train_conf, train
+from sasv.train.trainer import Ranks, load_train_conf, train
 
 log = logging.getLogger("train_asv")
 
@@ -52,8 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = args.name or f"{model_conf.name}_trained"
     out = Path(args.out) if args.out else ExpLayout(args.exp_dir).train_dir(name)
     device = resolve_device(args.device)
+    ranks = Ranks.from_env()  # under torchrun: every process trains, rank 0 writes
+    if ranks.rank != 0:
+        train(model_conf, train_conf, args.train_set, out, device, ranks)
+        return 0
     with exclusive_lock(out, "training outputs"):
-        last = train(model_conf, train_conf, args.train_set, out, device)
+        last = train(model_conf, train_conf, args.train_set, out, device, ranks)
         model = build_from_conf(model_conf)
         model.load_state_dict(torch.load(last, map_location="cpu", weights_only=True)["model"])
         fmt = model_conf.checkpoint.format if model_conf.checkpoint is not None else "plain"

@@ -12,11 +12,13 @@ margin are functions of the step (:mod:`sasv.train.schedules`). One CSV line per
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from typing import Any, Literal
 import torch
 import yaml
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
 from sasv.arg_types import check_arguments
@@ -34,7 +37,7 @@ from sasv.fileio import atomic_output, atomic_write_text
 from sasv.progress import progress_bar
 from sasv.train.data import CropDataset, TrainList, epoch_order
 from sasv.train.losses import AAMSoftmax
-from sasv.train.schedules import margin_schedule, warmup_exponential_lr
+from sasv.train.schedules import margin_schedule, scaled_lr, warmup_exponential_lr
 
 log = logging.getLogger(__name__)
 
@@ -135,96 +138,171 @@ def _optimizer(params: list[nn.Parameter], conf: TrainConf) -> torch.optim.Optim
     return torch.optim.Adam(params, lr=conf.initial_lr, weight_decay=conf.weight_decay)
 
 
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a torchrun launch (RANK, WORLD_SIZE, LOCAL_RANK); one process without it."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> Ranks:
+        env = os.environ
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+class SpeakerClassifier(nn.Module):
+    """Embedding model + AAM-softmax head as one module, so one DistributedDataParallel syncs both."""
+
+    def __init__(self, model: nn.Module, head: AAMSoftmax) -> None:
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, wavs: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.model(wavs), labels)
+
+
 def train(
     model_conf: ModelConf,
     conf: TrainConf,
     train_dir: str | Path,
     out_dir: str | Path,
     device: torch.device | None = None,
+    ranks: Ranks | None = None,
 ) -> Path:
     """Train ``model_conf``'s architecture on the Kaldi data dir ``train_dir``; return the last checkpoint.
 
-    Resumes from the last epoch checkpoint under ``out_dir`` (a finished run returns at once).
+    Resumes from the last epoch checkpoint under ``out_dir`` (a finished run returns at once). Under
+    torchrun (``ranks`` from the environment) every process trains on its share of each epoch
+    (:func:`~sasv.train.data.epoch_order`) with gradients averaged by DistributedDataParallel (gloo on CPU,
+    NCCL on GPUs); the learning rates are scaled linearly with the number of processes
+    (:func:`~sasv.train.schedules.scaled_lr`); rank 0 writes checkpoints and logs, after checking that every
+    rank holds the same weights and that the epoch drew every utterance exactly once.
     """
+    ranks = ranks or Ranks.from_env()
     device = device or torch.device("cpu")
+    if ranks.distributed:
+        if device.type == "cuda":
+            device = torch.device("cuda", ranks.local_rank)
+            torch.cuda.set_device(device)
+        if not torch.distributed.is_initialized():
+            torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     out_dir = Path(out_dir)
     train_list = TrainList.from_data_dir(train_dir)
     torch.manual_seed(conf.seed)
     model = build_from_conf(model_conf).to(device)
-    head = AAMSoftmax(model.embedding_dim, len(train_list.speakers), conf.aam_scale, conf.aam_margin).to(
-        device
-    )
-    optimizer = _optimizer([*model.parameters(), *head.parameters()], conf)
-    start_epoch = 0
-    resume = last_checkpoint(out_dir)
-    if resume is not None:
-        state = torch.load(resume, map_location=device, weights_only=True)
-        if state["speakers"] != train_list.speakers or state["train_conf"] != dataclasses.asdict(conf):
-            raise ConfError(
-                f"{resume}: made with another training conf or speaker list; use another output dir or "
-                f"delete {resume.parent}"
-            )
-        model.load_state_dict(state["model"])
-        head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch = state["epoch"]
-        log.info("resuming from %s (epoch %d of %d)", resume, start_epoch, conf.epochs)
+    head = AAMSoftmax(model.embedding_dim, len(train_list.speakers), conf.aam_scale, conf.aam_margin)
+    net = SpeakerClassifier(model, head.to(device))
+    optimizer = _optimizer(list(net.parameters()), conf)
+    start_epoch = _resume(out_dir, net, optimizer, conf, train_list, device)
+    if ranks.distributed:
+        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    lr_range = (scaled_lr(conf.initial_lr, ranks.world_size), scaled_lr(conf.final_lr, ranks.world_size))
     dataset = CropDataset(train_list, round(conf.crop_seconds * SAMPLE_RATE), conf.seed)
-    steps_per_epoch = math.ceil(len(train_list) / conf.batch_size)
+    per_rank = math.ceil(len(train_list) / ranks.world_size)
+    steps_per_epoch = math.ceil(per_rank / conf.batch_size)
     try:  # the schedules check what depends on the data size too (warm-up must end before the last step)
-        warmup_exponential_lr(
-            0, steps_per_epoch, conf.initial_lr, conf.final_lr, conf.epochs, conf.warmup_epochs
-        )
+        warmup_exponential_lr(0, steps_per_epoch, *lr_range, conf.epochs, conf.warmup_epochs)
     except ValueError as e:
         raise ConfError(f"training conf with {len(train_list)} utterances in {train_dir}: {e}") from None
     for epoch in range(start_epoch, conf.epochs):
-        row = _train_epoch(model, head, optimizer, dataset, conf, epoch, steps_per_epoch, device)
-        state = {
-            "epoch": epoch + 1,
-            "model": model.state_dict(),
-            "head": head.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "speakers": train_list.speakers,
-            "train_conf": dataclasses.asdict(conf),
-        }
-        _save(checkpoint_path(out_dir, epoch + 1), state)
-        _log_epoch(out_dir, row)
-        log.info(
-            "epoch %d/%d: loss %.4f, accuracy %.3f, lr %.3g, margin %.3f, %.1f samples/s",
-            epoch + 1, conf.epochs, row["loss"], row["accuracy"], row["lr"], row["margin"],
-            row["samples_per_s"],
-        )  # fmt: skip
+        row = _train_epoch(net, optimizer, dataset, conf, epoch, steps_per_epoch, lr_range, device, ranks)
+        inner = net.module if isinstance(net, DistributedDataParallel) else net
+        if ranks.distributed:
+            _agree(inner, ranks)
+        if ranks.rank == 0:
+            state = {
+                "epoch": epoch + 1,
+                "model": inner.model.state_dict(),
+                "head": inner.head.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "speakers": train_list.speakers,
+                "train_conf": dataclasses.asdict(conf),
+                "world_size": ranks.world_size,
+            }
+            _save(checkpoint_path(out_dir, epoch + 1), state)
+            _log_epoch(out_dir, row)
+            log.info(
+                "epoch %d/%d: loss %.4f, accuracy %.3f, lr %.3g, margin %.3f, %.1f samples/s",
+                epoch + 1, conf.epochs, row["loss"], row["accuracy"], row["lr"], row["margin"],
+                row["samples_per_s"],
+            )  # fmt: skip
+        if ranks.distributed:
+            torch.distributed.barrier()
     last = last_checkpoint(out_dir)
     assert last is not None
     return last
 
 
+def _resume(
+    out_dir: Path,
+    net: SpeakerClassifier,
+    optimizer: torch.optim.Optimizer,
+    conf: TrainConf,
+    train_list: TrainList,
+    device: torch.device,
+) -> int:
+    """Load the last epoch checkpoint into ``net`` and ``optimizer``; the epoch to start from."""
+    resume = last_checkpoint(out_dir)
+    if resume is None:
+        return 0
+    state = torch.load(resume, map_location=device, weights_only=True)
+    if state["speakers"] != train_list.speakers or state["train_conf"] != dataclasses.asdict(conf):
+        raise ConfError(
+            f"{resume}: made with another training conf or speaker list; use another output dir or "
+            f"delete {resume.parent}"
+        )
+    net.model.load_state_dict(state["model"])
+    net.head.load_state_dict(state["head"])
+    optimizer.load_state_dict(state["optimizer"])
+    log.info("resuming from %s (epoch %d of %d)", resume, state["epoch"], conf.epochs)
+    return state["epoch"]
+
+
+def _agree(net: nn.Module, ranks: Ranks) -> None:
+    """Give every rank rank 0's buffers (BatchNorm statistics are per process) and check that the
+    parameters agree on every rank: a checkpoint is the state of all of them."""
+    for buffer in net.buffers():
+        torch.distributed.broadcast(buffer, 0)
+    digest = torch.stack([p.detach().double().sum() for p in net.parameters()])
+    gathered = [torch.empty_like(digest) for _ in range(ranks.world_size)]
+    torch.distributed.all_gather(gathered, digest)
+    if not all(torch.equal(g, gathered[0]) for g in gathered):
+        raise RuntimeError("the ranks' parameters differ after an epoch: gradients were not synchronised")
+    log.info("parameters identical on all %d ranks", ranks.world_size)
+
+
 def _train_epoch(
-    model: nn.Module,
-    head: AAMSoftmax,
+    net: nn.Module,
     optimizer: torch.optim.Optimizer,
     dataset: CropDataset,
     conf: TrainConf,
     epoch: int,
     steps_per_epoch: int,
+    lr_range: tuple[float, float],
     device: torch.device,
+    ranks: Ranks,
 ) -> dict[str, float]:
     dataset.set_epoch(epoch)
-    torch.manual_seed(conf.seed * 100_003 + epoch)  # dropout and the like: a function of the epoch
-    order = epoch_order(len(dataset), epoch, conf.seed)
+    torch.manual_seed(conf.seed * 100_003 + epoch * 1_009 + ranks.rank)  # dropout: a function of epoch, rank
+    order = epoch_order(len(dataset), epoch, conf.seed, ranks.rank, ranks.world_size)
     batches = [order[i : i + conf.batch_size].tolist() for i in range(0, len(order), conf.batch_size)]
     loader = DataLoader(dataset, batch_sampler=batches, num_workers=conf.num_workers)
-    model.train()
-    head.train()
-    total_loss = total_correct = total = 0.0
+    head = net.module.head if isinstance(net, DistributedDataParallel) else net.head
+    net.train()
+    totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, examples
     lr = margin = 0.0
     start = time.perf_counter()
-    with progress_bar(len(batches), desc=f"epoch {epoch + 1}/{conf.epochs}", unit="batch") as bar:
+    join = net.join() if isinstance(net, DistributedDataParallel) else contextlib.nullcontext()
+    with join, progress_bar(len(batches), desc=f"epoch {epoch + 1}/{conf.epochs}", unit="batch") as bar:
         for step_in_epoch, (x, y) in enumerate(loader):
             step = epoch * steps_per_epoch + step_in_epoch
-            lr = warmup_exponential_lr(
-                step, steps_per_epoch, conf.initial_lr, conf.final_lr, conf.epochs, conf.warmup_epochs
-            )
+            lr = warmup_exponential_lr(step, steps_per_epoch, *lr_range, conf.epochs, conf.warmup_epochs)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             margin = margin_schedule(
@@ -234,21 +312,23 @@ def _train_epoch(
                 conf.margin_fix_start,
             )
             head.set_margin(margin)
-            loss, accuracy = head(model(x.to(device)), y.to(device))
+            loss, accuracy = net(x.to(device), y.to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total_loss += float(loss.detach()) * len(y)
-            total_correct += float(accuracy) * len(y)
-            total += len(y)
+            totals += torch.tensor([float(loss.detach()) * len(y), float(accuracy) * len(y), len(y)])
             bar.update(1)
+    if ranks.distributed:
+        torch.distributed.all_reduce(totals)
+    if int(totals[2]) != len(dataset):
+        raise RuntimeError(f"epoch {epoch + 1} drew {int(totals[2])} examples for {len(dataset)} utterances")
     seconds = time.perf_counter() - start
     return {
         "epoch": epoch + 1,
-        "loss": total_loss / total,
-        "accuracy": total_correct / total,
+        "loss": float(totals[0] / totals[2]),
+        "accuracy": float(totals[1] / totals[2]),
         "lr": lr,
         "margin": margin,
-        "samples_per_s": total / seconds,
+        "samples_per_s": float(totals[2]) / seconds,
         "seconds": seconds,
     }

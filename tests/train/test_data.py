@@ -1,0 +1,48 @@
+"""Training examples (sasv.train.data): every utterance once per epoch over the ranks, reproducible crops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sasv.datadir import DataDirError
+from sasv.train.data import CropDataset, TrainList, epoch_order, example_rng, random_crop
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3, 8])
+def test_each_item_once_per_epoch_over_the_ranks(world_size: int) -> None:
+    for epoch in (0, 1):
+        parts = [epoch_order(37, epoch, seed=5, rank=r, world_size=world_size) for r in range(world_size)]
+        drawn = np.concatenate(parts)
+        assert sorted(drawn.tolist()) == list(range(37))
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert not np.array_equal(epoch_order(37, 0, 5), epoch_order(37, 1, 5)), "a new order every epoch"
+    assert np.array_equal(epoch_order(37, 1, 5), epoch_order(37, 1, 5)), "a function of seed and epoch"
+
+
+def test_crops_are_reproducible_and_wrap_short_audio() -> None:
+    wav = np.arange(100, dtype=np.float32)
+    a = random_crop(wav, 30, example_rng(1, 2, 3))
+    assert np.array_equal(a, random_crop(wav, 30, example_rng(1, 2, 3)))
+    assert a.shape == (30,) and np.array_equal(np.diff(a), np.ones(29))
+    short = random_crop(wav[:10], 25, example_rng(0, 0, 0))
+    assert short.shape == (25,) and set(short.tolist()) <= set(range(10))
+
+
+def test_train_list_and_dataset(train_dir) -> None:
+    train = TrainList.from_data_dir(train_dir)
+    assert len(train) == 36 and len(train.speakers) == 6 and train.speakers == sorted(train.speakers)
+    ds = CropDataset(train, 16000, seed=4)
+    ds.set_epoch(2)
+    x, y = ds[5]
+    assert x.shape == (16000,) and x.dtype == np.float32 and y == train.labels[5]
+    assert np.array_equal(x, ds[5][0])
+    ds.set_epoch(3)
+    assert not np.array_equal(x, ds[5][0]), "another crop in another epoch"
+
+
+def test_a_single_speaker_cannot_be_trained(tmp_path) -> None:
+    (tmp_path / "wav.scp").write_text("u1 /a.flac\nu2 /b.flac\n")
+    (tmp_path / "utt2spk").write_text("u1 s1\nu2 s1\n")
+    with pytest.raises(DataDirError, match="1 speaker"):
+        TrainList.from_data_dir(tmp_path)
