@@ -3,10 +3,12 @@
 Writes under --out (default <exp_dir>/train/<name>):
   checkpoints/epoch_<n>.pt   model, loss head and optimizer after every epoch (a re-run resumes from the last)
   train_log.csv              loss, accuracy, learning rate, margin and samples/s per epoch
-  model.<ext>                the trained weights in the public format the model conf loads (its
-                             checkpoint.format, e.g. TaoRuijie's for ECAPA-TDNN)
+  model.<ext>                the trained weights (the average of the last --average_last epochs) in the
+                             public format the model conf loads (its checkpoint.format, e.g. TaoRuijie's
+                             for ECAPA-TDNN)
   model.yaml                 a conf for them: `run_spk_ebd_extract.sh --asv_conf <out>/model.yaml` and the
                              test stages take it as they take a downloaded model
+  validation.md, .json       with --valid_set: SV-EER of the last epochs and of the exported model
 
 The train set is any Kaldi data dir with wav.scp and utt2spk (16 kHz mono audio). The training conf
 (conf/train/asv/*.yaml) says how long and how fast; every key is checked by name and type.
@@ -19,20 +21,24 @@ Several processes (GPUs, or CPU processes with gloo) train together under torchr
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from sasv.cli import ArgumentParser, run_cli
-from sasv.conf import ConfError, build_from_conf, load_conf
+from sasv.conf import ConfError, ModelConf, build_from_conf, load_conf
 from sasv.engines import resolve_device
 from sasv.exp_layout import ExpLayout
 from sasv.export import save_checkpoint, write_conf
+from sasv.fileio import atomic_write_text
 from sasv.locking import exclusive_lock
-from sasv.train.trainer import Ranks, load_train_conf, train
+from sasv.train.trainer import Ranks, average_checkpoints, load_train_conf, train
+from sasv.train.validate import validation_eer
 
 log = logging.getLogger("train_asv")
 
@@ -48,7 +54,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--exp_dir", default="exp", help="experiment root (default: exp)")
     p.add_argument("--out", default=None, help="output dir (default: <exp_dir>/train/<name>)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    p.add_argument("--average_last", type=int, default=1, help="average the last N epochs' weights (1)")
+    p.add_argument(
+        "--valid_set", default=None, help="data dir with wav.scp and trials (Vox1-O pairs or SASV) to score"
+    )
     args = p.parse_args(argv)
+    if args.average_last < 1:
+        p.error(f"--average_last must be at least 1, got {args.average_last}")
 
     model_conf = load_conf(args.model_conf)
     if model_conf.kind != "asv":
@@ -63,14 +75,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     with exclusive_lock(out, "training outputs"):
         last = train(model_conf, train_conf, args.train_set, out, device, ranks)
+        epochs = sorted((out / "checkpoints").glob("epoch_*.pt"))[-args.average_last :]
         model = build_from_conf(model_conf)
-        model.load_state_dict(torch.load(last, map_location="cpu", weights_only=True)["model"])
+        model.load_state_dict(average_checkpoints(epochs))
         fmt = model_conf.checkpoint.format if model_conf.checkpoint is not None else "plain"
         weights = out / f"model{Path(model_conf.checkpoint.path).suffix if model_conf.checkpoint else '.pt'}"
         sha256 = save_checkpoint(model, weights, fmt)
         conf_path = write_conf(model_conf, weights, sha256, out / "model.yaml", name=name, format_name=fmt)
-    log.info("trained %s from %s: %s (%s), conf %s", name, last, weights, fmt, conf_path)
+        log.info(
+            "trained %s (%s, average of %d epochs): %s, conf %s",
+            name,
+            last.name,
+            len(epochs),
+            weights,
+            conf_path,
+        )
+        if args.valid_set:
+            validate(model_conf, model, epochs, Path(args.valid_set), out, device)
     return 0
+
+
+def validate(
+    model_conf: ModelConf, exported: nn.Module, epochs: list[Path], valid_set: Path, out: Path, device
+) -> None:
+    """SV-EER of every averaged epoch and of the exported model, as validation.{md,json}."""
+    rows = []
+    for path in epochs:
+        model = build_from_conf(model_conf)
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
+        rows.append((path.stem, validation_eer(model, valid_set, device)))
+    rows.append((f"exported (average of {len(epochs)})", validation_eer(exported, valid_set, device)))
+    table = ["| model | SV-EER (%) |", "| --- | ---: |", *(f"| {n} | {100 * e:.2f} |" for n, e in rows)]
+    atomic_write_text(out / "validation.md", f"### Validation on {valid_set}\n\n" + "\n".join(table) + "\n")
+    atomic_write_text(out / "validation.json", json.dumps({n: e for n, e in rows}, indent=2) + "\n")
+    for name, eer in rows:
+        log.info("validation %s: SV-EER %.2f %%", name, 100 * eer)
 
 
 if __name__ == "__main__":

@@ -332,3 +332,18 @@ def _train_epoch(
         "samples_per_s": float(totals[2]) / seconds,
         "seconds": seconds,
     }
+
+
+def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
+    """The model weights averaged over epoch checkpoints (wespeaker's model averaging): float parameters and
+    buffers are averaged in float64, integer buffers (BatchNorm's batch counters) taken from the last."""
+    if not paths:
+        raise ValueError("no checkpoints to average")
+    states = [torch.load(p, map_location="cpu", weights_only=True)["model"] for p in paths]
+    averaged = {}
+    for key, last in states[-1].items():
+        if last.is_floating_point():
+            averaged[key] = (sum(s[key].double() for s in states) / len(states)).to(last.dtype)
+        else:
+            averaged[key] = last.clone()
+    return averaged
