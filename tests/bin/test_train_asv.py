@@ -8,6 +8,7 @@ import yaml
 from sasv.__main__ import main as sasv_main
 from sasv.conf import load_conf, load_model
 from sasv.stage import run_model_stage
+from sasv.train.trainer import average_checkpoints
 from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
 
 TINY_TRAIN = {"epochs": 2, "batch_size": 8, "crop_seconds": 1.0, "initial_lr": 0.1, "final_lr": 0.01,
@@ -22,14 +23,17 @@ def test_trained_model_is_exported_with_a_conf_the_stages_use(train_dir, tmp_pat
     train_conf.write_text(yaml.safe_dump(TINY_TRAIN))
     out = tmp_path / "exp" / "train" / "mine"
     argv = ["train_asv", "--model_conf", str(model_conf), "--train_conf", str(train_conf), "--train_set",
-            str(train_dir), "--name", "mine", "--out", str(out), "--device", "cpu"]  # fmt: skip
+            str(train_dir), "--name", "mine", "--out", str(out), "--device", "cpu", "--average_last", "2",
+            "--valid_set", str(train_dir.parent / "dev")]  # fmt: skip
     assert sasv_main(argv) == 0, capsys.readouterr().err
     conf = load_conf(out / "model.yaml")
     assert conf.name == "mine" and conf.checkpoint.format == "taoruijie_ecapa"
     assert conf.checkpoint.path == str(out / "model.model")
     loaded = load_model(conf)  # strict, sha256 checked
-    trained = torch.load(out / "checkpoints" / "epoch_0002.pt", weights_only=True)["model"]
-    assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in trained.items())
+    averaged = average_checkpoints(sorted((out / "checkpoints").glob("epoch_*.pt")))
+    assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in averaged.items())
+    table = (out / "validation.md").read_text()
+    assert "| epoch_0001 |" in table and "| epoch_0002 |" in table and "| exported (average of 2) |" in table
     run_model_stage("asv", out / "model.yaml", [train_dir], tmp_path / "exp")  # stage 2 takes it unchanged
     assert (tmp_path / "exp" / "mine" / "embeddings" / train_dir.name / "xvector.scp").is_file()
     assert sasv_main(argv) == 0, "a re-run of a finished training returns at once"
