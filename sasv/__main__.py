@@ -15,6 +15,8 @@ from collections.abc import Sequence
 TOOLS: dict[str, str] = {
     "make_mini_corpus": "write a synthetic corpus in the exact ASVspoof 2019 LA layout",
     "prepare_la": "stage 1: Kaldi data dirs from an LA tree",
+    "prepare_voxceleb": "Kaldi data dirs from VoxCeleb (vox2 dev training, Vox1-O trials; AAC -> FLAC once)",
+    "prepare_augmentation": "Kaldi lists of MUSAN and RIRS_NOISES for training augmentation",
     "extract_embeddings": "stage 2: ASV embeddings (full utterance + five 3 s segments)",
     "score_cm": "stage 3: CM scores (AASIST P(bona fide))",
     "score_trials": "run_test stage 1: score one ASV x CM system, EER tables",

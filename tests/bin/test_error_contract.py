@@ -113,6 +113,26 @@ def test_prepare_la_errors(work, tmp_path, capsys) -> None:
     assert not (tmp_path / "d").exists(), "nothing is written when a list is bad"
 
 
+def test_prepare_augmentation_errors(tmp_path, capsys) -> None:
+    (tmp_path / "RIRS_NOISES").mkdir()
+    argv = ["prepare_augmentation", "--musan_root", tmp_path / "absent", "--rirs_root",
+            tmp_path / "RIRS_NOISES", "--out", tmp_path / "d"]  # fmt: skip
+    line = error_line(capsys, sasv(*argv))
+    assert f"ERROR: {tmp_path / 'absent'}: augmentation corpus folder does not exist" in line
+    assert str(tmp_path / "RIRS_NOISES" / "simulated_rirs" / "largeroom") in line
+    assert not (tmp_path / "d").exists()
+
+
+def test_prepare_voxceleb_errors(tmp_path, capsys) -> None:
+    (tmp_path / "vox2" / "dev" / "aac").mkdir(parents=True)
+    argv = ["prepare_voxceleb", "--vox1_root", tmp_path / "vox1", "--vox2_root", tmp_path / "vox2",
+            "--trials", tmp_path / "veri_test2.txt", "--out", tmp_path / "d"]  # fmt: skip
+    line = error_line(capsys, sasv(*argv))
+    assert f"ERROR: {tmp_path / 'vox1' / 'wav'}: VoxCeleb1 folder does not exist; get https://" in line
+    assert "vox1_test_wav.zip (md5 185fdc63c3c739954633d50379a3d102)" in line
+    assert not (tmp_path / "d").exists()
+
+
 # ------------------------------------------------------------------------------------------- model stages
 
 
@@ -309,7 +329,7 @@ def test_train_asv_errors(work, tmp_path, capsys) -> None:
     bad_conf.write_text("epochs: 2\nbatchsize: 8\n")
     line = error_line(capsys, sasv(*train, "--train_conf", bad_conf, "--train_set", work / "data" / "dev"))
     assert line.startswith(f"ERROR: {bad_conf}: train.batchsize: unknown key")
-    bad_conf.write_text("epochs: 2\n")
+    bad_conf.write_text("epochs: 2\nwarmup_epochs: 1\n")
     empty = tmp_path / "empty"
     empty.mkdir()
     line = error_line(capsys, sasv(*train, "--train_conf", bad_conf, "--train_set", empty))
