@@ -1,45 +1,80 @@
 #!/usr/bin/env bash
-# Train a speaker embedding model of the zoo and export it as a conf the SASV stages take.
-#   stage 1  train --asv_conf's architecture with AAM-softmax on --train_set (any Kaldi data dir with
-#            wav.scp and utt2spk), resumable per epoch, and export the weights in the conf's public
-#            checkpoint format -> exp/train/<name>/{checkpoints/,train_log.csv,model.<ext>,model.yaml}
+# Train a speaker embedding model of the zoo on VoxCeleb (or any Kaldi data dir) and export it as a conf the
+# SASV stages take.
+#   stage 1  VoxCeleb: data/voxceleb2_dev (AAC converted once to FLAC) and data/voxceleb1 (Vox1-O trials)
+#   stage 2  augmentation lists: data/musan/{noise,music,speech}/wav.scp, data/rirs/wav.scp
+#   stage 3  train --asv_conf's architecture with AAM-softmax on --train_set (resumable per epoch), average
+#            the last --average_last epochs, export in the conf's public checkpoint format, validate on
+#            --valid_set -> exp/train/<name>/{checkpoints/,train_log.csv,model.<ext>,model.yaml,validation.md}
 # Then: ./run_spk_ebd_extract.sh --asv_conf exp/train/<name>/model.yaml (and the run_test scripts).
+# Your own corpus: skip stage 1 and pass --train_set (wav.scp + utt2spk) and --valid_set (wav.scp + trials).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
 
 stage=1
-stop_stage=1
+stop_stage=3
+vox1_root=VoxCeleb1                            # holds wav/
+vox2_root=VoxCeleb2                            # holds dev/aac/
+vox1_trials=VoxCeleb1/veri_test2.txt           # the cleaned Vox1-O trial list
+musan_root=musan
+rirs_root=RIRS_NOISES
+data_dir=data
 asv_conf="conf/asv/se_res2net50.yaml"          # the architecture to train (its checkpoint is not loaded)
-train_conf="conf/train/asv/voxceleb_aam.yaml"  # epochs, batch, crops, optimizer, schedules, AAM-softmax
+train_conf="conf/train/asv/voxceleb_aam.yaml"  # epochs, batch, crops, optimizer, schedules, AAM, augmentation
 train_set=data/voxceleb2_dev                   # Kaldi data dir: wav.scp + utt2spk
+valid_set=data/voxceleb1                       # Kaldi data dir: wav.scp + trials ("" to skip validation)
+average_last=10                                # the exported model averages the last N epochs
 name=""                                        # trained model's name (default: <conf name>_trained)
 exp_dir=exp
 device=auto
+nj=4                                           # stage 1 conversion processes
 
 help_message="Usage: $0 [options]
 Train a speaker embedding model with AAM-softmax and export it with a conf for run_spk_ebd_extract.sh.
 Options (default):
   --stage N              first stage to run (${stage})
   --stop_stage N         last stage to run (${stop_stage})
+  --vox1_root DIR        VoxCeleb1 folder (${vox1_root})
+  --vox2_root DIR        VoxCeleb2 folder (${vox2_root})
+  --vox1_trials F        cleaned Vox1-O trial list veri_test2.txt (${vox1_trials})
+  --musan_root DIR       MUSAN folder (${musan_root})
+  --rirs_root DIR        RIRS_NOISES folder (${rirs_root})
+  --data_dir DIR         where stages 1-2 write data dirs and lists (${data_dir})
   --asv_conf F           ASV model conf whose architecture is trained (${asv_conf})
   --train_conf F         training conf (${train_conf})
   --train_set DIR        Kaldi data dir with wav.scp and utt2spk (${train_set})
+  --valid_set DIR        data dir with wav.scp and trials, or '' (${valid_set})
+  --average_last N       average the last N epochs for the exported model (${average_last})
   --name NAME            name of the trained model (<conf name>_trained)
   --exp_dir DIR          experiment root; outputs go to <exp_dir>/train/<name> (${exp_dir})
-  --device D             auto | cpu | cuda | cuda:N (${device})"
+  --device D             auto | cpu | cuda | cuda:N (${device})
+  --nj N                 stage 1 AAC -> FLAC conversion processes (${nj})
+Several GPUs or nodes: run stage 3's command (in the log) under torchrun; see sasv train_asv --help."
 
 . utils/parse_options.sh
 . utils/log.sh
 check_stage_range
 start_log "${exp_dir}" run_train_asv
 
-name_opt=()
-[ -z "${name}" ] || name_opt=(--name "${name}")
-
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  log "Stage 1: training ${asv_conf} on ${train_set} (${train_conf}) under ${exp_dir}/train/"
+  log "Stage 1: VoxCeleb data dirs from ${vox1_root}, ${vox2_root}, ${vox1_trials} into ${data_dir}"
+  python -m sasv prepare_voxceleb --vox1_root "${vox1_root}" --vox2_root "${vox2_root}" --trials "${vox1_trials}" \
+    --out "${data_dir}" --nj "${nj}"
+fi
+
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+  log "Stage 2: augmentation lists from ${musan_root} and ${rirs_root} into ${data_dir}/{musan,rirs}"
+  python -m sasv prepare_augmentation --musan_root "${musan_root}" --rirs_root "${rirs_root}" --out "${data_dir}"
+fi
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+  opts=(--average_last "${average_last}")
+  [ -z "${name}" ] || opts+=(--name "${name}")
+  [ -z "${valid_set}" ] || opts+=(--valid_set "${valid_set}")
+  [ -d "${data_dir}/musan" ] && opts+=(--musan_dir "${data_dir}/musan" --rirs_dir "${data_dir}/rirs")
+  log "Stage 3: training ${asv_conf} on ${train_set} (${train_conf}) under ${exp_dir}/train/"
   python -m sasv train_asv --model_conf "${asv_conf}" --train_conf "${train_conf}" --train_set "${train_set}" \
-    --exp_dir "${exp_dir}" --device "${device}" ${name_opt[@]+"${name_opt[@]}"}
+    --exp_dir "${exp_dir}" --device "${device}" "${opts[@]}"
 fi
 log "Done."

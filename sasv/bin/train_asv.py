@@ -55,12 +55,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="output dir (default: <exp_dir>/train/<name>)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
     p.add_argument("--average_last", type=int, default=1, help="average the last N epochs' weights (1)")
+    p.add_argument("--musan_dir", default=None, help="MUSAN lists (by sasv prepare_augmentation): data/musan")
+    p.add_argument("--rirs_dir", default=None, help="RIR list (sasv prepare_augmentation), e.g. data/rirs")
     p.add_argument(
         "--valid_set", default=None, help="data dir with wav.scp and trials (Vox1-O pairs or SASV) to score"
     )
     args = p.parse_args(argv)
     if args.average_last < 1:
         p.error(f"--average_last must be at least 1, got {args.average_last}")
+    if (args.musan_dir is None) != (args.rirs_dir is None):
+        p.error("--musan_dir and --rirs_dir go together")
+    aug_dirs = (Path(args.musan_dir), Path(args.rirs_dir)) if args.musan_dir else None
 
     model_conf = load_conf(args.model_conf)
     if model_conf.kind != "asv":
@@ -71,10 +76,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     device = resolve_device(args.device)
     ranks = Ranks.from_env()  # under torchrun: every process trains, rank 0 writes
     if ranks.rank != 0:
-        train(model_conf, train_conf, args.train_set, out, device, ranks)
+        train(model_conf, train_conf, args.train_set, out, device, ranks, aug_dirs)
         return 0
     with exclusive_lock(out, "training outputs"):
-        last = train(model_conf, train_conf, args.train_set, out, device, ranks)
+        last = train(model_conf, train_conf, args.train_set, out, device, ranks, aug_dirs)
         epochs = sorted((out / "checkpoints").glob("epoch_*.pt"))[-args.average_last :]
         model = build_from_conf(model_conf)
         model.load_state_dict(average_checkpoints(epochs))

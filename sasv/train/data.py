@@ -8,6 +8,7 @@ checkpoint continues exactly as an uninterrupted one would.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,10 +74,20 @@ def epoch_order(num_items: int, epoch: int, seed: int, rank: int = 0, world_size
 
 
 class CropDataset(Dataset):
-    """(index) -> (crop float32 (samples,), speaker label); ``set_epoch`` picks the epoch's crops."""
+    """(index) -> (crop float32 (samples,), speaker label); ``set_epoch`` picks the epoch's crops.
 
-    def __init__(self, train: TrainList, crop_samples: int, seed: int) -> None:
-        self.train, self.crop_samples, self.seed = train, crop_samples, seed
+    ``augment(crop, rng)`` (e.g. :class:`sasv.train.augment.Augmenter`) draws from the example's stream
+    after the crop, so crops are the same with or without augmentation.
+    """
+
+    def __init__(
+        self,
+        train: TrainList,
+        crop_samples: int,
+        seed: int,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+    ) -> None:
+        self.train, self.crop_samples, self.seed, self.augment = train, crop_samples, seed, augment
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -87,5 +98,8 @@ class CropDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         wav = read_audio(self.train.paths[index])
-        crop = random_crop(wav, self.crop_samples, example_rng(self.seed, self.epoch, index))
+        rng = example_rng(self.seed, self.epoch, index)
+        crop = random_crop(wav, self.crop_samples, rng)
+        if self.augment is not None:
+            crop = self.augment(crop, rng)
         return crop.astype(np.float32, copy=False), self.train.labels[index]

@@ -35,6 +35,8 @@ from sasv.audio import SAMPLE_RATE
 from sasv.conf import ConfError, ModelConf, build_from_conf
 from sasv.fileio import atomic_output, atomic_write_text
 from sasv.progress import progress_bar
+from sasv.train.augment import KINDS as AUGMENTATION_KINDS
+from sasv.train.augment import AugmentationLists, Augmenter
 from sasv.train.data import CropDataset, TrainList, epoch_order
 from sasv.train.losses import AAMSoftmax
 from sasv.train.schedules import margin_schedule, scaled_lr, warmup_exponential_lr
@@ -63,6 +65,8 @@ class TrainConf:
     margin_fix_start: int = 40
     seed: int = 42
     num_workers: int = 0
+    # weight of each augmentation kind (clean, reverb, noise, music, babble: sasv.train.augment); empty: none
+    augmentation: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         """What can be checked without the data (the step count also depends on the train set's size)."""
@@ -81,6 +85,11 @@ class TrainConf:
             raise ValueError("train.margin_fix_start: must not be before margin_increase_start")
         if self.crop_seconds <= 0 or self.num_workers < 0:
             raise ValueError("train.crop_seconds must be positive and train.num_workers not negative")
+        unknown = sorted(set(self.augmentation) - set(AUGMENTATION_KINDS))
+        if unknown:
+            raise ValueError(
+                f"train.augmentation.{unknown[0]}: unknown kind; one of {', '.join(AUGMENTATION_KINDS)}"
+            )
 
 
 def load_train_conf(path: str | Path) -> TrainConf:
@@ -174,13 +183,16 @@ def train(
     out_dir: str | Path,
     device: torch.device | None = None,
     ranks: Ranks | None = None,
+    augmentation_dirs: tuple[Path, Path] | None = None,
 ) -> Path:
     """Train ``model_conf``'s architecture on the Kaldi data dir ``train_dir``; return the last checkpoint.
 
     Resumes from the last epoch checkpoint under ``out_dir`` (a finished run returns at once). Under
     torchrun (``ranks`` from the environment) every process trains on its share of each epoch
     (:func:`~sasv.train.data.epoch_order`) with gradients averaged by DistributedDataParallel (gloo on CPU,
-    NCCL on GPUs); the learning rates are scaled linearly with the number of processes
+    NCCL on GPUs); ``augmentation_dirs`` (MUSAN lists, RIR list: ``sasv prepare_augmentation``) are needed
+    when the conf augments with anything but ``clean``. The learning rates are scaled linearly with the
+    number of processes
     (:func:`~sasv.train.schedules.scaled_lr`); rank 0 writes checkpoints and logs, after checking that every
     rank holds the same weights and that the epoch drew every utterance exactly once.
     """
@@ -203,7 +215,9 @@ def train(
     if ranks.distributed:
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     lr_range = (scaled_lr(conf.initial_lr, ranks.world_size), scaled_lr(conf.final_lr, ranks.world_size))
-    dataset = CropDataset(train_list, round(conf.crop_seconds * SAMPLE_RATE), conf.seed)
+    dataset = CropDataset(
+        train_list, round(conf.crop_seconds * SAMPLE_RATE), conf.seed, _augmenter(conf, augmentation_dirs)
+    )
     per_rank = math.ceil(len(train_list) / ranks.world_size)
     steps_per_epoch = math.ceil(per_rank / conf.batch_size)
     try:  # the schedules check what depends on the data size too (warm-up must end before the last step)
@@ -237,6 +251,19 @@ def train(
     last = last_checkpoint(out_dir)
     assert last is not None
     return last
+
+
+def _augmenter(conf: TrainConf, dirs: tuple[Path, Path] | None) -> Augmenter | None:
+    """The conf's augmentation, or None; noise without its lists is an error, never clean training."""
+    if not any(w > 0 for k, w in conf.augmentation.items() if k != "clean"):
+        return None
+    if dirs is None:
+        kinds = ", ".join(k for k, w in conf.augmentation.items() if k != "clean" and w > 0)
+        raise ConfError(
+            f"training conf augments with {kinds}: pass --musan_dir and --rirs_dir (lists written by "
+            f"`sasv prepare_augmentation`)"
+        )
+    return Augmenter(AugmentationLists.from_dirs(*dirs), conf.augmentation)
 
 
 def _resume(

@@ -129,3 +129,35 @@ def test_average_of_checkpoints(tmp_path):
     assert torch.equal(averaged["w"], torch.full((2,), 3.0)) and int(averaged["n"]) == 2
     with pytest.raises(ValueError):
         average_checkpoints([])
+
+
+def test_augmentation_needs_its_lists_and_changes_the_crops(train_dir, tmp_path):
+    """A conf that augments with noise but gets no lists is an error, never silently clean training; with
+    the lists, the crops are those of clean training, augmented."""
+    import numpy as np
+
+    from sasv.train.augment import AugmentationLists, Augmenter
+    from sasv.train.data import CropDataset, TrainList
+    from sasv.train.synthetic_augmentation import make_musan_and_rirs
+    from tests.conftest import tool
+
+    conf = dataclasses.replace(TINY_TRAIN, epochs=2, augmentation={"clean": 1.0, "noise": 1.0})
+    with pytest.raises(ConfError, match="augments with noise: pass --musan_dir and --rirs_dir"):
+        train(parse_conf(TINY_ECAPA), conf, train_dir, tmp_path / "run")
+    corpora = make_musan_and_rirs(tmp_path / "aug", seed=1, files_per_source=1, seconds=2.0)
+    import subprocess
+
+    subprocess.run(
+        [*tool("prepare_augmentation"), "--musan_root", str(corpora.musan_root), "--rirs_root",
+         str(corpora.rirs_root), "--out", str(tmp_path / "lists")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    dirs = (tmp_path / "lists" / "musan", tmp_path / "lists" / "rirs")
+    last = train(parse_conf(TINY_ECAPA), conf, train_dir, tmp_path / "run", augmentation_dirs=dirs)
+    assert torch.load(last, weights_only=True)["epoch"] == 2
+    train_list = TrainList.from_data_dir(train_dir)
+    noisy = Augmenter(AugmentationLists.from_dirs(*dirs), {"noise": 1.0})
+    clean_crop, _ = CropDataset(train_list, 16000, seed=3)[4]
+    noisy_crop, _ = CropDataset(train_list, 16000, seed=3, augment=noisy)[4]
+    assert not np.array_equal(clean_crop, noisy_crop)
+    assert np.corrcoef(clean_crop, noisy_crop)[0, 1] > 0.1, "the same crop, with noise added"
