@@ -234,3 +234,28 @@ def plot_histograms(
     fig.suptitle(title or "Score distributions per trial population")
     _add_note(fig, note)
     _save(fig, path)
+
+
+def plot_training_log(columns: dict[str, list[float]], path: str | os.PathLike[str]) -> None:
+    """Training curves as a PNG: loss, accuracy, learning rate and AAM margin against the epoch (one panel
+    each, the learning rate on a log axis)."""
+    epochs = columns["epoch"]
+    fig = Figure(figsize=(8.0, 6.0), layout="constrained")
+    axes = fig.subplots(2, 2)
+    for ax, (key, label) in zip(
+        axes.flat,
+        (
+            ("loss", "loss"),
+            ("accuracy", "training accuracy"),
+            ("lr", "learning rate"),
+            ("margin", "AAM margin"),
+        ),
+        strict=True,
+    ):
+        ax.plot(epochs, columns[key], marker="o", markersize=3)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(label)
+        ax.grid(True, color="0.9", linewidth=0.5)
+        if key == "lr" and min(columns[key]) > 0:
+            ax.set_yscale("log")
+    _save(fig, path)

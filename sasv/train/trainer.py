@@ -43,6 +43,7 @@ from sasv.train.schedules import margin_schedule, scaled_lr, warmup_exponential_
 
 log = logging.getLogger(__name__)
 
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 LOG_FIELDS = ("epoch", "loss", "accuracy", "lr", "margin", "samples_per_s", "seconds")
 
 
@@ -65,6 +66,8 @@ class TrainConf:
     margin_fix_start: int = 40
     seed: int = 42
     num_workers: int = 0
+    # fp32 | bf16 | fp16: autocast of the forward pass (a GPU's; fp16 with gradient scaling); changes numbers
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     # weight of each augmentation kind (clean, reverb, noise, music, babble: sasv.train.augment); empty: none
     augmentation: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -139,6 +142,14 @@ def _log_epoch(out_dir: Path, row: dict[str, float]) -> None:
     atomic_write_text(path, buffer.getvalue())
 
 
+def _plot_log(out_dir: Path) -> None:
+    """``train_curves.png``: loss, accuracy, learning rate and margin per epoch."""
+    from sasv.plots import plot_training_log
+
+    rows = list(csv.DictReader(io.StringIO((out_dir / "train_log.csv").read_text())))
+    plot_training_log({k: [float(r[k]) for r in rows] for k in LOG_FIELDS}, out_dir / "train_curves.png")
+
+
 def _optimizer(params: list[nn.Parameter], conf: TrainConf) -> torch.optim.Optimizer:
     if conf.optimizer == "sgd":
         return torch.optim.SGD(
@@ -211,7 +222,8 @@ def train(
     head = AAMSoftmax(model.embedding_dim, len(train_list.speakers), conf.aam_scale, conf.aam_margin)
     net = SpeakerClassifier(model, head.to(device))
     optimizer = _optimizer(list(net.parameters()), conf)
-    start_epoch = _resume(out_dir, net, optimizer, conf, train_list, device)
+    scaler = torch.amp.GradScaler(device.type, enabled=conf.precision == "fp16")
+    start_epoch = _resume(out_dir, net, optimizer, scaler, conf, train_list, device)
     if ranks.distributed:
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     lr_range = (scaled_lr(conf.initial_lr, ranks.world_size), scaled_lr(conf.final_lr, ranks.world_size))
@@ -225,7 +237,9 @@ def train(
     except ValueError as e:
         raise ConfError(f"training conf with {len(train_list)} utterances in {train_dir}: {e}") from None
     for epoch in range(start_epoch, conf.epochs):
-        row = _train_epoch(net, optimizer, dataset, conf, epoch, steps_per_epoch, lr_range, device, ranks)
+        row = _train_epoch(
+            net, optimizer, scaler, dataset, conf, epoch, steps_per_epoch, lr_range, device, ranks
+        )
         inner = net.module if isinstance(net, DistributedDataParallel) else net
         if ranks.distributed:
             _agree(inner, ranks)
@@ -235,12 +249,14 @@ def train(
                 "model": inner.model.state_dict(),
                 "head": inner.head.state_dict(),
                 "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
                 "speakers": train_list.speakers,
                 "train_conf": dataclasses.asdict(conf),
                 "world_size": ranks.world_size,
             }
             _save(checkpoint_path(out_dir, epoch + 1), state)
             _log_epoch(out_dir, row)
+            _plot_log(out_dir)
             log.info(
                 "epoch %d/%d: loss %.4f, accuracy %.3f, lr %.3g, margin %.3f, %.1f samples/s",
                 epoch + 1, conf.epochs, row["loss"], row["accuracy"], row["lr"], row["margin"],
@@ -270,6 +286,7 @@ def _resume(
     out_dir: Path,
     net: SpeakerClassifier,
     optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
     conf: TrainConf,
     train_list: TrainList,
     device: torch.device,
@@ -287,6 +304,8 @@ def _resume(
     net.model.load_state_dict(state["model"])
     net.head.load_state_dict(state["head"])
     optimizer.load_state_dict(state["optimizer"])
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
     log.info("resuming from %s (epoch %d of %d)", resume, state["epoch"], conf.epochs)
     return state["epoch"]
 
@@ -307,6 +326,7 @@ def _agree(net: nn.Module, ranks: Ranks) -> None:
 def _train_epoch(
     net: nn.Module,
     optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
     dataset: CropDataset,
     conf: TrainConf,
     epoch: int,
@@ -339,10 +359,13 @@ def _train_epoch(
                 conf.margin_fix_start,
             )
             head.set_margin(margin)
-            loss, accuracy = net(x.to(device), y.to(device))
+            amp = AMP_DTYPES.get(conf.precision)
+            with torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext():
+                loss, accuracy = net(x.to(device), y.to(device))
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()  # fp32 and bf16: the scaler is disabled and changes nothing
+            scaler.step(optimizer)
+            scaler.update()
             totals += torch.tensor([float(loss.detach()) * len(y), float(accuracy) * len(y), len(y)])
             bar.update(1)
     if ranks.distributed:

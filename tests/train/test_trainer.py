@@ -32,6 +32,7 @@ def test_loss_falls_and_every_epoch_is_checkpointed(train_dir, tmp_path):
     assert all(float(r["margin"]) == pytest.approx(0.2) for r in rows)
     state = torch.load(last, weights_only=True)
     assert state["epoch"] == 4 and len(state["speakers"]) == 6
+    assert (tmp_path / "run" / "train_curves.png").stat().st_size > 10_000
 
 
 def test_resumed_run_equals_an_uninterrupted_one(train_dir, tmp_path):
@@ -161,3 +162,52 @@ def test_augmentation_needs_its_lists_and_changes_the_crops(train_dir, tmp_path)
     noisy_crop, _ = CropDataset(train_list, 16000, seed=3, augment=noisy)[4]
     assert not np.array_equal(clean_crop, noisy_crop)
     assert np.corrcoef(clean_crop, noisy_crop)[0, 1] > 0.1, "the same crop, with noise added"
+
+
+def test_bf16_autocast_trains(train_dir, tmp_path):
+    """Mixed precision runs the same loop under autocast (bf16 on this CPU; bf16/fp16 on a GPU)."""
+    conf = dataclasses.replace(TINY_TRAIN, epochs=2, precision="bf16")
+    last = train(parse_conf(TINY_ECAPA), conf, train_dir, tmp_path / "bf16")
+    fp32 = train(
+        parse_conf(TINY_ECAPA), dataclasses.replace(conf, precision="fp32"), train_dir, tmp_path / "fp32"
+    )
+    a, b = (torch.load(p, weights_only=True)["model"] for p in (last, fp32))
+    assert all(torch.isfinite(v).all() for v in a.values() if v.is_floating_point())
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point()), "autocast had no effect"
+
+
+def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(train_dir, tmp_path):
+    """A real SIGKILL during epoch 2: the re-run resumes from epoch 1's checkpoint and ends with exactly the
+    weights of an uninterrupted run (what was computed of epoch 2 before the kill is redone)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.conftest import REPO_ROOT, tool
+    from tests.tiny_confs import write_tiny_conf
+
+    conf = dataclasses.replace(TINY_TRAIN, epochs=3)
+    train_conf = tmp_path / "train.yaml"
+    train_conf.write_text(yaml.safe_dump(dataclasses.asdict(conf)))
+    model_conf = write_tiny_conf(tmp_path, TINY_ECAPA)
+    out = tmp_path / "killed"
+    cmd = [*tool("train_asv"), "--model_conf", str(model_conf), "--train_conf", str(train_conf),
+           "--train_set", str(train_dir), "--out", str(out), "--device", "cpu"]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not checkpoint_path(out, 1).exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
+        time.sleep(0.05)
+    time.sleep(0.3)  # into epoch 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not checkpoint_path(out, 3).exists()
+    rerun = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "resuming from" in rerun.stderr
+    whole = torch.load(train(parse_conf(TINY_ECAPA), conf, train_dir, tmp_path / "whole"), weights_only=True)
+    resumed = torch.load(checkpoint_path(out, 3), weights_only=True)
+    for part in ("model", "head"):
+        assert all(torch.equal(resumed[part][k], whole[part][k]) for k in whole[part]), part
