@@ -198,14 +198,13 @@ def train(
 ) -> Path:
     """Train ``model_conf``'s architecture on the Kaldi data dir ``train_dir``; return the last checkpoint.
 
-    Resumes from the last epoch checkpoint under ``out_dir`` (a finished run returns at once). Under
-    torchrun (``ranks`` from the environment) every process trains on its share of each epoch
-    (:func:`~sasv.train.data.epoch_order`) with gradients averaged by DistributedDataParallel (gloo on CPU,
-    NCCL on GPUs); ``augmentation_dirs`` (MUSAN lists, RIR list: ``sasv prepare_augmentation``) are needed
-    when the conf augments with anything but ``clean``. The learning rates are scaled linearly with the
-    number of processes
-    (:func:`~sasv.train.schedules.scaled_lr`); rank 0 writes checkpoints and logs, after checking that every
-    rank holds the same weights and that the epoch drew every utterance exactly once.
+    Resumes from the last epoch checkpoint under ``out_dir`` (a finished run returns at once).
+    ``augmentation_dirs`` (MUSAN lists, RIR list: ``sasv prepare_augmentation``) are needed when the conf
+    augments with anything but ``clean``. Under torchrun (``ranks`` from the environment) every process
+    trains on its share of each epoch (:func:`~sasv.train.data.epoch_order`) with gradients averaged by
+    DistributedDataParallel (gloo on CPU, NCCL on GPUs), the learning rates scaled linearly with the number
+    of processes (:func:`~sasv.train.schedules.scaled_lr`); rank 0 writes checkpoints and logs, after
+    checking that every rank holds the same weights and that the epoch drew every utterance exactly once.
     """
     ranks = ranks or Ranks.from_env()
     device = device or torch.device("cpu")
