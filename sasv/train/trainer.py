@@ -68,6 +68,11 @@ class TrainConf:
     num_workers: int = 0
     # fp32 | bf16 | fp16: autocast of the forward pass (a GPU's; fp16 with gradient scaling); changes numbers
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # fine-tuning a pretrained upstream (e.g. WavLM): parameters whose names start with one of these are
+    # frozen, and a parameter's learning rate is multiplied by the factor of its longest matching prefix
+    # (e.g. {"model.feature_extract": 0.1}); names as in SpeakerClassifier: "model.<...>", "head.weight"
+    freeze: list[str] = dataclasses.field(default_factory=list)
+    lr_multipliers: dict[str, float] = dataclasses.field(default_factory=dict)
     # weight of each augmentation kind (clean, reverb, noise, music, babble: sasv.train.augment); empty: none
     augmentation: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -150,12 +155,31 @@ def _plot_log(out_dir: Path) -> None:
     plot_training_log({k: [float(r[k]) for r in rows] for k in LOG_FIELDS}, out_dir / "train_curves.png")
 
 
-def _optimizer(params: list[nn.Parameter], conf: TrainConf) -> torch.optim.Optimizer:
+def _param_groups(net: nn.Module, conf: TrainConf) -> list[dict[str, Any]]:
+    """Trainable parameters grouped by learning-rate multiplier (``lr_scale``); frozen ones left out."""
+    groups: dict[float, list[nn.Parameter]] = {}
+    unused = set(conf.freeze) | set(conf.lr_multipliers)
+    for name, param in net.named_parameters():
+        frozen = [p for p in conf.freeze if name.startswith(p)]
+        unused -= set(frozen)
+        if frozen:
+            param.requires_grad_(False)
+            continue
+        matches = sorted((p for p in conf.lr_multipliers if name.startswith(p)), key=len)
+        unused -= set(matches)
+        groups.setdefault(conf.lr_multipliers[matches[-1]] if matches else 1.0, []).append(param)
+    if unused:
+        raise ConfError(f"training conf: freeze/lr_multipliers prefix {sorted(unused)[0]!r} matches nothing")
+    return [{"params": params, "lr_scale": scale} for scale, params in sorted(groups.items())]
+
+
+def _optimizer(net: nn.Module, conf: TrainConf) -> torch.optim.Optimizer:
+    groups = _param_groups(net, conf)
     if conf.optimizer == "sgd":
         return torch.optim.SGD(
-            params, lr=conf.initial_lr, momentum=conf.momentum, weight_decay=conf.weight_decay, nesterov=True
+            groups, lr=conf.initial_lr, momentum=conf.momentum, weight_decay=conf.weight_decay, nesterov=True
         )
-    return torch.optim.Adam(params, lr=conf.initial_lr, weight_decay=conf.weight_decay)
+    return torch.optim.Adam(groups, lr=conf.initial_lr, weight_decay=conf.weight_decay)
 
 
 @dataclass(frozen=True)
@@ -220,7 +244,7 @@ def train(
     model = build_from_conf(model_conf).to(device)
     head = AAMSoftmax(model.embedding_dim, len(train_list.speakers), conf.aam_scale, conf.aam_margin)
     net = SpeakerClassifier(model, head.to(device))
-    optimizer = _optimizer(list(net.parameters()), conf)
+    optimizer = _optimizer(net, conf)
     scaler = torch.amp.GradScaler(device.type, enabled=conf.precision == "fp16")
     start_epoch = _resume(out_dir, net, optimizer, scaler, conf, train_list, device)
     if ranks.distributed:
@@ -350,7 +374,7 @@ def _train_epoch(
             step = epoch * steps_per_epoch + step_in_epoch
             lr = warmup_exponential_lr(step, steps_per_epoch, *lr_range, conf.epochs, conf.warmup_epochs)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = lr * group["lr_scale"]
             margin = margin_schedule(
                 epoch + step_in_epoch / steps_per_epoch,
                 conf.aam_margin,

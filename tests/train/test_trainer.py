@@ -211,3 +211,27 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(train_dir, tm
     resumed = torch.load(checkpoint_path(out, 3), weights_only=True)
     for part in ("model", "head"):
         assert all(torch.equal(resumed[part][k], whole[part][k]) for k in whole[part]), part
+
+
+def test_frozen_upstream_and_per_group_learning_rates(train_dir, tmp_path):
+    """Fine-tuning a pretrained upstream (WavLM + ECAPA is the use case): frozen prefixes do not move, a
+    prefix's learning-rate multiplier applies to its parameters, a prefix that matches nothing is refused."""
+
+    from sasv.conf import build_from_conf
+
+    conf = dataclasses.replace(
+        TINY_TRAIN, epochs=2, freeze=["model.conv1"], lr_multipliers={"model": 0.5, "model.fc6": 0.1}
+    )
+    model_conf = parse_conf(TINY_ECAPA)
+    torch.manual_seed(conf.seed)
+    initial = build_from_conf(model_conf).state_dict()
+    state = torch.load(train(model_conf, conf, train_dir, tmp_path / "ft"), weights_only=True)
+    assert torch.equal(state["model"]["conv1.weight"], initial["conv1.weight"]), "a frozen layer moved"
+    assert not torch.equal(state["model"]["fc6.weight"], initial["fc6.weight"])
+    scales = sorted(g["lr_scale"] for g in state["optimizer"]["param_groups"])
+    assert scales == [0.1, 0.5, 1.0]  # fc6, the rest of the model, the AAM head
+    lrs = {g["lr_scale"]: g["lr"] for g in state["optimizer"]["param_groups"]}
+    assert lrs[0.1] == pytest.approx(0.1 * lrs[1.0]) and lrs[0.5] == pytest.approx(0.5 * lrs[1.0])
+    bad = dataclasses.replace(conf, freeze=["model.no_such_layer"])
+    with pytest.raises(ConfError, match="'model.no_such_layer' matches nothing"):
+        train(model_conf, bad, train_dir, tmp_path / "bad")
