@@ -29,6 +29,10 @@ name=""                                        # trained model's name (default: 
 exp_dir=exp
 device=auto
 nj=4                                           # stage 1 conversion processes
+nproc_per_node=1                               # stage 3 training processes per node (GPUs); > 1: torchrun
+nnodes=1                                       # nodes; > 1: run this script on every node with its --node_rank
+node_rank=0
+rdzv_endpoint=""                               # HOST:PORT of the c10d rendezvous (several nodes)
 
 help_message="Usage: $0 [options]
 Train a speaker embedding model with AAM-softmax and export it with a conf for run_spk_ebd_extract.sh.
@@ -50,7 +54,10 @@ Options (default):
   --exp_dir DIR          experiment root; outputs go to <exp_dir>/train/<name> (${exp_dir})
   --device D             auto | cpu | cuda | cuda:N (${device})
   --nj N                 stage 1 AAC -> FLAC conversion processes (${nj})
-Several GPUs or nodes: run stage 3's command (in the log) under torchrun; see sasv train_asv --help."
+  --nproc_per_node N     stage 3 processes per node, one per GPU; more than one runs torchrun (${nproc_per_node})
+  --nnodes N             nodes training together (${nnodes})
+  --node_rank R          this node's rank, 0 .. nnodes-1 (${node_rank})
+  --rdzv_endpoint H:P    rendezvous endpoint of a multi-node run (a host all nodes reach), e.g. node1:29400"
 
 . utils/parse_options.sh
 . utils/log.sh
@@ -73,8 +80,17 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   [ -z "${name}" ] || opts+=(--name "${name}")
   [ -z "${valid_set}" ] || opts+=(--valid_set "${valid_set}")
   [ -d "${data_dir}/musan" ] && opts+=(--musan_dir "${data_dir}/musan" --rirs_dir "${data_dir}/rirs")
-  log "Stage 3: training ${asv_conf} on ${train_set} (${train_conf}) under ${exp_dir}/train/"
-  python -m sasv train_asv --model_conf "${asv_conf}" --train_conf "${train_conf}" --train_set "${train_set}" \
-    --exp_dir "${exp_dir}" --device "${device}" "${opts[@]}"
+  launch=(python)
+  if [ "${nnodes}" -gt 1 ]; then
+    [ -n "${rdzv_endpoint}" ] || { echo "$0: --nnodes ${nnodes} needs --rdzv_endpoint HOST:PORT" >&2; exit 1; }
+    launch=(python -m torch.distributed.run --nnodes "${nnodes}" --node_rank "${node_rank}" \
+      --nproc_per_node "${nproc_per_node}" --rdzv_backend c10d --rdzv_endpoint "${rdzv_endpoint}")
+  elif [ "${nproc_per_node}" -gt 1 ]; then
+    launch=(python -m torch.distributed.run --standalone --nproc_per_node "${nproc_per_node}")
+  fi
+  log "Stage 3: training ${asv_conf} on ${train_set} (${train_conf}) under ${exp_dir}/train/," \
+    "${nnodes} node(s) x ${nproc_per_node} process(es)"
+  "${launch[@]}" -m sasv train_asv --model_conf "${asv_conf}" --train_conf "${train_conf}" \
+    --train_set "${train_set}" --exp_dir "${exp_dir}" --device "${device}" "${opts[@]}"
 fi
 log "Done."

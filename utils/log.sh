@@ -17,7 +17,7 @@ start_log() {
   exec > >(tee -a "${log_file}") 2>&1
   _log_name="$2"
   local _opt _command="${script_name:-$0}"   # _-prefixed: an option may be called `name` or `command`
-  for _opt in $(printf '%s\n' "${help_message}" | grep -o -- '--[a-z_]*' | awk '!seen[$0]++'); do
+  for _opt in $(printf '%s\n' "${help_message}" | grep -o -- '--[a-z0-9_]*' | awk '!seen[$0]++'); do
     _opt="${_opt#--}"
     if declare -p "${_opt}" >/dev/null 2>&1; then _command+=" --${_opt} '${!_opt}'"; fi
   done

@@ -106,3 +106,30 @@ def test_torchrun_two_processes_on_cpu(train_dir, tmp_path):
         assert load_model(load_conf(out / "model.yaml")).pretrained
     for part in ("model", "head"):
         assert all(torch.equal(states[0][part][k], states[1][part][k]) for k in states[0][part])
+
+
+def test_run_train_asv_sh_launches_torchrun(train_dir, tmp_path):
+    """One command on several processes: --nproc_per_node 2 runs stage 3 under torchrun (gloo on CPU)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.conftest import REPO_ROOT
+
+    model_conf = write_tiny_conf(tmp_path, TINY_ECAPA)
+    train_conf = tmp_path / "train.yaml"
+    train_conf.write_text(yaml.safe_dump(TINY_TRAIN))
+    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
+    cmd = ["bash", "run_train_asv.sh", "--stage", "3", "--asv_conf", str(model_conf), "--train_conf",
+           str(train_conf), "--train_set", str(train_dir), "--valid_set", "",
+           "--exp_dir", str(tmp_path / "exp"), "--device", "cpu", "--nproc_per_node", "2",
+           "--average_last", "1"]  # fmt: skip
+    out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "parameters identical on all 2 ranks" in out.stdout + out.stderr
+    state = torch.load(tmp_path / "exp" / "train" / "tiny_ecapa_trained" / "checkpoints" / "epoch_0002.pt",
+                       weights_only=True)  # fmt: skip
+    assert state["world_size"] == 2
+    first = next((tmp_path / "exp" / "logs").glob("run_train_asv.*.log")).read_text().splitlines()[0]
+    assert "--vox1_root 'VoxCeleb1'" in first, "options with digits in their names are logged too"
