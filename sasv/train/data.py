@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import resample_poly
 from torch.utils.data import Dataset
 
 from sasv.audio import read_audio
@@ -73,9 +74,24 @@ def epoch_order(num_items: int, epoch: int, seed: int, rank: int = 0, world_size
     return order[rank::world_size]
 
 
+# speed perturbation (Ko et al. 2015, as in wespeaker): 0.9x and 1.1x speed give new speakers (a changed
+# speed moves the formants), labels S..2S-1 and 2S..3S-1; (up, down) resampling factors of each speed
+SPEEDS: tuple[tuple[float, int, int], ...] = ((1.0, 1, 1), (0.9, 10, 9), (1.1, 10, 11))
+
+
+def change_speed(wav: np.ndarray, speed_index: int) -> np.ndarray:
+    """The waveform at ``SPEEDS[speed_index]`` times its speed (resampled: pitch and tempo together)."""
+    _, up, down = SPEEDS[speed_index]
+    if up == down:
+        return wav
+    return resample_poly(wav, up, down).astype(np.float32)
+
+
 class CropDataset(Dataset):
     """(index) -> (crop float32 (samples,), speaker label); ``set_epoch`` picks the epoch's crops.
 
+    With ``speed_perturb`` each example is played at one of :data:`SPEEDS`, drawn first from its stream, and
+    labelled as a speaker of its own per speed (``num_classes`` is then three times the speakers).
     ``augment(crop, rng)`` (e.g. :class:`sasv.train.augment.Augmenter`) draws from the example's stream
     after the crop, so crops are the same with or without augmentation.
     """
@@ -86,9 +102,15 @@ class CropDataset(Dataset):
         crop_samples: int,
         seed: int,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        speed_perturb: bool = False,
     ) -> None:
         self.train, self.crop_samples, self.seed, self.augment = train, crop_samples, seed, augment
+        self.speed_perturb = speed_perturb
         self.epoch = 0
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.train.speakers) * (len(SPEEDS) if self.speed_perturb else 1)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -99,7 +121,12 @@ class CropDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         wav = read_audio(self.train.paths[index])
         rng = example_rng(self.seed, self.epoch, index)
+        label = self.train.labels[index]
+        if self.speed_perturb:
+            speed = int(rng.integers(len(SPEEDS)))
+            wav = change_speed(wav, speed)
+            label += speed * len(self.train.speakers)
         crop = random_crop(wav, self.crop_samples, rng)
         if self.augment is not None:
             crop = self.augment(crop, rng)
-        return crop.astype(np.float32, copy=False), self.train.labels[index]
+        return crop.astype(np.float32, copy=False), label

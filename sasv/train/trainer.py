@@ -73,6 +73,8 @@ class TrainConf:
     # (e.g. {"model.feature_extract": 0.1}); names as in SpeakerClassifier: "model.<...>", "head.weight"
     freeze: list[str] = dataclasses.field(default_factory=list)
     lr_multipliers: dict[str, float] = dataclasses.field(default_factory=dict)
+    # speed perturbation: 0.9x / 1.0x / 1.1x drawn per example, the changed speeds as new speakers
+    speed_perturb: bool = False
     # weight of each augmentation kind (clean, reverb, noise, music, babble: sasv.train.augment); empty: none
     augmentation: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -242,7 +244,14 @@ def train(
     train_list = TrainList.from_data_dir(train_dir)
     torch.manual_seed(conf.seed)
     model = build_from_conf(model_conf).to(device)
-    head = AAMSoftmax(model.embedding_dim, len(train_list.speakers), conf.aam_scale, conf.aam_margin)
+    dataset = CropDataset(
+        train_list,
+        round(conf.crop_seconds * SAMPLE_RATE),
+        conf.seed,
+        _augmenter(conf, augmentation_dirs),
+        conf.speed_perturb,
+    )
+    head = AAMSoftmax(model.embedding_dim, dataset.num_classes, conf.aam_scale, conf.aam_margin)
     net = SpeakerClassifier(model, head.to(device))
     optimizer = _optimizer(net, conf)
     scaler = torch.amp.GradScaler(device.type, enabled=conf.precision == "fp16")
@@ -250,9 +259,6 @@ def train(
     if ranks.distributed:
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     lr_range = (scaled_lr(conf.initial_lr, ranks.world_size), scaled_lr(conf.final_lr, ranks.world_size))
-    dataset = CropDataset(
-        train_list, round(conf.crop_seconds * SAMPLE_RATE), conf.seed, _augmenter(conf, augmentation_dirs)
-    )
     per_rank = math.ceil(len(train_list) / ranks.world_size)
     steps_per_epoch = math.ceil(per_rank / conf.batch_size)
     try:  # the schedules check what depends on the data size too (warm-up must end before the last step)

@@ -46,3 +46,24 @@ def test_a_single_speaker_cannot_be_trained(tmp_path) -> None:
     (tmp_path / "utt2spk").write_text("u1 s1\nu2 s1\n")
     with pytest.raises(DataDirError, match="1 speaker"):
         TrainList.from_data_dir(tmp_path)
+
+
+def test_speed_perturbation_makes_new_speakers(train_dir) -> None:
+    from sasv.train.data import SPEEDS, change_speed
+
+    train = TrainList.from_data_dir(train_dir)
+    ds = CropDataset(train, 16000, seed=2, speed_perturb=True)
+    assert ds.num_classes == 3 * len(train.speakers)
+    seen = set()
+    for epoch in range(6):
+        ds.set_epoch(epoch)
+        x, y = ds[0]
+        assert x.shape == (16000,) and y % len(train.speakers) == train.labels[0]
+        seen.add(y // len(train.speakers))
+    assert seen == {0, 1, 2}, "every speed is drawn"
+    wav = np.sin(np.arange(16000) / 5).astype(np.float32)
+    assert change_speed(wav, 0) is wav
+    for index in (1, 2):  # 0.9x: longer, 1.1x: shorter
+        speed, up, down = SPEEDS[index]
+        assert len(change_speed(wav, index)) == -(-16000 * up // down)
+        assert abs(len(change_speed(wav, index)) - 16000 / speed) <= 1

@@ -235,3 +235,9 @@ def test_frozen_upstream_and_per_group_learning_rates(train_dir, tmp_path):
     bad = dataclasses.replace(conf, freeze=["model.no_such_layer"])
     with pytest.raises(ConfError, match="'model.no_such_layer' matches nothing"):
         train(model_conf, bad, train_dir, tmp_path / "bad")
+
+
+def test_speed_perturbed_training_has_three_times_the_classes(train_dir, tmp_path):
+    conf = dataclasses.replace(TINY_TRAIN, epochs=2, speed_perturb=True)
+    state = torch.load(train(parse_conf(TINY_ECAPA), conf, train_dir, tmp_path / "sp"), weights_only=True)
+    assert state["head"]["weight"].shape[0] == 3 * len(state["speakers"])
