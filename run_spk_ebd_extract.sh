@@ -58,10 +58,6 @@ Options (default):
 
 . utils/log.sh
 check_stage_range
-if [ "${download}" = true ] && { [ "${stage}" -gt 0 ] || [ "${stop_stage}" -lt 0 ]; }; then
-  echo "$0: --download true runs in stage 0, which --stage ${stage} --stop_stage ${stop_stage} skips; pass --stage 0" >&2
-  exit 1
-fi
 start_log "${exp_dir}" run_spk_ebd_extract
 
 [ -n "${trials_dir}" ] || trials_dir="${la_root}/ASVspoof2019_LA_asv_protocols"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train a speaker embedding model of the zoo on VoxCeleb (or any Kaldi data dir) and export it as a conf the
 # SASV stages take.
+#   stage 0  download VoxCeleb, MUSAN and RIRS_NOISES (opt-in: --download true; local/download_train_corpora.sh)
 #   stage 1  VoxCeleb: data/voxceleb2_dev (AAC converted once to FLAC) and data/voxceleb1 (Vox1-O trials)
 #   stage 2  augmentation lists: data/musan/{noise,music,speech}/wav.scp, data/rirs/wav.scp
 #   stage 3  train --asv_conf's architecture with AAM-softmax on --train_set (resumable per epoch), average
@@ -33,6 +34,8 @@ nproc_per_node=1                               # stage 3 training processes per 
 nnodes=1                                       # nodes; > 1: run this script on every node with its --node_rank
 node_rank=0
 rdzv_endpoint=""                               # HOST:PORT of the c10d rendezvous (several nodes)
+download=false                                 # stage 0 only runs with --download true
+download_dir=downloads                         # where stage 0 keeps the archives
 
 help_message="Usage: $0 [options]
 Train a speaker embedding model with AAM-softmax and export it with a conf for run_spk_ebd_extract.sh.
@@ -57,12 +60,40 @@ Options (default):
   --nproc_per_node N     stage 3 processes per node, one per GPU; more than one runs torchrun (${nproc_per_node})
   --nnodes N             nodes training together (${nnodes})
   --node_rank R          this node's rank, 0 .. nnodes-1 (${node_rank})
-  --rdzv_endpoint H:P    rendezvous endpoint of a multi-node run (a host all nodes reach), e.g. node1:29400"
+  --rdzv_endpoint H:P    rendezvous endpoint of a multi-node run (a host all nodes reach), e.g. node1:29400
+  --download BOOL        run stage 0: download, check and unpack VoxCeleb, MUSAN and RIRS_NOISES into the
+                         folder of --vox2_root; the roots must be <that folder>/{VoxCeleb1,VoxCeleb2,musan,
+                         RIRS_NOISES} and --vox1_trials VoxCeleb1/veri_test2.txt in it (${download})
+  --download_dir DIR     where stage 0 keeps the archives (${download_dir})"
 
 . utils/parse_options.sh
 . utils/log.sh
 check_stage_range
+corpora_dir=$(dirname "${vox2_root%/}")  # stage 0 unpacks everything in one folder: the roots must be there
+if [ "${download}" = true ]; then
+  for root_and_place in "vox1_root VoxCeleb1" "vox2_root VoxCeleb2" "musan_root musan" \
+    "rirs_root RIRS_NOISES" "vox1_trials VoxCeleb1/veri_test2.txt"; do
+    read -r root place <<< "${root_and_place}"
+    given=${!root%/}
+    want=${place}
+    [ "${corpora_dir}" = . ] || want=${corpora_dir}/${place}
+    if [ "${given#./}" != "${want}" ]; then
+      echo "$0: stage 0 puts ${place} at ${want} (in the folder of --vox2_root), not at --${root} ${given}:" \
+        "pass --${root} ${want}, or download by hand (local/download_train_corpora.sh --help)" >&2
+      exit 1
+    fi
+  done
+fi
 start_log "${exp_dir}" run_train_asv
+
+if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
+  if [ "${download}" = true ]; then
+    log "Stage 0: download VoxCeleb, MUSAN and RIRS_NOISES into ${corpora_dir} (archives in ${download_dir})"
+    local/download_train_corpora.sh "${download_dir}" "${corpora_dir}"
+  else
+    log "Stage 0: skipped (pass --download true to fetch VoxCeleb, MUSAN and RIRS_NOISES)"
+  fi
+fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "Stage 1: VoxCeleb data dirs from ${vox1_root}, ${vox2_root}, ${vox1_trials} into ${data_dir}"

@@ -18,6 +18,7 @@ USER_SCRIPTS = [
     "run_demo.sh",
     "run_train_asv.sh",
     "local/download_la.sh",
+    "local/download_train_corpora.sh",
     "local/download_pretrained.sh",
 ]
 

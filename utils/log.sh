@@ -1,5 +1,6 @@
 # Sourced by the stage scripts after option parsing.
-#   check_stage_range          --stage after --stop_stage is an error, not a run that does nothing
+#   check_stage_range          --stage after --stop_stage, or --download true without stage 0, is an error,
+#                              not a run that does nothing
 #   start_log <exp_dir> <name> everything the script prints goes to the terminal and to
 #                              <exp_dir>/logs/<name>.<timestamp>.<pid>.log (two runs never share one);
 #                              the first line is the command with every option's value (from $help_message)
@@ -7,6 +8,12 @@
 check_stage_range() {
   if [ "${stage}" -gt "${stop_stage}" ]; then
     echo "${script_name:-$0}: --stage ${stage} is after --stop_stage ${stop_stage}: nothing would run" >&2
+    exit 1
+  fi
+  # --download true (the scripts with an opt-in download stage 0) needs stage 0 in the range
+  if [ "${download:-false}" = true ] && { [ "${stage}" -gt 0 ] || [ "${stop_stage}" -lt 0 ]; }; then
+    echo "${script_name:-$0}: --download true runs in stage 0, which --stage ${stage} --stop_stage" \
+      "${stop_stage} skips; pass --stage 0" >&2
     exit 1
   fi
 }
