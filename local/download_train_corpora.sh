@@ -134,22 +134,8 @@ fail() {
   exit 1
 }
 
-drop_empty() { [ -s "$1" ] || rm -f "$1"; }
-
-# fetch URL DEST: resumable download into DEST.part, renamed to DEST only when complete
-fetch() {
-  local url=$1 dest=$2
-  mkdir -p "$(dirname "${dest}")"
-  if command -v curl >/dev/null 2>&1; then
-    curl -fL --connect-timeout "${connect_timeout}" -C - -o "${dest}.part" "${url}" || { drop_empty "${dest}.part"; return 1; }
-  elif command -v wget >/dev/null 2>&1; then
-    wget -c --connect-timeout="${connect_timeout}" --tries=1 -O "${dest}.part" "${url}" || { drop_empty "${dest}.part"; return 1; }
-  else
-    echo "ERROR: neither curl nor wget is installed" >&2
-    return 1
-  fi
-  mv -f "${dest}.part" "${dest}"
-}
+# drop_empty, fetch URL DEST (resumable, renamed into place when complete)
+. "$(dirname "$0")/../utils/download.sh"
 
 # get URL FILE: download FILE unless it is there
 get() {

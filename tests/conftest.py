@@ -56,19 +56,25 @@ def rel_err(actual, expected) -> float:
     return float(np.abs(actual - expected).max() / np.abs(expected).max())
 
 
-@pytest.fixture(scope="session")
-def train_dir(tmp_path_factory) -> Path:
-    """A training data dir of 6 synthetic speakers x 6 utterances (the mini corpus's LA train bona fide,
-    prepared as the AS-norm cohort): enough for a tiny speaker model to learn something in seconds."""
+def make_train_corpus(work: Path, train_speakers: int, utts_per_speaker: int = 6) -> Path:
+    """A mini corpus under ``work`` whose LA-train bona fide utterances are prepared as a training data dir
+    (the AS-norm cohort dir, ``<work>/data/train_cohort``); its dev set (``<work>/data/dev``) holds other
+    speakers, for held-out validation."""
     import subprocess
 
     from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus
 
-    work = tmp_path_factory.mktemp("train")
-    make_mini_corpus(work / "corpus", MiniCorpusConfig(seed=5, train_speakers=6, train_utts_per_spk=6))
+    config = MiniCorpusConfig(seed=5, train_speakers=train_speakers, train_utts_per_spk=utts_per_speaker)
+    make_mini_corpus(work / "corpus", config)
     subprocess.run(
         [*tool("prepare_la"), "--la_root", str(work / "corpus" / "LA"), "--out", str(work / "data"),
          "--cohort", "true", "--audio_check", "false"],
         check=True, capture_output=True,
     )  # fmt: skip
     return work / "data" / "train_cohort"
+
+
+@pytest.fixture(scope="session")
+def train_dir(tmp_path_factory) -> Path:
+    """6 synthetic speakers x 6 utterances: enough for a tiny speaker model to learn something in seconds."""
+    return make_train_corpus(tmp_path_factory.mktemp("train"), train_speakers=6)

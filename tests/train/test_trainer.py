@@ -77,18 +77,10 @@ WIDER_RESNET = {
 @pytest.fixture(scope="module")
 def speakers20(tmp_path_factory):
     """20 synthetic training speakers x 6 utterances, and the corpus's dev set: 4 held-out speakers."""
-    import subprocess
-
-    from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus
-    from tests.conftest import tool
+    from tests.conftest import make_train_corpus
 
     work = tmp_path_factory.mktemp("speakers20")
-    make_mini_corpus(work / "corpus", MiniCorpusConfig(seed=5, train_speakers=20, train_utts_per_spk=6))
-    subprocess.run(
-        [*tool("prepare_la"), "--la_root", str(work / "corpus" / "LA"), "--out", str(work / "data"),
-         "--cohort", "true", "--audio_check", "false"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    make_train_corpus(work, train_speakers=20)
     return work / "data" / "train_cohort", work / "data" / "dev"
 
 
