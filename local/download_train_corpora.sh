@@ -152,10 +152,11 @@ get() {
 looks_like_html() { head -c 1024 "$1" | LC_ALL=C grep -aqi -e '<html' -e '<!doctype'; }
 
 # check_md5 FILE MD5: FILE has the published md5, or an ERROR naming it. A match is remembered in FILE.md5
-# (md5sum's format), so that a re-run does not read an 11 GB file again.
+# (md5sum's format, then the file's signature), so that a re-run does not read an 11 GB file again.
 check_md5() {
   local file=$1 want=$2 got why
-  if [ -f "${file}.md5" ] && [ "${file}.md5" -nt "${file}" ] && [ "$(cut -d' ' -f1 "${file}.md5")" = "${want}" ]; then
+  if [ -f "${file}.md5" ] && [ "$(head -n 1 "${file}.md5" | cut -d' ' -f1)" = "${want}" ] \
+    && [ "$(sed -n 2p "${file}.md5")" = "# $(signature "${file}")" ]; then
     return
   fi
   log "checking the md5 of ${file}"
@@ -165,14 +166,14 @@ check_md5() {
     if looks_like_html "${file}"; then why="an HTML page, not the archive: a login page or a moved link"; fi
     fail "${file} has md5 ${got}, expected ${want} (${why}); delete it and re-run"
   fi
-  echo "${got}  ${file##*/}" > "${file}.md5"
+  printf '%s  %s\n# %s\n' "${got}" "${file##*/}" "$(signature "${file}")" > "${file}.md5"
   log "${file}: md5 verified"
 }
 
 # check_unpublished FILE: no md5 is published: test the archive's own CRCs, record its sha256
 check_unpublished() {
   local file=$1
-  if [ -f "${file}.sha256" ] && [ "${file}.sha256" -nt "${file}" ]; then
+  if [ -f "${file}.sha256" ] && [ "$(sed -n 2p "${file}.sha256")" = "# $(signature "${file}")" ]; then
     return
   fi
   log "no published md5 for ${file}: testing it (${kind})"
@@ -180,8 +181,8 @@ check_unpublished() {
     zip) unzip -tq "${file}" >/dev/null 2>&1 || fail "${file} is corrupt or incomplete (unzip -t); delete it and re-run" ;;
     tar.gz) gzip -t "${file}" 2>/dev/null || fail "${file} is corrupt or incomplete (gzip -t); delete it and re-run" ;;
   esac
-  sha256sum "${file}" | cut -d' ' -f1 > "${file}.sha256"
-  log "${file} is intact; its sha256 ($(cat "${file}.sha256")) is recorded in ${file}.sha256"
+  printf '%s\n# %s\n' "$(sha256sum "${file}" | cut -d' ' -f1)" "$(signature "${file}")" > "${file}.sha256"
+  log "${file} is intact; its sha256 ($(head -n 1 "${file}.sha256")) is recorded in ${file}.sha256"
 }
 
 check_whole() {

@@ -1,6 +1,9 @@
 # Sourced by the download scripts (local/download_*.sh): resumable downloads with curl or wget.
 #   fetch URL DEST   download into DEST.part (resumed on the next run), renamed to DEST only when complete;
 #                    returns non-zero when the source cannot be reached (the caller says what to do by hand)
+#   signature FILE   size and mtime: what a verification stamp remembers of the file it verified (a file
+#                    rewritten since has another; comparing mtimes with -nt is not enough: a file and its
+#                    stamp written within one clock tick have equal mtimes)
 # Uses ${connect_timeout} (seconds) from the caller.
 
 drop_empty() { [ -s "$1" ] || rm -f "$1"; }
@@ -18,3 +21,5 @@ fetch() {
   fi
   mv -f "${dest}.part" "${dest}"
 }
+
+signature() { stat -c '%s %y' "$1"; }
