@@ -128,8 +128,8 @@ def test_run_train_asv_sh_launches_torchrun(train_dir, tmp_path):
     out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     assert "parameters identical on all 2 ranks" in out.stdout + out.stderr
-    state = torch.load(tmp_path / "exp" / "train" / "tiny_ecapa_trained" / "checkpoints" / "epoch_0002.pt",
-                       weights_only=True)  # fmt: skip
+    checkpoint = tmp_path / "exp" / "train" / "tiny_ecapa_trained" / "checkpoints" / "epoch_0002.pt"
+    state = torch.load(checkpoint, weights_only=True)
     assert state["world_size"] == 2
     first = next((tmp_path / "exp" / "logs").glob("run_train_asv.*.log")).read_text().splitlines()[0]
     assert "--vox1_root 'VoxCeleb1'" in first, "options with digits in their names are logged too"
