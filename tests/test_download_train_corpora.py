@@ -101,18 +101,18 @@ def write_manifest(path: Path, records: dict[str, Download], corpora=DEFAULT_COR
     return path
 
 
+def _env(extra: dict[str, str]) -> dict[str, str]:
+    """This venv, one thread, a short connect timeout (unreachable URLs fail fast), then ``extra``."""
+    venv = str(Path(sys.executable).parents[1])
+    return {**os.environ, "OMP_NUM_THREADS": "1", "SASV_VENV": venv, "CONNECT_TIMEOUT": "3", **extra}
+
+
 def run(download_dir: Path, corpora_dir: Path, *corpora: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["bash", str(SCRIPT), str(download_dir), str(corpora_dir), *corpora],
         capture_output=True,
         text=True,
-        env={
-            **os.environ,
-            "OMP_NUM_THREADS": "1",
-            "SASV_VENV": str(Path(sys.executable).parents[1]),
-            "CONNECT_TIMEOUT": "3",
-            **env,
-        },  # fmt: skip
+        env=_env(env),
         timeout=120,
     )
 
@@ -308,13 +308,7 @@ def train_asv(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedPro
         ["bash", str(REPO / "run_train_asv.sh"), "--exp_dir", str(tmp_path / "exp"), *args],
         capture_output=True,
         text=True,
-        env={
-            **os.environ,
-            "OMP_NUM_THREADS": "1",
-            "SASV_VENV": str(Path(sys.executable).parents[1]),
-            "CONNECT_TIMEOUT": "3",
-            **env,
-        },  # fmt: skip
+        env=_env(env),
         timeout=120,
     )
 
