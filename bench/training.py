@@ -3,7 +3,7 @@
 
 Two rates decide how fast a speaker model trains, and how many DataLoader workers it needs:
 
-* **training step** (per architecture): ``SpeakerClassifier(model, AAMSoftmax(embedding_dim, --classes))``
+* **training step** (per architecture): ``ModelWithLoss(model, AAMSoftmax(embedding_dim, --classes))``
   in train mode, forward + backward + SGD step (Nesterov momentum, weight decay: the trainer's optimizer) on a
   batch of ``--batch`` augmented ``--crop_seconds`` crops; the real-size model of ``conf/asv/<model>.yaml``
   with random weights (speed does not depend on them). ``--warmup`` steps are left out (the first steps of
@@ -57,10 +57,11 @@ from sasv.bin.prepare_augmentation import main as prepare_augmentation
 from sasv.conf import build_from_conf, load_conf
 from sasv.synthvoice import draw_voice, synthesize
 from sasv.train.augment import DEFAULT_WEIGHTS, AugmentationLists, Augmenter
+from sasv.train.confs import AsvTrainConf
 from sasv.train.data import CropDataset, TrainList, epoch_order
+from sasv.train.loop import AMP_DTYPES, ModelWithLoss
 from sasv.train.losses import AAMSoftmax
 from sasv.train.synthetic_augmentation import make_musan_and_rirs
-from sasv.train.trainer import AMP_DTYPES, SpeakerClassifier, TrainConf
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("ecapa_tdnn", "se_resnet34", "se_res2net50", "res2next50", "wavlm_ecapa")
@@ -143,7 +144,7 @@ def loader_rate(dataset: CropDataset, batch: int, examples: int, num_workers: in
 
 
 def step_times(
-    net: SpeakerClassifier,
+    net: ModelWithLoss,
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
@@ -173,15 +174,15 @@ def step_times(
 
 def build_classifier(
     name: str, classes: int, device: torch.device
-) -> tuple[SpeakerClassifier, torch.optim.Optimizer, float]:
+) -> tuple[ModelWithLoss, torch.optim.Optimizer, float]:
     """The conf's real-size model (random weights) with an AAM-softmax head and the trainer's SGD; the
     model's parameter count in millions."""
     conf = dataclasses.replace(load_conf(REPO / "conf" / "asv" / f"{name}.yaml"), checkpoint=None)
     torch.manual_seed(0)
     model = build_from_conf(conf)
-    train = TrainConf()
+    train = AsvTrainConf()
     head = AAMSoftmax(model.embedding_dim, classes, train.aam_scale, train.aam_margin)
-    net = SpeakerClassifier(model, head).to(device).train()
+    net = ModelWithLoss(model, head).to(device).train()
     optimizer = torch.optim.SGD(
         net.parameters(),
         lr=train.initial_lr,

@@ -108,6 +108,14 @@ def write_utt2spk(path: str | Path, utt2spk: Mapping[str, str]) -> None:
     )
 
 
+def write_utt2spf(path: str | Path, utt2spf: Mapping[str, str]) -> None:
+    """``utt2spf`` (ESPnet's name): ``UTT bonafide|spoof``, the countermeasure's label per utterance."""
+    bad = sorted(u for u, label in utt2spf.items() if label not in ("bonafide", "spoof"))
+    if bad:
+        raise ProtocolError(f"utterance {bad[0]}: CM label {utt2spf[bad[0]]!r} is neither bonafide nor spoof")
+    _write_sorted(path, (f"{_token(u, 'utterance id')} {label}" for u, label in utt2spf.items()))
+
+
 def write_spk2utt(path: str | Path, spk2utt: Mapping[str, Iterable[str]]) -> None:
     """``enroll`` or ``spk2utt``; the utterances of a line are sorted too."""
     lines = []

@@ -29,7 +29,7 @@ PREPARED_MARKER = "prepared.json"
 
 
 # the files of a data dir that stage 1 writes, and later stages trust
-DATA_DIR_FILES = ("wav.scp", "utt2spk", "spk2utt", "enroll", "trials")
+DATA_DIR_FILES = ("wav.scp", "utt2spk", "spk2utt", "utt2spf", "enroll", "trials")
 
 
 def write_prepared_marker(data_dir: str | Path, sources: Iterable[Path]) -> None:

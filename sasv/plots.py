@@ -9,6 +9,7 @@ object-oriented API so that no global pyplot state leaks between figures.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 
@@ -236,26 +237,22 @@ def plot_histograms(
     _save(fig, path)
 
 
-def plot_training_log(columns: dict[str, list[float]], path: str | os.PathLike[str]) -> None:
-    """Training curves as a PNG: loss, accuracy, learning rate and AAM margin against the epoch (one panel
-    each, the learning rate on a log axis)."""
+def plot_training_log(
+    columns: dict[str, list[float]], panels: dict[str, str], path: str | os.PathLike[str]
+) -> None:
+    """Training curves as a PNG: one panel per entry of ``panels`` (column -> axis label) against the
+    epoch, two panels a row, the learning rate on a log axis."""
     epochs = columns["epoch"]
-    fig = Figure(figsize=(8.0, 6.0), layout="constrained")
-    axes = fig.subplots(2, 2)
-    for ax, (key, label) in zip(
-        axes.flat,
-        (
-            ("loss", "loss"),
-            ("accuracy", "training accuracy"),
-            ("lr", "learning rate"),
-            ("margin", "AAM margin"),
-        ),
-        strict=True,
-    ):
+    rows = max(1, math.ceil(len(panels) / 2))
+    fig = Figure(figsize=(8.0, 3.0 * rows), layout="constrained")
+    axes = fig.subplots(rows, 2, squeeze=False)
+    for ax, (key, label) in zip(axes.flat, panels.items(), strict=False):
         ax.plot(epochs, columns[key], marker="o", markersize=3)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
         ax.grid(True, color="0.9", linewidth=0.5)
         if key == "lr" and min(columns[key]) > 0:
             ax.set_yscale("log")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
     _save(fig, path)

@@ -47,7 +47,8 @@ def test_cm_on_the_gpu_matches_the_cpu_reference() -> None:
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_training_steps_on_the_gpu(train_dir, tmp_path, precision: str) -> None:
     from sasv.conf import parse_conf
-    from sasv.train.trainer import TrainConf, train
+    from sasv.train.asv import train
+    from sasv.train.confs import AsvTrainConf as TrainConf
     from tests.tiny_confs import TINY_ECAPA
 
     conf = TrainConf(epochs=2, batch_size=8, crop_seconds=1.0, warmup_epochs=1, precision=precision, seed=1)

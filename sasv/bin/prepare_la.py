@@ -8,7 +8,12 @@ Reads, under --la_root (the LA/ folder of LA.zip):
   ASVspoof2019_LA_<set>/flac/<utt>.flac                                           audio (must all exist)
 
 With --cohort, also data/train_cohort/{wav.scp,utt2spk,spk2utt}: the bona fide utterances of the LA train
-set (CM protocol ASVspoof2019.LA.cm.train.trn.txt), the score-normalisation (AS-norm) cohort.
+set (CM protocol ASVspoof2019.LA.cm.train.trn.txt), the score-normalisation (AS-norm) cohort and the
+speakers an ASV model can be trained on.
+
+With --cm_sets (train dev eval), also data/cm_<set>/{wav.scp,utt2spk,spk2utt,utt2spf}: every utterance of
+the set's CM protocol (ASVspoof2019.LA.cm.<set>.{trn,trl}.txt) labelled bonafide|spoof in utt2spf, what
+`sasv train_cm` trains and validates a countermeasure on. --sets '' makes only these.
 
 Every audio file is decoded once (--audio_check true, the default): a file the models cannot take is an
 error now rather than hours into stage 2, and silent, near-silent or heavily clipped files are listed in
@@ -35,11 +40,12 @@ from sasv.datadir import (
     spk2utt_from_utt2spk,
     validate_datadir,
     write_spk2utt,
+    write_utt2spf,
     write_utt2spk,
     write_wav_scp,
 )
 from sasv.fileio import atomic_write_text
-from sasv.la_layout import TRIAL_SPLITS, LALayout
+from sasv.la_layout import SPLITS, TRIAL_SPLITS, LALayout
 from sasv.markers import write_prepared_marker
 from sasv.protocols import (
     format_trial_counts,
@@ -147,6 +153,32 @@ def build_cohort(layout: LALayout) -> tuple[dict[str, str], dict[str, str]]:
     return audio_paths(layout, "train", utt2spk, "the AS-norm cohort"), utt2spk
 
 
+CM_PREFIX = "cm_"
+
+
+CmLists = tuple[dict[str, str], dict[str, str], dict[str, str]]
+
+
+def build_cm(layout: LALayout, split: str) -> CmLists:
+    """wav.scp, utt2spk and utt2spf of one split's CM protocol (every utterance, bona fide and spoofed)."""
+    entries = read_cm_protocol(layout.cm_protocol(split))
+    if not entries:
+        raise DataDirError(f"{layout.cm_protocol(split)}: no utterances")
+    wav_scp = audio_paths(layout, split, [e.utt for e in entries], str(layout.cm_protocol(split)))
+    return wav_scp, {e.utt: e.spk for e in entries}, {e.utt: e.label for e in entries}
+
+
+def write_cm_dir(out: Path, lists: CmLists, source: Path) -> None:
+    wav_scp, utt2spk, utt2spf = lists
+    write_wav_scp(out / "wav.scp", wav_scp)
+    write_utt2spk(out / "utt2spk", utt2spk)
+    write_spk2utt(out / "spk2utt", spk2utt_from_utt2spk(utt2spk))
+    write_utt2spf(out / "utt2spf", utt2spf)
+    write_prepared_marker(out, [source])
+    bonafide = sum(label == "bonafide" for label in utt2spf.values())
+    print(f"{out.name}: {bonafide} bona fide + {len(utt2spf) - bonafide} spoofed utterances -> {out}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="sasv prepare_la", description=__doc__)
     p.add_argument("--la_root", required=True, help="the LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...)")
@@ -156,7 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="folder of the SASV trial lists (<la_root>/ASVspoof2019_LA_asv_protocols)",
     )
     p.add_argument("--out", default="data", help="root of the data dirs (default: data)")
-    p.add_argument("--sets", nargs="+", default=list(TRIAL_SPLITS), choices=TRIAL_SPLITS, help="(dev eval)")
+    p.add_argument("--sets", nargs="*", default=list(TRIAL_SPLITS), help="SASV sets: dev eval ('': none)")
+    p.add_argument("--cm_sets", nargs="*", default=[], help=f"CM data dirs {CM_PREFIX}<set>: train dev eval")
     p.add_bool("--cohort", False, f"also write <out>/{COHORT} (LA train bona fide, for AS-norm)")
     p.add_bool("--audio_check", True, "decode every audio file now and list suspicious ones (default: true)")
     p.add_argument(
@@ -166,6 +199,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="silent, near-silent or heavily clipped files: list them (warn, default) or stop (error)",
     )
     args = p.parse_args(argv)
+    args.sets = [s for s in args.sets if s]  # --sets '' from a shell variable
+    for option, allowed in (("sets", TRIAL_SPLITS), ("cm_sets", SPLITS)):
+        bad = [s for s in getattr(args, option) if s not in allowed]
+        if bad:
+            p.error(f"--{option}: {bad[0]!r} is not one of {', '.join(allowed)}")
 
     la_root = Path(args.la_root)
     if not la_root.is_dir():
@@ -178,6 +216,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.audio_check:
             suspects[split] = check_audio(split, built[split].wav_scp, args.suspect_audio)
     cohort = build_cohort(layout) if args.cohort else None
+    cm_dirs = {split: build_cm(layout, split) for split in args.cm_sets}
     for split, data in built.items():
         out = Path(args.out) / split
         data.write(out)
@@ -199,6 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"{COHORT}: {len(wav_scp)} bona fide utterances of {len(set(utt2spk.values()))} speakers -> {out}"
         )
+    for split, lists in cm_dirs.items():
+        write_cm_dir(Path(args.out) / f"{CM_PREFIX}{split}", lists, layout.cm_protocol(split))
     return 0
 
 

@@ -2,7 +2,7 @@
 
 Writes under --out (default <exp_dir>/train/<name>):
   checkpoints/epoch_<n>.pt   model, loss head and optimizer after every epoch (a re-run resumes from the last)
-  train_log.csv              loss, accuracy, learning rate, margin and samples/s per epoch
+  train_log.csv              loss, accuracy, learning rate, margin and samples/s per epoch; train_curves.png
   model.<ext>                the trained weights (the average of the last --average_last epochs) in the
                              public format the model conf loads (its checkpoint.format, e.g. TaoRuijie's
                              for ECAPA-TDNN)
@@ -12,11 +12,6 @@ Writes under --out (default <exp_dir>/train/<name>):
 
 The train set is any Kaldi data dir with wav.scp and utt2spk (16 kHz mono audio). The training conf
 (conf/train/asv/*.yaml) says how long and how fast; every key is checked by name and type.
-
-Several processes (GPUs, or CPU processes with gloo) train together under torchrun, e.g.
-  torchrun --standalone --nproc_per_node 4 -m sasv train_asv --model_conf ... (one node)
-  torchrun --nnodes 2 --node_rank R --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29400 \
-    -m sasv train_asv ...                                                          (several nodes)
 """
 
 from __future__ import annotations
@@ -30,30 +25,25 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sasv.cli import ArgumentParser, run_cli
-from sasv.conf import ConfError, ModelConf, build_from_conf, load_conf
+from sasv.cli import run_cli
+from sasv.conf import ModelConf, build_from_conf
 from sasv.engines import resolve_device
-from sasv.exp_layout import ExpLayout
-from sasv.export import save_checkpoint, write_conf
 from sasv.fileio import atomic_write_text
 from sasv.locking import exclusive_lock
-from sasv.train.trainer import Ranks, average_checkpoints, load_train_conf, train
+from sasv.train.asv import train
+from sasv.train.confs import AsvTrainConf, load_train_conf
+from sasv.train.loop import Ranks, average_checkpoints, epoch_checkpoints
+from sasv.train.tool import export_trained, model_conf_and_output, training_parser
 from sasv.train.validate import validation_eer
 
 log = logging.getLogger("train_asv")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = ArgumentParser(prog="sasv train_asv", description=__doc__)
-    p.add_argument("--model_conf", required=True, help="ASV model conf, e.g. conf/asv/se_res2net50.yaml")
-    p.add_argument("--train_conf", required=True, help="training conf, e.g. conf/train/asv/voxceleb_aam.yaml")
-    p.add_argument("--train_set", required=True, help="Kaldi data dir with wav.scp and utt2spk")
-    p.add_argument(
-        "--name", default=None, help="name of the trained model (default: <model conf name>_trained)"
-    )
-    p.add_argument("--exp_dir", default="exp", help="experiment root (default: exp)")
-    p.add_argument("--out", default=None, help="output dir (default: <exp_dir>/train/<name>)")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    p = training_parser(
+        "train_asv", __doc__, "asv", "conf/asv/se_res2net50.yaml", "conf/train/asv/voxceleb_aam.yaml",
+        "wav.scp + utt2spk",
+    )  # fmt: skip
     p.add_argument("--average_last", type=int, default=1, help="average the last N epochs' weights (1)")
     p.add_argument("--musan_dir", default=None, help="MUSAN lists (by sasv prepare_augmentation): data/musan")
     p.add_argument("--rirs_dir", default=None, help="RIR list (sasv prepare_augmentation), e.g. data/rirs")
@@ -67,33 +57,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error("--musan_dir and --rirs_dir go together")
     aug_dirs = (Path(args.musan_dir), Path(args.rirs_dir)) if args.musan_dir else None
 
-    model_conf = load_conf(args.model_conf)
-    if model_conf.kind != "asv":
-        raise ConfError(f"{args.model_conf}: a {model_conf.kind} conf; this trains ASV models")
-    train_conf = load_train_conf(args.train_conf)
-    name = args.name or f"{model_conf.name}_trained"
-    out = Path(args.out) if args.out else ExpLayout(args.exp_dir).train_dir(name)
+    model_conf, name, out = model_conf_and_output(args, "asv")
+    train_conf = load_train_conf(args.train_conf, AsvTrainConf)
     device = resolve_device(args.device)
     ranks = Ranks.from_env()  # under torchrun: every process trains, rank 0 writes
     if ranks.rank != 0:
         train(model_conf, train_conf, args.train_set, out, device, ranks, aug_dirs)
         return 0
     with exclusive_lock(out, "training outputs"):
-        last = train(model_conf, train_conf, args.train_set, out, device, ranks, aug_dirs)
-        epochs = sorted((out / "checkpoints").glob("epoch_*.pt"))[-args.average_last :]
+        train(model_conf, train_conf, args.train_set, out, device, ranks, aug_dirs)
+        epochs = epoch_checkpoints(out)[-args.average_last :]
         model = build_from_conf(model_conf)
         model.load_state_dict(average_checkpoints(epochs))
-        fmt = model_conf.checkpoint.format if model_conf.checkpoint is not None else "plain"
-        weights = out / f"model{Path(model_conf.checkpoint.path).suffix if model_conf.checkpoint else '.pt'}"
-        sha256 = save_checkpoint(model, weights, fmt)
-        conf_path = write_conf(model_conf, weights, sha256, out / "model.yaml", name=name, format_name=fmt)
+        export_trained(model_conf, model, out, name)
         log.info(
-            "trained %s (%s, average of %d epochs): %s, conf %s",
-            name,
-            last.name,
-            len(epochs),
-            weights,
-            conf_path,
+            "%s: the average of %d epochs (%s .. %s)", name, len(epochs), epochs[0].name, epochs[-1].name
         )
         if args.valid_set:
             validate(model_conf, model, epochs, Path(args.valid_set), out, device)

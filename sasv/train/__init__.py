@@ -1,4 +1,5 @@
-"""Speaker-embedding training (wespeaker-style): the AAM-softmax loss head (:mod:`sasv.train.losses`), the
-learning-rate and margin schedules as pure functions of the step (:mod:`sasv.train.schedules`), the cropped
-training data (:mod:`sasv.train.data`) and the resumable epoch loop that ties them together
-(:mod:`sasv.train.trainer`)."""
+"""Training the recipe's models: speaker-embedding models with AAM-softmax (:mod:`sasv.train.asv`) and
+countermeasures with weighted cross-entropy (:mod:`sasv.train.cm`), both run by one resumable, torchrun-aware
+epoch loop (:mod:`sasv.train.loop`) from checked confs (:mod:`sasv.train.confs`); cropped training data
+(:mod:`sasv.train.data`), augmentation (:mod:`sasv.train.augment`, :mod:`sasv.train.rawboost`), loss heads
+and schedules as pure functions of the step (:mod:`sasv.train.losses`, :mod:`sasv.train.schedules`)."""

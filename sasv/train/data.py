@@ -8,7 +8,7 @@ checkpoint continues exactly as an uninterrupted one would.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,31 +22,42 @@ from sasv.datadir import DataDirError, read_utt2spk, read_wav_scp
 
 @dataclass(frozen=True)
 class TrainList:
-    """Utterances of a training data dir (sorted ids) and their speaker labels (speakers sorted, 0..S-1)."""
+    """Utterances of a training data dir (sorted ids) and their class labels (classes sorted, 0..C-1):
+    speakers (``utt2spk``) for a speaker classifier, or the fixed ``classes`` of another label file
+    (``utt2spf``: spoof, bona fide) for a countermeasure."""
 
     utts: list[str]
     paths: list[str]
     labels: list[int]
-    speakers: list[str]
+    classes: list[str]
 
     @classmethod
-    def from_data_dir(cls, data_dir: str | Path) -> TrainList:
+    def from_data_dir(
+        cls, data_dir: str | Path, label_file: str = "utt2spk", classes: Sequence[str] | None = None
+    ) -> TrainList:
         data_dir = Path(data_dir)
         wav_scp = read_wav_scp(data_dir / "wav.scp")
-        utt2spk = read_utt2spk(data_dir / "utt2spk")
-        missing = sorted(set(wav_scp) - set(utt2spk))
+        utt2label = read_utt2spk(data_dir / label_file)
+        missing = sorted(set(wav_scp) - set(utt2label))
         if missing:
             raise DataDirError(
-                f"{data_dir}/utt2spk: no speaker for {len(missing)} utterance(s): {missing[:5]}"
+                f"{data_dir}/{label_file}: no label for {len(missing)} utterance(s): {missing[:5]}"
             )
         utts = sorted(wav_scp)
-        speakers = sorted({utt2spk[u] for u in utts})
-        if len(speakers) < 2:
+        found = sorted({utt2label[u] for u in utts})
+        if classes is None:
+            classes = found
+        unknown = sorted(set(found) - set(classes))
+        if unknown:
             raise DataDirError(
-                f"{data_dir}: {len(speakers)} speaker(s); a speaker classifier needs at least 2"
+                f"{data_dir}/{label_file}: unknown label {unknown[0]!r}; expected one of {', '.join(classes)}"
             )
-        index = {s: i for i, s in enumerate(speakers)}
-        return cls(utts, [wav_scp[u] for u in utts], [index[utt2spk[u]] for u in utts], speakers)
+        if len(found) < 2:
+            raise DataDirError(
+                f"{data_dir}/{label_file}: {len(found)} class(es) ({', '.join(found)}); a classifier needs 2"
+            )
+        index = {c: i for i, c in enumerate(classes)}
+        return cls(utts, [wav_scp[u] for u in utts], [index[utt2label[u]] for u in utts], list(classes))
 
     def __len__(self) -> int:
         return len(self.utts)
@@ -110,7 +121,7 @@ class CropDataset(Dataset):
 
     @property
     def num_classes(self) -> int:
-        return len(self.train.speakers) * (len(SPEEDS) if self.speed_perturb else 1)
+        return len(self.train.classes) * (len(SPEEDS) if self.speed_perturb else 1)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -125,7 +136,7 @@ class CropDataset(Dataset):
         if self.speed_perturb:
             speed = int(rng.integers(len(SPEEDS)))
             wav = change_speed(wav, speed)
-            label += speed * len(self.train.speakers)
+            label += speed * len(self.train.classes)
         crop = random_crop(wav, self.crop_samples, rng)
         if self.augment is not None:
             crop = self.augment(crop, rng)

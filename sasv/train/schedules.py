@@ -116,3 +116,36 @@ def scaled_lr(base_lr: float, world_size: int, reference_world_size: int = 1) ->
     _check_int("world_size", world_size, 1)
     _check_int("reference_world_size", reference_world_size, 1)
     return base_lr * world_size / reference_world_size
+
+
+def warmup_cosine_lr(
+    step: int,
+    steps_per_epoch: int,
+    initial_lr: float,
+    final_lr: float,
+    num_epochs: int,
+    warmup_epochs: float = 0.0,
+) -> float:
+    """Learning rate at global ``step``: linear warm-up from 0 over ``warmup_epochs``, then half a cosine
+    from ``initial_lr`` down towards ``final_lr``.
+
+    Without warm-up this is clovaai/aasist's schedule (a ``LambdaLR`` stepped after every optimizer step):
+    ``final + (initial - final) * (1 + cos(pi * step / total)) / 2`` with ``total = num_epochs *
+    steps_per_epoch``, so step 0 gets ``initial_lr`` and the rate approaches ``final_lr`` at the end.
+    """
+    _check_int("step", step, 0)
+    _check_int("steps_per_epoch", steps_per_epoch, 1)
+    _check_int("num_epochs", num_epochs, 1)
+    _check_real("initial_lr", initial_lr, 0.0, strict=True)
+    _check_real("final_lr", final_lr, 0.0, strict=True)
+    if final_lr > initial_lr:
+        raise ValueError(f"final_lr ({final_lr}) must be <= initial_lr ({initial_lr}): this schedule decays")
+    _check_real("warmup_epochs", warmup_epochs, 0.0, strict=False)
+    total = num_epochs * steps_per_epoch
+    warmup_steps = round(warmup_epochs * steps_per_epoch)
+    if warmup_steps >= total:
+        raise ValueError(f"warmup_epochs ({warmup_epochs}) must end before the last of {total} steps")
+    if step < warmup_steps:
+        return initial_lr * step / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / (total - warmup_steps))
+    return final_lr + (initial_lr - final_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))

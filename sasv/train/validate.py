@@ -1,4 +1,5 @@
-"""Validation of a trained speaker model: the SV-EER of a trial list, with the recipe's own extraction.
+"""Validation of trained models with the recipe's own inference: a speaker model's SV-EER on a trial list,
+a countermeasure's CM-EER on a data dir labelled bona fide / spoof.
 
 Embeddings are computed exactly as stage 2 computes them (:class:`~sasv.engines.EmbeddingEngine`: the full
 utterance plus five 3 s segments), each row L2-normalised and averaged (the ``l2norm`` variant); a speaker
@@ -19,8 +20,8 @@ import torch
 from torch import nn
 
 from sasv.audio import read_audio
-from sasv.datadir import DataDirError, read_wav_scp
-from sasv.engines import EmbeddingEngine, default_model_batch
+from sasv.datadir import DataDirError, read_utt2spk, read_wav_scp
+from sasv.engines import CountermeasureEngine, EmbeddingEngine, default_model_batch
 from sasv.metrics import compute_eer
 from sasv.protocols import read_lines
 from sasv.scoring import speaker_model, utterance_vector
@@ -68,3 +69,27 @@ def validation_eer(model: nn.Module, data_dir: str | Path, device: torch.device 
         keys.append(is_target)
     scores_arr, keys_arr = np.asarray(scores), np.asarray(keys)
     return compute_eer(scores_arr[keys_arr], scores_arr[~keys_arr])
+
+
+def validation_cm_eer(model: nn.Module, data_dir: str | Path, device: torch.device | None = None) -> float:
+    """CM-EER (a fraction) of ``model`` on ``data_dir`` (``wav.scp`` + ``utt2spf`` bonafide|spoof), each
+    utterance scored as stage 3 scores it (:class:`~sasv.engines.CountermeasureEngine`: the first 64,600
+    samples). The score is the log-odds ``logit[1] - logit[0]``: the ranking of the recipe's CM score
+    softmax(logits)[1], without its saturation at 1.0 that would tie confident utterances."""
+    data_dir = Path(data_dir)
+    device = device or torch.device("cpu")
+    wav_scp = read_wav_scp(data_dir / "wav.scp")
+    labels = read_utt2spk(data_dir / "utt2spf")
+    utts = sorted(wav_scp)
+    unknown = sorted({labels.get(u, "(none)") for u in utts} - {"bonafide", "spoof"})
+    if unknown:
+        raise DataDirError(f"{data_dir / 'utt2spf'}: label {unknown[0]!r}; expected bonafide or spoof")
+    was_training = model.training
+    engine = CountermeasureEngine(model, device, default_model_batch(device, 16, model), cpu_kernels="torch")
+    try:
+        logits = np.concatenate([engine.compute([read_audio(wav_scp[u])]) for u in utts])
+    finally:
+        model.train(was_training)
+    log_odds = logits[:, 1].astype(np.float64) - logits[:, 0]
+    bonafide = np.array([labels[u] == "bonafide" for u in utts])
+    return compute_eer(log_odds[bonafide], log_odds[~bonafide])

@@ -11,9 +11,7 @@ SCRIPT = tool("compute_metrics")
 
 
 def run(*args, cwd=REPO_ROOT):
-    return subprocess.run(
-        [*SCRIPT, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([*SCRIPT, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def write_submission(path, keys, scores):

@@ -31,7 +31,7 @@ def test_crops_are_reproducible_and_wrap_short_audio() -> None:
 
 def test_train_list_and_dataset(train_dir) -> None:
     train = TrainList.from_data_dir(train_dir)
-    assert len(train) == 36 and len(train.speakers) == 6 and train.speakers == sorted(train.speakers)
+    assert len(train) == 36 and len(train.classes) == 6 and train.classes == sorted(train.classes)
     ds = CropDataset(train, 16000, seed=4)
     ds.set_epoch(2)
     x, y = ds[5]
@@ -44,7 +44,7 @@ def test_train_list_and_dataset(train_dir) -> None:
 def test_a_single_speaker_cannot_be_trained(tmp_path) -> None:
     (tmp_path / "wav.scp").write_text("u1 /a.flac\nu2 /b.flac\n")
     (tmp_path / "utt2spk").write_text("u1 s1\nu2 s1\n")
-    with pytest.raises(DataDirError, match="1 speaker"):
+    with pytest.raises(DataDirError, match="1 class"):
         TrainList.from_data_dir(tmp_path)
 
 
@@ -53,13 +53,13 @@ def test_speed_perturbation_makes_new_speakers(train_dir) -> None:
 
     train = TrainList.from_data_dir(train_dir)
     ds = CropDataset(train, 16000, seed=2, speed_perturb=True)
-    assert ds.num_classes == 3 * len(train.speakers)
+    assert ds.num_classes == 3 * len(train.classes)
     seen = set()
     for epoch in range(6):
         ds.set_epoch(epoch)
         x, y = ds[0]
-        assert x.shape == (16000,) and y % len(train.speakers) == train.labels[0]
-        seen.add(y // len(train.speakers))
+        assert x.shape == (16000,) and y % len(train.classes) == train.labels[0]
+        seen.add(y // len(train.classes))
     assert seen == {0, 1, 2}, "every speed is drawn"
     wav = np.sin(np.arange(16000) / 5).astype(np.float32)
     assert change_speed(wav, 0) is wav

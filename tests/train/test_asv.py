@@ -10,10 +10,12 @@ import torch
 import yaml
 
 from sasv.conf import ConfError, parse_conf
-from sasv.train.trainer import TrainConf, checkpoint_path, load_train_conf, train
+from sasv.train.asv import train
+from sasv.train.confs import AsvTrainConf, load_train_conf
+from sasv.train.loop import checkpoint_path
 from tests.tiny_confs import TINY_ECAPA, TINY_RESNET
 
-TINY_TRAIN = TrainConf(
+TINY_TRAIN = AsvTrainConf(
     epochs=4, batch_size=8, crop_seconds=1.0, initial_lr=0.2, final_lr=0.02, warmup_epochs=1,
     margin_increase_start=0, margin_fix_start=0, aam_scale=20.0, aam_margin=0.2, seed=3,
 )  # fmt: skip
@@ -31,7 +33,7 @@ def test_loss_falls_and_every_epoch_is_checkpointed(train_dir, tmp_path):
     assert float(rows[-1]["loss"]) < 0.7 * float(rows[0]["loss"]), rows
     assert all(float(r["margin"]) == pytest.approx(0.2) for r in rows)
     state = torch.load(last, weights_only=True)
-    assert state["epoch"] == 4 and len(state["speakers"]) == 6
+    assert state["epoch"] == 4 and len(state["identity"]["classes"]) == 6
     assert (tmp_path / "run" / "train_curves.png").stat().st_size > 10_000
 
 
@@ -53,17 +55,17 @@ def test_training_conf_is_checked(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text(yaml.safe_dump({"epochs": 3, "batch": 8}))
     with pytest.raises(ConfError, match=rf"^{path}: train.batch: unknown key"):
-        load_train_conf(path)
+        load_train_conf(path, AsvTrainConf)
     path.write_text(yaml.safe_dump({"epochs": "3"}))
     with pytest.raises(ConfError, match=rf"^{path}: train.epochs: expected int, got '3'"):
-        load_train_conf(path)
+        load_train_conf(path, AsvTrainConf)
     path.write_text(yaml.safe_dump({"epochs": 3, "optimizer": "lamb"}))
     with pytest.raises(ConfError, match="train.optimizer: expected"):
-        load_train_conf(path)
+        load_train_conf(path, AsvTrainConf)
     path.write_text(yaml.safe_dump({"epochs": 3, "warmup_epochs": 3}))
     with pytest.raises(ConfError, match=r"train.warmup_epochs: must be in \[0, epochs=3\), got 3"):
-        load_train_conf(path)
-    assert load_train_conf("conf/train/asv/voxceleb_aam.yaml").aam_scale == 30.0
+        load_train_conf(path, AsvTrainConf)
+    assert load_train_conf("conf/train/asv/voxceleb_aam.yaml", AsvTrainConf).aam_scale == 30.0
 
 
 # the tiny SE-ResNet of the other tests (8-16 channels, 16-d embeddings) is too narrow to generalise
@@ -111,7 +113,7 @@ def test_trained_models_beat_untrained_ones_on_held_out_speakers(speakers20, tmp
 
 
 def test_average_of_checkpoints(tmp_path):
-    from sasv.train.trainer import average_checkpoints
+    from sasv.train.loop import average_checkpoints
 
     paths = []
     for i, value in enumerate((1.0, 2.0, 6.0)):
@@ -232,4 +234,4 @@ def test_frozen_upstream_and_per_group_learning_rates(train_dir, tmp_path):
 def test_speed_perturbed_training_has_three_times_the_classes(train_dir, tmp_path):
     conf = dataclasses.replace(TINY_TRAIN, epochs=2, speed_perturb=True)
     state = torch.load(train(parse_conf(TINY_ECAPA), conf, train_dir, tmp_path / "sp"), weights_only=True)
-    assert state["head"]["weight"].shape[0] == 3 * len(state["speakers"])
+    assert state["head"]["weight"].shape[0] == 3 * len(state["identity"]["classes"])

@@ -1,0 +1,98 @@
+"""Train a spoofing countermeasure (AASIST, AASIST-L: any conf/cm/*.yaml architecture) on a data dir labelled
+bona fide / spoof, select on a dev set, and export it in the conf's public format (clovaai's AASIST.pth).
+
+Writes under --out (default <exp_dir>/train/<name>):
+  checkpoints/epoch_<n>.pt   model, optimizer and the epoch's log row after every epoch (a re-run resumes)
+  train_log.csv              loss, accuracy, learning rate, dev CM-EER, samples/s per epoch; train_curves.png
+  model.pth                  the exported weights: with `average: best_dev` (the default, clovaai's SWA) the
+                             average of every epoch that set a new best dev CM-EER (at most
+                             average_max_dev_eer), BatchNorm statistics re-estimated on the train set
+  model.yaml                 a conf for them: `run_spk_ebd_extract.sh --cm_conf <out>/model.yaml` takes it
+  results.md, .json          dev (and with --eval_set, eval) CM-EER of the exported model beside the
+                             published AASIST / AASIST-L numbers
+
+A data dir here is wav.scp + utt2spf (`UTT bonafide|spoof`), e.g. data/cm_train, data/cm_dev, data/cm_eval
+from `sasv prepare_la --cm_sets train dev eval`. The training conf (conf/train/cm/*.yaml) says how long and
+how fast; every key is checked by name and type.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+import torch
+
+from sasv.cli import run_cli
+from sasv.conf import build_from_conf
+from sasv.engines import resolve_device
+from sasv.fileio import atomic_write_text
+from sasv.locking import exclusive_lock
+from sasv.train.cm import average_rule, cm_train_list, crop_dataset, exported_epochs, train, update_batchnorm
+from sasv.train.cm_results import results_table
+from sasv.train.confs import CmTrainConf, load_train_conf
+from sasv.train.loop import Ranks, average_checkpoints, epoch_checkpoints
+from sasv.train.tool import export_trained, model_conf_and_output, training_parser
+from sasv.train.validate import validation_cm_eer
+
+log = logging.getLogger("train_cm")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = training_parser(
+        "train_cm", __doc__, "cm", "conf/cm/aasist.yaml", "conf/train/cm/aasist.yaml", "wav.scp + utt2spf"
+    )
+    p.add_argument("--dev_set", required=True, help="data dir (wav.scp + utt2spf) scored after every epoch")
+    p.add_argument(
+        "--eval_set", default=None, help="data dir (wav.scp + utt2spf) the exported model is scored on"
+    )
+    args = p.parse_args(argv)
+
+    model_conf, name, out = model_conf_and_output(args, "cm")
+    conf = load_train_conf(args.train_conf, CmTrainConf)
+    device = resolve_device(args.device)
+    ranks = Ranks.from_env()  # under torchrun: every process trains, rank 0 validates and writes
+    if ranks.rank != 0:
+        train(model_conf, conf, args.train_set, out, args.dev_set, device, ranks)
+        return 0
+    with exclusive_lock(out, "training outputs"):
+        train(model_conf, conf, args.train_set, out, args.dev_set, device, ranks)
+        checkpoints = epoch_checkpoints(out)
+        logs = [torch.load(c, map_location="cpu", weights_only=True)["log"] for c in checkpoints]
+        chosen, averaged = exported_epochs(conf, [row["dev_cm_eer"] for row in logs])
+        model = build_from_conf(model_conf)
+        model.load_state_dict(average_checkpoints([checkpoints[e - 1] for e in chosen]))
+        model.to(device)
+        bn_updated = averaged and conf.bn_update
+        if bn_updated:
+            dataset = crop_dataset(conf, cm_train_list(args.train_set))
+            dataset.set_epoch(conf.epochs)  # crops of an epoch no training step saw
+            log.info("re-estimating BatchNorm statistics on %d training crops", len(dataset))
+            update_batchnorm(model, dataset, conf.batch_size, device)
+        model.cpu()
+        export_trained(model_conf, model, out, name)
+        model.to(device)
+        results = {
+            "name": name,
+            "model_conf": str(args.model_conf),
+            "train_set": str(args.train_set),
+            "epochs": len(checkpoints),
+            "exported_epochs": chosen,
+            "rule": average_rule(conf, chosen, averaged, bn_updated),
+            "dev_set": str(args.dev_set),
+            "dev_cm_eer": validation_cm_eer(model, args.dev_set, device),
+            "eval_set": args.eval_set,
+            "eval_cm_eer": validation_cm_eer(model, args.eval_set, device) if args.eval_set else None,
+        }
+        atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+        atomic_write_text(out / "results.md", results_table(results, model_conf.name))
+        log.info("%s: %s; dev CM-EER %.2f %%", name, results["rule"], 100 * results["dev_cm_eer"])
+        if results["eval_cm_eer"] is not None:
+            log.info("%s: eval CM-EER %.2f %%", name, 100 * results["eval_cm_eer"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,160 @@
+"""Training confs (``conf/train/{asv,cm}/*.yaml``): one dataclass per kind of training, every key checked.
+
+:class:`CommonTrainConf` holds what the shared loop (:mod:`sasv.train.loop`) reads: epochs, batch,
+optimizer, learning-rate schedule, precision, seeds, fine-tuning. :class:`AsvTrainConf` adds the speaker
+classifier's crops, AAM-softmax and augmentation; :class:`CmTrainConf` the countermeasure's crops, class
+weights, RawBoost and weight averaging. A conf file is read with :func:`load_train_conf`: unknown keys and
+values of the wrong type are a :class:`~sasv.conf.ConfError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import yaml
+
+from sasv.arg_types import check_arguments
+from sasv.conf import ConfError
+from sasv.train.augment import KINDS as AUGMENTATION_KINDS
+
+CM_CLASSES = ("spoof", "bonafide")
+"""CM class labels in logit order: index 1 is bona fide, as AASIST's output and ``utt2spf`` values."""
+
+
+@dataclass(frozen=True)
+class CommonTrainConf:
+    """What every training run has; the loop's defaults are the ASV recipe's (wespeaker voxceleb v2)."""
+
+    epochs: int = 150
+    batch_size: int = 128
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    initial_lr: float = 0.1
+    final_lr: float = 5e-5
+    # warmup_exponential: linear warm-up, then exponential decay (wespeaker); cosine: half a cosine from
+    # initial_lr to final_lr over all steps (clovaai/aasist), after the warm-up if there is one
+    lr_schedule: Literal["warmup_exponential", "cosine"] = "warmup_exponential"
+    warmup_epochs: int = 6
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    seed: int = 42
+    num_workers: int = 0
+    # fp32 | bf16 | fp16: autocast of the forward pass (a GPU's; fp16 with gradient scaling); changes numbers
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # fine-tuning a pretrained upstream (e.g. WavLM): parameters whose names start with one of these are
+    # frozen, and a parameter's learning rate is multiplied by the factor of its longest matching prefix
+    # (e.g. {"model.feature_extract": 0.1});
+    # names as in sasv.train.loop.ModelWithLoss: "model.<...>", "head.*"
+    freeze: list[str] = dataclasses.field(default_factory=list)
+    lr_multipliers: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """What can be checked without the data (the step count also depends on the train set's size)."""
+        for key in ("epochs", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"train.{key}: must be at least 1, got {getattr(self, key)}")
+        if not 0 <= self.warmup_epochs < self.epochs:
+            raise ValueError(
+                f"train.warmup_epochs: must be in [0, epochs={self.epochs}), got {self.warmup_epochs}"
+            )
+        if not 0 < self.final_lr <= self.initial_lr:
+            raise ValueError(
+                f"train.final_lr: must be in (0, initial_lr={self.initial_lr}], got {self.final_lr}"
+            )
+        if self.num_workers < 0:
+            raise ValueError("train.num_workers: must not be negative")
+
+
+@dataclass(frozen=True)
+class AsvTrainConf(CommonTrainConf):
+    """A speaker-embedding training conf (``conf/train/asv/*.yaml``)."""
+
+    crop_seconds: float = 2.0
+    aam_scale: float = 30.0
+    aam_margin: float = 0.2
+    margin_increase_start: int = 20
+    margin_fix_start: int = 40
+    # speed perturbation: 0.9x / 1.0x / 1.1x drawn per example, the changed speeds as new speakers
+    speed_perturb: bool = False
+    # weight of each augmentation kind (clean, reverb, noise, music, babble: sasv.train.augment); empty: none
+    augmentation: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.margin_fix_start < self.margin_increase_start:
+            raise ValueError("train.margin_fix_start: must not be before margin_increase_start")
+        if self.crop_seconds <= 0:
+            raise ValueError("train.crop_seconds: must be positive")
+        unknown = sorted(set(self.augmentation) - set(AUGMENTATION_KINDS))
+        if unknown:
+            raise ValueError(
+                f"train.augmentation.{unknown[0]}: unknown kind; one of {', '.join(AUGMENTATION_KINDS)}"
+            )
+
+
+@dataclass(frozen=True)
+class CmTrainConf(CommonTrainConf):
+    """A countermeasure training conf (``conf/train/cm/*.yaml``); defaults: clovaai/aasist's AASIST.conf."""
+
+    epochs: int = 100
+    batch_size: int = 24
+    optimizer: Literal["sgd", "adam"] = "adam"
+    initial_lr: float = 1e-4
+    final_lr: float = 5e-6
+    lr_schedule: Literal["warmup_exponential", "cosine"] = "cosine"
+    warmup_epochs: int = 0
+    weight_decay: float = 1e-4
+    seed: int = 1234
+    # random crop of this many samples per example and epoch (a shorter utterance is tiled first)
+    crop_samples: int = 64600
+    # cross-entropy weight of each class (clovaai: spoof 0.1, bona fide 0.9: LA train is ~90 % spoofed)
+    class_weights: dict[str, float] = dataclasses.field(
+        default_factory=lambda: {"spoof": 0.1, "bonafide": 0.9}
+    )
+    # RawBoost algorithm 1-8 (sasv.train.rawboost.ALGOS) applied to every crop; 0: off
+    rawboost: int = 0
+    # exported weights: "best_dev" averages the epochs that set a new best dev CM-EER, each at most
+    # average_max_dev_eer (clovaai's SWA: running best from 1 %), then re-estimates BatchNorm statistics on
+    # the train set; no such epoch, or "last": the last epoch's weights
+    average: Literal["best_dev", "last"] = "best_dev"
+    average_max_dev_eer: float = 1.0
+    bn_update: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.crop_samples < 400:
+            raise ValueError(f"train.crop_samples: must be at least 400, got {self.crop_samples}")
+        if sorted(self.class_weights) != sorted(CM_CLASSES) or min(self.class_weights.values()) <= 0:
+            raise ValueError(
+                f"train.class_weights: positive weights of exactly {', '.join(CM_CLASSES)}, got "
+                f"{self.class_weights}"
+            )
+        if not 0 <= self.rawboost <= 8:
+            raise ValueError(f"train.rawboost: 0 (off) or an algorithm 1-8, got {self.rawboost}")
+        if not 0 < self.average_max_dev_eer <= 1:
+            raise ValueError(
+                f"train.average_max_dev_eer: a fraction in (0, 1], got {self.average_max_dev_eer}"
+            )
+
+
+Conf = TypeVar("Conf", bound=CommonTrainConf)
+
+
+def load_train_conf(path: str | Path, kind: type[Conf]) -> Conf:
+    """A training conf file of ``kind``; unknown keys and values of the wrong type are a ConfError."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfError(f"training conf {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise ConfError(f"{path}: a training conf must be a YAML mapping")
+    try:
+        check_arguments(kind, raw, "train")
+        return kind(**raw)
+    except ValueError as e:
+        raise ConfError(f"{path}: {e}") from e

@@ -1,0 +1,363 @@
+"""The training loop both trainers share: torchrun ranks, resumable epoch checkpoints, logs and curves.
+
+A kind of training (:mod:`sasv.train.asv`: speaker classifier; :mod:`sasv.train.cm`: countermeasure) hands
+:func:`run_training` a :class:`TrainingTask`: the model with its loss head, the dataset, what identifies
+the run, and optional hooks (a value set before every step, such as the AAM margin; a validation after
+every epoch, such as the dev CM-EER). Everything else is here, once:
+
+* the state at the end of every epoch (model, head, optimizer, scaler, epoch, the epoch's log row) is
+  written atomically to ``<out>/checkpoints/epoch_<n>.pt``; a re-run resumes from the last one and refuses
+  one made with another conf or label set;
+* everything random is derived from (seed, epoch, ...): the data order and crops (:mod:`sasv.train.data`)
+  and torch's generator, re-seeded every epoch (dropout), so a resumed run continues exactly as an
+  uninterrupted one; learning rates are functions of the step (:mod:`sasv.train.schedules`);
+* under torchrun every process trains on its share of each epoch with gradients averaged by
+  DistributedDataParallel (gloo on CPU, NCCL on GPUs), learning rates scaled linearly with the number of
+  processes; rank 0 validates, writes checkpoints, ``train_log.csv`` and ``train_curves.png``, after
+  checking that every rank holds the same weights and that the epoch drew every example exactly once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from sasv.conf import ConfError
+from sasv.fileio import atomic_output, atomic_write_text
+from sasv.progress import progress_bar
+from sasv.train.confs import CommonTrainConf
+from sasv.train.data import CropDataset, epoch_order
+from sasv.train.schedules import scaled_lr, warmup_cosine_lr, warmup_exponential_lr
+
+log = logging.getLogger(__name__)
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+COMMON_FIELDS = ("epoch", "loss", "accuracy", "lr")
+TIMING_FIELDS = ("samples_per_s", "seconds")
+LR_SCHEDULES = {"warmup_exponential": warmup_exponential_lr, "cosine": warmup_cosine_lr}
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a torchrun launch (RANK, WORLD_SIZE, LOCAL_RANK); one process without it."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> Ranks:
+        env = os.environ
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+class ModelWithLoss(nn.Module):
+    """The model and its loss head as one module, so one DistributedDataParallel syncs both; the head
+    returns (loss, accuracy) for the model's output and the labels."""
+
+    def __init__(self, model: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.model(x), labels)
+
+
+@dataclass
+class TrainingTask:
+    """What one kind of training gives the loop.
+
+    ``identity`` (e.g. the class names) is stored in every checkpoint and must match on resume.
+    ``before_step(net, epoch_float)`` sets per-step values on the net (the AAM margin) and returns them for
+    the log; ``after_epoch(model, epoch)`` runs on rank 0 after each epoch (validation) and returns more
+    log columns. ``extra_fields`` names the columns the two hooks add, in log order.
+    """
+
+    conf: CommonTrainConf
+    net: ModelWithLoss
+    dataset: CropDataset
+    identity: dict[str, Any]
+    extra_fields: tuple[str, ...] = ()
+    before_step: Callable[[ModelWithLoss, float], dict[str, float]] | None = None
+    after_epoch: Callable[[nn.Module, int], dict[str, float]] | None = None
+    plot_labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def log_fields(self) -> tuple[str, ...]:
+        return (*COMMON_FIELDS, *self.extra_fields, *TIMING_FIELDS)
+
+
+def checkpoint_path(out_dir: Path, epoch: int) -> Path:
+    return out_dir / "checkpoints" / f"epoch_{epoch:04d}.pt"
+
+
+def epoch_checkpoints(out_dir: Path) -> list[Path]:
+    """Every complete epoch checkpoint, oldest first (written atomically: a file there is complete)."""
+    return sorted((out_dir / "checkpoints").glob("epoch_[0-9][0-9][0-9][0-9].pt"))
+
+
+def last_checkpoint(out_dir: Path) -> Path | None:
+    found = epoch_checkpoints(out_dir)
+    return found[-1] if found else None
+
+
+def init_distributed(device: torch.device, ranks: Ranks) -> torch.device:
+    """Join the torchrun process group (NCCL on GPUs, gloo on CPU); a GPU rank takes its local GPU."""
+    if not ranks.distributed:
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", ranks.local_rank)
+        torch.cuda.set_device(device)
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, ranks: Ranks) -> Path:
+    """Train ``task`` to its conf's last epoch under ``out_dir``; return the last epoch checkpoint.
+
+    Resumes from the last epoch checkpoint (a finished run returns at once). Call :func:`init_distributed`
+    first under torchrun (the task's net must be built after it, with the same seed on every rank).
+    """
+    conf, out_dir = task.conf, Path(out_dir)
+    net = task.net.to(device)
+    optimizer = _optimizer(net, conf)
+    scaler = torch.amp.GradScaler(device.type, enabled=conf.precision == "fp16")
+    start_epoch = _resume(out_dir, task, optimizer, scaler, device)
+    trained: nn.Module = net
+    if ranks.distributed:
+        trained = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    per_rank = math.ceil(len(task.dataset) / ranks.world_size)
+    steps_per_epoch = math.ceil(per_rank / conf.batch_size)
+    lr_at = _lr_function(conf, steps_per_epoch, ranks.world_size, len(task.dataset))
+    for epoch in range(start_epoch, conf.epochs):
+        row = _train_epoch(trained, task, optimizer, scaler, epoch, steps_per_epoch, lr_at, device, ranks)
+        if ranks.distributed:
+            _agree(net, ranks)
+        if ranks.rank == 0:
+            if task.after_epoch is not None:
+                row.update(task.after_epoch(net.model, epoch))
+                net.train()
+            state = {
+                "epoch": epoch + 1,
+                "model": net.model.state_dict(),
+                "head": net.head.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scaler": scaler.state_dict(),
+                "identity": task.identity,
+                "train_conf": dataclasses.asdict(conf),
+                "world_size": ranks.world_size,
+                "log": row,
+            }
+            with atomic_output(checkpoint_path(out_dir, epoch + 1)) as tmp:
+                torch.save(state, tmp)
+            _log_epoch(out_dir, row, task.log_fields)
+            _plot_log(out_dir, task)
+            shown = ", ".join(f"{k} {row[k]:.4g}" for k in task.log_fields[1:] if k not in TIMING_FIELDS)
+            log.info("epoch %d/%d: %s, %.1f samples/s", epoch + 1, conf.epochs, shown, row["samples_per_s"])
+        if ranks.distributed:
+            torch.distributed.barrier()
+    last = last_checkpoint(out_dir)
+    assert last is not None
+    return last
+
+
+def _lr_function(
+    conf: CommonTrainConf, steps_per_epoch: int, world_size: int, num_examples: int
+) -> Callable[[int], float]:
+    """The learning rate of a global step; the schedule checks what depends on the data size too."""
+    schedule = LR_SCHEDULES[conf.lr_schedule]
+    lr_range = (scaled_lr(conf.initial_lr, world_size), scaled_lr(conf.final_lr, world_size))
+
+    def lr_at(step: int) -> float:
+        return schedule(step, steps_per_epoch, *lr_range, conf.epochs, conf.warmup_epochs)
+
+    try:
+        lr_at(0)
+    except ValueError as e:
+        raise ConfError(f"training conf with {num_examples} examples: {e}") from None
+    return lr_at
+
+
+def _param_groups(net: nn.Module, conf: CommonTrainConf) -> list[dict[str, Any]]:
+    """Trainable parameters grouped by learning-rate multiplier (``lr_scale``); frozen ones left out."""
+    groups: dict[float, list[nn.Parameter]] = {}
+    unused = set(conf.freeze) | set(conf.lr_multipliers)
+    for name, param in net.named_parameters():
+        frozen = [p for p in conf.freeze if name.startswith(p)]
+        unused -= set(frozen)
+        if frozen:
+            param.requires_grad_(False)
+            continue
+        matches = sorted((p for p in conf.lr_multipliers if name.startswith(p)), key=len)
+        unused -= set(matches)
+        groups.setdefault(conf.lr_multipliers[matches[-1]] if matches else 1.0, []).append(param)
+    if unused:
+        raise ConfError(f"training conf: freeze/lr_multipliers prefix {sorted(unused)[0]!r} matches nothing")
+    return [{"params": params, "lr_scale": scale} for scale, params in sorted(groups.items())]
+
+
+def _optimizer(net: nn.Module, conf: CommonTrainConf) -> torch.optim.Optimizer:
+    groups = _param_groups(net, conf)
+    if conf.optimizer == "sgd":
+        return torch.optim.SGD(
+            groups, lr=conf.initial_lr, momentum=conf.momentum, weight_decay=conf.weight_decay, nesterov=True
+        )
+    return torch.optim.Adam(groups, lr=conf.initial_lr, weight_decay=conf.weight_decay)
+
+
+def _resume(
+    out_dir: Path,
+    task: TrainingTask,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    device: torch.device,
+) -> int:
+    """Load the last epoch checkpoint into the task's net and ``optimizer``; the epoch to start from."""
+    resume = last_checkpoint(out_dir)
+    if resume is None:
+        return 0
+    state = torch.load(resume, map_location=device, weights_only=True)
+    if state.get("identity") != task.identity or state["train_conf"] != dataclasses.asdict(task.conf):
+        raise ConfError(
+            f"{resume}: made with another training conf or label set; use another output dir or "
+            f"delete {resume.parent}"
+        )
+    task.net.model.load_state_dict(state["model"])
+    task.net.head.load_state_dict(state["head"])
+    optimizer.load_state_dict(state["optimizer"])
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    log.info("resuming from %s (epoch %d of %d)", resume, state["epoch"], task.conf.epochs)
+    return state["epoch"]
+
+
+def _agree(net: nn.Module, ranks: Ranks) -> None:
+    """Give every rank rank 0's buffers (BatchNorm statistics are per process) and check that the
+    parameters agree on every rank: a checkpoint is the state of all of them."""
+    for buffer in net.buffers():
+        torch.distributed.broadcast(buffer, 0)
+    digest = torch.stack([p.detach().double().sum() for p in net.parameters()])
+    gathered = [torch.empty_like(digest) for _ in range(ranks.world_size)]
+    torch.distributed.all_gather(gathered, digest)
+    if not all(torch.equal(g, gathered[0]) for g in gathered):
+        raise RuntimeError("the ranks' parameters differ after an epoch: gradients were not synchronised")
+    log.info("parameters identical on all %d ranks", ranks.world_size)
+
+
+def _train_epoch(
+    trained: nn.Module,
+    task: TrainingTask,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    epoch: int,
+    steps_per_epoch: int,
+    lr_at: Callable[[int], float],
+    device: torch.device,
+    ranks: Ranks,
+) -> dict[str, float]:
+    conf, dataset = task.conf, task.dataset
+    dataset.set_epoch(epoch)
+    torch.manual_seed(conf.seed * 100_003 + epoch * 1_009 + ranks.rank)  # dropout: a function of epoch, rank
+    order = epoch_order(len(dataset), epoch, conf.seed, ranks.rank, ranks.world_size)
+    batches = [order[i : i + conf.batch_size].tolist() for i in range(0, len(order), conf.batch_size)]
+    loader = DataLoader(dataset, batch_sampler=batches, num_workers=conf.num_workers)
+    trained.train()
+    totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, examples
+    lr, values = 0.0, {}
+    amp = AMP_DTYPES.get(conf.precision)
+    start = time.perf_counter()
+    join = trained.join() if isinstance(trained, DistributedDataParallel) else contextlib.nullcontext()
+    with join, progress_bar(len(batches), desc=f"epoch {epoch + 1}/{conf.epochs}", unit="batch") as bar:
+        for step_in_epoch, (x, y) in enumerate(loader):
+            lr = lr_at(epoch * steps_per_epoch + step_in_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["lr_scale"]
+            if task.before_step is not None:
+                values = task.before_step(task.net, epoch + step_in_epoch / steps_per_epoch)
+            with torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext():
+                loss, accuracy = trained(x.to(device), y.to(device))
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()  # fp32 and bf16: the scaler is disabled and changes nothing
+            scaler.step(optimizer)
+            scaler.update()
+            totals += torch.tensor([float(loss.detach()) * len(y), float(accuracy) * len(y), len(y)])
+            bar.update(1)
+    if ranks.distributed:
+        torch.distributed.all_reduce(totals)
+    if int(totals[2]) != len(dataset):
+        raise RuntimeError(f"epoch {epoch + 1} drew {int(totals[2])} examples for {len(dataset)}")
+    seconds = time.perf_counter() - start
+    return {
+        "epoch": epoch + 1,
+        "loss": float(totals[0] / totals[2]),
+        "accuracy": float(totals[1] / totals[2]),
+        "lr": lr,
+        **values,
+        "samples_per_s": float(totals[2]) / seconds,
+        "seconds": seconds,
+    }
+
+
+def _log_epoch(out_dir: Path, row: dict[str, float], fields: tuple[str, ...]) -> None:
+    """Append one epoch's row to ``train_log.csv`` (rewritten atomically, rows of later epochs dropped:
+    a resumed run replaces what an interrupted one logged after its last checkpoint)."""
+    path = out_dir / "train_log.csv"
+    rows = []
+    if path.is_file():
+        rows = [r for r in csv.DictReader(io.StringIO(path.read_text())) if int(r["epoch"]) < row["epoch"]]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows([*rows, {k: row[k] for k in fields}])
+    atomic_write_text(path, buffer.getvalue())
+
+
+def read_training_log(out_dir: Path) -> dict[str, list[float]]:
+    """``train_log.csv`` as columns of floats."""
+    rows = list(csv.DictReader(io.StringIO((out_dir / "train_log.csv").read_text())))
+    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
+
+
+def _plot_log(out_dir: Path, task: TrainingTask) -> None:
+    """``train_curves.png``: one panel per logged quantity against the epoch."""
+    from sasv.plots import plot_training_log
+
+    columns = read_training_log(out_dir)
+    panels = {k: task.plot_labels.get(k, k) for k in task.log_fields[1:] if k not in TIMING_FIELDS}
+    plot_training_log(columns, panels, out_dir / "train_curves.png")
+
+
+def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
+    """The model weights averaged over epoch checkpoints (wespeaker's model averaging, the weight average of
+    clovaai's SWA): float parameters and buffers are averaged in float64, integer buffers (BatchNorm's batch
+    counters) taken from the last."""
+    if not paths:
+        raise ValueError("no checkpoints to average")
+    states = [torch.load(p, map_location="cpu", weights_only=True)["model"] for p in paths]
+    averaged = {}
+    for key, last in states[-1].items():
+        if last.is_floating_point():
+            averaged[key] = (sum(s[key].double() for s in states) / len(states)).to(last.dtype)
+        else:
+            averaged[key] = last.clone()
+    return averaged

@@ -1,0 +1,62 @@
+"""What the two training tools (``sasv train_asv``, ``sasv train_cm``) share around the loop: their common
+options, where a run writes, and the export of trained weights with a conf the SASV stages take."""
+
+from __future__ import annotations
+
+import logging
+from argparse import Namespace
+from pathlib import Path
+
+from torch import nn
+
+from sasv.cli import ArgumentParser
+from sasv.conf import ConfError, ModelConf, load_conf
+from sasv.exp_layout import ExpLayout
+from sasv.export import save_checkpoint, write_conf
+
+log = logging.getLogger(__name__)
+
+TORCHRUN_HELP = """
+Several processes (GPUs, or CPU processes with gloo) train together under torchrun, e.g.
+  torchrun --standalone --nproc_per_node 4 -m sasv {tool} ...                            (one node)
+  torchrun --nnodes 2 --node_rank R --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29400 \\
+    -m sasv {tool} ...                                                                (several nodes)
+"""
+
+
+def training_parser(tool: str, description: str, kind: str, model_example: str, train_example: str,
+                    data_example: str) -> ArgumentParser:  # fmt: skip
+    """The options every training tool has; the tool adds its own."""
+    p = ArgumentParser(prog=f"sasv {tool}", description=description + TORCHRUN_HELP.format(tool=tool))
+    p.add_argument("--model_conf", required=True, help=f"{kind.upper()} model conf, e.g. {model_example}")
+    p.add_argument("--train_conf", required=True, help=f"training conf, e.g. {train_example}")
+    p.add_argument("--train_set", required=True, help=f"training data dir, {data_example}")
+    p.add_argument(
+        "--name", default=None, help="name of the trained model (default: <model conf name>_trained)"
+    )
+    p.add_argument("--exp_dir", default="exp", help="experiment root (default: exp)")
+    p.add_argument("--out", default=None, help="output dir (default: <exp_dir>/train/<name>)")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")
+    return p
+
+
+def model_conf_and_output(args: Namespace, kind: str) -> tuple[ModelConf, str, Path]:
+    """The model conf (of ``kind``), the trained model's name and the run's output dir."""
+    model_conf = load_conf(args.model_conf)
+    if model_conf.kind != kind:
+        raise ConfError(f"{args.model_conf}: a {model_conf.kind} conf; this trains {kind.upper()} models")
+    name = args.name or f"{model_conf.name}_trained"
+    out = Path(args.out) if args.out else ExpLayout(args.exp_dir).train_dir(name)
+    return model_conf, name, out
+
+
+def export_trained(model_conf: ModelConf, model: nn.Module, out: Path, name: str) -> tuple[Path, Path]:
+    """Write ``model`` in the public format its conf loads (``model.<ext>``, plain ``model.pt`` for a conf
+    without a checkpoint) and ``model.yaml`` naming it with its sha256; returns both paths."""
+    checkpoint = model_conf.checkpoint
+    fmt = checkpoint.format if checkpoint is not None else "plain"
+    weights = out / f"model{Path(checkpoint.path).suffix if checkpoint is not None else '.pt'}"
+    sha256 = save_checkpoint(model, weights, fmt)
+    conf_path = write_conf(model_conf, weights, sha256, out / "model.yaml", name=name, format_name=fmt)
+    log.info("exported %s: %s (%s format), conf %s", name, weights, fmt, conf_path)
+    return weights, conf_path
