@@ -3,7 +3,7 @@
 #   stage 0  download LA.zip and the SASV trial lists (opt-in: --download true)
 #   stage 1  Kaldi-style data dirs data/{dev,eval}/{wav.scp,utt2spk,enroll,trials}, validated
 #   stage 2  ASV embeddings (full utterance + five 3 s segments) -> exp/<asv>/embeddings/<set>/xvector.scp
-#   stage 3  CM scores (AASIST P(bona fide)) -> exp/<cm>/scores/<set>/cm_scores.txt
+#   stage 3  CM scores (AASIST P(bona fide)) -> exp/<cm>/scores/<set>/cm_scores.txt, per --cm_conf
 # Then run run_test_nonorm.sh / run_test_l2norm.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -14,7 +14,7 @@ stop_stage=3
 la_root=LA                   # the corpus's LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...)
 trials_dir=""                # where ASVspoof2019.LA.asv.{dev,eval}.gi.trl.txt are (default: LA asv protocols)
 asv_conf="conf/asv/ecapa_tdnn.yaml"   # one or several ASV confs, space separated
-cm_conf="conf/cm/aasist.yaml"
+cm_conf="conf/cm/aasist.yaml"         # one or several CM confs, space separated
 data_dir=data
 exp_dir=exp
 sets="dev eval"
@@ -38,7 +38,7 @@ Options (default):
   --la_root DIR          ASVspoof 2019 LA folder with ASVspoof2019_LA_{dev,eval}/flac (${la_root})
   --trials_dir DIR       folder with the SASV trial lists (<la_root>/ASVspoof2019_LA_asv_protocols)
   --asv_conf 'F ...'     ASV model conf(s) (${asv_conf})
-  --cm_conf F            CM model conf (${cm_conf})
+  --cm_conf 'F ...'      CM model conf(s) (${cm_conf})
   --data_dir DIR         data dirs root (${data_dir})
   --exp_dir DIR          experiment root (${exp_dir})
   --sets 'S ...'         sets to prepare and process (${sets})
@@ -91,10 +91,12 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
-  log "Stage 3: CM scores with ${cm_conf}"
-  python -m sasv score_cm --conf "${cm_conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
-    --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --threads "${threads}" \
-    --allow_random_init "${allow_random_init}"
+  for conf in ${cm_conf}; do
+    log "Stage 3: CM scores with ${conf}"
+    python -m sasv score_cm --conf "${conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
+      --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --threads "${threads}" \
+      --allow_random_init "${allow_random_init}"
+  done
 fi
 
 log "Done."

@@ -68,6 +68,7 @@ Options (default):
 
 . utils/parse_options.sh
 . utils/log.sh
+. utils/torchrun.sh
 check_stage_range
 corpora_dir=$(dirname "${vox2_root%/}")  # stage 0 unpacks everything in one folder: the roots must be there
 if [ "${download}" = true ]; then
@@ -111,14 +112,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   [ -z "${name}" ] || opts+=(--name "${name}")
   [ -z "${valid_set}" ] || opts+=(--valid_set "${valid_set}")
   [ -d "${data_dir}/musan" ] && opts+=(--musan_dir "${data_dir}/musan" --rirs_dir "${data_dir}/rirs")
-  launch=(python)
-  if [ "${nnodes}" -gt 1 ]; then
-    [ -n "${rdzv_endpoint}" ] || { echo "$0: --nnodes ${nnodes} needs --rdzv_endpoint HOST:PORT" >&2; exit 1; }
-    launch=(python -m torch.distributed.run --nnodes "${nnodes}" --node_rank "${node_rank}" \
-      --nproc_per_node "${nproc_per_node}" --rdzv_backend c10d --rdzv_endpoint "${rdzv_endpoint}")
-  elif [ "${nproc_per_node}" -gt 1 ]; then
-    launch=(python -m torch.distributed.run --standalone --nproc_per_node "${nproc_per_node}")
-  fi
+  set_launcher
   log "Stage 3: training ${asv_conf} on ${train_set} (${train_conf}) under ${exp_dir}/train/," \
     "${nnodes} node(s) x ${nproc_per_node} process(es)"
   "${launch[@]}" -m sasv train_asv --model_conf "${asv_conf}" --train_conf "${train_conf}" \

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Shared body of run_test_nonorm.sh and run_test_l2norm.sh (they only fix --norm).
-#   stage 1  per ASV model: speaker models, cosine scores, CM fusion, SASV/SV/SPF EERs
+#   stage 1  per ASV x CM model: speaker models, cosine scores, CM fusion, SASV/SV/SPF EERs
 #            -> exp/<asv>/<cm>/<variant>/{scores_<set>.txt,results.json,results.md}
 #            + DET curves, score histograms, per-attack SPF-EERs -> analysis.{md,json}, det_*.png, hist_*.png
-#   stage 2  logistic-regression fusion of all scored systems of this norm (needs >= 2 ASV confs)
+#   stage 2  logistic-regression fusion of the ASV systems of this norm with the first --cm_conf
+#            (needs >= 2 ASV confs)
 #            -> exp/fusion/logreg_<variant>/{weights.json,scores_<set>.txt,results.md}
 # <variant> is the norm, plus _asnorm with --score_norm asnorm; paths come from sasv/exp_layout.py.
 #   stage 3  summary over every model and variant present -> exp/summary.md and exp/RESULTS.md
@@ -15,7 +16,7 @@ stage=1
 stop_stage=3
 norm=""                      # nonorm | l2norm (set by the wrapper script)
 asv_conf="conf/asv/ecapa_tdnn.yaml"   # one or several ASV confs, space separated
-cm_conf="conf/cm/aasist.yaml"
+cm_conf="conf/cm/aasist.yaml"         # one or several CM confs, space separated
 data_dir=data
 exp_dir=exp
 sets="dev eval"
@@ -33,7 +34,7 @@ Options (default):
   --stop_stage N         last stage to run (${stop_stage})
   --norm N               nonorm | l2norm (fixed by run_test_nonorm.sh / run_test_l2norm.sh) (${norm})
   --asv_conf 'F ...'     ASV model conf(s) to score (${asv_conf})
-  --cm_conf F            CM model conf (${cm_conf})
+  --cm_conf 'F ...'      CM model conf(s); fusion uses the first (${cm_conf})
   --data_dir DIR         data dirs root (${data_dir})
   --exp_dir DIR          experiment root (${exp_dir})
   --sets 'S ...'         sets to score (${sets})
@@ -56,19 +57,22 @@ layout() {
 }
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  for conf in ${asv_conf}; do
-    log "Stage 1: scoring ${conf} + ${cm_conf} (${norm}, fusion ${fusion})"
-    python -m sasv score_trials --asv_conf "${conf}" --cm_conf "${cm_conf}" --norm "${norm}" \
-      --fusion "${fusion}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --sets ${sets} \
-      --score_norm "${score_norm}" --top_k "${top_k}"
-    system_dir="$(layout system_dir --asv_conf "${conf}" --cm_conf "${cm_conf}")"
-    python -m sasv analyse_system --system_dir "${system_dir}" --sets ${sets} --plots "${plots}"
+  for cm in ${cm_conf}; do
+    for conf in ${asv_conf}; do
+      log "Stage 1: scoring ${conf} + ${cm} (${norm}, fusion ${fusion})"
+      python -m sasv score_trials --asv_conf "${conf}" --cm_conf "${cm}" --norm "${norm}" \
+        --fusion "${fusion}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --sets ${sets} \
+        --score_norm "${score_norm}" --top_k "${top_k}"
+      system_dir="$(layout system_dir --asv_conf "${conf}" --cm_conf "${cm}")"
+      python -m sasv analyse_system --system_dir "${system_dir}" --sets ${sets} --plots "${plots}"
+    done
   done
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   systems=()
-  for conf in ${asv_conf}; do systems+=("$(layout system_name --asv_conf "${conf}" --cm_conf "${cm_conf}")"); done
+  read -r first_cm _ <<< "${cm_conf}"
+  for conf in ${asv_conf}; do systems+=("$(layout system_name --asv_conf "${conf}" --cm_conf "${first_cm}")"); done
   if [ "${#systems[@]}" -ge 2 ]; then
     out="$(layout fusion_dir)"
     log "Stage 2: logistic-regression fusion of ${systems[*]} (trained on ${fusion_train_set}) -> ${out}"

@@ -37,6 +37,8 @@ class CheckpointSpec:
     format: str
     sha256: str | None = None
     url: str | None = None
+    # what the weights were trained on, in words (written by the training tools' export; tables show it)
+    trained_on: str | None = None
 
     def resolved_path(self, root: Path) -> Path:
         p = Path(self.path)
@@ -121,7 +123,7 @@ def _checkpoint_spec(ckpt: Any, source: str) -> CheckpointSpec | None:
         return None
     if not isinstance(ckpt, dict) or "path" not in ckpt or "format" not in ckpt:
         raise ConfError(f"{source}: checkpoint needs at least 'path' and 'format'")
-    extra = set(ckpt) - {"path", "format", "sha256", "url"}
+    extra = set(ckpt) - {"path", "format", "sha256", "url", "trained_on"}
     if extra:
         raise ConfError(f"{source}: unknown checkpoint keys {sorted(extra)}")
     for key in ("path", "format"):
@@ -130,13 +132,14 @@ def _checkpoint_spec(ckpt: Any, source: str) -> CheckpointSpec | None:
     sha256, url = ckpt.get("sha256"), ckpt.get("url")
     if sha256 is not None and not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
         raise ConfError(f"{source}: checkpoint.sha256: expected 64 hex digits or null, got {sha256!r}")
-    if url is not None and not isinstance(url, str):
-        raise ConfError(f"{source}: checkpoint.url: expected a string or null, got {url!r}")
+    for key in ("url", "trained_on"):
+        if ckpt.get(key) is not None and not isinstance(ckpt[key], str):
+            raise ConfError(f"{source}: checkpoint.{key}: expected a string or null, got {ckpt[key]!r}")
     try:
         get_format(ckpt["format"])
     except CheckpointError as e:
         raise ConfError(f"{source}: {e}") from e
-    return CheckpointSpec(path=ckpt["path"], format=ckpt["format"], sha256=sha256, url=url)
+    return CheckpointSpec(ckpt["path"], ckpt["format"], sha256, url, ckpt.get("trained_on"))
 
 
 def load_conf(path: str | Path) -> ModelConf:

@@ -34,6 +34,7 @@ CM_SCORES_DIR = "scores"
 FUSION_DIR = "fusion"
 LOGS_DIR = "logs"
 TRAIN_DIR = "train"
+TRAINED_SUFFIX = "_trained"  # a trained model's default name: <conf name>_trained
 MODEL_RECORD = "model.json"
 RESULTS_RECORD = "results.json"
 FUSION_NAME = "logreg"
@@ -114,6 +115,11 @@ class ExpLayout:
     def fusion_dir(self, variant_name: str) -> Path:
         return self.root / FUSION_DIR / f"{FUSION_NAME}_{variant_name}"
 
+    @staticmethod
+    def trained_name(conf_name: str) -> str:
+        """The default name of a model trained from the conf named ``conf_name``."""
+        return f"{conf_name}{TRAINED_SUFFIX}"
+
     def train_dir(self, name: str) -> Path:
         """Where a trained model's checkpoints, log, exported weights and conf go."""
         return self.root / TRAIN_DIR / name
@@ -158,12 +164,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         q.add_argument("--cm_conf", required=True)
         q.add_argument("--norm", required=True)
         q.add_argument("--score_norm", default="none")
+    q = sub.add_parser("train_dir", help="the folder of a model trained from a conf")
+    q.add_argument("--exp_dir", default="exp")
+    q.add_argument("--conf", required=True, help="the model conf that was trained")
+    q.add_argument("--name", default=None, help="the trained model's name, if given to the trainer")
     q = sub.add_parser("fusion_dir", help="the folder of the learned fusion of one variant")
     q.add_argument("--exp_dir", default="exp")
     q.add_argument("--norm", required=True)
     q.add_argument("--score_norm", default="none")
     args = p.parse_args(argv)
     layout = ExpLayout(args.exp_dir)
+    if args.query == "train_dir":
+        print(layout.train_dir(args.name or layout.trained_name(load_conf(args.conf).name)))
+        return 0
     name = variant(args.norm, args.score_norm)
     if args.query == "fusion_dir":
         print(layout.fusion_dir(name))

@@ -157,12 +157,14 @@ def write_conf(
     name: str | None = None,
     *,
     format_name: str | None = None,
+    trained_on: str | None = None,
 ) -> Path:
     """Write a conf for the exported checkpoint: ``conf``'s architecture, arguments, front-end and format,
     the new file and its sha256 (so a later load refuses any other file) and no URL (nothing to download).
 
     ``checkpoint_path`` is written as given; a relative one is resolved against the recipe root, as in every
-    conf. ``format_name`` is only needed when ``conf`` names no checkpoint. The result is parsed with
+    conf. ``format_name`` is only needed when ``conf`` names no checkpoint; ``trained_on`` says in words what
+    the weights were trained on (tables show it). The result is parsed with
     :func:`sasv.conf.parse_conf` before it is written, so an invalid conf is never left behind.
     """
     fmt = format_name or (conf.checkpoint.format if conf.checkpoint is not None else None)
@@ -176,6 +178,8 @@ def write_conf(
         raw["embedding_dim"] = conf.embedding_dim
     raw["batch_size"] = conf.batch_size
     raw["checkpoint"] = {"path": str(checkpoint_path), "format": fmt, "sha256": sha256.lower(), "url": None}
+    if trained_on is not None:
+        raw["checkpoint"]["trained_on"] = trained_on
     path = Path(path)
     parse_conf(raw, source=str(path))
     source = " ".join(str(conf.source).split())  # one comment line, whatever the source string holds

@@ -35,7 +35,18 @@ def model_record(loaded: LoadedModel) -> dict:
         "checkpoint": ckpt.path if ckpt else None,
         "checkpoint_sha256": loaded.checkpoint_sha256,
         "pretrained": loaded.pretrained,
+        "trained_on": ckpt.trained_on if ckpt else None,
     }
+
+
+def weights_origin(record: dict) -> str:
+    """Where a model record's weights came from, in words, for tables: trained here (on what), a published
+    checkpoint, or random initialisation."""
+    if not record.get("pretrained"):
+        return "RANDOMLY INITIALISED (no checkpoint)"
+    if record.get("trained_on"):
+        return f"trained on {record['trained_on']}"
+    return "published checkpoint"
 
 
 def model_key(loaded: LoadedModel) -> str:

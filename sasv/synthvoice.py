@@ -36,6 +36,10 @@ _BANDWIDTHS = np.array([80.0, 100.0, 140.0, 200.0])
 
 # Spoofing "systems": how an attack re-synthesises its target's voice. Attack ids map onto these in turn.
 SPOOF_STYLES = ("vocoder", "noise_excited", "monotone", "frame_glitch")
+# The trace the spoofing systems' shared waveform generator leaves (_generator_trace): a partial at this
+# frequency (Hz), at a level below the speech (dB) drawn per utterance
+SPOOF_TRACE_HZ = 6000.0
+SPOOF_TRACE_SNR = (-5.0, 20.0)
 
 
 @dataclass(frozen=True)
@@ -180,4 +184,22 @@ def synthesize(
         out = out * np.repeat(gains, frame)[:num_samples]
     peak = np.max(np.abs(out))
     out = out / peak if peak > 0 else out
-    return out + 1e-3 * rng.standard_normal(num_samples)  # a noise floor: no digital silence
+    out = out + 1e-3 * rng.standard_normal(num_samples)  # a noise floor: no digital silence
+    if style != "bonafide":
+        out = out + _generator_trace(out, rng, SPOOF_TRACE_HZ)
+    return out
+
+
+def _generator_trace(speech: np.ndarray, rng: np.random.Generator, hz: float) -> np.ndarray:
+    """The trace a waveform generator leaves: a "metallic" partial at its frequency ``hz``
+    that follows the speech envelope, at a signal-to-trace ratio drawn from :data:`SPOOF_TRACE_SNR` dB.
+    Loud traces give a spoof away; the quietest are below what a small countermeasure learns to hear, so
+    a trained countermeasure's EER on the mini corpus is neither 0 nor chance."""
+    envelope = lfilter([0.01], [1.0, -0.99], np.abs(speech))
+    t = np.arange(speech.size) / SAMPLE_RATE
+    partial = envelope * np.sin(2 * np.pi * hz * t + rng.uniform(0, 2 * np.pi))
+    power = np.mean(partial**2)
+    if power <= 0:
+        return np.zeros_like(speech)
+    snr_db = rng.uniform(*SPOOF_TRACE_SNR)
+    return partial * np.sqrt(np.mean(speech**2) / power * 10 ** (-snr_db / 10))

@@ -59,7 +59,7 @@ def rel_err(actual, expected) -> float:
 def make_train_corpus(work: Path, train_speakers: int, utts_per_speaker: int = 6) -> Path:
     """A mini corpus under ``work`` whose LA-train bona fide utterances are prepared as a training data dir
     (the AS-norm cohort dir, ``<work>/data/train_cohort``); its dev set (``<work>/data/dev``) holds other
-    speakers, for held-out validation."""
+    speakers, for held-out validation. The CM data dirs ``<work>/data/cm_{train,dev,eval}`` are there too."""
     import subprocess
 
     from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus
@@ -68,7 +68,7 @@ def make_train_corpus(work: Path, train_speakers: int, utts_per_speaker: int = 6
     make_mini_corpus(work / "corpus", config)
     subprocess.run(
         [*tool("prepare_la"), "--la_root", str(work / "corpus" / "LA"), "--out", str(work / "data"),
-         "--cohort", "true", "--audio_check", "false"],
+         "--cohort", "true", "--cm_sets", "train", "dev", "eval", "--audio_check", "false"],
         check=True, capture_output=True,
     )  # fmt: skip
     return work / "data" / "train_cohort"

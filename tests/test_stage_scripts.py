@@ -17,6 +17,7 @@ USER_SCRIPTS = [
     "run_test_l2norm.sh",
     "run_demo.sh",
     "run_train_asv.sh",
+    "run_train_cm.sh",
     "local/download_la.sh",
     "local/download_train_corpora.sh",
     "local/download_pretrained.sh",

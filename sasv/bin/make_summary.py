@@ -21,7 +21,7 @@ from sasv.conf import load_conf
 from sasv.errors import StaleOutputError
 from sasv.exp_layout import ExpLayout
 from sasv.fileio import atomic_write_text
-from sasv.provenance import environment_info
+from sasv.provenance import environment_info, weights_origin
 from sasv.report import summary_table
 from sasv.scoring import NORMS
 
@@ -52,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             summary_table([(r["asv"], r["variant"], r["results"]) for r in rs], "\n".join(notes) or None)
         )
 
+    origins = {m["name"]: weights_origin(m) for r in records for m in r.get("models", [])}
+    if origins:
+        parts += ["## Models", "", *(f"- {name}: {origins[name]}" for name in sorted(origins)), ""]
     missing = []
     scored = {(r["asv"], r["variant"]) for r in records}
     for conf_path in args.asv_confs:
@@ -95,8 +98,8 @@ def results_md(exp: Path, records: list[dict], summary: str) -> str:
         "",
         "## Models",
         "",
-        "| model | kind | conf | checkpoint | sha256 |",
-        "| --- | --- | --- | --- | --- |",
+        "| model | kind | weights | conf | checkpoint | sha256 |",
+        "| --- | --- | --- | --- | --- | --- |",
     ]
     seen = set()
     for r in records:
@@ -105,7 +108,8 @@ def results_md(exp: Path, records: list[dict], summary: str) -> str:
                 continue
             seen.add(m["name"])
             sha = m["checkpoint_sha256"] or "none: RANDOMLY INITIALISED"
-            lines.append(f"| {m['name']} | {m['kind']} | {m['conf']} | {m['checkpoint']} | {sha} |")
+            cells = [m["name"], m["kind"], weights_origin(m), m["conf"], m["checkpoint"], sha]
+            lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     lines += ["", summary.replace("# SASV results", "## Summary", 1).rstrip(), "", "## Systems", ""]
     for r in sorted(records, key=lambda r: (r["asv"], r["cm"], r["variant"])):
         folder = r["dir"]

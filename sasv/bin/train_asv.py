@@ -69,7 +69,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         epochs = epoch_checkpoints(out)[-args.average_last :]
         model = build_from_conf(model_conf)
         model.load_state_dict(average_checkpoints(epochs))
-        export_trained(model_conf, model, out, name)
+        how = f"{train_conf.epochs} epochs of {args.train_conf}; average of the last {len(epochs)}"
+        trained_on = f"{args.train_set} ({how})"
+        export_trained(model_conf, model, out, name, trained_on)
         log.info(
             "%s: the average of %d epochs (%s .. %s)", name, len(epochs), epochs[0].name, epochs[-1].name
         )

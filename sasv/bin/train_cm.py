@@ -72,7 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             log.info("re-estimating BatchNorm statistics on %d training crops", len(dataset))
             update_batchnorm(model, dataset, conf.batch_size, device)
         model.cpu()
-        export_trained(model_conf, model, out, name)
+        rule = average_rule(conf, chosen, averaged, bn_updated)
+        trained_on = (
+            f"{args.train_set} ({conf.epochs} epochs of {args.train_conf}, dev {args.dev_set}; {rule})"
+        )
+        export_trained(model_conf, model, out, name, trained_on)
         model.to(device)
         results = {
             "name": name,
@@ -80,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "train_set": str(args.train_set),
             "epochs": len(checkpoints),
             "exported_epochs": chosen,
-            "rule": average_rule(conf, chosen, averaged, bn_updated),
+            "rule": rule,
             "dev_set": str(args.dev_set),
             "dev_cm_eer": validation_cm_eer(model, args.dev_set, device),
             "eval_set": args.eval_set,

@@ -53,7 +53,7 @@ def speaker_task(
         conf,
         ModelWithLoss(model, head),
         dataset,
-        {"classes": train_list.classes},
+        {"classes": train_list.classes, "train_list": train_list.fingerprint()},
         ("margin",),
         before_step=set_margin,
         plot_labels={"accuracy": "training accuracy", "lr": "learning rate", "margin": "AAM margin"},

@@ -28,6 +28,7 @@ from sasv.train.validate import validation_cm_eer
 log = logging.getLogger(__name__)
 
 LABEL_FILE = "utt2spf"
+EER_TIE = 1e-9
 
 
 class WeightedCrossEntropy(nn.Module):
@@ -58,8 +59,13 @@ def crop_dataset(conf: CmTrainConf, train_list: TrainList) -> CropDataset:
     return CropDataset(train_list, conf.crop_samples, conf.seed, augment)
 
 
-def cm_task(model_conf: ModelConf, conf: CmTrainConf, train_dir: str | Path, dev_dir: str | Path | None,
-            device: torch.device) -> TrainingTask:  # fmt: skip
+def cm_task(
+    model_conf: ModelConf,
+    conf: CmTrainConf,
+    train_dir: str | Path,
+    dev_dir: str | Path | None,
+    device: torch.device,
+) -> TrainingTask:
     """The countermeasure of ``model_conf``'s architecture on ``train_dir``, validated on ``dev_dir``."""
     train_list = cm_train_list(train_dir)
     torch.manual_seed(conf.seed)
@@ -73,10 +79,11 @@ def cm_task(model_conf: ModelConf, conf: CmTrainConf, train_dir: str | Path, dev
         conf,
         ModelWithLoss(model, head),
         crop_dataset(conf, train_list),
-        {"classes": train_list.classes, "utterances": len(train_list)},
+        {"classes": train_list.classes, "train_list": train_list.fingerprint()},
         ("dev_cm_eer",) if dev_dir is not None else (),
         after_epoch=validate if dev_dir is not None else None,
         plot_labels={"accuracy": "training accuracy", "lr": "learning rate", "dev_cm_eer": "dev CM-EER"},
+        unused_parameters=True,  # AASIST: the residual blocks' bn1 of the original, never applied
     )
 
 
@@ -100,10 +107,11 @@ def train(
 
 def best_dev_epochs(dev_eers: list[float], max_dev_eer: float) -> list[int]:
     """The 1-based epochs clovaai's SWA averages: each epoch whose dev EER is at most the best so far,
-    the running best starting at ``max_dev_eer`` (clovaai: 1 %), ties included."""
+    the running best starting at ``max_dev_eer`` (clovaai: 1 %), ties included (equal up to
+    :data:`EER_TIE`: the same error count can give EERs that differ in the last bits)."""
     best, chosen = max_dev_eer, []
     for epoch, eer in enumerate(dev_eers, start=1):
-        if eer <= best:
+        if eer <= best + EER_TIE:
             best = eer
             chosen.append(epoch)
     return chosen
@@ -111,19 +119,24 @@ def best_dev_epochs(dev_eers: list[float], max_dev_eer: float) -> list[int]:
 
 @torch.no_grad()
 def update_batchnorm(model: nn.Module, dataset: CropDataset, batch_size: int, device: torch.device) -> None:
-    """Re-estimate every BatchNorm's running statistics with one pass over ``dataset`` in training mode
-    (cumulative averages, as torchcontrib's ``bn_update``): averaged weights need statistics of their own."""
+    """Re-estimate every BatchNorm's running statistics with one pass over ``dataset`` in training mode:
+    averaged weights need statistics of their own. As torchcontrib's ``bn_update``, each batch enters
+    with momentum ``b / (n + b)`` (``n`` examples seen before it, ``b`` in it), so the statistics are the
+    average over every example, however the last batch is cut."""
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not norms:
         return
     momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
-        m.momentum = None
     was_training = model.training
     model.train()
+    seen = 0
     for x, _ in DataLoader(dataset, batch_size=batch_size):
+        for m in norms:
+            m.momentum = len(x) / (seen + len(x))
         model(x.to(device))
+        seen += len(x)
     for m, momentum in zip(norms, momenta, strict=True):
         m.momentum = momentum
     model.train(was_training)

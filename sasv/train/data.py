@@ -8,6 +8,7 @@ checkpoint continues exactly as an uninterrupted one would.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,11 @@ class TrainList:
 
     def __len__(self) -> int:
         return len(self.utts)
+
+    def fingerprint(self) -> str:
+        """sha256 of every utterance id with its label: a resumed run must train on the same list."""
+        text = "".join(f"{u} {self.classes[label]}\n" for u, label in zip(self.utts, self.labels, strict=True))
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def example_rng(seed: int, epoch: int, index: int) -> np.random.Generator:

@@ -100,6 +100,9 @@ class TrainingTask:
     before_step: Callable[[ModelWithLoss, float], dict[str, float]] | None = None
     after_epoch: Callable[[nn.Module, int], dict[str, float]] | None = None
     plot_labels: dict[str, str] = field(default_factory=dict)
+    # the model has parameters some forward passes never use (AASIST keeps clovaai's unused bn1 layers):
+    # DistributedDataParallel must then look for them after every backward pass
+    unused_parameters: bool = False
 
     @property
     def log_fields(self) -> tuple[str, ...]:
@@ -145,7 +148,11 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
     start_epoch = _resume(out_dir, task, optimizer, scaler, device)
     trained: nn.Module = net
     if ranks.distributed:
-        trained = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+        trained = DistributedDataParallel(
+            net,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=task.unused_parameters,
+        )
     per_rank = math.ceil(len(task.dataset) / ranks.world_size)
     steps_per_epoch = math.ceil(per_rank / conf.batch_size)
     lr_at = _lr_function(conf, steps_per_epoch, ranks.world_size, len(task.dataset))

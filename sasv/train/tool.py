@@ -45,18 +45,23 @@ def model_conf_and_output(args: Namespace, kind: str) -> tuple[ModelConf, str, P
     model_conf = load_conf(args.model_conf)
     if model_conf.kind != kind:
         raise ConfError(f"{args.model_conf}: a {model_conf.kind} conf; this trains {kind.upper()} models")
-    name = args.name or f"{model_conf.name}_trained"
+    name = args.name or ExpLayout.trained_name(model_conf.name)
     out = Path(args.out) if args.out else ExpLayout(args.exp_dir).train_dir(name)
     return model_conf, name, out
 
 
-def export_trained(model_conf: ModelConf, model: nn.Module, out: Path, name: str) -> tuple[Path, Path]:
+def export_trained(
+    model_conf: ModelConf, model: nn.Module, out: Path, name: str, trained_on: str
+) -> tuple[Path, Path]:
     """Write ``model`` in the public format its conf loads (``model.<ext>``, plain ``model.pt`` for a conf
-    without a checkpoint) and ``model.yaml`` naming it with its sha256; returns both paths."""
+    without a checkpoint) and ``model.yaml`` naming it with its sha256 and what it was trained on; returns
+    both paths."""
     checkpoint = model_conf.checkpoint
     fmt = checkpoint.format if checkpoint is not None else "plain"
     weights = out / f"model{Path(checkpoint.path).suffix if checkpoint is not None else '.pt'}"
     sha256 = save_checkpoint(model, weights, fmt)
-    conf_path = write_conf(model_conf, weights, sha256, out / "model.yaml", name=name, format_name=fmt)
+    conf_path = write_conf(
+        model_conf, weights, sha256, out / "model.yaml", name=name, format_name=fmt, trained_on=trained_on
+    )
     log.info("exported %s: %s (%s format), conf %s", name, weights, fmt, conf_path)
     return weights, conf_path

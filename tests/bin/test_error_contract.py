@@ -339,6 +339,29 @@ def test_train_asv_errors(work, tmp_path, capsys) -> None:
     assert "a cm conf; this trains ASV models" in line
 
 
+def test_train_cm_errors(work, tmp_path, capsys) -> None:
+    """A dev set without labels, labels other than bonafide/spoof, an ASV conf, a bad class weight."""
+    conf = tmp_path / "train.yaml"
+    conf.write_text("epochs: 1\nbatch_size: 4\ncrop_samples: 8000\n")
+    train = ["train_cm", "--model_conf", work / CM, "--train_conf", conf, "--out", tmp_path / "out",
+             "--device", "cpu", "--dev_set", work / "data" / "dev"]  # fmt: skip
+    labelled = tmp_path / "labelled"
+    shutil.copytree(work / "data" / "dev", labelled)
+    utts = [line.split()[0] for line in (labelled / "wav.scp").read_text().splitlines()]
+    (labelled / "utt2spf").write_text("".join(f"{u} genuine\n" for u in utts))
+    line = error_line(capsys, sasv(*train, "--train_set", labelled))
+    assert line.startswith(
+        f"ERROR: {labelled}/utt2spf: unknown label 'genuine'; expected one of spoof, bonafide"
+    )
+    line = error_line(capsys, sasv(*train, "--train_set", work / "data" / "dev"))
+    assert line == f"ERROR: {work / 'data' / 'dev' / 'utt2spf'}: file does not exist"
+    line = error_line(capsys, sasv(*train[:2], work / ASV, *train[3:], "--train_set", labelled))
+    assert "an asv conf; this trains CM models" in line
+    conf.write_text("epochs: 1\nclass_weights: {spoof: 0.1, bona_fide: 0.9}\n")
+    line = error_line(capsys, sasv(*train, "--train_set", labelled))
+    assert line.startswith(f"ERROR: {conf}: train.class_weights: positive weights of exactly spoof, bonafide")
+
+
 def test_layout_query_errors(tmp_path, capsys) -> None:
     conf = tmp_path / "c.yaml"
     conf.write_text(yaml.safe_dump({**TINY_ECAPA, "name": "logs"}))

@@ -11,6 +11,7 @@ import soundfile as sf
 
 from sasv.datadir import read_utt2spk, validate_datadir
 from sasv.la_layout import LALayout
+from sasv.markers import check_prepared_marker
 from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus
 from sasv.protocols import read_cm_protocol
 from tests.conftest import tool
@@ -137,6 +138,26 @@ def test_cohort_is_train_bona_fide_only(la_root, tmp_path):
     assert set(utt2spk) == {e.utt for e in entries if e.label == "bonafide"}
     assert all(utt2spk[e.utt] == e.spk for e in entries if e.utt in utt2spk)
     assert "train_cohort:" in out.stdout
+
+
+def test_cm_data_dirs_label_every_protocol_utterance(la_root, tmp_path):
+    """--cm_sets: one data dir per CM protocol, every utterance with its speaker and bonafide|spoof label;
+    --sets '' makes only these."""
+    out = prepare("--la_root", str(la_root), "--out", str(tmp_path / "data"), "--sets", "",
+                  "--cm_sets", "train", "eval", cwd=tmp_path)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["cm_eval", "cm_train"]
+    for split in ("train", "eval"):
+        data = tmp_path / "data" / f"cm_{split}"
+        entries = read_cm_protocol(LALayout(la_root).cm_protocol(split))
+        labels = dict(line.split() for line in (data / "utt2spf").read_text().splitlines())
+        assert labels == {e.utt: e.label for e in entries}
+        assert read_utt2spk(data / "utt2spk") == {e.utt: e.spk for e in entries}
+        assert check_prepared_marker(data)
+        bonafide = sum(e.label == "bonafide" for e in entries)
+        assert f"cm_{split}: {bonafide} bona fide + {len(entries) - bonafide} spoofed" in out.stdout
+    bad = prepare("--la_root", str(la_root), "--out", str(tmp_path / "x"), "--cm_sets", "test", cwd=tmp_path)
+    assert bad.returncode == 2 and "--cm_sets: 'test' is not one of train, dev, eval" in bad.stderr
 
 
 def test_suspicious_audio_is_listed_or_refused(la_copy, tmp_path):

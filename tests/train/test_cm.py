@@ -1,0 +1,280 @@
+"""Countermeasure training: the recipe's parts (schedule, loss, averaging rule, BatchNorm re-estimation), a
+tiny run on the mini corpus whose dev CM-EER falls, resume after SIGKILL, torchrun, and the export that
+loads through conf/cm/aasist.yaml's own loader."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from sasv.__main__ import main as sasv_main
+from sasv.conf import ConfError, load_conf, load_model, parse_conf
+from sasv.train.cm import (
+    WeightedCrossEntropy,
+    best_dev_epochs,
+    cm_train_list,
+    crop_dataset,
+    exported_epochs,
+    train,
+    update_batchnorm,
+)
+from sasv.train.confs import CmTrainConf, load_train_conf
+from sasv.train.loop import average_checkpoints, checkpoint_path, epoch_checkpoints
+from sasv.train.schedules import warmup_cosine_lr
+from tests.conftest import REPO_ROOT, tool
+from tests.tiny_confs import TINY_AASIST, write_tiny_conf
+
+# a small AASIST at 1 s crops: a few seconds per epoch on the 6-speaker mini corpus
+TINY_CM_TRAIN = CmTrainConf(
+    epochs=6, batch_size=8, crop_samples=16000, initial_lr=0.002, final_lr=0.0001, seed=3,
+    class_weights={"spoof": 0.25, "bonafide": 0.75}, average_max_dev_eer=1.0, num_workers=0,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cm_data(train_dir) -> Path:
+    """The data dirs root of the shared training corpus: cm_train (6 speakers), cm_dev, cm_eval."""
+    return train_dir.parent
+
+
+def _log(out: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader((out / "train_log.csv").open()))
+
+
+def _write_conf(path: Path, conf: CmTrainConf) -> Path:
+    path.write_text(yaml.safe_dump(dataclasses.asdict(conf)))
+    return path
+
+
+def test_the_default_conf_is_the_authors_recipe() -> None:
+    """clovaai/aasist config/AASIST.conf and main.py, key by key."""
+    conf = load_train_conf(REPO_ROOT / "conf/train/cm/aasist.yaml", CmTrainConf)
+    assert (conf.epochs, conf.batch_size, conf.crop_samples) == (100, 24, 64600)
+    assert (conf.optimizer, conf.initial_lr, conf.final_lr, conf.weight_decay) == ("adam", 1e-4, 5e-6, 1e-4)
+    assert conf.lr_schedule == "cosine" and conf.warmup_epochs == 0
+    assert conf.class_weights == {"spoof": 0.1, "bonafide": 0.9}
+    assert (conf.average, conf.average_max_dev_eer, conf.bn_update, conf.rawboost) == (
+        "best_dev",
+        0.01,
+        True,
+        0,
+    )
+
+
+def test_cosine_schedule_is_clovaais_per_step_lambda() -> None:
+    """lr(step) = base * (lr_min/base + (1 - lr_min/base) * (1 + cos(pi * step / total)) / 2)."""
+    steps, epochs, base, low = 7, 3, 1e-4, 5e-6
+    for step in range(steps * epochs):
+        ratio = low / base
+        expected = base * (ratio + (1 - ratio) * 0.5 * (1 + math.cos(math.pi * step / (steps * epochs))))
+        assert warmup_cosine_lr(step, steps, base, low, epochs) == pytest.approx(expected, rel=1e-12)
+    assert warmup_cosine_lr(0, steps, base, low, epochs) == base
+    with_warmup = [warmup_cosine_lr(s, steps, base, low, epochs, warmup_epochs=1) for s in range(steps + 1)]
+    assert with_warmup[0] == 0 and with_warmup[steps] == pytest.approx(base)
+
+
+def test_weighted_cross_entropy_and_labels() -> None:
+    logits = torch.tensor([[2.0, -1.0], [0.5, 0.3], [-1.0, 1.0]])
+    labels = torch.tensor([0, 1, 1])
+    loss, accuracy = WeightedCrossEntropy((0.1, 0.9))(logits, labels)
+    expected = torch.nn.functional.cross_entropy(logits, labels, weight=torch.tensor([0.1, 0.9]))
+    assert torch.equal(loss, expected) and float(accuracy) == pytest.approx(2 / 3)
+
+
+def test_the_averaged_epochs_follow_clovaais_running_best() -> None:
+    """Every epoch at most as bad as the best so far, the running best starting at the threshold."""
+    eers = [0.30, 0.02, 0.012, 0.009, 0.02, 0.009, 0.004]
+    assert best_dev_epochs(eers, 1.0) == [1, 2, 3, 4, 6, 7]
+    assert best_dev_epochs(eers, 0.01) == [4, 6, 7]
+    assert best_dev_epochs([0.5, 0.4], 0.01) == []
+    assert best_dev_epochs([0.0833333333333261, 0.0833333333333356], 1.0) == [1, 2], "a tie in the last bits"
+    conf = CmTrainConf(average_max_dev_eer=0.01)
+    assert exported_epochs(conf, eers) == ([4, 6, 7], True)
+    assert exported_epochs(conf, [0.5, 0.4]) == ([2], False), "none good enough: the last epoch"
+    assert exported_epochs(dataclasses.replace(conf, average="last"), eers) == ([7], False)
+
+
+def test_batchnorm_statistics_are_re_estimated_over_the_whole_train_set(cm_data) -> None:
+    """After update_batchnorm, a BatchNorm's running mean is the mean of its inputs over every crop."""
+    net = torch.nn.Sequential(torch.nn.Unflatten(1, (1, -1)), torch.nn.BatchNorm1d(1))
+    net[1].running_mean.fill_(5.0)
+    dataset = crop_dataset(
+        dataclasses.replace(TINY_CM_TRAIN, crop_samples=4000), cm_train_list(cm_data / "cm_train")
+    )
+    dataset.set_epoch(0)
+    update_batchnorm(net, dataset, batch_size=7, device=torch.device("cpu"))
+    everything = np.concatenate([dataset[i][0] for i in range(len(dataset))])
+    assert float(net[1].running_mean) == pytest.approx(float(everything.mean()), rel=1e-4, abs=1e-7)
+    assert net[1].momentum == 0.1 and net.training is not False
+
+
+def test_training_conf_is_checked(tmp_path) -> None:
+    path = tmp_path / "t.yaml"
+    for text, message in (
+        ("crop_samples: 100\n", "train.crop_samples: must be at least 400"),
+        ("rawboost: 9\n", "train.rawboost: 0 .off. or an algorithm 1-8"),
+        ("class_weights: {spoof: 0.1}\n", "train.class_weights: positive weights of exactly spoof, bonafide"),
+        ("average: swa\n", "train.average: expected"),
+        ("aam_margin: 0.2\n", "train.aam_margin: unknown key"),
+    ):
+        path.write_text(text)
+        with pytest.raises(ConfError, match=message):
+            load_train_conf(path, CmTrainConf)
+
+
+def test_tiny_training_lowers_the_dev_cm_eer_and_exports_a_conf_the_stages_take(cm_data, tmp_path, capsys):
+    """The trained small AASIST's dev CM-EER falls from the first epoch to the exported model; the export
+    is the best-dev average of the logged epochs, in the clovaai format, under a conf with its sha256."""
+    checkpoint = {"path": str(tmp_path / "absent.pth"), "format": "clovaai_aasist"}
+    model_conf = write_tiny_conf(tmp_path, {**TINY_AASIST, "name": "small_cm"}, checkpoint=checkpoint)
+    out = tmp_path / "exp" / "train" / "small_cm_trained"
+    train_conf = _write_conf(tmp_path / "t.yaml", TINY_CM_TRAIN)
+    argv = ["train_cm", "--model_conf", str(model_conf), "--train_conf", str(train_conf),
+            "--train_set", str(cm_data / "cm_train"), "--dev_set", str(cm_data / "cm_dev"),
+            "--eval_set", str(cm_data / "cm_eval"), "--exp_dir", str(tmp_path / "exp"),
+            "--device", "cpu"]  # fmt: skip
+    assert sasv_main(argv) == 0, capsys.readouterr().err
+    rows = _log(out)
+    dev = [float(r["dev_cm_eer"]) for r in rows]
+    results = json.loads((out / "results.json").read_text())
+    assert len(dev) == 6 and results["dev_cm_eer"] < dev[0] - 0.1, (dev, results)
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert results["exported_epochs"] == best_dev_epochs(dev, 1.0)
+    conf = load_conf(out / "model.yaml")
+    assert conf.name == "small_cm_trained" and conf.checkpoint.format == "clovaai_aasist"
+    assert "cm_train" in conf.checkpoint.trained_on
+    loaded = load_model(conf)  # strict, sha256 checked
+    averaged = average_checkpoints([checkpoint_path(out, e) for e in results["exported_epochs"]])
+    state = loaded.model.state_dict()
+    weights = [k for k in averaged if "running" not in k and "num_batches" not in k]
+    assert all(torch.equal(state[k], averaged[k]) for k in weights), "the exported weights are the average"
+    assert any(not torch.equal(state[k], averaged[k]) for k in averaged if "running_mean" in k), (
+        "BN re-estimated"
+    )
+    table = (out / "results.md").read_text()
+    assert "| this run: small_cm_trained |" in table and "eval CM-EER" in table
+    assert (out / "train_curves.png").stat().st_size > 10_000
+    assert sasv_main(argv) == 0, "a finished run returns at once"
+
+
+def test_results_table_shows_the_published_numbers_beside_the_run() -> None:
+    from sasv.train.cm_results import results_table
+
+    results = {"name": "aasist_trained", "train_set": "data/cm_train", "epochs": 100, "rule": "r",
+               "dev_cm_eer": 0.0123, "eval_cm_eer": 0.0187, "dev_set": "d", "eval_set": "e"}  # fmt: skip
+    table = results_table(results, "aasist")
+    assert "| this run: aasist_trained | 1.23 | 1.87 |" in table
+    assert "| aasist, published (Jung et al. 2022, LA eval) | - | 0.83 |" in table
+    assert "| aasist, retrained by users of the official code | - | 1.50-2.20 |" in table
+    assert "| aasist_l, published (Jung et al. 2022, LA eval) | - | 0.99 |" in results_table(
+        results, "aasist_l"
+    )
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(cm_data, tmp_path) -> None:
+    """A real SIGKILL during epoch 2 of `sasv train_cm`: the re-run resumes from epoch 1 and ends with the
+    weights of an uninterrupted run."""
+    conf = dataclasses.replace(TINY_CM_TRAIN, epochs=3)
+    model_conf = write_tiny_conf(tmp_path, TINY_AASIST)
+    out = tmp_path / "killed"
+    train_conf = _write_conf(tmp_path / "t.yaml", conf)
+    cmd = [*tool("train_cm"), "--model_conf", str(model_conf), "--train_conf", str(train_conf),
+           "--train_set", str(cm_data / "cm_train"), "--dev_set", str(cm_data / "cm_dev"), "--out", str(out),
+           "--device", "cpu"]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while not checkpoint_path(out, 1).exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
+        time.sleep(0.05)
+    time.sleep(0.5)  # into epoch 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not checkpoint_path(out, 3).exists()
+    rerun = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "resuming from" in rerun.stderr
+    whole = train(parse_conf(TINY_AASIST), conf, cm_data / "cm_train", tmp_path / "whole", cm_data / "cm_dev")
+    expected, resumed = (torch.load(p, weights_only=True) for p in (whole, checkpoint_path(out, 3)))
+    assert all(torch.equal(resumed["model"][k], expected["model"][k]) for k in expected["model"])
+    assert [r["dev_cm_eer"] for r in _log(out)] == [r["dev_cm_eer"] for r in _log(tmp_path / "whole")]
+
+
+def test_run_train_cm_sh_under_torchrun_keeps_the_ranks_identical(cm_data, tmp_path) -> None:
+    """`run_train_cm.sh --nproc_per_node 2`: a real torchrun launch (gloo); the trainer checks after every
+    epoch that both ranks hold the same parameters (and fails otherwise), and two launches agree."""
+    conf = _write_conf(tmp_path / "t.yaml", dataclasses.replace(TINY_CM_TRAIN, epochs=2))
+    model_conf = write_tiny_conf(tmp_path, TINY_AASIST)
+    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
+    states = []
+    for run in ("a", "b"):
+        cmd = ["bash", "run_train_cm.sh", "--stage", "2", "--cm_conf", str(model_conf),
+               "--train_conf", str(conf), "--train_set", str(cm_data / "cm_train"),
+               "--dev_set", str(cm_data / "cm_dev"), "--eval_set", "", "--exp_dir", str(tmp_path / run),
+               "--device", "cpu", "--nproc_per_node", "2"]  # fmt: skip
+        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert (proc.stdout + proc.stderr).count("parameters identical on all 2 ranks") >= 2
+        found = epoch_checkpoints(tmp_path / run / "train" / "tiny_aasist_trained")
+        state = torch.load(found[-1], weights_only=True)
+        assert state["world_size"] == 2 and state["epoch"] == 2
+        states.append(state["model"])
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_export_loads_through_the_shipped_aasist_conf_with_only_the_checkpoint_changed(cm_data, tmp_path):
+    """The full-size AASIST trained for one short epoch: conf/cm/aasist.yaml, with its checkpoint's path
+    (and the sha256 that goes with the file) replaced, loads the export strictly with its own loader."""
+    subset = tmp_path / "cm_dev_small"
+    subset.mkdir()
+    for name in ("wav.scp", "utt2spf"):
+        lines = (cm_data / "cm_dev" / name).read_text().splitlines()
+        (subset / name).write_text("\n".join(lines[:3] + lines[-3:]) + "\n")
+    conf = dataclasses.replace(TINY_CM_TRAIN, epochs=1, crop_samples=8000, batch_size=12)
+    out = tmp_path / "full"
+    argv = ["train_cm", "--model_conf", str(REPO_ROOT / "conf/cm/aasist.yaml"), "--train_conf",
+            str(_write_conf(tmp_path / "t.yaml", conf)), "--train_set", str(cm_data / "cm_train"),
+            "--dev_set", str(subset), "--out", str(out), "--device", "cpu"]  # fmt: skip
+    assert sasv_main(argv) == 0
+    shipped = yaml.safe_load((REPO_ROOT / "conf/cm/aasist.yaml").read_text())
+    exported = load_conf(out / "model.yaml")
+    changed = {**shipped, "checkpoint": {**shipped["checkpoint"], "path": exported.checkpoint.path,
+                                         "sha256": exported.checkpoint.sha256}}  # fmt: skip
+    loaded = load_model(parse_conf(changed, source="conf/cm/aasist.yaml with the exported checkpoint"))
+    assert loaded.pretrained
+    raw = torch.load(exported.checkpoint.path, weights_only=True)
+    assert set(raw) == set(loaded.model.state_dict()), "the clovaai format: a plain state dict, same keys"
+    assert all(torch.equal(raw[k], v) for k, v in loaded.model.state_dict().items())
+
+
+def test_resume_refuses_checkpoints_of_another_conf_or_train_list(cm_data, tmp_path) -> None:
+    """A checkpoint made with another conf, or from another list of the same length (one label flipped),
+    is never resumed from: the run stops with the folder to clear."""
+    conf = dataclasses.replace(TINY_CM_TRAIN, epochs=2, crop_samples=4000)
+    out = tmp_path / "run"
+    cut = dataclasses.replace(conf, epochs=1)
+    train(parse_conf(TINY_AASIST), cut, cm_data / "cm_train", out, cm_data / "cm_dev")
+    with pytest.raises(ConfError, match="made with another training conf or label set"):
+        train(parse_conf(TINY_AASIST), conf, cm_data / "cm_train", out, cm_data / "cm_dev")
+    flipped = tmp_path / "flipped"
+    flipped.mkdir()
+    (flipped / "wav.scp").write_text((cm_data / "cm_train" / "wav.scp").read_text())
+    lines = (cm_data / "cm_train" / "utt2spf").read_text().splitlines()
+    utt, label = lines[0].split()
+    lines[0] = f"{utt} {'spoof' if label == 'bonafide' else 'bonafide'}"
+    (flipped / "utt2spf").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ConfError, match="made with another training conf or label set"):
+        train(parse_conf(TINY_AASIST), cut, flipped, out, cm_data / "cm_dev")
