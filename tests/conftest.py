@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -78,3 +79,24 @@ def make_train_corpus(work: Path, train_speakers: int, utts_per_speaker: int = 6
 def train_dir(tmp_path_factory) -> Path:
     """6 synthetic speakers x 6 utterances: enough for a tiny speaker model to learn something in seconds."""
     return make_train_corpus(tmp_path_factory.mktemp("train"), train_speakers=6)
+
+
+def kill_in_epoch_2_and_rerun(cmd: list[str], first_checkpoint: Path) -> subprocess.CompletedProcess:
+    """Start a training command, SIGKILL it once ``first_checkpoint`` (epoch 1's) exists and epoch 2 has
+    begun, then run it again to the end; returns the re-run (which must say it resumed)."""
+    import signal
+    import time
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 180
+    while not first_checkpoint.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
+        time.sleep(0.05)
+    time.sleep(0.5)  # into epoch 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    rerun = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert "resuming from" in rerun.stderr
+    return rerun

@@ -69,3 +69,11 @@ def test_the_shell_query_prints_what_the_library_computes(tmp_path) -> None:
         [*run, "fusion_dir", *common], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == str(ExpLayout(tmp_path / "exp").fusion_dir("l2norm_asnorm"))
+    layout = ExpLayout(tmp_path / "exp")
+    for extra, name in (([], "my_asv_trained"), (["--name", "mine"], "mine")):
+        out = subprocess.run(
+            [*run, "train_dir", "--exp_dir", str(tmp_path / "exp"), "--conf", str(conf), *extra],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        assert out == str(layout.train_dir(name))
+    assert layout.trained_name("my_asv") == "my_asv_trained"

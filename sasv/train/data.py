@@ -65,7 +65,8 @@ class TrainList:
 
     def fingerprint(self) -> str:
         """sha256 of every utterance id with its label: a resumed run must train on the same list."""
-        text = "".join(f"{u} {self.classes[label]}\n" for u, label in zip(self.utts, self.labels, strict=True))
+        pairs = zip(self.utts, self.labels, strict=True)
+        text = "".join(f"{u} {self.classes[label]}\n" for u, label in pairs)
         return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -26,6 +26,20 @@ def _check_real(name: str, value: float, minimum: float, strict: bool) -> None:
         raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {minimum}, got {value!r}")
 
 
+def _check_decay(
+    step: int, steps_per_epoch: int, initial_lr: float, final_lr: float, num_epochs: int, warmup_epochs: float
+) -> None:
+    """The arguments every decaying learning-rate schedule takes, checked once."""
+    _check_int("step", step, 0)
+    _check_int("steps_per_epoch", steps_per_epoch, 1)
+    _check_int("num_epochs", num_epochs, 1)
+    _check_real("initial_lr", initial_lr, 0.0, strict=True)
+    _check_real("final_lr", final_lr, 0.0, strict=True)
+    if final_lr > initial_lr:
+        raise ValueError(f"final_lr ({final_lr}) must be <= initial_lr ({initial_lr}): this schedule decays")
+    _check_real("warmup_epochs", warmup_epochs, 0.0, strict=False)
+
+
 def warmup_exponential_lr(
     step: int,
     steps_per_epoch: int,
@@ -42,14 +56,7 @@ def warmup_exponential_lr(
     at ``final_lr``). Warming up from 0 keeps the first updates of a randomly initialised network, and of a
     learning rate scaled up for many processes (:func:`scaled_lr`), from blowing it up.
     """
-    _check_int("step", step, 0)
-    _check_int("steps_per_epoch", steps_per_epoch, 1)
-    _check_int("num_epochs", num_epochs, 1)
-    _check_real("initial_lr", initial_lr, 0.0, strict=True)
-    _check_real("final_lr", final_lr, 0.0, strict=True)
-    if final_lr > initial_lr:
-        raise ValueError(f"final_lr ({final_lr}) must be <= initial_lr ({initial_lr}): this schedule decays")
-    _check_real("warmup_epochs", warmup_epochs, 0.0, strict=False)
+    _check_decay(step, steps_per_epoch, initial_lr, final_lr, num_epochs, warmup_epochs)
     last_step = num_epochs * steps_per_epoch - 1
     warmup_steps = round(warmup_epochs * steps_per_epoch)
     if warmup_steps >= last_step:
@@ -133,14 +140,7 @@ def warmup_cosine_lr(
     ``final + (initial - final) * (1 + cos(pi * step / total)) / 2`` with ``total = num_epochs *
     steps_per_epoch``, so step 0 gets ``initial_lr`` and the rate approaches ``final_lr`` at the end.
     """
-    _check_int("step", step, 0)
-    _check_int("steps_per_epoch", steps_per_epoch, 1)
-    _check_int("num_epochs", num_epochs, 1)
-    _check_real("initial_lr", initial_lr, 0.0, strict=True)
-    _check_real("final_lr", final_lr, 0.0, strict=True)
-    if final_lr > initial_lr:
-        raise ValueError(f"final_lr ({final_lr}) must be <= initial_lr ({initial_lr}): this schedule decays")
-    _check_real("warmup_epochs", warmup_epochs, 0.0, strict=False)
+    _check_decay(step, steps_per_epoch, initial_lr, final_lr, num_epochs, warmup_epochs)
     total = num_epochs * steps_per_epoch
     warmup_steps = round(warmup_epochs * steps_per_epoch)
     if warmup_steps >= total:

@@ -173,12 +173,7 @@ def test_bf16_autocast_trains(train_dir, tmp_path):
 def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(train_dir, tmp_path):
     """A real SIGKILL during epoch 2: the re-run resumes from epoch 1's checkpoint and ends with exactly the
     weights of an uninterrupted run (what was computed of epoch 2 before the kill is redone)."""
-    import os
-    import signal
-    import subprocess
-    import time
-
-    from tests.conftest import REPO_ROOT, tool
+    from tests.conftest import kill_in_epoch_2_and_rerun, tool
     from tests.tiny_confs import write_tiny_conf
 
     conf = dataclasses.replace(TINY_TRAIN, epochs=3)
@@ -188,19 +183,7 @@ def test_sigkill_mid_epoch_then_resume_equals_an_uninterrupted_run(train_dir, tm
     out = tmp_path / "killed"
     cmd = [*tool("train_asv"), "--model_conf", str(model_conf), "--train_conf", str(train_conf),
            "--train_set", str(train_dir), "--out", str(out), "--device", "cpu"]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while not checkpoint_path(out, 1).exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
-        time.sleep(0.05)
-    time.sleep(0.3)  # into epoch 2
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not checkpoint_path(out, 3).exists()
-    rerun = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert "resuming from" in rerun.stderr
+    kill_in_epoch_2_and_rerun(cmd, checkpoint_path(out, 1))
     whole = torch.load(train(parse_conf(TINY_ECAPA), conf, train_dir, tmp_path / "whole"), weights_only=True)
     resumed = torch.load(checkpoint_path(out, 3), weights_only=True)
     for part in ("model", "head"):

@@ -9,10 +9,8 @@ import dataclasses
 import json
 import math
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +32,7 @@ from sasv.train.cm import (
 from sasv.train.confs import CmTrainConf, load_train_conf
 from sasv.train.loop import average_checkpoints, checkpoint_path, epoch_checkpoints
 from sasv.train.schedules import warmup_cosine_lr
-from tests.conftest import REPO_ROOT, tool
+from tests.conftest import REPO_ROOT, kill_in_epoch_2_and_rerun, tool
 from tests.tiny_confs import TINY_AASIST, write_tiny_conf
 
 # a small AASIST at 1 s crops: a few seconds per epoch on the 6-speaker mini corpus
@@ -194,19 +192,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(cm_data, tmp_path) -> N
     cmd = [*tool("train_cm"), "--model_conf", str(model_conf), "--train_conf", str(train_conf),
            "--train_set", str(cm_data / "cm_train"), "--dev_set", str(cm_data / "cm_dev"), "--out", str(out),
            "--device", "cpu"]  # fmt: skip
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 180
-    while not checkpoint_path(out, 1).exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "training ended before it could be killed"
-        time.sleep(0.05)
-    time.sleep(0.5)  # into epoch 2
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not checkpoint_path(out, 3).exists()
-    rerun = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0, rerun.stderr[-2000:]
-    assert "resuming from" in rerun.stderr
+    kill_in_epoch_2_and_rerun(cmd, checkpoint_path(out, 1))
     whole = train(parse_conf(TINY_AASIST), conf, cm_data / "cm_train", tmp_path / "whole", cm_data / "cm_dev")
     expected, resumed = (torch.load(p, weights_only=True) for p in (whole, checkpoint_path(out, 3)))
     assert all(torch.equal(resumed["model"][k], expected["model"][k]) for k in expected["model"])
@@ -278,3 +264,15 @@ def test_resume_refuses_checkpoints_of_another_conf_or_train_list(cm_data, tmp_p
     (flipped / "utt2spf").write_text("\n".join(lines) + "\n")
     with pytest.raises(ConfError, match="made with another training conf or label set"):
         train(parse_conf(TINY_AASIST), cut, flipped, out, cm_data / "cm_dev")
+
+
+def test_rawboost_option_augments_the_same_crops(cm_data) -> None:
+    """rawboost: N wraps every crop in RawBoost algorithm N, drawn from the example's own random stream;
+    the crop under it is the one clean training takes."""
+    train_list = cm_train_list(cm_data / "cm_train")
+    clean = crop_dataset(TINY_CM_TRAIN, train_list)
+    boosted = crop_dataset(dataclasses.replace(TINY_CM_TRAIN, rawboost=3), train_list)
+    (a, label_a), (b, label_b) = clean[2], boosted[2]
+    assert label_a == label_b and a.shape == b.shape and b.dtype == np.float32
+    assert not np.array_equal(a, b) and np.corrcoef(a, b)[0, 1] > 0.5, "the same crop, with noise added"
+    assert np.array_equal(boosted[2][0], b), "reproducible: a function of seed, epoch and index"
