@@ -44,7 +44,10 @@ def model_conf_and_output(args: Namespace, kind: str) -> tuple[ModelConf, str, P
     """The model conf (of ``kind``), the trained model's name and the run's output dir."""
     model_conf = load_conf(args.model_conf)
     if model_conf.kind != kind:
-        raise ConfError(f"{args.model_conf}: a {model_conf.kind} conf; this trains {kind.upper()} models")
+        article = {"asv": "an ASV", "cm": "a CM"}
+        raise ConfError(
+            f"{args.model_conf}: {article[model_conf.kind]} conf; this trains {kind.upper()} models"
+        )
     name = args.name or ExpLayout.trained_name(model_conf.name)
     out = Path(args.out) if args.out else ExpLayout(args.exp_dir).train_dir(name)
     return model_conf, name, out

@@ -336,7 +336,7 @@ def test_train_asv_errors(work, tmp_path, capsys) -> None:
     assert line == f"ERROR: {empty / 'wav.scp'}: file does not exist"
     line = error_line(capsys, sasv(*train[:2], work / CM, *train[3:], "--train_conf", bad_conf,
                                    "--train_set", empty))  # fmt: skip
-    assert "a cm conf; this trains ASV models" in line
+    assert "a CM conf; this trains ASV models" in line
 
 
 def test_train_cm_errors(work, tmp_path, capsys) -> None:
@@ -356,7 +356,7 @@ def test_train_cm_errors(work, tmp_path, capsys) -> None:
     line = error_line(capsys, sasv(*train, "--train_set", work / "data" / "dev"))
     assert line == f"ERROR: {work / 'data' / 'dev' / 'utt2spf'}: file does not exist"
     line = error_line(capsys, sasv(*train[:2], work / ASV, *train[3:], "--train_set", labelled))
-    assert "an asv conf; this trains CM models" in line
+    assert "an ASV conf; this trains CM models" in line
     conf.write_text("epochs: 1\nclass_weights: {spoof: 0.1, bona_fide: 0.9}\n")
     line = error_line(capsys, sasv(*train, "--train_set", labelled))
     assert line.startswith(f"ERROR: {conf}: train.class_weights: positive weights of exactly spoof, bonafide")
