@@ -33,7 +33,14 @@ from sasv.locking import exclusive_lock
 from sasv.train.asv import train
 from sasv.train.confs import AsvTrainConf, load_train_conf
 from sasv.train.loop import Ranks, average_checkpoints, epoch_checkpoints
-from sasv.train.tool import export_trained, model_conf_and_output, training_parser
+from sasv.train.tool import (
+    already_exported,
+    export_inputs,
+    export_trained,
+    model_conf_and_output,
+    record_export,
+    training_parser,
+)
 from sasv.train.validate import validation_eer
 
 log = logging.getLogger("train_asv")
@@ -65,7 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         train(model_conf, train_conf, args.train_set, out, device, ranks, aug_dirs)
         return 0
     with exclusive_lock(out, "training outputs"):
-        train(model_conf, train_conf, args.train_set, out, device, ranks, aug_dirs)
+        last = train(model_conf, train_conf, args.train_set, out, device, ranks, aug_dirs)
+        inputs = export_inputs(args, last, {"train": args.train_set, "valid": args.valid_set})
+        if already_exported(out, inputs):
+            log.info("%s: already trained and exported from the same inputs (%s)", name, out / "model.yaml")
+            return 0
         epochs = epoch_checkpoints(out)[-args.average_last :]
         model = build_from_conf(model_conf)
         model.load_state_dict(average_checkpoints(epochs))
@@ -77,6 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         if args.valid_set:
             validate(model_conf, model, epochs, Path(args.valid_set), out, device)
+        record_export(out, inputs)
     return 0
 
 

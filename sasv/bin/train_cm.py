@@ -34,7 +34,14 @@ from sasv.train.cm import average_rule, cm_train_list, crop_dataset, exported_ep
 from sasv.train.cm_results import results_table
 from sasv.train.confs import CmTrainConf, load_train_conf
 from sasv.train.loop import Ranks, average_checkpoints, epoch_checkpoints
-from sasv.train.tool import export_trained, model_conf_and_output, training_parser
+from sasv.train.tool import (
+    already_exported,
+    export_inputs,
+    export_trained,
+    model_conf_and_output,
+    record_export,
+    training_parser,
+)
 from sasv.train.validate import validation_cm_eer
 
 log = logging.getLogger("train_cm")
@@ -58,7 +65,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         train(model_conf, conf, args.train_set, out, args.dev_set, device, ranks)
         return 0
     with exclusive_lock(out, "training outputs"):
-        train(model_conf, conf, args.train_set, out, args.dev_set, device, ranks)
+        last = train(model_conf, conf, args.train_set, out, args.dev_set, device, ranks)
+        inputs = export_inputs(
+            args, last, {"train": args.train_set, "dev": args.dev_set, "eval": args.eval_set}
+        )
+        if already_exported(out, inputs):
+            log.info("%s: already trained and exported from the same inputs (%s)", name, out / "results.md")
+            return 0
         checkpoints = epoch_checkpoints(out)
         logs = [torch.load(c, map_location="cpu", weights_only=True)["log"] for c in checkpoints]
         chosen, averaged = exported_epochs(conf, [row["dev_cm_eer"] for row in logs])
@@ -95,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("%s: %s; dev CM-EER %.2f %%", name, results["rule"], 100 * results["dev_cm_eer"])
         if results["eval_cm_eer"] is not None:
             log.info("%s: eval CM-EER %.2f %%", name, 100 * results["eval_cm_eer"])
+        record_export(out, inputs)
     return 0
 
 

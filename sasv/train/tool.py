@@ -3,9 +3,11 @@ options, where a run writes, and the export of trained weights with a conf the S
 
 from __future__ import annotations
 
+import json
 import logging
 from argparse import Namespace
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -13,6 +15,8 @@ from sasv.cli import ArgumentParser
 from sasv.conf import ConfError, ModelConf, load_conf
 from sasv.exp_layout import ExpLayout
 from sasv.export import save_checkpoint, write_conf
+from sasv.fileio import atomic_write_text, sha256_file
+from sasv.markers import DATA_DIR_FILES
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +72,42 @@ def export_trained(
     )
     log.info("exported %s: %s (%s format), conf %s", name, weights, fmt, conf_path)
     return weights, conf_path
+
+
+EXPORT_RECORD = "export.json"
+
+
+def export_inputs(
+    args: Namespace, last_checkpoint: Path, data_dirs: dict[str, str | None]
+) -> dict[str, Any]:
+    """What an export (weights, conf, validation) was made from: the tool's options, the contents of the
+    model and training confs, of the last epoch checkpoint and of the lists of ``data_dirs`` (name -> dir)."""
+    options = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(args).items())}
+    lists = {
+        name: {f.name: sha256_file(f) for f in sorted(Path(d).iterdir()) if f.name in DATA_DIR_FILES}
+        for name, d in data_dirs.items()
+        if d
+    }
+    return {
+        "options": options,
+        "model_conf_sha256": sha256_file(args.model_conf),
+        "train_conf_sha256": sha256_file(args.train_conf),
+        "last_checkpoint_sha256": sha256_file(last_checkpoint),
+        "data_dirs": lists,
+    }
+
+
+def already_exported(out: Path, inputs: dict[str, Any]) -> bool:
+    """Whether ``out`` holds a finished export made from exactly ``inputs`` (then a re-run skips it)."""
+    record = out / EXPORT_RECORD
+    if not record.is_file() or not (out / "model.yaml").is_file():
+        return False
+    try:
+        return json.loads(record.read_text()) == json.loads(json.dumps(inputs))
+    except json.JSONDecodeError:
+        return False
+
+
+def record_export(out: Path, inputs: dict[str, Any]) -> None:
+    """Written last, after every output of the export: its presence means the export is complete."""
+    atomic_write_text(out / EXPORT_RECORD, json.dumps(inputs, indent=2) + "\n")

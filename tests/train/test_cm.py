@@ -9,6 +9,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -133,17 +134,20 @@ def test_training_conf_is_checked(tmp_path) -> None:
             load_train_conf(path, CmTrainConf)
 
 
-def test_tiny_training_lowers_the_dev_cm_eer_and_exports_a_conf_the_stages_take(cm_data, tmp_path, capsys):
+def test_tiny_training_lowers_the_dev_cm_eer_and_exports_a_conf_the_stages_take(
+    cm_data, tmp_path, capsys, caplog
+):
     """The trained small AASIST's dev CM-EER falls from the first epoch to the exported model; the export
     is the best-dev average of the logged epochs, in the clovaai format, under a conf with its sha256."""
     checkpoint = {"path": str(tmp_path / "absent.pth"), "format": "clovaai_aasist"}
     model_conf = write_tiny_conf(tmp_path, {**TINY_AASIST, "name": "small_cm"}, checkpoint=checkpoint)
     out = tmp_path / "exp" / "train" / "small_cm_trained"
     train_conf = _write_conf(tmp_path / "t.yaml", TINY_CM_TRAIN)
+    eval_set = tmp_path / "cm_eval"
+    shutil.copytree(cm_data / "cm_eval", eval_set)
     argv = ["train_cm", "--model_conf", str(model_conf), "--train_conf", str(train_conf),
             "--train_set", str(cm_data / "cm_train"), "--dev_set", str(cm_data / "cm_dev"),
-            "--eval_set", str(cm_data / "cm_eval"), "--exp_dir", str(tmp_path / "exp"),
-            "--device", "cpu"]  # fmt: skip
+            "--eval_set", str(eval_set), "--exp_dir", str(tmp_path / "exp"), "--device", "cpu"]  # fmt: skip
     assert sasv_main(argv) == 0, capsys.readouterr().err
     rows = _log(out)
     dev = [float(r["dev_cm_eer"]) for r in rows]
@@ -165,7 +169,17 @@ def test_tiny_training_lowers_the_dev_cm_eer_and_exports_a_conf_the_stages_take(
     table = (out / "results.md").read_text()
     assert "| this run: small_cm_trained |" in table and "eval CM-EER" in table
     assert (out / "train_curves.png").stat().st_size > 10_000
-    assert sasv_main(argv) == 0, "a finished run returns at once"
+    caplog.clear()
+    caplog.set_level("INFO")
+    assert sasv_main(argv) == 0
+    assert "already trained and exported from the same inputs" in caplog.text
+    caplog.clear()
+    lines = (eval_set / "utt2spf").read_text().splitlines()
+    (eval_set / "utt2spf").write_text("\n".join(lines[:-1]) + "\n")  # the eval list changes: export again
+    (eval_set / "wav.scp").write_text("\n".join((eval_set / "wav.scp").read_text().splitlines()[:-1]) + "\n")
+    assert sasv_main(argv) == 0
+    assert "already trained" not in caplog.text and "eval CM-EER" in caplog.text
+    assert json.loads((out / "results.json").read_text())["eval_cm_eer"] is not None
 
 
 def test_results_table_shows_the_published_numbers_beside_the_run() -> None:
