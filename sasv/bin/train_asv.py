@@ -9,6 +9,8 @@ Writes under --out (default <exp_dir>/train/<name>):
   model.yaml                 a conf for them: `run_spk_ebd_extract.sh --asv_conf <out>/model.yaml` and the
                              test stages take it as they take a downloaded model
   validation.md, .json       with --valid_set: SV-EER of the last epochs and of the exported model
+  export.json                what the export was made from, written last: a re-run with the same inputs
+                             skips the export
 
 The train set is any Kaldi data dir with wav.scp and utt2spk (16 kHz mono audio). The training conf
 (conf/train/asv/*.yaml) says how long and how fast; every key is checked by name and type.

@@ -10,6 +10,8 @@ Writes under --out (default <exp_dir>/train/<name>):
   model.yaml                 a conf for them: `run_spk_ebd_extract.sh --cm_conf <out>/model.yaml` takes it
   results.md, .json          dev (and with --eval_set, eval) CM-EER of the exported model beside the
                              published AASIST / AASIST-L numbers
+  export.json                what the export was made from, written last: a re-run with the same inputs
+                             skips the export
 
 A data dir here is wav.scp + utt2spf (`UTT bonafide|spoof`), e.g. data/cm_train, data/cm_dev, data/cm_eval
 from `sasv prepare_la --cm_sets train dev eval`. The training conf (conf/train/cm/*.yaml) says how long and
