@@ -31,18 +31,10 @@ from sasv.cli import run_cli
 from sasv.conf import ModelConf, build_from_conf
 from sasv.engines import resolve_device
 from sasv.fileio import atomic_write_text
-from sasv.locking import exclusive_lock
 from sasv.train.asv import train
 from sasv.train.confs import AsvTrainConf, load_train_conf
-from sasv.train.loop import Ranks, average_checkpoints, epoch_checkpoints
-from sasv.train.tool import (
-    already_exported,
-    export_inputs,
-    export_trained,
-    model_conf_and_output,
-    record_export,
-    training_parser,
-)
+from sasv.train.loop import average_checkpoints, epoch_checkpoints
+from sasv.train.tool import export_trained, model_conf_and_output, train_and_export, training_parser
 from sasv.train.validate import validation_eer
 
 log = logging.getLogger("train_asv")
@@ -69,28 +61,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_conf, name, out = model_conf_and_output(args, "asv")
     train_conf = load_train_conf(args.train_conf, AsvTrainConf)
     device = resolve_device(args.device)
-    ranks = Ranks.from_env()  # under torchrun: every process trains, rank 0 writes
-    if ranks.rank != 0:
-        train(model_conf, train_conf, args.train_set, out, device, ranks, aug_dirs)
-        return 0
-    with exclusive_lock(out, "training outputs"):
-        last = train(model_conf, train_conf, args.train_set, out, device, ranks, aug_dirs)
-        inputs = export_inputs(args, last, {"train": args.train_set, "valid": args.valid_set})
-        if already_exported(out, inputs):
-            log.info("%s: already trained and exported from the same inputs (%s)", name, out / "model.yaml")
-            return 0
+
+    def export() -> None:
         epochs = epoch_checkpoints(out)[-args.average_last :]
         model = build_from_conf(model_conf)
         model.load_state_dict(average_checkpoints(epochs))
         how = f"{train_conf.epochs} epochs of {args.train_conf}; average of the last {len(epochs)}"
-        trained_on = f"{args.train_set} ({how})"
-        export_trained(model_conf, model, out, name, trained_on)
+        export_trained(model_conf, model, out, name, f"{args.train_set} ({how})")
         log.info(
             "%s: the average of %d epochs (%s .. %s)", name, len(epochs), epochs[0].name, epochs[-1].name
         )
         if args.valid_set:
             validate(model_conf, model, epochs, Path(args.valid_set), out, device)
-        record_export(out, inputs)
+
+    train_and_export(
+        args,
+        out,
+        name,
+        lambda: train(model_conf, train_conf, args.train_set, out, device, augmentation_dirs=aug_dirs),
+        {"train": args.train_set, "valid": args.valid_set},
+        export,
+    )
     return 0
 
 

@@ -23,27 +23,21 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from argparse import Namespace
 from collections.abc import Sequence
+from pathlib import Path
 
 import torch
 
 from sasv.cli import run_cli
-from sasv.conf import build_from_conf
+from sasv.conf import ModelConf, build_from_conf
 from sasv.engines import resolve_device
 from sasv.fileio import atomic_write_text
-from sasv.locking import exclusive_lock
 from sasv.train.cm import average_rule, cm_train_list, crop_dataset, exported_epochs, train, update_batchnorm
 from sasv.train.cm_results import results_table
 from sasv.train.confs import CmTrainConf, load_train_conf
-from sasv.train.loop import Ranks, average_checkpoints, epoch_checkpoints
-from sasv.train.tool import (
-    already_exported,
-    export_inputs,
-    export_trained,
-    model_conf_and_output,
-    record_export,
-    training_parser,
-)
+from sasv.train.loop import average_checkpoints, epoch_checkpoints
+from sasv.train.tool import export_trained, model_conf_and_output, train_and_export, training_parser
 from sasv.train.validate import validation_cm_eer
 
 log = logging.getLogger("train_cm")
@@ -62,56 +56,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_conf, name, out = model_conf_and_output(args, "cm")
     conf = load_train_conf(args.train_conf, CmTrainConf)
     device = resolve_device(args.device)
-    ranks = Ranks.from_env()  # under torchrun: every process trains, rank 0 validates and writes
-    if ranks.rank != 0:
-        train(model_conf, conf, args.train_set, out, args.dev_set, device, ranks)
-        return 0
-    with exclusive_lock(out, "training outputs"):
-        last = train(model_conf, conf, args.train_set, out, args.dev_set, device, ranks)
-        inputs = export_inputs(
-            args, last, {"train": args.train_set, "dev": args.dev_set, "eval": args.eval_set}
-        )
-        if already_exported(out, inputs):
-            log.info("%s: already trained and exported from the same inputs (%s)", name, out / "results.md")
-            return 0
-        checkpoints = epoch_checkpoints(out)
-        logs = [torch.load(c, map_location="cpu", weights_only=True)["log"] for c in checkpoints]
-        chosen, averaged = exported_epochs(conf, [row["dev_cm_eer"] for row in logs])
-        model = build_from_conf(model_conf)
-        model.load_state_dict(average_checkpoints([checkpoints[e - 1] for e in chosen]))
-        model.to(device)
-        bn_updated = averaged and conf.bn_update
-        if bn_updated:
-            dataset = crop_dataset(conf, cm_train_list(args.train_set))
-            dataset.set_epoch(conf.epochs)  # crops of an epoch no training step saw
-            log.info("re-estimating BatchNorm statistics on %d training crops", len(dataset))
-            update_batchnorm(model, dataset, conf.batch_size, device)
-        model.cpu()
-        rule = average_rule(conf, chosen, averaged, bn_updated)
-        trained_on = (
-            f"{args.train_set} ({conf.epochs} epochs of {args.train_conf}, dev {args.dev_set}; {rule})"
-        )
-        export_trained(model_conf, model, out, name, trained_on)
-        model.to(device)
-        results = {
-            "name": name,
-            "model_conf": str(args.model_conf),
-            "train_set": str(args.train_set),
-            "epochs": len(checkpoints),
-            "exported_epochs": chosen,
-            "rule": rule,
-            "dev_set": str(args.dev_set),
-            "dev_cm_eer": validation_cm_eer(model, args.dev_set, device),
-            "eval_set": args.eval_set,
-            "eval_cm_eer": validation_cm_eer(model, args.eval_set, device) if args.eval_set else None,
-        }
-        atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
-        atomic_write_text(out / "results.md", results_table(results, model_conf.name))
-        log.info("%s: %s; dev CM-EER %.2f %%", name, results["rule"], 100 * results["dev_cm_eer"])
-        if results["eval_cm_eer"] is not None:
-            log.info("%s: eval CM-EER %.2f %%", name, 100 * results["eval_cm_eer"])
-        record_export(out, inputs)
+    train_and_export(
+        args,
+        out,
+        name,
+        lambda: train(model_conf, conf, args.train_set, out, args.dev_set, device),
+        {"train": args.train_set, "dev": args.dev_set, "eval": args.eval_set},
+        lambda: export_and_score(args, model_conf, conf, name, out, device),
+    )
     return 0
+
+
+def export_and_score(
+    args: Namespace, model_conf: ModelConf, conf: CmTrainConf, name: str, out: Path, device: torch.device
+) -> None:
+    """The exported model (best-dev average, BatchNorm re-estimated), its conf, and its dev and eval
+    CM-EER as results.{json,md}."""
+    checkpoints = epoch_checkpoints(out)
+    logs = [torch.load(c, map_location="cpu", weights_only=True)["log"] for c in checkpoints]
+    chosen, averaged = exported_epochs(conf, [row["dev_cm_eer"] for row in logs])
+    model = build_from_conf(model_conf)
+    model.load_state_dict(average_checkpoints([checkpoints[e - 1] for e in chosen]))
+    model.to(device)
+    bn_updated = averaged and conf.bn_update
+    if bn_updated:
+        dataset = crop_dataset(conf, cm_train_list(args.train_set))
+        dataset.set_epoch(conf.epochs)  # crops of an epoch no training step saw
+        log.info("re-estimating BatchNorm statistics on %d training crops", len(dataset))
+        update_batchnorm(model, dataset, conf.batch_size, device)
+    model.cpu()
+    rule = average_rule(conf, chosen, averaged, bn_updated)
+    trained_on = f"{args.train_set} ({conf.epochs} epochs of {args.train_conf}, dev {args.dev_set}; {rule})"
+    export_trained(model_conf, model, out, name, trained_on)
+    model.to(device)
+    results = {
+        "name": name,
+        "model_conf": str(args.model_conf),
+        "train_set": str(args.train_set),
+        "epochs": len(checkpoints),
+        "exported_epochs": chosen,
+        "rule": rule,
+        "dev_set": str(args.dev_set),
+        "dev_cm_eer": validation_cm_eer(model, args.dev_set, device),
+        "eval_set": args.eval_set,
+        "eval_cm_eer": validation_cm_eer(model, args.eval_set, device) if args.eval_set else None,
+    }
+    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out / "results.md", results_table(results, model_conf.name))
+    log.info("%s: %s; dev CM-EER %.2f %%", name, results["rule"], 100 * results["dev_cm_eer"])
+    if results["eval_cm_eer"] is not None:
+        log.info("%s: eval CM-EER %.2f %%", name, 100 * results["eval_cm_eer"])
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 from argparse import Namespace
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,9 @@ from sasv.conf import ConfError, ModelConf, load_conf
 from sasv.exp_layout import ExpLayout
 from sasv.export import save_checkpoint, write_conf
 from sasv.fileio import atomic_write_text, sha256_file
+from sasv.locking import exclusive_lock
 from sasv.markers import DATA_DIR_FILES
+from sasv.train.loop import Ranks
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +80,7 @@ def export_trained(
 EXPORT_RECORD = "export.json"
 
 
-def export_inputs(
+def _export_inputs(
     args: Namespace, last_checkpoint: Path, data_dirs: dict[str, str | None]
 ) -> dict[str, Any]:
     """What an export (weights, conf, validation) was made from: the tool's options, the contents of the
@@ -97,7 +100,7 @@ def export_inputs(
     }
 
 
-def already_exported(out: Path, inputs: dict[str, Any]) -> bool:
+def _already_exported(out: Path, inputs: dict[str, Any]) -> bool:
     """Whether ``out`` holds a finished export made from exactly ``inputs`` (then a re-run skips it)."""
     record = out / EXPORT_RECORD
     if not record.is_file() or not (out / "model.yaml").is_file():
@@ -108,6 +111,29 @@ def already_exported(out: Path, inputs: dict[str, Any]) -> bool:
         return False
 
 
-def record_export(out: Path, inputs: dict[str, Any]) -> None:
+def _record_export(out: Path, inputs: dict[str, Any]) -> None:
     """Written last, after every output of the export: its presence means the export is complete."""
     atomic_write_text(out / EXPORT_RECORD, json.dumps(inputs, indent=2) + "\n")
+
+
+def train_and_export(
+    args: Namespace,
+    out: Path,
+    name: str,
+    train: Callable[[], Path],
+    data_dirs: dict[str, str | None],
+    export: Callable[[], None],
+) -> None:
+    """What both tools do, under torchrun or not: every rank runs ``train`` (which returns the last epoch
+    checkpoint); rank 0 does it holding the output dir's lock, then runs ``export`` (weights, conf,
+    validation) unless an export from the same inputs is already there, and records the export last."""
+    if Ranks.from_env().rank != 0:
+        train()
+        return
+    with exclusive_lock(out, "training outputs"):
+        inputs = _export_inputs(args, train(), data_dirs)
+        if _already_exported(out, inputs):
+            log.info("%s: already trained and exported from the same inputs (%s)", name, out / "model.yaml")
+            return
+        export()
+        _record_export(out, inputs)
