@@ -11,6 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . ./path.sh
+. ./cmd.sh
 
 stage=1
 stop_stage=3
@@ -25,6 +26,7 @@ score_norm=none              # none | asnorm (AS-norm of the ASV score; needs --
 top_k=300                    # AS-norm: top-K cohort scores
 plots=true                   # DET curves and score histograms (matplotlib) next to each results table
 fusion_train_set=dev         # stage 2 trains the logistic-regression fusion here and applies it to all sets
+cmd="${score_cmd}"           # job command of the stages (cmd.sh; '' = here, in the terminal)
 
 script_name="${SASV_SCRIPT:-$0}"   # the wrapper the user called (run_test_{nonorm,l2norm}.sh)
 help_message="Usage: ${script_name} [options]
@@ -42,7 +44,8 @@ Options (default):
   --score_norm N         none | asnorm (${score_norm})
   --top_k K              AS-norm top-K cohort scores (${top_k})
   --plots BOOL           DET curves and score histograms (${plots})
-  --fusion_train_set S   set on which stage 2 trains the multi-system fusion (${fusion_train_set})"
+  --fusion_train_set S   set on which stage 2 trains the multi-system fusion (${fusion_train_set})
+  --cmd 'CMD'            job command every step runs through, e.g. utils/run.sh ('${cmd}'; from cmd.sh)"
 
 . utils/parse_options.sh
 case "${norm}" in nonorm|l2norm) ;; *) echo "${script_name}: --norm must be nonorm or l2norm" >&2; exit 1 ;; esac
@@ -60,11 +63,13 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   for cm in ${cm_conf}; do
     for conf in ${asv_conf}; do
       log "Stage 1: scoring ${conf} + ${cm} (${norm}, fusion ${fusion})"
-      python -m sasv score_trials --asv_conf "${conf}" --cm_conf "${cm}" --norm "${norm}" \
-        --fusion "${fusion}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --sets ${sets} \
-        --score_norm "${score_norm}" --top_k "${top_k}"
+      system_name="$(layout system_name --asv_conf "${conf}" --cm_conf "${cm}")"
+      run_job "score_trials.${system_name//\//.}" \
+        python -m sasv score_trials --asv_conf "${conf}" --cm_conf "${cm}" --norm "${norm}" \
+        --fusion "${fusion}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --sets ${sets} --score_norm "${score_norm}" --top_k "${top_k}"
       system_dir="$(layout system_dir --asv_conf "${conf}" --cm_conf "${cm}")"
-      python -m sasv analyse_system --system_dir "${system_dir}" --sets ${sets} --plots "${plots}"
+      run_job "analyse_system.${system_name//\//.}" \
+        python -m sasv analyse_system --system_dir "${system_dir}" --sets ${sets} --plots "${plots}"
     done
   done
 fi
@@ -76,9 +81,10 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   if [ "${#systems[@]}" -ge 2 ]; then
     out="$(layout fusion_dir)"
     log "Stage 2: logistic-regression fusion of ${systems[*]} (trained on ${fusion_train_set}) -> ${out}"
-    python -m sasv fuse_systems --exp_dir "${exp_dir}" --systems "${systems[@]}" --out "${out}" \
-      --train_set "${fusion_train_set}" --sets ${sets}
-    python -m sasv analyse_system --system_dir "${out}" --sets ${sets} --plots "${plots}"
+    run_job fuse_systems \
+      python -m sasv fuse_systems --exp_dir "${exp_dir}" --systems "${systems[@]}" --out "${out}" --train_set "${fusion_train_set}" --sets ${sets}
+    run_job analyse_fusion \
+      python -m sasv analyse_system --system_dir "${out}" --sets ${sets} --plots "${plots}"
   else
     log "Stage 2: skipped (multi-system fusion needs at least two ASV confs)"
   fi
@@ -86,7 +92,8 @@ fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "Stage 3: summary table over every system in ${exp_dir}"
-  python -m sasv make_summary --exp_dir "${exp_dir}" --data_dir "${data_dir}" --asv_confs ${asv_conf}
+  run_job make_summary \
+    python -m sasv make_summary --exp_dir "${exp_dir}" --data_dir "${data_dir}" --asv_confs ${asv_conf}
   cat "${exp_dir}/summary.md"
 fi
 log "Done."

@@ -19,6 +19,7 @@ TOOLS: dict[str, str] = {
     "prepare_augmentation": "Kaldi lists of MUSAN and RIRS_NOISES for training augmentation",
     "extract_embeddings": "stage 2: ASV embeddings (full utterance + five 3 s segments)",
     "score_cm": "stage 3: CM scores (AASIST P(bona fide))",
+    "compute_chunks": "one task of stage 2 or 3 run through a job command (--cmd): its chunks of tasks.json",
     "score_trials": "run_test stage 1: score one ASV x CM system, EER tables",
     "analyse_system": "run_test stage 1: costs, per-attack EERs and figures of a scored system",
     "fuse_systems": "run_test stage 2: learned logistic-regression fusion of several systems",

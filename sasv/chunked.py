@@ -17,7 +17,7 @@ One DataLoader decodes every unfinished chunk, its workers ahead of the model; b
 boundary, so a chunk is computed with the same batches whether it runs alone (resume, another job) or with
 others, and a resumed run writes bit-identical results. Only memory that does not grow with the corpus is
 held: one chunk of results and the decoder prefetch. With more than one job the chunks are computed by
-:mod:`sasv.jobs`.
+:mod:`sasv.jobs`; with a job command (``--cmd``, e.g. a Slurm job array) by :mod:`sasv.submitted_jobs`.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from sasv.jobs import JobOptions, run_jobs
 from sasv.markers import is_complete, write_done_marker
 from sasv.outputs import OUTPUTS, OutputFormat
 from sasv.progress import progress_bar
+from sasv.submitted_jobs import run_submitted
 
 log = logging.getLogger(__name__)
 
@@ -191,13 +192,14 @@ def resumed_parts(chunk_dir: Path, name: str, suffix: str) -> tuple[int, list[Pa
 def compute_chunks(
     engine: Engine,
     output: OutputFormat,
-    plan: ChunkPlan,
+    chunk_dir: Path,
     todo: Sequence[Chunk],
     decode_batch: int,
     num_workers: int,
     progress: Callable[[int], None],
 ) -> None:
-    """Compute and write the ``todo`` chunks; only the current chunk's results are held in memory.
+    """Compute and write the ``todo`` chunks into ``chunk_dir``; only the current chunk's results are held
+    in memory.
 
     Ctrl-C (or any interruption raised as KeyboardInterrupt) saves the utterances of the current chunk
     that are finished as a part (``<name>.part<start>-<end>``), so a re-run loses seconds, not a chunk. A
@@ -205,7 +207,7 @@ def compute_chunks(
     so a resumed chunk is bit-identical to an uninterrupted one.
     """
     suffix = output.index_suffix
-    resumed = {name: resumed_parts(plan.chunk_dir, name, suffix) for name, _ in todo}
+    resumed = {name: resumed_parts(chunk_dir, name, suffix) for name, _ in todo}
     batches = iterate_audio([chunk[resumed[name][0] :] for name, chunk in todo], decode_batch, num_workers)
     for name, chunk in todo:
         offset, parts = resumed[name]
@@ -220,15 +222,11 @@ def compute_chunks(
             if results:
                 part = f"{name}.part{offset:05d}-{offset + len(results):05d}"
                 rows = [(u, r) for (u, _), r in zip(rest, results, strict=False)]
-                atomic_write_text(
-                    plan.chunk_dir / f"{part}{suffix}", output.write_chunk(rows, plan.chunk_dir / part)
-                )
+                atomic_write_text(chunk_dir / f"{part}{suffix}", output.write_chunk(rows, chunk_dir / part))
             raise
         stem = name if offset == 0 else f"{name}.part{offset:05d}-{len(chunk):05d}"
-        text = output.write_chunk(
-            [(u, r) for (u, _), r in zip(rest, results, strict=True)], plan.chunk_dir / stem
-        )
-        atomic_write_text(plan.chunk_dir / f"{name}{suffix}", "".join(p.read_text() for p in parts) + text)
+        text = output.write_chunk([(u, r) for (u, _), r in zip(rest, results, strict=True)], chunk_dir / stem)
+        atomic_write_text(chunk_dir / f"{name}{suffix}", "".join(p.read_text() for p in parts) + text)
         for path in parts:  # their data (arks) stay: the chunk's index points into them
             path.unlink()
 
@@ -316,7 +314,11 @@ def run_chunked(
         )  # fmt: skip
     start = time.perf_counter()
     with progress_bar(len(items), done_utts, desc, "utt") as bar:
-        if todo and num_jobs > 1:
+        if todo and jobs and jobs.cmd:
+            if not isinstance(engine, EngineSpec):
+                raise ValueError("a job command's tasks build their own engines: pass an EngineSpec")
+            run_submitted(engine, model_key, output, plan, todo, decode_batch, num_workers, jobs, out, bar)
+        elif todo and num_jobs > 1:
             if not isinstance(engine, EngineSpec):
                 raise ValueError("parallel jobs build their own engines: pass an EngineSpec, not an engine")
             run_jobs(engine, output, plan, todo, decode_batch, num_workers, jobs, bar)
@@ -324,7 +326,7 @@ def run_chunked(
             if isinstance(engine, EngineSpec):
                 device = torch.device(jobs.devices[0]) if jobs and jobs.devices else torch.device("cpu")
                 engine = engine.build(device)
-            compute_chunks(engine, output, plan, todo, decode_batch, num_workers, bar.update)
+            compute_chunks(engine, output, plan.chunk_dir, todo, decode_batch, num_workers, bar.update)
     if todo:
         seconds = time.perf_counter() - start
         n_utts = sum(len(c) for _, c in todo) - saved

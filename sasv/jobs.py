@@ -45,11 +45,14 @@ class JobFailedError(SasvError, RuntimeError):
 @dataclass(frozen=True)
 class JobOptions:
     """Parallel jobs: ``num_jobs`` processes, job k on ``devices[k % len(devices)]`` with ``threads``
-    intra-op threads (None: the cores divided among the jobs)."""
+    intra-op threads (None: the cores divided among the jobs). With a job command ``cmd`` (Kaldi style,
+    e.g. ``utils/slurm.sh``) the jobs are its tasks (:mod:`sasv.submitted_jobs`), else processes spawned
+    here."""
 
     num_jobs: int = 1
     devices: tuple[str, ...] = ()
     threads: int | None = None
+    cmd: str | None = None
 
 
 def job_devices(device: torch.device, num_jobs: int) -> tuple[str, ...]:
@@ -96,7 +99,9 @@ def _job_main(job: _Job, counter: Any) -> None:
             if os.getppid() != job.parent_pid:  # the parent died: stop instead of writing unsupervised
                 raise SystemExit(1)
 
-        compute_chunks(engine, job.output, job.plan, job.todo, job.decode_batch, job.num_workers, progress)
+        compute_chunks(
+            engine, job.output, job.plan.chunk_dir, job.todo, job.decode_batch, job.num_workers, progress
+        )
     except BaseException as e:
         record = {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}
         if isinstance(e, OSError):  # disk full, read-only dir: relayed as the same OSError

@@ -64,6 +64,12 @@ def model_stage_parser(kind: str, prog: str, description: str) -> ArgumentParser
         "--nj", type=positive_int, default=1, help="parallel jobs (processes; one per GPU if several)"
     )
     p.add_argument(
+        "--cmd",
+        default="",
+        help="job command the --nj jobs run through, Kaldi style: 'utils/run.sh' or 'utils/slurm.sh --config "
+        "conf/slurm.conf [--gpu 1 ...]' (default '': processes of this one)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=0,
@@ -111,19 +117,21 @@ def run_model_stage(
     num_workers: int | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     allow_random_init: bool = False,
+    cmd: str = "",
 ) -> None:
     """Stage 2 (``kind='asv'``) or stage 3 (``kind='cm'``) over ``data_dirs``; see the module doc.
 
     ``options`` say how the model runs (defaults: :class:`EngineOptions`); ``nj`` jobs share the work, each
     with ``options.threads`` intra-op threads (None: the cores divided among them); ``num_workers`` decoding
-    workers per job (None: :func:`~sasv.jobs.default_num_workers`).
+    workers per job (None: :func:`~sasv.jobs.default_num_workers`). ``cmd``: a Kaldi-style job command the
+    jobs run through (tasks of a Slurm job array, ...; :mod:`sasv.submitted_jobs`); '' spawns them here.
     """
     options = options or EngineOptions()
     conf = load_conf(conf_path)
     if conf.kind != kind:
         raise ConfError(f"{conf_path}: a {conf.kind} conf, expected a {_KIND_WORDS[kind][0]} model conf")
     device = resolve_device(options.device)
-    if nj == 1:
+    if nj == 1 and not cmd:
         options.apply_threads()
     loaded = load_model(conf, allow_random_init=allow_random_init)
     if not loaded.pretrained:
@@ -133,9 +141,9 @@ def run_model_stage(
     write_model_record(loaded, layout.model_record(conf.name, kind))
     key = model_key(loaded) + options.fingerprint_suffix(kind)
     checkpoint_sha256 = loaded.checkpoint_sha256
-    jobs = JobOptions(nj, job_devices(device, nj), options.threads)
+    jobs = JobOptions(nj, job_devices(device, nj), options.threads, cmd or None)
     num_workers = default_num_workers(device, nj) if num_workers is None else num_workers
-    if nj > 1:  # each job builds its own model; this process only needs the key and the record
+    if nj > 1 or cmd:  # each job builds its own model; this process only needs the key and the record
         engine = EngineSpec(conf, allow_random_init, options)
         del loaded
     else:
@@ -175,6 +183,6 @@ def stage_main(kind: str, prog: str, description: str, argv: Sequence[str] | Non
     )
     run_model_stage(
         kind, args.conf, args.data_dirs, args.exp_dir, options, args.nj, args.num_workers, args.chunk_size,
-        args.allow_random_init,
+        args.allow_random_init, args.cmd,
     )  # fmt: skip
     return 0

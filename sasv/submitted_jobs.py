@@ -1,0 +1,221 @@
+"""Parallel jobs of a model stage run through a job command (``--cmd``: utils/run.sh, utils/slurm.sh).
+
+The stage's own process (which holds the output lock) splits the unfinished chunks into N tasks (task k
+takes chunks k, k + N, ..., as the local job pool does), writes them with everything a task needs to
+``<chunk dir>/tasks.json`` on the shared filesystem, and runs ``$cmd JOB=1:N <out>/log/<kind>.JOB.log
+python -m sasv compute_chunks --tasks <chunk dir>/tasks.json --task JOB``. Each task builds the model from
+its conf, checks that conf and checkpoint still give the submitted model key (and that the chunk dir is
+the submitted plan's), and computes its chunks that have no index yet, so a re-run task resumes. Chunk
+files are the same whichever process computes them; the stage merges them exactly as after local jobs,
+so the outputs are bit-identical to a single-process run.
+
+While the command runs, the stage follows the finished chunks on its progress bar. Afterwards, every
+chunk must have its index: the tasks that left some unfinished are reported with their logs and the log's
+last error line; a re-run of the stage splits only the unfinished chunks into new tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+
+from sasv.errors import StaleOutputError
+from sasv.fileio import atomic_write_text
+from sasv.jobs import JobFailedError, job_devices
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+    from sasv.chunked import Chunk, ChunkPlan
+    from sasv.engines import EngineSpec
+    from sasv.exp_layout import StageOutput
+    from sasv.jobs import JobOptions
+    from sasv.outputs import OutputFormat
+    from sasv.progress import LogProgress
+
+log = logging.getLogger(__name__)
+
+TASKS_FILE = "tasks.json"
+TASKS_VERSION = 1
+POLL_SECONDS = 1.0
+LOG_NAMES = {"asv": "embeddings", "cm": "cm_scores"}
+
+
+def task_log(out: StageOutput, kind: str) -> Path:
+    """The log path of the stage's tasks, with ``JOB`` for the task number."""
+    return out.dir / "log" / f"{LOG_NAMES[kind]}.JOB.log"
+
+
+def write_tasks(
+    spec: EngineSpec, model_key: str, plan: ChunkPlan, tasks: list[list[Chunk]], decode_batch: int,
+    num_workers: int,
+) -> Path:  # fmt: skip
+    """Write ``tasks.json``: what every task computes and how (JSON: readable, nothing executable)."""
+    record = {
+        "version": TASKS_VERSION,
+        "conf": str(Path(spec.conf.source).resolve()),
+        "allow_random_init": spec.allow_random_init,
+        "options": asdict(spec.options),
+        "model_key": model_key,
+        "plan_key": plan.key,
+        "chunk_dir": str(plan.chunk_dir.resolve()),
+        "decode_batch": decode_batch,
+        "num_workers": num_workers,
+        "tasks": [[{"name": name, "items": items} for name, items in chunks] for chunks in tasks],
+    }
+    path = plan.chunk_dir / TASKS_FILE
+    atomic_write_text(path, json.dumps(record) + "\n")
+    return path
+
+
+def run_submitted(
+    spec: EngineSpec,
+    model_key: str,
+    output: OutputFormat,
+    plan: ChunkPlan,
+    todo: list[Chunk],
+    decode_batch: int,
+    num_workers: int,
+    jobs: JobOptions,
+    out: StageOutput,
+    bar: tqdm | LogProgress,
+) -> None:
+    """Run the ``todo`` chunks as ``jobs.num_jobs`` tasks of the job command ``jobs.cmd`` (see the module
+    doc); raises :class:`~sasv.jobs.JobFailedError` naming the tasks that left chunks unfinished."""
+    num_tasks = min(jobs.num_jobs, len(todo))
+    tasks = [todo[k::num_tasks] for k in range(num_tasks)]
+    tasks_file = write_tasks(spec, model_key, plan, tasks, decode_batch, num_workers)
+    log_template = task_log(out, spec.kind)
+    argv = shlex.split(jobs.cmd or "")
+    if jobs.threads:
+        argv += ["--num-threads", str(jobs.threads)]
+    argv += [
+        f"JOB=1:{num_tasks}", str(log_template),
+        sys.executable, "-m", "sasv", "compute_chunks", "--tasks", str(tasks_file), "--task", "JOB",
+    ]  # fmt: skip
+    log.info("%d task(s) through %s; logs: %s", num_tasks, jobs.cmd, log_template)
+    suffix = output.index_suffix
+
+    def finished() -> int:
+        return sum(len(items) for name, items in todo if (plan.chunk_dir / f"{name}{suffix}").exists())
+
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise JobFailedError(f"{argv[0]}: job command not found (--cmd {jobs.cmd!r})") from None
+    shown = 0
+    try:
+        while proc.poll() is None:
+            time.sleep(POLL_SECONDS)
+            done = finished()
+            bar.update(done - shown)
+            shown = done
+    except KeyboardInterrupt:
+        proc.wait()  # it got the same Ctrl-C: it stops (or cancels) its tasks first
+        raise
+    bar.update(finished() - shown)
+    unfinished = [
+        k + 1
+        for k, chunks in enumerate(tasks)
+        if any(not (plan.chunk_dir / f"{name}{suffix}").exists() for name, _ in chunks)
+    ]
+    if unfinished:
+        first = Path(str(log_template).replace("JOB", str(unfinished[0])))
+        raise JobFailedError(
+            f"{first}: task(s) {', '.join(map(str, unfinished))} of {num_tasks} did not finish "
+            f"({last_error(first)}); re-run the stage to redo only their unfinished chunks"
+        )
+    if proc.returncode != 0:
+        log.warning("%s exited with %d, but every chunk is complete", jobs.cmd, proc.returncode)
+
+
+def last_error(log_file: Path) -> str:
+    """The last ``ERROR:`` line of a task's log, else its last line, else why there is none."""
+    try:
+        lines = [line.strip() for line in log_file.read_text(errors="replace").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return "no log: the task never started"
+    errors = [line for line in lines if line.startswith("ERROR:")]
+    if errors:
+        return errors[-1]
+    if lines and not lines[-1].startswith("# Ended"):
+        return f"killed or cancelled, last line: {lines[-1]}"
+    return lines[-1] if lines else "empty log"
+
+
+# ------------------------------------------------------------------------------------------------- a task
+
+
+class TasksFileError(StaleOutputError):
+    """A tasks.json that does not fit the conf, the chunk dir or the task number asked for."""
+
+
+def run_task(tasks_file: str | Path, task: int) -> None:
+    """Compute the unfinished chunks of task ``task`` (1-based) of ``tasks_file`` (see the module doc)."""
+    from sasv.chunked import compute_chunks
+    from sasv.conf import load_conf, load_model
+    from sasv.engines import EngineOptions, build_engine, resolve_device
+    from sasv.outputs import OUTPUTS
+    from sasv.progress import LogProgress
+    from sasv.provenance import model_key
+
+    tasks_file = Path(tasks_file)
+    try:
+        record = json.loads(tasks_file.read_text())
+        if record.get("version") != TASKS_VERSION:
+            raise ValueError(f"version {record.get('version')}, expected {TASKS_VERSION}")
+        tasks = record["tasks"]
+    except (ValueError, KeyError, TypeError) as e:
+        raise TasksFileError(f"{tasks_file}: not a tasks file of this recipe ({e})") from None
+    if not 1 <= task <= len(tasks):
+        raise TasksFileError(f"{tasks_file}: task {task} asked for, the file has tasks 1..{len(tasks)}")
+    chunk_dir = Path(record["chunk_dir"])
+    stamp = chunk_dir / "FINGERPRINT"
+    if not stamp.is_file() or stamp.read_text().strip() != record["plan_key"]:
+        raise TasksFileError(f"{chunk_dir}: its chunks were replaced since the tasks were written; re-run")
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # scancel, a time limit: save the finished utterances
+    options = EngineOptions(**record["options"])
+    slurm_cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    threads = options.threads or (int(slurm_cpus) if slurm_cpus.isdigit() else None)
+    if threads:
+        torch.set_num_threads(threads)
+    conf = load_conf(record["conf"])
+    loaded = load_model(conf, allow_random_init=record["allow_random_init"])
+    if model_key(loaded) + options.fingerprint_suffix(conf.kind) != record["model_key"]:
+        raise TasksFileError(
+            f"{conf.source}: the conf or its checkpoint changed since the tasks were written; "
+            "re-run the stage"
+        )
+    devices = job_devices(resolve_device(options.device), len(tasks))
+    device = torch.device(devices[(task - 1) % len(devices)])
+    output = OUTPUTS[conf.kind]
+    todo = [
+        (chunk["name"], [tuple(item) for item in chunk["items"]])
+        for chunk in tasks[task - 1]
+        if not (chunk_dir / f"{chunk['name']}{output.index_suffix}").exists()
+    ]
+    total = sum(len(items) for _, items in todo)
+    log.info(
+        "task %d of %d: %d chunk(s), %d utterances on %s, %d thread(s)",
+        task, len(tasks), len(todo), total, device, torch.get_num_threads(),
+    )  # fmt: skip
+    if not todo:
+        return
+    engine = build_engine(loaded, device, options)
+    bar = LogProgress(total, 0, f"task {task}: {output.what}", "utt")
+    compute_chunks(engine, output, chunk_dir, todo, record["decode_batch"], record["num_workers"], bar.update)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
