@@ -12,6 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
+. ./cmd.sh
 
 stage=1
 stop_stage=3
@@ -34,6 +35,7 @@ nproc_per_node=1                               # stage 3 training processes per 
 nnodes=1                                       # nodes; > 1: run this script on every node with its --node_rank
 node_rank=0
 rdzv_endpoint=""                               # HOST:PORT of the c10d rendezvous (several nodes)
+cmd="${train_cmd}"                             # job command of the training (cmd.sh; '' = here)
 download=false                                 # stage 0 only runs with --download true
 download_dir=downloads                         # where stage 0 keeps the archives
 
@@ -61,6 +63,9 @@ Options (default):
   --nnodes N             nodes training together (${nnodes})
   --node_rank R          this node's rank, 0 .. nnodes-1 (${node_rank})
   --rdzv_endpoint H:P    rendezvous endpoint of a multi-node run (a host all nodes reach), e.g. node1:29400
+  --cmd 'CMD'            job command the training runs through ('${cmd}'; from cmd.sh): with
+                         'utils/slurm.sh --config conf/slurm.conf' one Slurm job of --nnodes nodes x
+                         --nproc_per_node GPUs, torchrun on every node (no --node_rank / --rdzv_endpoint)
   --download BOOL        run stage 0: download, check and unpack VoxCeleb, MUSAN and RIRS_NOISES into the
                          folder of --vox2_root; the roots must be <that folder>/{VoxCeleb1,VoxCeleb2,musan,
                          RIRS_NOISES} and --vox1_trials VoxCeleb1/veri_test2.txt in it (${download})
@@ -112,7 +117,8 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   [ -z "${name}" ] || opts+=(--name "${name}")
   [ -z "${valid_set}" ] || opts+=(--valid_set "${valid_set}")
   [ -d "${data_dir}/musan" ] && opts+=(--musan_dir "${data_dir}/musan" --rirs_dir "${data_dir}/rirs")
-  set_launcher
+  set_launcher "$(python -m sasv.exp_layout train_dir --exp_dir "${exp_dir}" --conf "${asv_conf}" \
+    ${name:+--name "${name}"})/log/train_asv.log"
   log "Stage 3: training ${asv_conf} on ${train_set} (${train_conf}) under ${exp_dir}/train/," \
     "${nnodes} node(s) x ${nproc_per_node} process(es)"
   "${launch[@]}" -m sasv train_asv --model_conf "${asv_conf}" --train_conf "${train_conf}" \

@@ -14,6 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
+. ./cmd.sh
 
 stage=1
 stop_stage=2
@@ -32,6 +33,7 @@ nproc_per_node=1                            # stage 2 training processes per nod
 nnodes=1                                    # nodes; > 1: run this script on every node with its --node_rank
 node_rank=0
 rdzv_endpoint=""                            # HOST:PORT of the c10d rendezvous (several nodes)
+cmd="${train_cmd}"                          # job command of the training (cmd.sh; '' = here)
 download=false                              # stage 0 only runs with --download true
 download_dir=downloads                      # where stage 0 keeps LA.zip
 
@@ -56,6 +58,9 @@ Options (default):
   --nnodes N             nodes training together (${nnodes})
   --node_rank R          this node's rank, 0 .. nnodes-1 (${node_rank})
   --rdzv_endpoint H:P    rendezvous endpoint of a multi-node run (a host all nodes reach), e.g. node1:29400
+  --cmd 'CMD'            job command the training runs through ('${cmd}'; from cmd.sh): with
+                         'utils/slurm.sh --config conf/slurm.conf' one Slurm job of --nnodes nodes x
+                         --nproc_per_node GPUs, torchrun on every node (no --node_rank / --rdzv_endpoint)
   --download BOOL        run stage 0: download and unzip LA.zip into the folder of --la_root (${download})
   --download_dir DIR     where stage 0 keeps LA.zip (${download_dir})"
 
@@ -84,7 +89,8 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   opts=()
   [ -z "${name}" ] || opts+=(--name "${name}")
   [ -z "${eval_set}" ] || opts+=(--eval_set "${eval_set}")
-  set_launcher
+  set_launcher "$(python -m sasv.exp_layout train_dir --exp_dir "${exp_dir}" --conf "${cm_conf}" \
+    ${name:+--name "${name}"})/log/train_cm.log"
   log "Stage 2: training ${cm_conf} on ${train_set} (${train_conf}), dev ${dev_set}, under ${exp_dir}/train/," \
     "${nnodes} node(s) x ${nproc_per_node} process(es)"
   "${launch[@]}" -m sasv train_cm --model_conf "${cm_conf}" --train_conf "${train_conf}" \

@@ -1,13 +1,25 @@
 # Sourced by the training scripts (run_train_asv.sh, run_train_cm.sh) after option parsing.
-#   set_launcher   sets the array ${launch[@]} that starts a training tool: `python` for one process,
-#                  torchrun on one node for --nproc_per_node > 1, torchrun with a c10d rendezvous at
-#                  --rdzv_endpoint for --nnodes > 1 (run the script on every node with its --node_rank).
-#                  Reads nproc_per_node, nnodes, node_rank, rdzv_endpoint.
+#   set_launcher LOG  sets the array ${launch[@]} that starts a training tool (its python arguments follow).
+#     With a job command ${cmd} (cmd.sh's train_cmd, e.g. utils/slurm.sh): one job of --nnodes nodes with
+#     --nproc_per_node GPUs each (none with --device cpu), which starts utils/torchrun_task.sh on every node
+#     (torchrun, rendezvous on the first node); its output goes to LOG.
+#     Without: `python` for one process, torchrun on this node for --nproc_per_node > 1, torchrun with a
+#     c10d rendezvous at --rdzv_endpoint for --nnodes > 1 (run the script on every node with its --node_rank).
+#     Reads cmd, device, nproc_per_node, nnodes, node_rank, rdzv_endpoint.
 set_launcher() {
+  if [ -n "${cmd:-}" ]; then
+    local gpus=${nproc_per_node}
+    [ "${device}" != cpu ] || gpus=0
+    # shellcheck disable=SC2206  # ${cmd} is a command line: it splits into words, as in Kaldi
+    launch=(${cmd} --num-nodes "${nnodes}" --gpu "${gpus}" "$1" utils/torchrun_task.sh "${nproc_per_node}")
+    log "the training runs through '${cmd}': ${nnodes} node(s) x ${gpus} GPU(s); its output goes to $1"
+    return
+  fi
   launch=(python)
   if [ "${nnodes}" -gt 1 ]; then
     if [ -z "${rdzv_endpoint}" ]; then
-      echo "${script_name:-$0}: --nnodes ${nnodes} needs --rdzv_endpoint HOST:PORT" >&2
+      echo "${script_name:-$0}: --nnodes ${nnodes} needs --rdzv_endpoint HOST:PORT (or a job command:" \
+        "--cmd 'utils/slurm.sh ...')" >&2
       exit 1
     fi
     launch=(python -m torch.distributed.run --nnodes "${nnodes}" --node_rank "${node_rank}"
