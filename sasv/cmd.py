@@ -199,26 +199,30 @@ def run_local(job: JobCommand) -> None:
         raise job.failure(failed, "utils/run.sh")
 
 
+BACKENDS = {"local": "utils/run.sh", "slurm": "utils/slurm.sh"}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sasv.cmd {local,slurm} [options] [JOB=1:N] LOG COMMAND ...`` (utils/run.sh,
-    utils/slurm.sh)."""
+    """``python -m sasv.cmd {local,slurm} [options] [JOB=1:N] LOG COMMAND ...`` (what utils/run.sh and
+    utils/slurm.sh run)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in ("local", "slurm") or args[1:2] in (["-h"], ["--help"]):
-        backend = args[0] if args and args[0] in ("local", "slurm") else "{local,slurm}"
-        wrapper = {"local": "utils/run.sh", "slurm": "utils/slurm.sh"}.get(
-            backend, "python -m sasv.cmd " + backend
+    if not args or args[0] not in BACKENDS:
+        print(
+            f"usage: python -m sasv.cmd {{{','.join(BACKENDS)}}} [--opt value ...] [JOB=1:N] LOG COMMAND ..."
         )
-        print(f"usage: {wrapper} [--opt value ...] [JOB=1:N] LOG COMMAND ...\n\n{__doc__}")
-        return 0 if args[1:2] in (["-h"], ["--help"]) else 2
+        return 2
     backend, rest = args[0], args[1:]
+    if rest[:1] in (["-h"], ["--help"]):
+        print(f"usage: {BACKENDS[backend]} [--opt value ...] [JOB=1:N] LOG COMMAND ...\n\n{__doc__}")
+        return 0
+    job = parse_job_command(rest)
     if backend == "local":
-        job = parse_job_command(rest)
         job.options.pop("config", None)
         run_local(job)
-        return 0
-    from sasv.slurm import run_slurm
+    else:
+        from sasv.slurm import run_slurm
 
-    run_slurm(parse_job_command(rest))
+        run_slurm(job)
     return 0
 
 

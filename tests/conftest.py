@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +102,41 @@ def kill_in_epoch_2_and_rerun(cmd: list[str], first_checkpoint: Path) -> subproc
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "resuming from" in rerun.stderr
     return rerun
+
+
+SLURM_CLUSTER_SCRIPT = REPO_ROOT / "local" / "slurm_test_cluster.sh"
+SLURM_DAEMONS = ("munged", "slurmctld", "slurmd")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory) -> Iterator[tuple[dict[str, str], Path]]:
+    """(environment with SLURM_CONF, the cluster's folder) of a private single-node Slurm cluster (real
+    munged, slurmctld, slurmd; local/slurm_test_cluster.sh), stopped by pid at the end of the session.
+    Skips with the reason where it cannot start (not root, packages missing)."""
+    if os.geteuid() != 0:
+        pytest.skip("the Slurm test cluster needs root to start its daemons")
+    needed = (*SLURM_DAEMONS, "mungekey", "sbatch", "srun", "squeue", "scancel")
+    missing = [t for t in needed if not shutil.which(t)]
+    if missing:
+        pytest.skip(
+            f"Slurm test cluster: {', '.join(missing)} not installed (apt-get install slurm-wlm munge)"
+        )
+    folder = tmp_path_factory.mktemp("slurm")
+    start = subprocess.run(
+        ["bash", str(SLURM_CLUSTER_SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=120
+    )
+    assert start.returncode == 0, start.stderr
+    env = dict(
+        os.environ,
+        SLURM_CONF=start.stdout.strip().split("=", 1)[1],
+        SASV_SLURM_POLL="0.5",
+        OMP_NUM_THREADS="1",
+        SASV_VENV=str(Path(sys.executable).parents[1]),
+    )
+    pids = [(folder / "run" / f"{name}.pid").read_text().strip() for name in SLURM_DAEMONS]
+    try:
+        yield env, folder
+    finally:
+        stop = ["bash", str(SLURM_CLUSTER_SCRIPT), "stop", str(folder)]
+        subprocess.run(stop, capture_output=True, timeout=60)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids), "a Slurm daemon survived stop"
