@@ -23,6 +23,7 @@ device=auto                  # auto | cpu | cuda | cuda:N
 num_workers=auto             # audio decoding workers per job (auto: 0 on CPU, a few per GPU job)
 nj=1                         # parallel jobs for stages 2 and 3 (processes; one per GPU when there are several)
 cmd="${extract_cmd}"         # job command of stages 2-3 (cmd.sh: '' = processes of this one, utils/slurm.sh ...)
+chunk_size=200               # utterances per resumable chunk: the unit of work a job takes
 threads=0                    # intra-op threads per job (0: OMP_NUM_THREADS or all cores, divided by nj)
 autocast=none                # none | bf16 | fp16: mixed precision for ASV models (GPU; changes the numbers)
 download=false               # stage 0 only runs with --download true
@@ -49,6 +50,7 @@ Options (default):
   --nj N                 parallel jobs in stages 2 and 3, see docs/PERFORMANCE.md (${nj})
   --cmd 'CMD'            job command the --nj jobs run through, e.g. 'utils/slurm.sh --config conf/slurm.conf'
                          ('${cmd}'; default from cmd.sh, '' = processes of this one)
+  --chunk_size N         utterances per resumable chunk, the unit a job takes (${chunk_size})
   --threads N            intra-op threads per job, 0 = cores / nj (${threads})
   --autocast P           none | bf16 | fp16 mixed precision for the ASV models (${autocast})
   --download BOOL        run stage 0 (${download})
@@ -90,6 +92,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "Stage 2: ASV embeddings with ${conf}"
     python -m sasv extract_embeddings --conf "${conf}" --data_dirs "${emb_dirs[@]}" --exp_dir "${exp_dir}" \
       --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --cmd "${cmd}" --threads "${threads}" \
+      --chunk_size "${chunk_size}" \
       --autocast "${autocast}" --allow_random_init "${allow_random_init}"
   done
 fi
@@ -99,6 +102,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     log "Stage 3: CM scores with ${conf}"
     python -m sasv score_cm --conf "${conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
       --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --cmd "${cmd}" --threads "${threads}" \
+      --chunk_size "${chunk_size}" \
       --allow_random_init "${allow_random_init}"
   done
 fi

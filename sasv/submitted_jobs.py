@@ -23,6 +23,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -58,12 +59,13 @@ def task_log(out: StageOutput, kind: str) -> Path:
 
 
 def write_tasks(
-    spec: EngineSpec, model_key: str, plan: ChunkPlan, tasks: list[list[Chunk]], decode_batch: int,
-    num_workers: int,
+    spec: EngineSpec, model_key: str, plan: ChunkPlan, tasks: list[list[Chunk]], num_jobs: int,
+    decode_batch: int, num_workers: int,
 ) -> Path:  # fmt: skip
     """Write ``tasks.json``: what every task computes and how (JSON: readable, nothing executable)."""
     record = {
         "version": TASKS_VERSION,
+        "num_jobs": num_jobs,
         "conf": str(Path(spec.conf.source).resolve()),
         "allow_random_init": spec.allow_random_init,
         "options": asdict(spec.options),
@@ -77,6 +79,28 @@ def write_tasks(
     path = plan.chunk_dir / TASKS_FILE
     atomic_write_text(path, json.dumps(record) + "\n")
     return path
+
+
+def previous_split(plan: ChunkPlan, num_jobs: int, todo: list[Chunk]) -> list[list[Chunk]] | None:
+    """The tasks of the last submission, when they still hold every unfinished chunk of the same plan and
+    the same --nj: a re-run then submits the same task numbers (a cancelled task is re-run alone, with its
+    own log). None when there is no such split."""
+    path = plan.chunk_dir / TASKS_FILE
+    try:
+        record = json.loads(path.read_text())
+        if record.get("version") != TASKS_VERSION or record.get("plan_key") != plan.key:
+            return None
+        if record.get("num_jobs") != num_jobs:
+            return None
+        names = [[chunk["name"] for chunk in task] for task in record["tasks"]]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    current = dict(plan.chunks())
+    if not all(name in current for task in names for name in task):
+        return None
+    if not {name for name, _ in todo} <= {name for task in names for name in task}:
+        return None
+    return [[(name, current[name]) for name in task] for task in names]
 
 
 def run_submitted(
@@ -93,27 +117,40 @@ def run_submitted(
 ) -> None:
     """Run the ``todo`` chunks as ``jobs.num_jobs`` tasks of the job command ``jobs.cmd`` (see the module
     doc); raises :class:`~sasv.jobs.JobFailedError` naming the tasks that left chunks unfinished."""
-    num_tasks = min(jobs.num_jobs, len(todo))
-    tasks = [todo[k::num_tasks] for k in range(num_tasks)]
-    tasks_file = write_tasks(spec, model_key, plan, tasks, decode_batch, num_workers)
+    suffix = output.index_suffix
+    tasks = previous_split(plan, jobs.num_jobs, todo)
+    if tasks is None:
+        num_tasks = min(jobs.num_jobs, len(todo))
+        tasks = [todo[k::num_tasks] for k in range(num_tasks)]
+    tasks_file = write_tasks(spec, model_key, plan, tasks, jobs.num_jobs, decode_batch, num_workers)
+    # the tasks that hold unfinished chunks (all of a new split): an interrupted run's are re-run alone
+    pending = {name for name, _ in todo}
+    numbers = [k + 1 for k, chunks in enumerate(tasks) if any(name in pending for name, _ in chunks)]
+    first, last = numbers[0], numbers[-1]
+    num_tasks = len(tasks)
     log_template = task_log(out, spec.kind)
     argv = shlex.split(jobs.cmd or "")
     if jobs.threads:
         argv += ["--num-threads", str(jobs.threads)]
     argv += [
-        f"JOB=1:{num_tasks}", str(log_template),
+        f"JOB={first}:{last}", str(log_template),
         sys.executable, "-m", "sasv", "compute_chunks", "--tasks", str(tasks_file), "--task", "JOB",
     ]  # fmt: skip
-    log.info("%d task(s) through %s; logs: %s", num_tasks, jobs.cmd, log_template)
-    suffix = output.index_suffix
+    if last - first + 1 < num_tasks:
+        log.info("re-running task(s) %d..%d of %d: the unfinished ones", first, last, num_tasks)
+    log.info("%d task(s) through %s; logs: %s", last - first + 1, jobs.cmd, log_template)
 
     def finished() -> int:
         return sum(len(items) for name, items in todo if (plan.chunk_dir / f"{name}{suffix}").exists())
 
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
     except FileNotFoundError:
         raise JobFailedError(f"{argv[0]}: job command not found (--cmd {jobs.cmd!r})") from None
+    relay = threading.Thread(target=_relay_output, args=(proc, argv[0]), daemon=True)
+    relay.start()
     shown = 0
     try:
         while proc.poll() is None:
@@ -124,6 +161,7 @@ def run_submitted(
     except KeyboardInterrupt:
         proc.wait()  # it got the same Ctrl-C: it stops (or cancels) its tasks first
         raise
+    relay.join()
     bar.update(finished() - shown)
     unfinished = [
         k + 1
@@ -138,6 +176,15 @@ def run_submitted(
         )
     if proc.returncode != 0:
         log.warning("%s exited with %d, but every chunk is complete", jobs.cmd, proc.returncode)
+
+
+def _relay_output(proc: subprocess.Popen, name: str) -> None:
+    """The job command's own output, as log lines of this stage: its error line is not the stage's (the
+    stage reports the tasks that did not finish, once)."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.strip():
+            log.info("%s: %s", Path(name).name, line.rstrip().removeprefix("ERROR: "))
 
 
 def last_error(log_file: Path) -> str:

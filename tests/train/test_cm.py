@@ -290,3 +290,71 @@ def test_rawboost_option_augments_the_same_crops(cm_data) -> None:
     assert label_a == label_b and a.shape == b.shape and b.dtype == np.float32
     assert not np.array_equal(a, b) and np.corrcoef(a, b)[0, 1] > 0.5, "the same crop, with noise added"
     assert np.array_equal(boosted[2][0], b), "reproducible: a function of seed, epoch and index"
+
+
+# ------------------------------------------------------------------------------------------ under Slurm
+
+
+def _train_cm_args(cm_data: Path, model_conf: Path, train_conf: Path, out: Path) -> list[str]:
+    return ["-m", "sasv", "train_cm", "--model_conf", str(model_conf), "--train_conf", str(train_conf),
+            "--train_set", str(cm_data / "cm_train"), "--dev_set", str(cm_data / "cm_dev"), "--out", str(out),
+            "--device", "cpu"]  # fmt: skip
+
+
+def test_two_slurm_tasks_train_like_two_local_processes(cm_data, slurm_cluster, tmp_path) -> None:
+    """local/slurm_train.sbatch on one node with two tasks: srun starts utils/torchrun_task.sh twice, each
+    a torchrun agent of one node (rank = SLURM_PROCID, rendezvous on the first host); the ranks agree after
+    every epoch and the weights are those of `torchrun --standalone --nproc_per_node 2` on this machine."""
+    env, _ = slurm_cluster
+    conf = _write_conf(tmp_path / "t.yaml", dataclasses.replace(TINY_CM_TRAIN, epochs=2))
+    model_conf = write_tiny_conf(tmp_path, TINY_AASIST)
+    out = tmp_path / "slurm_out.txt"
+    sbatch = ["sbatch", "--wait", "--nodes=1", "--ntasks-per-node=2", "--gpus-per-node=0",
+              "--cpus-per-task=1", f"--output={out}", "local/slurm_train.sbatch",
+              *_train_cm_args(cm_data, model_conf, conf, tmp_path / "slurm")]  # fmt: skip
+    proc = subprocess.run(
+        sbatch,
+        cwd=REPO_ROOT,
+        env=dict(env, SASV_NPROC_PER_NODE="1"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    text = out.read_text() if out.exists() else ""
+    assert proc.returncode == 0, proc.stderr + text[-3000:]
+    assert "node 0 of 2 on" in text and "node 1 of 2 on" in text, text[-3000:]
+    assert text.count("parameters identical on all 2 ranks") == 4, "2 ranks x 2 epochs"
+    local = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         *_train_cm_args(cm_data, model_conf, conf, tmp_path / "local")],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert local.returncode == 0, local.stderr[-3000:]
+    states = [torch.load(checkpoint_path(tmp_path / run, 2), weights_only=True) for run in ("slurm", "local")]
+    assert states[0]["world_size"] == 2
+    assert all(torch.equal(states[0]["model"][k], states[1]["model"][k]) for k in states[1]["model"])
+
+
+def test_run_train_cm_sh_through_cmd_sh_slurm_is_one_job(cm_data, slurm_cluster, tmp_path) -> None:
+    """cmd.sh's slurm backend: stage 2 is one Slurm job (utils/slurm.sh --num-nodes 1 --gpu 0), logged in
+    the trained model's folder, which ends with the export."""
+    env, _ = slurm_cluster
+    conf = _write_conf(tmp_path / "t.yaml", dataclasses.replace(TINY_CM_TRAIN, epochs=1))
+    model_conf = write_tiny_conf(tmp_path, TINY_AASIST)
+    cmd = ["bash", "run_train_cm.sh", "--stage", "2", "--cm_conf", str(model_conf), "--train_conf", str(conf),
+           "--train_set", str(cm_data / "cm_train"), "--dev_set", str(cm_data / "cm_dev"), "--eval_set", "",
+           "--exp_dir", str(tmp_path / "exp"), "--device", "cpu"]  # fmt: skip
+    proc = subprocess.run(
+        cmd,
+        cwd=REPO_ROOT,
+        env=dict(env, SASV_CMD_BACKEND="slurm"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    trained = tmp_path / "exp" / "train" / "tiny_aasist_trained"
+    assert "runs through 'utils/slurm.sh --config conf/slurm.conf': 1 node(s) x 0 GPU(s)" in proc.stdout
+    job_log = (trained / "log" / "train_cm.log").read_text()
+    assert "(Slurm job " in job_log and job_log.rstrip().splitlines()[-1].startswith("# Ended (code 0)")
+    assert (trained / "model.yaml").is_file() and (trained / "export.json").is_file()
