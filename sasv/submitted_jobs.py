@@ -93,7 +93,7 @@ def previous_split(plan: ChunkPlan, num_jobs: int, todo: list[Chunk]) -> list[li
         if record.get("num_jobs") != num_jobs:
             return None
         names = [[chunk["name"] for chunk in task] for task in record["tasks"]]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     current = dict(plan.chunks())
     if not all(name in current for task in names for name in task):
@@ -220,6 +220,8 @@ def run_task(tasks_file: str | Path, task: int) -> None:
     tasks_file = Path(tasks_file)
     try:
         record = json.loads(tasks_file.read_text())
+        if not isinstance(record, dict):
+            raise ValueError("not a JSON object")
         if record.get("version") != TASKS_VERSION:
             raise ValueError(f"version {record.get('version')}, expected {TASKS_VERSION}")
         tasks = record["tasks"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -222,3 +223,25 @@ def test_asnorm_variant(recipe):
     cm = np.array([float(n[5]) for n in normed])
     assert not np.allclose(asv, [float(p[4]) for p in plain])
     np.testing.assert_allclose([float(n[6]) for n in normed], cm / (1 + np.exp(-asv)), rtol=1e-9)
+
+
+def test_test_stages_through_a_job_command(recipe, tmp_path):
+    """run_test_nonorm.sh --cmd utils/run.sh: every step runs as a logged task, and the scored systems
+    (recomputed in a copy of exp/ without them) are the terminal run's byte for byte."""
+    work, _ = recipe
+    exp = tmp_path / "exp"
+    shutil.copytree(work / "exp", exp, ignore=shutil.ignore_patterns(".lock", "logs"))
+    systems = sorted(exp.glob("tiny_*/aasist/nonorm"))
+    assert systems
+    for system in systems:
+        shutil.rmtree(system)
+    confs = " ".join(str(work / f"{n}.yaml") for n in TINY_CONFS)
+    out = _run(["bash", "run_test_nonorm.sh", "--data_dir", str(work / "data"), "--exp_dir", str(exp),
+                "--asv_conf", confs, "--stop_stage", "1", "--cmd", "utils/run.sh"], REPO_ROOT)  # fmt: skip
+    assert "--cmd 'utils/run.sh'" in out
+    for system in systems:
+        reference = work / "exp" / system.relative_to(exp)
+        for name in ("scores_dev.txt", "scores_eval.txt", "results.json", "analysis.json"):
+            assert (system / name).read_bytes() == (reference / name).read_bytes(), system / name
+    job_logs = sorted(p.name for p in (exp / "logs").glob("run_test_nonorm.*/*.log"))
+    assert "score_trials.tiny_ecapa.aasist.nonorm.log" in job_logs, job_logs

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -114,3 +115,19 @@ def test_ctrl_c_cancels_the_array(slurm_cluster, tmp_path) -> None:
         time.sleep(0.2)
     assert not queue.strip(), queue
     assert task_exit_code(tmp_path / "s.1.log") is None  # killed: no end line
+
+
+def test_slurm_sh_help_and_a_missing_config_are_one_line(tmp_path) -> None:
+    env = dict(os.environ, SASV_VENV=str(Path(sys.executable).parents[1]))
+    usage = subprocess.run([SLURM_SH, "--help"], env=env, capture_output=True, text=True)
+    assert (
+        usage.returncode == 0
+        and "usage: utils/slurm.sh" in usage.stdout
+        and "conf/slurm.conf" in usage.stdout
+    )
+    argv = [SLURM_SH, "--config", str(tmp_path / "absent.conf"), str(tmp_path / "x.log"), "true"]
+    out = subprocess.run(argv, env=env, capture_output=True, text=True)
+    assert out.returncode == 1
+    assert out.stderr.splitlines() == [
+        f"ERROR: {tmp_path / 'absent.conf'}: Slurm config not found (copy and edit conf/slurm.conf)"
+    ]

@@ -72,3 +72,37 @@ def test_log_records_every_option_and_runs_never_share_a_log(tmp_path) -> None:
     # the summary's hints repeat this run's --data_dir and --exp_dir
     summary = (tmp_path / "exp" / "summary.md").read_text()
     assert f"--data_dir {tmp_path / 'mydata'} --exp_dir {tmp_path / 'exp'}" in summary
+
+
+@pytest.mark.parametrize(
+    "backend, extract_cmd",
+    [("local", ""), ("run", "utils/run.sh"), ("slurm", "utils/slurm.sh --config conf/slurm.conf")],
+)
+def test_cmd_sh_picks_the_job_commands_of_every_script(backend: str, extract_cmd: str) -> None:
+    """cmd.sh is the one place a run switches backend: the scripts' --cmd defaults come from it."""
+    env = dict(os.environ, SASV_CMD_BACKEND=backend, SASV_VENV=str(Path(sys.executable).parents[1]))
+    for script, default in (("run_spk_ebd_extract.sh", extract_cmd), ("run_train_cm.sh", extract_cmd)):
+        out = subprocess.run(
+            ["bash", script, "--help"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+        )
+        assert out.returncode == 0 and f"('{default}';" in out.stdout, out.stdout
+    out = subprocess.run(
+        ["bash", "run_test_l2norm.sh", "--help"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert "('';" in out.stdout, "the test stages stay in the terminal with every backend"
+
+
+def test_an_unknown_backend_is_an_error() -> None:
+    env = dict(os.environ, SASV_CMD_BACKEND="sge")
+    out = subprocess.run(
+        ["bash", "run_spk_ebd_extract.sh", "--help"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert out.returncode == 1 and "cmd.sh: unknown cmd_backend 'sge' (local, run or slurm)" in out.stderr
+
+
+def test_torchrun_task_usage_and_bad_process_count() -> None:
+    script = str(REPO_ROOT / "utils" / "torchrun_task.sh")
+    out = subprocess.run([script], capture_output=True, text=True)
+    assert out.returncode == 1 and "One node's share of a training run" in out.stderr
+    out = subprocess.run([script, "two", "-m", "sasv"], capture_output=True, text=True)
+    assert out.returncode == 1 and "NPROC must be a positive integer, got 'two'" in out.stderr

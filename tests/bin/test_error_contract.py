@@ -221,6 +221,29 @@ def test_two_confs_with_one_name(work, tmp_path, capsys) -> None:
     assert f"ERROR: {other}: name 'tiny_ecapa' is already used by another conf, {same}" in line
 
 
+def test_job_command_and_task_errors(work, tmp_path, capsys) -> None:
+    """--cmd that cannot run, or runs no task: one line naming the first task's log; a task of a tasks file
+    that is not the recipe's, or of a task number it does not have: one line naming the file."""
+    exp = tmp_path / "exp"
+    line = error_line(
+        capsys, sasv(*extract_args(work, work / ASV, work / "data" / "dev", exp, "--cmd", "absent.sh"))
+    )
+    assert line == "ERROR: absent.sh: job command not found (--cmd 'absent.sh')"
+    line = error_line(
+        capsys, sasv(*extract_args(work, work / ASV, work / "data" / "dev", exp, "--cmd", "true"))
+    )
+    log = exp / "tiny_ecapa" / "embeddings" / "dev" / "log" / "embeddings.1.log"
+    assert line.startswith(f"ERROR: {log}: task(s) 1 of 1 did not finish (no log: the task never started)")
+    tasks = exp / "tiny_ecapa" / "embeddings" / "dev" / "chunks" / "tasks.json"
+    line = error_line(capsys, sasv("compute_chunks", "--tasks", tasks, "--task", "2"))
+    assert line == f"ERROR: {tasks}: task 2 asked for, the file has tasks 1..1"
+    (tmp_path / "junk.json").write_text("[1, 2]")
+    line = error_line(capsys, sasv("compute_chunks", "--tasks", tmp_path / "junk.json", "--task", "1"))
+    assert line.startswith(f"ERROR: {tmp_path / 'junk.json'}: not a tasks file of this recipe")
+    line = error_line(capsys, sasv("compute_chunks", "--tasks", tmp_path / "absent.json", "--task", "1"))
+    assert line == f"ERROR: {tmp_path / 'absent.json'}: No such file or directory"
+
+
 def test_locked_output_dir(work, tmp_path, capsys) -> None:
     exp = tmp_path / "exp"
     with exclusive_lock(exp / "tiny_ecapa" / "embeddings" / "dev"):
