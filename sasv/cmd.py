@@ -214,6 +214,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     backend, rest = args[0], args[1:]
     if rest[:1] in (["-h"], ["--help"]):
         print(f"usage: {BACKENDS[backend]} [--opt value ...] [JOB=1:N] LOG COMMAND ...\n\n{__doc__}")
+        if backend == "slurm":
+            from sasv import slurm
+
+            print(slurm.__doc__)
         return 0
     job = parse_job_command(rest)
     if backend == "local":
