@@ -63,9 +63,10 @@ Options (default):
   --nnodes N             nodes training together (${nnodes})
   --node_rank R          this node's rank, 0 .. nnodes-1 (${node_rank})
   --rdzv_endpoint H:P    rendezvous endpoint of a multi-node run (a host all nodes reach), e.g. node1:29400
-  --cmd 'CMD'            job command the training runs through ('${cmd}'; from cmd.sh): with
-                         'utils/slurm.sh --config conf/slurm.conf' one Slurm job of --nnodes nodes x
-                         --nproc_per_node GPUs, torchrun on every node (no --node_rank / --rdzv_endpoint)
+  --cmd 'CMD'            job command stages 1-3 run through ('${cmd}'; from cmd.sh): stage 1 one task of --nj
+                         cores; stage 3 with 'utils/slurm.sh --config conf/slurm.conf' one Slurm job of
+                         --nnodes nodes x --nproc_per_node GPUs, torchrun on every node (no --node_rank or
+                         --rdzv_endpoint)
   --download BOOL        run stage 0: download, check and unpack VoxCeleb, MUSAN and RIRS_NOISES into the
                          folder of --vox2_root; the roots must be <that folder>/{VoxCeleb1,VoxCeleb2,musan,
                          RIRS_NOISES} and --vox1_trials VoxCeleb1/veri_test2.txt in it (${download})
@@ -103,13 +104,15 @@ fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   log "Stage 1: VoxCeleb data dirs from ${vox1_root}, ${vox2_root}, ${vox1_trials} into ${data_dir}"
-  python -m sasv prepare_voxceleb --vox1_root "${vox1_root}" --vox2_root "${vox2_root}" --trials "${vox1_trials}" \
+  run_job --num-threads "${nj}" prepare_voxceleb \
+    python -m sasv prepare_voxceleb --vox1_root "${vox1_root}" --vox2_root "${vox2_root}" --trials "${vox1_trials}" \
     --out "${data_dir}" --nj "${nj}"
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   log "Stage 2: augmentation lists from ${musan_root} and ${rirs_root} into ${data_dir}/{musan,rirs}"
-  python -m sasv prepare_augmentation --musan_root "${musan_root}" --rirs_root "${rirs_root}" --out "${data_dir}"
+  run_job prepare_augmentation \
+    python -m sasv prepare_augmentation --musan_root "${musan_root}" --rirs_root "${rirs_root}" --out "${data_dir}"
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then

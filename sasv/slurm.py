@@ -123,6 +123,8 @@ def batch_script(job: JobCommand) -> str:
         ]
     lines += [
         'mkdir -p "$(dirname "${log}")"',
+        # the task's cores are its allocation's (--num-threads -> --cpus-per-task), not the submitter's
+        'export OMP_NUM_THREADS="${SLURM_CPUS_PER_TASK:-1}"',
         '{ echo "# ${cmd}"; echo "# Started at $(date) on $(hostname) (Slurm job ${SLURM_JOB_ID})"; }'
         ' > "${log}"',
         "start=$(date +%s)",

@@ -140,3 +140,23 @@ def slurm_cluster(tmp_path_factory) -> Iterator[tuple[dict[str, str], Path]]:
         stop = ["bash", str(SLURM_CLUSTER_SCRIPT), "stop", str(folder)]
         subprocess.run(stop, capture_output=True, timeout=60)
     assert not any(Path(f"/proc/{pid}").exists() for pid in pids), "a Slurm daemon survived stop"
+
+
+def sbatch_and_wait(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 600) -> str:
+    """Submit ``argv`` (an sbatch command line) and wait until the job has left the queue, polling every
+    0.2 s (``sbatch --wait`` polls at growing intervals: tens of seconds lost per test); returns the job
+    id. Whether the job succeeded is for the caller to check in its output."""
+    import time
+
+    out = subprocess.run(
+        [*argv[:1], "--parsable", *argv[1:]], env=env, cwd=cwd, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    job_id = out.stdout.strip().split(";")[0]
+    deadline = time.monotonic() + timeout
+    while True:
+        queue = subprocess.run(["squeue", "-h", "-j", job_id], env=env, capture_output=True, text=True)
+        if queue.returncode != 0 or not queue.stdout.strip():
+            return job_id
+        assert time.monotonic() < deadline, f"Slurm job {job_id} still queued after {timeout} s"
+        time.sleep(0.2)

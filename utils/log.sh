@@ -5,9 +5,10 @@
 #                              <exp_dir>/logs/<name>.<timestamp>.<pid>.log (two runs never share one);
 #                              the first line is the command with every option's value (from $help_message)
 #   log MESSAGE                a timestamped line naming the script and line (like ESPnet's log())
-#   run_job NAME COMMAND ...   COMMAND here, or through the job command ${cmd} when the script has one
-#                              (cmd.sh): then its output goes to <log_file without .log>/NAME.log, and the
-#                              end of that log is shown when it fails
+#   run_job [--num-threads N] NAME COMMAND ...
+#                              COMMAND here, or through the job command ${cmd} when the script has one
+#                              (cmd.sh), as one task with N cores: then its output goes to
+#                              <log_file without .log>/NAME.log, and the end of that log is shown when it fails
 check_stage_range() {
   if [ "${stage}" -gt "${stop_stage}" ]; then
     echo "${script_name:-$0}: --stage ${stage} is after --stop_stage ${stop_stage}: nothing would run" >&2
@@ -37,7 +38,9 @@ start_log() {
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (${_log_name:-${0##*/}}:${BASH_LINENO[0]}) $*"; }
 
 run_job() {
-  local _name=$1 _job_log
+  local _opts=() _name _job_log
+  while [ "${1:-}" = --num-threads ]; do _opts+=("$1" "$2"); shift 2; done
+  _name=$1
   shift
   if [ -z "${cmd:-}" ]; then
     "$@"
@@ -45,7 +48,7 @@ run_job() {
   fi
   _job_log="${log_file%.log}/${_name}.log"
   # shellcheck disable=SC2086  # ${cmd} is a command line: it splits into words, as in Kaldi
-  if ! ${cmd} "${_job_log}" "$@"; then
+  if ! ${cmd} "${_opts[@]}" "${_job_log}" "$@"; then
     echo "${script_name:-$0}: ${_name} failed through '${cmd}'; the end of ${_job_log}:" >&2
     tail -n 20 "${_job_log}" >&2 || true
     return 1

@@ -41,7 +41,8 @@ def test_trained_model_is_exported_with_a_conf_the_stages_use(train_dir, tmp_pat
 
 def test_run_train_asv_sh_from_the_corpora(tmp_path):
     """The one command of the recipe, on synthetic corpora in the real layouts: VoxCeleb (AAC converted to
-    FLAC), MUSAN and RIRS_NOISES lists, augmented training, export, validation on Vox1-O-style trials."""
+    FLAC), MUSAN and RIRS_NOISES lists, augmented training, export, validation on Vox1-O-style trials; every
+    stage as a logged task of cmd.sh's `run` backend (utils/run.sh, Kaldi's run.pl)."""
     import os
     import subprocess
     import sys
@@ -57,7 +58,12 @@ def test_run_train_asv_sh_from_the_corpora(tmp_path):
     train_conf = tmp_path / "train.yaml"
     weights = {"clean": 1.0, "reverb": 1.0, "noise": 1.0, "music": 1.0, "babble": 1.0}
     train_conf.write_text(yaml.safe_dump({**TINY_TRAIN, "epochs": 2, "augmentation": weights}))
-    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
+    env = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        SASV_VENV=str(Path(sys.executable).parents[1]),
+        SASV_CMD_BACKEND="run",
+    )
     data = tmp_path / "data"
     vox = tmp_path / "vox"
     cmd = ["bash", "run_train_asv.sh", "--vox1_root", str(vox / "voxceleb1"),
@@ -75,6 +81,10 @@ def test_run_train_asv_sh_from_the_corpora(tmp_path):
     assert "| exported (average of 2) |" in (trained_dir / "validation.md").read_text()
     first = next((tmp_path / "exp" / "logs").glob("run_train_asv.*.log")).read_text().splitlines()[0]
     assert "--name ''" in first and "--average_last '2'" in first, "the log records the options"
+    assert "--cmd 'utils/run.sh'" in first
+    tasks = [next((tmp_path / "exp" / "logs").glob(f"run_train_asv.*/{n}.log")) for n in ("prepare_voxceleb",
+             "prepare_augmentation")] + [trained_dir / "log" / "train_asv.log"]  # fmt: skip
+    assert all(t.read_text().rstrip().splitlines()[-1].startswith("# Ended (code 0)") for t in tasks)
 
 
 def test_torchrun_two_processes_on_cpu(train_dir, tmp_path):

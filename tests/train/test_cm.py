@@ -33,7 +33,7 @@ from sasv.train.cm import (
 from sasv.train.confs import CmTrainConf, load_train_conf
 from sasv.train.loop import average_checkpoints, checkpoint_path, epoch_checkpoints
 from sasv.train.schedules import warmup_cosine_lr
-from tests.conftest import REPO_ROOT, kill_in_epoch_2_and_rerun, tool
+from tests.conftest import REPO_ROOT, kill_in_epoch_2_and_rerun, sbatch_and_wait, tool
 from tests.tiny_confs import TINY_AASIST, write_tiny_conf
 
 # a small AASIST at 1 s crops: a few seconds per epoch on the 6-speaker mini corpus
@@ -213,26 +213,39 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(cm_data, tmp_path) -> N
     assert [r["dev_cm_eer"] for r in _log(out)] == [r["dev_cm_eer"] for r in _log(tmp_path / "whole")]
 
 
-def test_run_train_cm_sh_under_torchrun_keeps_the_ranks_identical(cm_data, tmp_path) -> None:
+def _torchrun_cm(cm_data: Path, folder: Path, exp: Path) -> dict[str, torch.Tensor]:
+    """`run_train_cm.sh --nproc_per_node 2` for 2 epochs (confs written to ``folder``): the last
+    checkpoint's weights, after checking that both ranks agreed after every epoch."""
+    conf = _write_conf(folder / "t.yaml", dataclasses.replace(TINY_CM_TRAIN, epochs=2))
+    model_conf = write_tiny_conf(folder, TINY_AASIST)
+    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
+    cmd = ["bash", "run_train_cm.sh", "--stage", "2", "--cm_conf", str(model_conf),
+           "--train_conf", str(conf), "--train_set", str(cm_data / "cm_train"),
+           "--dev_set", str(cm_data / "cm_dev"), "--eval_set", "", "--exp_dir", str(exp),
+           "--device", "cpu", "--nproc_per_node", "2"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (proc.stdout + proc.stderr).count("parameters identical on all 2 ranks") >= 2
+    state = torch.load(epoch_checkpoints(exp / "train" / "tiny_aasist_trained")[-1], weights_only=True)
+    assert state["world_size"] == 2 and state["epoch"] == 2
+    return state["model"]
+
+
+@pytest.fixture(scope="module")
+def torchrun_weights(cm_data, tmp_path_factory) -> tuple[Path, dict[str, torch.Tensor]]:
+    """(the folder of its confs, the weights) of one local two-process torchrun training."""
+    folder = tmp_path_factory.mktemp("torchrun_cm")
+    return folder, _torchrun_cm(cm_data, folder, folder / "exp")
+
+
+def test_run_train_cm_sh_under_torchrun_keeps_the_ranks_identical(
+    cm_data, torchrun_weights, tmp_path
+) -> None:
     """`run_train_cm.sh --nproc_per_node 2`: a real torchrun launch (gloo); the trainer checks after every
     epoch that both ranks hold the same parameters (and fails otherwise), and two launches agree."""
-    conf = _write_conf(tmp_path / "t.yaml", dataclasses.replace(TINY_CM_TRAIN, epochs=2))
-    model_conf = write_tiny_conf(tmp_path, TINY_AASIST)
-    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
-    states = []
-    for run in ("a", "b"):
-        cmd = ["bash", "run_train_cm.sh", "--stage", "2", "--cm_conf", str(model_conf),
-               "--train_conf", str(conf), "--train_set", str(cm_data / "cm_train"),
-               "--dev_set", str(cm_data / "cm_dev"), "--eval_set", "", "--exp_dir", str(tmp_path / run),
-               "--device", "cpu", "--nproc_per_node", "2"]  # fmt: skip
-        proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-        assert (proc.stdout + proc.stderr).count("parameters identical on all 2 ranks") >= 2
-        found = epoch_checkpoints(tmp_path / run / "train" / "tiny_aasist_trained")
-        state = torch.load(found[-1], weights_only=True)
-        assert state["world_size"] == 2 and state["epoch"] == 2
-        states.append(state["model"])
-    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    _, first = torchrun_weights
+    second = _torchrun_cm(cm_data, tmp_path, tmp_path / "exp")
+    assert all(torch.equal(first[k], second[k]) for k in first)
 
 
 def test_export_loads_through_the_shipped_aasist_conf_with_only_the_checkpoint_changed(cm_data, tmp_path):
@@ -301,38 +314,26 @@ def _train_cm_args(cm_data: Path, model_conf: Path, train_conf: Path, out: Path)
             "--device", "cpu"]  # fmt: skip
 
 
-def test_two_slurm_tasks_train_like_two_local_processes(cm_data, slurm_cluster, tmp_path) -> None:
+def test_two_slurm_tasks_train_like_two_local_processes(
+    cm_data, slurm_cluster, torchrun_weights, tmp_path
+) -> None:
     """local/slurm_train.sbatch on one node with two tasks: srun starts utils/torchrun_task.sh twice, each
     a torchrun agent of one node (rank = SLURM_PROCID, rendezvous on the first host); the ranks agree after
     every epoch and the weights are those of `torchrun --standalone --nproc_per_node 2` on this machine."""
     env, _ = slurm_cluster
-    conf = _write_conf(tmp_path / "t.yaml", dataclasses.replace(TINY_CM_TRAIN, epochs=2))
-    model_conf = write_tiny_conf(tmp_path, TINY_AASIST)
+    folder, local = torchrun_weights
+    conf, model_conf = folder / "t.yaml", folder / "tiny_aasist.yaml"
     out = tmp_path / "slurm_out.txt"
-    sbatch = ["sbatch", "--wait", "--nodes=1", "--ntasks-per-node=2", "--gpus-per-node=0",
+    sbatch = ["sbatch", "--nodes=1", "--ntasks-per-node=2", "--gpus-per-node=0",
               "--cpus-per-task=1", f"--output={out}", "local/slurm_train.sbatch",
               *_train_cm_args(cm_data, model_conf, conf, tmp_path / "slurm")]  # fmt: skip
-    proc = subprocess.run(
-        sbatch,
-        cwd=REPO_ROOT,
-        env=dict(env, SASV_NPROC_PER_NODE="1"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    text = out.read_text() if out.exists() else ""
-    assert proc.returncode == 0, proc.stderr + text[-3000:]
+    sbatch_and_wait(sbatch, dict(env, SASV_NPROC_PER_NODE="1"), REPO_ROOT)
+    text = out.read_text()
     assert "node 0 of 2 on" in text and "node 1 of 2 on" in text, text[-3000:]
-    assert text.count("parameters identical on all 2 ranks") == 4, "2 ranks x 2 epochs"
-    local = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         *_train_cm_args(cm_data, model_conf, conf, tmp_path / "local")],
-        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert local.returncode == 0, local.stderr[-3000:]
-    states = [torch.load(checkpoint_path(tmp_path / run, 2), weights_only=True) for run in ("slurm", "local")]
-    assert states[0]["world_size"] == 2
-    assert all(torch.equal(states[0]["model"][k], states[1]["model"][k]) for k in states[1]["model"])
+    assert text.count("parameters identical on all 2 ranks") == 4, text[-3000:]  # 2 ranks x 2 epochs
+    state = torch.load(checkpoint_path(tmp_path / "slurm", 2), weights_only=True)
+    assert state["world_size"] == 2
+    assert all(torch.equal(state["model"][k], local[k]) for k in local)
 
 
 def test_run_train_cm_sh_through_cmd_sh_slurm_is_one_job(cm_data, slurm_cluster, tmp_path) -> None:
