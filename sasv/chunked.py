@@ -40,7 +40,7 @@ from sasv.engines import Engine, EngineSpec
 from sasv.errors import StaleOutputError
 from sasv.exp_layout import StageOutput
 from sasv.fileio import atomic_write_text
-from sasv.jobs import JobOptions, run_jobs
+from sasv.jobs import JobOptions, PendingWork, run_jobs
 from sasv.markers import is_complete, write_done_marker
 from sasv.outputs import OUTPUTS, OutputFormat
 from sasv.progress import progress_bar
@@ -314,14 +314,14 @@ def run_chunked(
         )  # fmt: skip
     start = time.perf_counter()
     with progress_bar(len(items), done_utts, desc, "utt") as bar:
-        if todo and jobs and jobs.cmd:
-            if not isinstance(engine, EngineSpec):
-                raise ValueError("a job command's tasks build their own engines: pass an EngineSpec")
-            run_submitted(engine, model_key, output, plan, todo, decode_batch, num_workers, jobs, out, bar)
-        elif todo and num_jobs > 1:
+        if todo and jobs and (jobs.cmd or num_jobs > 1):
             if not isinstance(engine, EngineSpec):
                 raise ValueError("parallel jobs build their own engines: pass an EngineSpec, not an engine")
-            run_jobs(engine, output, plan, todo, decode_batch, num_workers, jobs, bar)
+            work = PendingWork(engine, output, plan, todo, decode_batch, num_workers)
+            if jobs.cmd:
+                run_submitted(work, model_key, jobs, out, bar)
+            else:
+                run_jobs(work, jobs, bar)
         elif todo:
             if isinstance(engine, EngineSpec):
                 device = torch.device(jobs.devices[0]) if jobs and jobs.devices else torch.device("cpu")

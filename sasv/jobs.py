@@ -10,6 +10,7 @@ writing unsupervised.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -55,6 +56,20 @@ class JobOptions:
     cmd: str | None = None
 
 
+@dataclass(frozen=True)
+class PendingWork:
+    """What a model stage's jobs compute, however they run: the ``todo`` chunks of ``plan``, with the engine
+    ``spec`` builds, written in ``output``'s format, decoded ``decode_batch`` utterances at a time by
+    ``num_workers`` workers per job."""
+
+    spec: EngineSpec
+    output: OutputFormat
+    plan: ChunkPlan
+    todo: list[Chunk]
+    decode_batch: int
+    num_workers: int
+
+
 def job_devices(device: torch.device, num_jobs: int) -> tuple[str, ...]:
     """One GPU per job when the device is plain ``cuda`` and there are several, else ``device`` for all."""
     if device.type == "cuda" and device.index is None and num_jobs > 1 and torch.cuda.device_count() > 1:
@@ -72,12 +87,7 @@ def default_num_workers(device: torch.device, num_jobs: int = 1) -> int:
 @dataclass(frozen=True)
 class _Job:
     index: int
-    spec: EngineSpec
-    output: OutputFormat
-    plan: ChunkPlan
-    todo: list[Chunk]
-    decode_batch: int
-    num_workers: int
+    work: PendingWork  # its own share of the pending chunks
     device: str
     threads: int
     parent_pid: int
@@ -91,7 +101,8 @@ def _job_main(job: _Job, counter: Any) -> None:
     try:
         torch.set_num_threads(job.threads)
         logging.getLogger("sasv.conf").setLevel(logging.ERROR)  # the parent already warned about the model
-        engine = job.spec.build(torch.device(job.device))
+        work = job.work
+        engine = work.spec.build(torch.device(job.device))
 
         def progress(n: int) -> None:
             with counter.get_lock():
@@ -100,7 +111,7 @@ def _job_main(job: _Job, counter: Any) -> None:
                 raise SystemExit(1)
 
         compute_chunks(
-            engine, job.output, job.plan.chunk_dir, job.todo, job.decode_batch, job.num_workers, progress
+            engine, work.output, work.plan.chunk_dir, work.todo, work.decode_batch, work.num_workers, progress
         )
     except BaseException as e:
         record = {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}
@@ -110,20 +121,12 @@ def _job_main(job: _Job, counter: Any) -> None:
         raise SystemExit(1) from None
 
 
-def run_jobs(
-    spec: EngineSpec,
-    output: OutputFormat,
-    plan: ChunkPlan,
-    todo: list[Chunk],
-    decode_batch: int,
-    num_workers: int,
-    jobs: JobOptions,
-    bar: tqdm | LogProgress,
-) -> None:
+def run_jobs(work: PendingWork, jobs: JobOptions, bar: tqdm | LogProgress) -> None:
     """Spawn the jobs, follow their progress on ``bar``, fail as the first failed job did (the others are
     stopped)."""
     import multiprocessing
 
+    spec, plan, todo = work.spec, work.plan, work.todo
     ctx = multiprocessing.get_context("spawn")
     num_jobs = min(jobs.num_jobs, len(todo))
     threads = jobs.threads or max(1, torch.get_num_threads() // num_jobs)
@@ -136,10 +139,8 @@ def run_jobs(
     log.info("%d jobs, %d intra-op threads each, on %s", num_jobs, threads, ", ".join(devices))
     try:
         for k in range(num_jobs):
-            job = _Job(
-                k, spec, output, plan, todo[k::num_jobs], decode_batch, num_workers,
-                devices[k % len(devices)], threads, os.getpid(), error_files[k],
-            )  # fmt: skip
+            share = dataclasses.replace(work, todo=todo[k::num_jobs])
+            job = _Job(k, share, devices[k % len(devices)], threads, os.getpid(), error_files[k])
             proc = ctx.Process(
                 target=_job_main, args=(job, counter), name=f"sasv-{spec.kind}-job{k}", daemon=False
             )

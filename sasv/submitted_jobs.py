@@ -41,8 +41,7 @@ if TYPE_CHECKING:
     from sasv.chunked import Chunk, ChunkPlan
     from sasv.engines import EngineSpec
     from sasv.exp_layout import StageOutput
-    from sasv.jobs import JobOptions
-    from sasv.outputs import OutputFormat
+    from sasv.jobs import JobOptions, PendingWork
     from sasv.progress import LogProgress
 
 log = logging.getLogger(__name__)
@@ -104,25 +103,17 @@ def previous_split(plan: ChunkPlan, num_jobs: int, todo: list[Chunk]) -> list[li
 
 
 def run_submitted(
-    spec: EngineSpec,
-    model_key: str,
-    output: OutputFormat,
-    plan: ChunkPlan,
-    todo: list[Chunk],
-    decode_batch: int,
-    num_workers: int,
-    jobs: JobOptions,
-    out: StageOutput,
-    bar: tqdm | LogProgress,
+    work: PendingWork, model_key: str, jobs: JobOptions, out: StageOutput, bar: tqdm | LogProgress
 ) -> None:
-    """Run the ``todo`` chunks as ``jobs.num_jobs`` tasks of the job command ``jobs.cmd`` (see the module
+    """Run the pending chunks as ``jobs.num_jobs`` tasks of the job command ``jobs.cmd`` (see the module
     doc); raises :class:`~sasv.jobs.JobFailedError` naming the tasks that left chunks unfinished."""
+    spec, output, plan, todo = work.spec, work.output, work.plan, work.todo
     suffix = output.index_suffix
     tasks = previous_split(plan, jobs.num_jobs, todo)
     if tasks is None:
         num_tasks = min(jobs.num_jobs, len(todo))
         tasks = [todo[k::num_tasks] for k in range(num_tasks)]
-    tasks_file = write_tasks(spec, model_key, plan, tasks, jobs.num_jobs, decode_batch, num_workers)
+    tasks_file = write_tasks(spec, model_key, plan, tasks, jobs.num_jobs, work.decode_batch, work.num_workers)
     # the tasks that hold unfinished chunks (all of a new split): an interrupted run's are re-run alone
     pending = {name for name, _ in todo}
     numbers = [k + 1 for k, chunks in enumerate(tasks) if any(name in pending for name, _ in chunks)]
