@@ -196,13 +196,15 @@ def run_slurm(job: JobCommand) -> None:
     config = SlurmConfig.read(job.options.get("config", DEFAULT_CONFIG))
     if "num_nodes" in job.options and len(job.tasks) > 1:
         raise JobCommandError("--num-nodes: one multi-node task at a time, not a task range")
-    job_id = submit(job, config)
+    job_id = None
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
+        job_id = submit(job, config)
         while in_queue(job_id):
             time.sleep(POLL_SECONDS)
     except KeyboardInterrupt:
-        subprocess.run(["scancel", job_id], capture_output=True, stdin=subprocess.DEVNULL)
+        if job_id is not None:
+            subprocess.run(["scancel", job_id], capture_output=True, stdin=subprocess.DEVNULL)
         raise
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -160,3 +160,11 @@ def sbatch_and_wait(argv: list[str], env: dict[str, str], cwd: Path, timeout: fl
             return job_id
         assert time.monotonic() < deadline, f"Slurm job {job_id} still queued after {timeout} s"
         time.sleep(0.2)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that a test interrupts with SIGINT: the default disposition, so Python
+    raises KeyboardInterrupt even when the test run inherited SIGINT ignored (started in the background)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -14,7 +14,7 @@ import pytest
 
 from sasv.cmd import parse_job_command, task_exit_code
 from sasv.slurm import SlurmConfig, SlurmConfigError, batch_script
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, default_sigint
 
 SLURM_SH = str(REPO_ROOT / "utils" / "slurm.sh")
 
@@ -98,23 +98,32 @@ def test_a_job_array_with_a_failing_task(slurm_cluster, tmp_path) -> None:
 def test_ctrl_c_cancels_the_array(slurm_cluster, tmp_path) -> None:
     env, _ = slurm_cluster
     argv = [SLURM_SH, "--config", str(REPO_ROOT / "conf" / "slurm.conf"), "JOB=1:2",
-            str(tmp_path / "s.JOB.log"), "sleep", "300"]  # fmt: skip
-    proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
-    deadline = time.monotonic() + 60
-    while not all((tmp_path / f"s.{t}.log").exists() for t in (1, 2)):
-        assert time.monotonic() < deadline and proc.poll() is None, "the tasks did not start"
-        time.sleep(0.2)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, err
-    queue = ""
-    for _ in range(50):  # the cancelled tasks leave the queue
-        queue = subprocess.run(["squeue", "-h", "-n", "s"], env=env, capture_output=True, text=True).stdout
-        if not queue.strip():
-            break
-        time.sleep(0.2)
-    assert not queue.strip(), queue
-    assert task_exit_code(tmp_path / "s.1.log") is None  # killed: no end line
+            str(tmp_path / "ctrlc.JOB.log"), "sleep", "300"]  # fmt: skip
+    # SIGINT as a terminal sends it, even where pytest itself was started with SIGINT ignored (`cmd &`)
+    proc = subprocess.Popen(
+        argv, env=env, stderr=subprocess.PIPE, text=True, cwd=tmp_path, preexec_fn=default_sigint
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not all((tmp_path / f"ctrlc.{t}.log").exists() for t in (1, 2)):
+            assert time.monotonic() < deadline and proc.poll() is None, "the tasks did not start"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        queue = ""
+        for _ in range(50):  # the cancelled tasks leave the queue
+            queue = subprocess.run(
+                ["squeue", "-h", "-n", "ctrlc"], env=env, capture_output=True, text=True
+            ).stdout
+            if not queue.strip():
+                break
+            time.sleep(0.2)
+        assert not queue.strip(), queue
+        assert task_exit_code(tmp_path / "ctrlc.1.log") is None  # killed: no end line
+    finally:  # never leave two sleeping tasks holding the test cluster's cores
+        proc.kill()
+        subprocess.run(["scancel", "-n", "ctrlc"], env=env, capture_output=True)
 
 
 def test_slurm_sh_help_and_a_missing_config_are_one_line(tmp_path) -> None:

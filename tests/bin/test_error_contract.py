@@ -25,7 +25,7 @@ from sasv.__main__ import main as sasv_main
 from sasv.cli import run_cli
 from sasv.exp_layout import main as layout_main
 from sasv.locking import exclusive_lock
-from tests.conftest import tool
+from tests.conftest import default_sigint, tool
 from tests.tiny_confs import TINY_AASIST, TINY_ECAPA, write_tiny_conf
 
 ASV, CM = f"{TINY_ECAPA['name']}.yaml", f"{TINY_AASIST['name']}.yaml"  # written by write_tiny_conf
@@ -407,7 +407,9 @@ def test_interrupt_is_one_line_and_exit_130(tmp_path) -> None:
     env = dict(os.environ, OMP_NUM_THREADS="1")
     out = tmp_path / "big"
     cmd = [*tool("make_mini_corpus"), "--out", str(out), "--speakers", "40", "--bonafide_per_spk", "20"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=default_sigint
+    )
     deadline = time.monotonic() + 60
     while not (out / "LA").exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
