@@ -42,6 +42,20 @@ class ADCFCostModel:
 
 
 DEFAULT_A_DCF_COST = ADCFCostModel()
+# The a-DCF cost models by name: the a-DCF paper's defaults, and ASVspoof 5 Track 2's (the organisers'
+# evaluation package: the t-DCF priors Ptar = 0.95 x 0.99, Pnon = 0.95 x 0.01, Pspf 0.05; Cmiss 1,
+# Cfa_asv 10, Cfa_cm 10; normaliser 0.595).
+A_DCF_COST_MODELS: dict[str, ADCFCostModel] = {
+    "paper": DEFAULT_A_DCF_COST,
+    "sasv2024": ADCFCostModel(
+        p_target=(1 - 0.05) * 0.99,
+        p_nontarget=(1 - 0.05) * 0.01,
+        p_spoof=0.05,
+        c_miss=1,
+        c_fa_asv=10,
+        c_fa_cm=10,
+    ),
+}
 # NIST-style SV operating points of the recipe's tables: minDCF at these target priors, Cmiss = Cfa = 1.
 MIN_DCF_P_TARGETS: tuple[float, ...] = (0.01, 0.05)
 

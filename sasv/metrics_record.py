@@ -11,9 +11,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sasv.detection_costs import DEFAULT_A_DCF_COST, MIN_DCF_P_TARGETS, ADCFCostModel, detection_costs
+import numpy as np
+
+from sasv.detection_costs import (
+    A_DCF_COST_MODELS,
+    DEFAULT_A_DCF_COST,
+    MIN_DCF_P_TARGETS,
+    ADCFCostModel,
+    detection_costs,
+    min_a_dcf,
+)
 from sasv.metrics import cm_eer, count_keys, sasv_eers, spf_eer_by_attack
+from sasv.protocols import BONAFIDE, NONTARGET, SPOOF, TARGET
 from sasv.score_files import ScoreFileError, TrialScores
+from sasv.tandem_metrics import min_t_dcf, t_eer
+from sasv.track2_files import Track2Trials
 
 ATTACK_BREAKDOWN_KEY = "spf_eer_by_attack"
 
@@ -52,4 +64,32 @@ def metrics_record(scores: TrialScores, extended: bool = True, source: str | Pat
         if source is None:
             raise
         raise ScoreFileError(f"{source}: {err}") from None
+    return record
+
+
+def track2_record(trials: Track2Trials) -> dict:
+    """ASVspoof 5 Track 2's metrics of a submission, as the organisers' evaluation package computes them.
+
+    ``min_a_dcf`` of the SASV score with the ``sasv2024`` cost model (the primary metric), ``min_t_dcf`` of
+    the CM score with the organisers' ASV error rates, ``t_eer`` (percent, as the package prints it) of the
+    CM and ASV scores together, then the SASV 2022 EERs of the SASV score (percent) and ``counts``. A
+    metric whose scores the submission leaves out (``-``) is ``None``.
+    """
+    keys = trials.asv_label
+    have = {name: not np.isnan(values).any() for name, values in (("cm", trials.cm), ("asv", trials.asv),
+                                                                   ("sasv", trials.sasv))}  # fmt: skip
+    record: dict = {"min_a_dcf": None, "min_t_dcf": None, "t_eer": None}
+    if have["sasv"]:
+        cost = min_a_dcf(trials.sasv, keys, A_DCF_COST_MODELS["sasv2024"])
+        record["min_a_dcf"] = None if cost is None else cost.value
+    if have["cm"]:
+        bonafide, spoof = trials.cm[trials.cm_label == BONAFIDE], trials.cm[trials.cm_label == SPOOF]
+        record["min_t_dcf"] = min_t_dcf(bonafide, spoof)
+    if have["cm"] and have["asv"]:
+        by_key = [(trials.asv[keys == k], trials.cm[keys == k]) for k in (TARGET, NONTARGET, SPOOF)]
+        value = t_eer(*(asv for asv, _ in by_key), *(cm for _, cm in by_key))
+        record["t_eer"] = None if value is None else 100.0 * value
+    eers = sasv_eers(trials.sasv, keys) if have["sasv"] else dict.fromkeys(("sasv_eer", "sv_eer", "spf_eer"))
+    record.update({name: None if v is None else 100.0 * v for name, v in eers.items()})
+    record["counts"] = count_keys(keys)
     return record

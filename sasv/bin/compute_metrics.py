@@ -7,6 +7,11 @@ Pnon 0.05, Pspf 0.05, Cmiss 1, Cfa_asv 10, Cfa_cm 20) and ``min_dcf_0.01``, ``mi
 target vs nontarget, Cmiss = Cfa = 1); ``null`` where a needed class is missing. A malformed line is
 reported as ``ERROR: file:line: problem`` and the exit status is 1, so a broken score file can never
 produce a plausible-looking result.
+
+With ``--keys KEYFILE`` the score file is an ASVspoof 5 Track 2 submission (``spk filename cm-score
+asv-score sasv-score``, header first) and KEYFILE its key file (``spk filename cm-label asv-label``): the
+JSON then holds what the organisers' evaluation package reports, ``min_a_dcf`` (sasv2024 cost model),
+``min_t_dcf`` and ``t_eer`` (percent), followed by the SASV 2022 EERs of the SASV score (percent).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import sys
 from collections.abc import Sequence
 
 from sasv.cli import ArgumentParser, run_cli
-from sasv.metrics_record import metrics_record
+from sasv.metrics_record import metrics_record, track2_record
 from sasv.score_files import read_submission_scores
+from sasv.track2_files import read_track2
 
 
 def metrics_of_file(path: str) -> dict:
@@ -31,8 +37,17 @@ def metrics_of_file(path: str) -> dict:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = ArgumentParser(prog="sasv compute_metrics", description=__doc__)
     parser.add_argument("score_file", metavar="SCORE_FILE", help="SPK UTT ATTACK KEY SCORE lines")
+    parser.add_argument(
+        "--keys",
+        default=None,
+        metavar="KEYFILE",
+        help="ASVspoof 5 Track 2 key file: SCORE_FILE is a submission",
+    )
     args = parser.parse_args(argv)
-    print(json.dumps(metrics_of_file(args.score_file)))
+    if args.keys:
+        print(json.dumps(track2_record(read_track2(args.score_file, args.keys))))
+    else:
+        print(json.dumps(metrics_of_file(args.score_file)))
     return 0
 
 

@@ -244,6 +244,19 @@ def test_job_command_and_task_errors(work, tmp_path, capsys) -> None:
     assert line == f"ERROR: {tmp_path / 'absent.json'}: No such file or directory"
 
 
+def test_track2_metrics_errors(tmp_path, capsys) -> None:
+    """`compute_metrics --keys`: a key file without its header, or a submission with a trial the keys do
+    not hold, is one line naming the file and line."""
+    scores, keys = tmp_path / "s.tsv", tmp_path / "k.tsv"
+    scores.write_text("spk\tfilename\tcm-score\tasv-score\tsasv-score\nE_1\tE_01\t0.5\t0.1\t0.6\n")
+    keys.write_text("E_1\tE_01\tbonafide\ttarget\n")
+    line = error_line(capsys, sasv("compute_metrics", scores, "--keys", keys))
+    assert line.startswith(f"ERROR: {keys}:1: expected the header 'spk filename cm-label asv-label'")
+    keys.write_text("spk\tfilename\tcm-label\tasv-label\nE_1\tE_02\tbonafide\ttarget\n")
+    line = error_line(capsys, sasv("compute_metrics", scores, "--keys", keys))
+    assert line == f"ERROR: {scores}:2: trial E_1 E_01 is not in the keys {keys}"
+
+
 def test_locked_output_dir(work, tmp_path, capsys) -> None:
     exp = tmp_path / "exp"
     with exclusive_lock(exp / "tiny_ecapa" / "embeddings" / "dev"):
