@@ -45,3 +45,14 @@ def test_written_corpus_reads_back_in_the_release_layout(tmp_path) -> None:
     (tmp_path / "other" / "ASVspoof5").mkdir(parents=True)
     with pytest.raises(CorpusError, match="is not a mini corpus"):
         write_asvspoof5_corpus(plan, tmp_path / "other")
+
+
+def test_make_mini_corpus_tool_writes_either_layout(tmp_path, capsys) -> None:
+    from sasv.__main__ import main as sasv_main
+
+    argv = ["make_mini_corpus", "--out", str(tmp_path), "--speakers", "2", "--bonafide_per_spk", "1",
+            "--enroll_per_spk", "1", "--attacks", "1", "--train_utts_per_spk", "1"]  # fmt: skip
+    assert sasv_main([*argv, "--corpus", "asvspoof5"]) == 0
+    assert (tmp_path / "ASVspoof5" / "ASVspoof5.dev.track_2.trial.tsv").is_file()
+    assert not (tmp_path / "LA").exists()
+    assert sasv_main(argv) == 0 and (tmp_path / "LA").is_dir()

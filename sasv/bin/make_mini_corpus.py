@@ -1,4 +1,5 @@
-"""Write a small synthetic corpus in the exact ASVspoof 2019 LA layout (audio + all protocol files).
+"""Write a small synthetic corpus in the exact ASVspoof 2019 LA layout (audio + all protocol files), or with
+``--corpus asvspoof5`` in the ASVspoof 5 release layout (OUT/ASVspoof5: flac_T/D/E_eval and the .tsv lists).
 
 It lets the whole recipe (data preparation, embeddings, CM scores, scoring, metrics) run in seconds without
 the 7 GB corpus. The voices are synthetic, the numbers it produces mean nothing about real systems.
@@ -17,10 +18,12 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 from sasv.cli import ArgumentParser, run_cli
-from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus, summarize
+from sasv.mini_corpus import MiniCorpusConfig, plan_corpus, summarize, write_corpus
+from sasv.mini_corpus_asvspoof5 import write_asvspoof5_corpus
+
+WRITERS = {"la": write_corpus, "asvspoof5": write_asvspoof5_corpus}
 
 log = logging.getLogger("make_mini_corpus")
 
@@ -41,7 +44,10 @@ OPTION_HELP = {
 def main(argv: Sequence[str] | None = None) -> int:
     defaults = MiniCorpusConfig()
     p = ArgumentParser(prog="sasv make_mini_corpus", description=__doc__)
-    p.add_argument("--out", required=True, help="output folder; the corpus is written to OUT/LA")
+    p.add_argument(
+        "--out", required=True, help="output folder; the corpus is written to OUT/LA (OUT/ASVspoof5)"
+    )
+    p.add_argument("--corpus", choices=sorted(WRITERS), default="la", help="the layout to write (la)")
     for field in dataclasses.fields(MiniCorpusConfig):
         default = getattr(defaults, field.name)
         p.add_argument(
@@ -50,8 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     config = MiniCorpusConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(MiniCorpusConfig)})
     start = time.perf_counter()
-    plan = make_mini_corpus(args.out, config)
-    log.info("wrote %s in %.1f s", Path(args.out) / "LA", time.perf_counter() - start)
+    plan = plan_corpus(config)
+    layout = WRITERS[args.corpus](plan, args.out)
+    log.info("wrote %s in %.1f s", layout.root, time.perf_counter() - start)
     print(summarize(plan))
     return 0
 
