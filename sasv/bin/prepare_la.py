@@ -27,29 +27,33 @@ lists give dev target=1484 nontarget=5768 spoof=22296 and eval target=5370 nonta
 from __future__ import annotations
 
 import logging
-import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from sasv.audio import find_suspect_audio
 from sasv.cli import ArgumentParser, run_cli
+from sasv.data_prep import (
+    AUDIO_REPORT,
+    CM_PREFIX,
+    CmLists,
+    audio_paths,
+    check_audio,
+    write_audio_report,
+    write_cm_dir,
+)
 from sasv.datadir import (
     DataDir,
     DataDirError,
     spk2utt_from_utt2spk,
     validate_datadir,
     write_spk2utt,
-    write_utt2spf,
     write_utt2spk,
     write_wav_scp,
 )
-from sasv.fileio import atomic_write_text
 from sasv.la_layout import SPLITS, TRIAL_SPLITS, LALayout
 from sasv.markers import write_prepared_marker
 from sasv.protocols import (
     format_trial_counts,
-    offenders,
     read_cm_protocol,
     read_enrollments,
     read_sasv_trials,
@@ -57,24 +61,6 @@ from sasv.protocols import (
 )
 
 log = logging.getLogger("prepare_la")
-
-
-def audio_paths(layout: LALayout, split: str, utts: Iterable[str], what: str) -> dict[str, str]:
-    """utt -> absolute flac path, after checking that every file exists (one directory scan, not one stat
-    per utterance: LA eval has 71k files)."""
-    audio_dir = layout.audio_dir(split)
-    if not audio_dir.is_dir():
-        raise DataDirError(f"{audio_dir}: audio folder does not exist (is --la_root the LA/ folder?)")
-    present = {e.name for e in os.scandir(audio_dir)}
-    utts = list(utts)
-    missing = sorted(f"{u}.flac" for u in utts if f"{u}.flac" not in present)
-    if missing:
-        raise DataDirError(
-            f"{len(missing)} of {len(utts)} audio files referenced by {what} are missing from {audio_dir}: "
-            f"{offenders(missing)}"
-        )
-    root = audio_dir.resolve()
-    return {u: str(root / f"{u}.flac") for u in utts}
 
 
 def build(layout: LALayout, split: str) -> DataDir:
@@ -117,31 +103,6 @@ def build(layout: LALayout, split: str) -> DataDir:
 
 
 COHORT = "train_cohort"
-AUDIO_REPORT = "audio_report.txt"
-
-
-def check_audio(split: str, wav_scp: dict[str, str], policy: str) -> dict[str, str]:
-    """Decode every file of a split; suspicious ones (silence, clipping) are a warning or, with
-    ``policy='error'``, an error naming them."""
-    suspects = find_suspect_audio(wav_scp, f"{split}: checking audio")
-    if suspects:
-        listing = offenders([f"{u} ({why})" for u, why in sorted(suspects.items())])
-        if policy == "error":
-            raise DataDirError(
-                f"{split}: {len(suspects)} suspicious audio file(s): {listing}; fix or drop them, or pass "
-                f"--suspect_audio warn to score them anyway"
-            )
-        log.warning("%s: %d suspicious audio file(s), scored anyway: %s", split, len(suspects), listing)
-    return suspects
-
-
-def write_audio_report(out: Path, wav_scp: dict[str, str], suspects: dict[str, str]) -> None:
-    """``<data dir>/audio_report.txt``: ``UTT PATH PROBLEM`` per suspicious file (none: no report)."""
-    report = out / AUDIO_REPORT
-    if not suspects:
-        report.unlink(missing_ok=True)
-        return
-    atomic_write_text(report, "".join(f"{u} {wav_scp[u]} {why}\n" for u, why in sorted(suspects.items())))
 
 
 def build_cohort(layout: LALayout) -> tuple[dict[str, str], dict[str, str]]:
@@ -153,12 +114,6 @@ def build_cohort(layout: LALayout) -> tuple[dict[str, str], dict[str, str]]:
     return audio_paths(layout, "train", utt2spk, "the AS-norm cohort"), utt2spk
 
 
-CM_PREFIX = "cm_"
-
-
-CmLists = tuple[dict[str, str], dict[str, str], dict[str, str]]
-
-
 def build_cm(layout: LALayout, split: str) -> CmLists:
     """wav.scp, utt2spk and utt2spf of one split's CM protocol (every utterance, bona fide and spoofed)."""
     entries = read_cm_protocol(layout.cm_protocol(split))
@@ -166,17 +121,6 @@ def build_cm(layout: LALayout, split: str) -> CmLists:
         raise DataDirError(f"{layout.cm_protocol(split)}: no utterances")
     wav_scp = audio_paths(layout, split, [e.utt for e in entries], str(layout.cm_protocol(split)))
     return wav_scp, {e.utt: e.spk for e in entries}, {e.utt: e.label for e in entries}
-
-
-def write_cm_dir(out: Path, lists: CmLists, source: Path) -> None:
-    wav_scp, utt2spk, utt2spf = lists
-    write_wav_scp(out / "wav.scp", wav_scp)
-    write_utt2spk(out / "utt2spk", utt2spk)
-    write_spk2utt(out / "spk2utt", spk2utt_from_utt2spk(utt2spk))
-    write_utt2spf(out / "utt2spf", utt2spf)
-    write_prepared_marker(out, [source])
-    bonafide = sum(label == "bonafide" for label in utt2spf.values())
-    print(f"{out.name}: {bonafide} bona fide + {len(utt2spf) - bonafide} spoofed utterances -> {out}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,173 @@
+"""Stage 1 for ASVspoof 5: data dirs data/{dev,eval}/{wav.scp,utt2spk,spk2utt,enroll,trials} from a release
+folder, the same Kaldi-style data dirs as ``sasv prepare_la`` writes for LA (what follows is corpus-blind).
+
+Reads, under --root (the folder holding flac_T/, flac_D/, flac_E_eval/ and the protocol files, beside them or
+in ASVspoof5_protocols/; release or challenge-phase names, see sasv/asvspoof5_layout.py):
+  ASVspoof5.<set>.track_2.trial.tsv    Track 2 trials (claimed speaker, file, attack, key)
+  ASVspoof5.<set>.track_2.enroll.tsv   enrolment files per speaker
+  ASVspoof5.<set>.tsv                  metadata: the true speaker of each file, attacks of phase-era trials
+  flac_<T|D|E_eval>/<file>.flac        audio (must all exist)
+
+With --cohort, also data/train_cohort (the bona fide files of ASVspoof5.train.tsv, for AS-norm); with
+--cm_sets (train dev eval), data/cm_<set>/{wav.scp,utt2spk,spk2utt,utt2spf} from a set's metadata, what
+`sasv train_cm` trains and validates a countermeasure on. --sets '' makes only these.
+
+Prints the trial, speaker and enrolment-file counts of each set and compares them with the release's
+(dev 282,456 trials, 398 speakers, 1,184 enrolment files; eval 834,536, 367, 1,098): a difference is a
+warning (a partial download, another release), not an error. Every list is validated before anything is
+written; every audio file is decoded once (--audio_check true) as for LA.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sasv.asvspoof5_layout import SPLITS, TRACK2_SPLITS, ASVspoof5Layout, Track2Counts, compare_counts
+from sasv.asvspoof5_protocols import Asv5Entry, read_enrollment, read_metadata, read_trials
+from sasv.cli import ArgumentParser, run_cli
+from sasv.data_prep import (
+    AUDIO_REPORT,
+    CM_PREFIX,
+    CmLists,
+    audio_paths,
+    check_audio,
+    write_audio_report,
+    write_cm_dir,
+)
+from sasv.datadir import (
+    DataDir,
+    DataDirError,
+    spk2utt_from_utt2spk,
+    validate_datadir,
+    write_spk2utt,
+    write_utt2spk,
+    write_wav_scp,
+)
+from sasv.markers import write_prepared_marker
+from sasv.protocols import CmEntry, ProtocolError, format_trial_counts, true_speakers
+
+log = logging.getLogger("prepare_asvspoof5")
+COHORT = "train_cohort"
+
+
+def _metadata(layout: ASVspoof5Layout, split: str) -> tuple[list[Asv5Entry], Path] | None:
+    try:
+        path = layout.protocol("metadata", split)
+    except ProtocolError:
+        return None
+    return read_metadata(path), path
+
+
+def build(layout: ASVspoof5Layout, split: str) -> tuple[DataDir, list[Path]]:
+    """The data dir of one Track 2 split, in memory, checked, and the protocol files it is made from."""
+    metadata = _metadata(layout, split)
+    attacks = {e.utt: e.attack for e in metadata[0]} if metadata else None
+    trials_path, enroll_path = layout.protocol("trials", split), layout.protocol("enrollment", split)
+    trials = read_trials(trials_path, attacks)
+    enroll = read_enrollment(enroll_path)
+    utts = sorted({t.utt for t in trials} | {u for us in enroll.values() for u in us})
+    wav_scp = audio_paths(layout, split, utts, f"the {split} protocols")
+    sources = [trials_path, enroll_path]
+    speakers = None
+    if metadata is not None:
+        entries, path = metadata
+        covered = {e.utt for e in entries}
+        if all(t.utt in covered for t in trials):
+            cm = [CmEntry(e.spk, e.utt, "-" if e.label == "bonafide" else e.attack, e.label) for e in entries]
+            speakers = true_speakers(trials, cm, str(path))
+            sources.append(path)
+        else:
+            log.warning("%s does not list every trial file: test speakers taken from the trial list", path)
+    if speakers is None:
+        speakers = true_speakers(trials)
+    utt2spk = dict(speakers)
+    for spk, files in enroll.items():
+        for u in files:
+            if utt2spk.setdefault(u, spk) != spk:
+                raise DataDirError(f"{u} is an enrolment file of {spk} and a test file of {utt2spk[u]}")
+    data = DataDir(wav_scp=wav_scp, utt2spk=utt2spk, enroll=enroll, trials=trials)
+    problems = data.problems()
+    if problems:
+        raise DataDirError(f"{split}: {'; '.join(problems)}")
+    return data, sources
+
+
+def build_cm(layout: ASVspoof5Layout, split: str) -> tuple[CmLists, Path]:
+    """wav.scp, utt2spk and utt2spf of one split's metadata (every file, bona fide and spoofed)."""
+    path = layout.protocol("metadata", split)  # an error naming the files it looked for, when none is there
+    entries = read_metadata(path)
+    wav_scp = audio_paths(layout, split, [e.utt for e in entries], str(path))
+    return (wav_scp, {e.utt: e.spk for e in entries}, {e.utt: e.label for e in entries}), path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = ArgumentParser(prog="sasv prepare_asvspoof5", description=__doc__)
+    p.add_argument("--root", required=True, help="the ASVspoof 5 folder (holds flac_D/, flac_E_eval/, ...)")
+    p.add_argument("--out", default="data", help="root of the data dirs (default: data)")
+    p.add_argument("--sets", nargs="*", default=list(TRACK2_SPLITS), help="Track 2 sets: dev eval ('': none)")
+    p.add_argument("--cm_sets", nargs="*", default=[], help=f"CM data dirs {CM_PREFIX}<set>: train dev eval")
+    p.add_bool("--cohort", False, f"also write <out>/{COHORT} (ASVspoof 5 train bona fide, for AS-norm)")
+    p.add_bool("--audio_check", True, "decode every audio file now and list suspicious ones (default: true)")
+    p.add_argument(
+        "--suspect_audio", default="warn", choices=["warn", "error"], help="warn (default) or error"
+    )
+    args = p.parse_args(argv)
+    args.sets = [s for s in args.sets if s]
+    for option, allowed in (("sets", TRACK2_SPLITS), ("cm_sets", SPLITS)):
+        bad = [s for s in getattr(args, option) if s not in allowed]
+        if bad:
+            p.error(f"--{option}: {bad[0]!r} is not one of {', '.join(allowed)}")
+    root = Path(args.root)
+    if not root.is_dir():
+        raise DataDirError(f"{root}: ASVspoof 5 folder does not exist")
+    layout = ASVspoof5Layout(root)
+    built, suspects = {}, {}
+    for split in args.sets:  # everything is checked before the first file is written
+        log.info("%s: reading protocols from %s", split, root)
+        built[split] = build(layout, split)
+        if args.audio_check:
+            suspects[split] = check_audio(split, built[split][0].wav_scp, args.suspect_audio)
+    cohort = None
+    if args.cohort:
+        (wav_scp, utt2spk, utt2spf), cohort_source = build_cm(layout, "train")
+        bonafide = sorted(u for u, label in utt2spf.items() if label == "bonafide")
+        cohort = {u: wav_scp[u] for u in bonafide}, {u: utt2spk[u] for u in bonafide}, cohort_source
+    cm_dirs = {split: build_cm(layout, split) for split in args.cm_sets}
+    for split, (data, sources) in built.items():
+        out = Path(args.out) / split
+        data.write(out)
+        validate_datadir(out)
+        write_audio_report(out, data.wav_scp, suspects.get(split, {}))
+        write_prepared_marker(out, sources)
+        n_files = sum(len(files) for files in data.enroll.values())
+        print(
+            f"{split}: trials {format_trial_counts(data.trial_counts())}; {len(data.enroll)} enrolled "
+            f"speakers ({n_files} enrolment files), {len(data.wav_scp)} utterances -> {out}"
+        )
+        differences = compare_counts(split, Track2Counts(len(data.trials), len(data.enroll), n_files))
+        if differences:
+            log.warning("%s: not the release's %s set: %s", split, split, "; ".join(differences))
+        else:
+            print(f"{split}: the release's counts (trials, speakers, enrolment files)")
+        if suspects.get(split):
+            print(f"{split}: {len(suspects[split])} suspicious audio file(s) listed in {out / AUDIO_REPORT}")
+    if cohort is not None:
+        wav_scp, utt2spk, source = cohort
+        out = Path(args.out) / COHORT
+        write_wav_scp(out / "wav.scp", wav_scp)
+        write_utt2spk(out / "utt2spk", utt2spk)
+        write_spk2utt(out / "spk2utt", spk2utt_from_utt2spk(utt2spk))
+        write_prepared_marker(out, [source])
+        print(
+            f"{COHORT}: {len(wav_scp)} bona fide utterances of {len(set(utt2spk.values()))} speakers -> {out}"
+        )
+    for split, (lists, source) in cm_dirs.items():
+        write_cm_dir(Path(args.out) / f"{CM_PREFIX}{split}", lists, source)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))

@@ -1,0 +1,94 @@
+"""What the corpus preparation tools (stage 1: ``sasv prepare_la``, ``sasv prepare_asvspoof5``) share:
+audio paths checked against the disk in one directory scan, the decode-everything audio check and its
+report, and the CM data dirs (``wav.scp``, ``utt2spk``, ``spk2utt``, ``utt2spf``) ``sasv train_cm`` trains on.
+A corpus is described to them by a layout with ``audio_dir(split)`` and ``audio``-file names ``<utt>.flac``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Protocol
+
+from sasv.audio import find_suspect_audio
+from sasv.datadir import (
+    DataDirError,
+    spk2utt_from_utt2spk,
+    write_spk2utt,
+    write_utt2spf,
+    write_utt2spk,
+    write_wav_scp,
+)
+from sasv.fileio import atomic_write_text
+from sasv.markers import write_prepared_marker
+from sasv.protocols import offenders
+
+log = logging.getLogger("prepare")
+
+
+class AudioLayout(Protocol):
+    def audio_dir(self, split: str) -> Path: ...
+
+
+def audio_paths(layout: AudioLayout, split: str, utts: Iterable[str], what: str) -> dict[str, str]:
+    """utt -> absolute flac path, after checking that every file exists (one directory scan, not one stat
+    per utterance: LA eval has 71k files)."""
+    audio_dir = layout.audio_dir(split)
+    if not audio_dir.is_dir():
+        raise DataDirError(f"{audio_dir}: audio folder does not exist (is the corpus root right?)")
+    present = {e.name for e in os.scandir(audio_dir)}
+    utts = list(utts)
+    missing = sorted(f"{u}.flac" for u in utts if f"{u}.flac" not in present)
+    if missing:
+        raise DataDirError(
+            f"{len(missing)} of {len(utts)} audio files referenced by {what} are missing from {audio_dir}: "
+            f"{offenders(missing)}"
+        )
+    root = audio_dir.resolve()
+    return {u: str(root / f"{u}.flac") for u in utts}
+
+
+AUDIO_REPORT = "audio_report.txt"
+
+
+def check_audio(split: str, wav_scp: dict[str, str], policy: str) -> dict[str, str]:
+    """Decode every file of a split; suspicious ones (silence, clipping) are a warning or, with
+    ``policy='error'``, an error naming them."""
+    suspects = find_suspect_audio(wav_scp, f"{split}: checking audio")
+    if suspects:
+        listing = offenders([f"{u} ({why})" for u, why in sorted(suspects.items())])
+        if policy == "error":
+            raise DataDirError(
+                f"{split}: {len(suspects)} suspicious audio file(s): {listing}; fix or drop them, or pass "
+                f"--suspect_audio warn to score them anyway"
+            )
+        log.warning("%s: %d suspicious audio file(s), scored anyway: %s", split, len(suspects), listing)
+    return suspects
+
+
+def write_audio_report(out: Path, wav_scp: dict[str, str], suspects: dict[str, str]) -> None:
+    """``<data dir>/audio_report.txt``: ``UTT PATH PROBLEM`` per suspicious file (none: no report)."""
+    report = out / AUDIO_REPORT
+    if not suspects:
+        report.unlink(missing_ok=True)
+        return
+    atomic_write_text(report, "".join(f"{u} {wav_scp[u]} {why}\n" for u, why in sorted(suspects.items())))
+
+
+CM_PREFIX = "cm_"
+
+
+CmLists = tuple[dict[str, str], dict[str, str], dict[str, str]]
+
+
+def write_cm_dir(out: Path, lists: CmLists, source: Path) -> None:
+    wav_scp, utt2spk, utt2spf = lists
+    write_wav_scp(out / "wav.scp", wav_scp)
+    write_utt2spk(out / "utt2spk", utt2spk)
+    write_spk2utt(out / "spk2utt", spk2utt_from_utt2spk(utt2spk))
+    write_utt2spf(out / "utt2spf", utt2spf)
+    write_prepared_marker(out, [source])
+    bonafide = sum(label == "bonafide" for label in utt2spf.values())
+    print(f"{out.name}: {bonafide} bona fide + {len(utt2spf) - bonafide} spoofed utterances -> {out}")
