@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# SASV recipe, part 1: data -> ASV speaker embeddings -> CM scores.
-#   stage 0  download LA.zip and the SASV trial lists (opt-in: --download true)
+# SASV recipe, part 1: data -> ASV speaker embeddings -> CM scores, on ASVspoof 2019 LA (--corpus la) or
+# ASVspoof 5 Track 2 (--corpus asvspoof5 --root <release folder>).
+#   stage 0  download LA.zip and the SASV trial lists (opt-in: --download true; LA only)
 #   stage 1  Kaldi-style data dirs data/{dev,eval}/{wav.scp,utt2spk,enroll,trials}, validated
 #   stage 2  ASV embeddings (full utterance + five 3 s segments) -> exp/<asv>/embeddings/<set>/xvector.scp
 #   stage 3  CM scores (AASIST P(bona fide)) -> exp/<cm>/scores/<set>/cm_scores.txt, per --cm_conf
@@ -12,6 +13,8 @@ cd "$(dirname "$0")"
 
 stage=1
 stop_stage=3
+corpus=la                    # la (ASVspoof 2019 LA, SASV 2022) | asvspoof5 (ASVspoof 5 Track 2, SASV 2024)
+root=""                      # the corpus folder (default: --la_root for la; required for asvspoof5)
 la_root=LA                   # the corpus's LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...)
 trials_dir=""                # where ASVspoof2019.LA.asv.{dev,eval}.gi.trl.txt are (default: LA asv protocols)
 asv_conf="conf/asv/ecapa_tdnn.yaml"   # one or several ASV confs, space separated
@@ -38,6 +41,8 @@ Stages 0-3 of the SASV recipe: download (opt-in), data preparation, ASV embeddin
 Options (default):
   --stage N              first stage to run (${stage})
   --stop_stage N         last stage to run (${stop_stage})
+  --corpus C             la | asvspoof5 (${corpus})
+  --root DIR             the corpus folder: LA/ for la, the release folder (flac_D/, ...) for asvspoof5
   --la_root DIR          ASVspoof 2019 LA folder with ASVspoof2019_LA_{dev,eval}/flac (${la_root})
   --trials_dir DIR       folder with the SASV trial lists (<la_root>/ASVspoof2019_LA_asv_protocols)
   --asv_conf 'F ...'     ASV model conf(s) (${asv_conf})
@@ -61,6 +66,16 @@ Options (default):
   --allow_random_init BOOL  tolerate missing checkpoints: random weights, meaningless numbers (${allow_random_init})"
 
 . utils/parse_options.sh
+case "${corpus}" in
+  la) [ -z "${root}" ] || la_root=${root} ;;
+  asvspoof5)
+    if [ -z "${root}" ] && [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+      echo "$0: --corpus asvspoof5 needs --root <ASVspoof 5 folder> for stage 1" >&2; exit 1
+    fi
+    if [ "${download}" = true ]; then echo "$0: stage 0 downloads LA only; get ASVspoof 5 by hand" >&2; exit 1; fi
+    ;;
+  *) echo "$0: --corpus must be la or asvspoof5, got '${corpus}'" >&2; exit 1 ;;
+esac
 
 . utils/log.sh
 check_stage_range
@@ -82,9 +97,15 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  log "Stage 1: data preparation from ${la_root} into ${data_dir}/{${sets// /,}}"
-  python -m sasv prepare_la --la_root "${la_root}" --trials_dir "${trials_dir}" --out "${data_dir}" --sets ${sets} \
-    --cohort "${cohort}" --audio_check "${audio_check}" --suspect_audio "${suspect_audio}"
+  if [ "${corpus}" = asvspoof5 ]; then
+    log "Stage 1: data preparation from ASVspoof 5 ${root} into ${data_dir}/{${sets// /,}}"
+    python -m sasv prepare_asvspoof5 --root "${root}" --out "${data_dir}" --sets ${sets} \
+      --cohort "${cohort}" --audio_check "${audio_check}" --suspect_audio "${suspect_audio}"
+  else
+    log "Stage 1: data preparation from ${la_root} into ${data_dir}/{${sets// /,}}"
+    python -m sasv prepare_la --la_root "${la_root}" --trials_dir "${trials_dir}" --out "${data_dir}" \
+      --sets ${sets} --cohort "${cohort}" --audio_check "${audio_check}" --suspect_audio "${suspect_audio}"
+  fi
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then

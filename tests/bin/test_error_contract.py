@@ -113,6 +113,24 @@ def test_prepare_la_errors(work, tmp_path, capsys) -> None:
     assert not (tmp_path / "d").exists(), "nothing is written when a list is bad"
 
 
+def test_prepare_asvspoof5_errors(tmp_path, capsys) -> None:
+    line = error_line(
+        capsys, sasv("prepare_asvspoof5", "--root", tmp_path / "absent", "--out", tmp_path / "d")
+    )
+    assert line == f"ERROR: {tmp_path / 'absent'}: ASVspoof 5 folder does not exist"
+    root = tmp_path / "ASVspoof5"
+    root.mkdir()
+    line = error_line(capsys, sasv("prepare_asvspoof5", "--root", root, "--out", tmp_path / "d"))
+    assert line.startswith(f"ERROR: {root}: no ASVspoof 5 dev trials file (ASVspoof5.dev.track_2.trial.tsv")
+    (root / "ASVspoof5.dev.track_2.trial.tsv").write_text("D_1 D_0000000001 F bonafide impostor\n")
+    (root / "ASVspoof5.dev.track_2.enroll.tsv").write_text("D_1 D_A0000000001\n")
+    line = error_line(
+        capsys, sasv("prepare_asvspoof5", "--root", root, "--out", tmp_path / "d", "--sets", "dev")
+    )
+    assert line.startswith(f"ERROR: {root / 'ASVspoof5.dev.track_2.trial.tsv'}:1: unknown key 'impostor'")
+    assert not (tmp_path / "d").exists(), "nothing is written when a list is bad"
+
+
 def test_prepare_augmentation_errors(tmp_path, capsys) -> None:
     (tmp_path / "RIRS_NOISES").mkdir()
     argv = ["prepare_augmentation", "--musan_root", tmp_path / "absent", "--rirs_root",

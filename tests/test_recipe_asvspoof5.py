@@ -1,0 +1,45 @@
+"""End to end on ASVspoof 5: the mini corpus in the release layout through every stage of the recipe
+(`run_spk_ebd_extract.sh --corpus asvspoof5 --root ...`, then `run_test_l2norm.sh`), with tiny models."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sasv.asvspoof5_layout import ASVspoof5Layout
+from sasv.asvspoof5_protocols import read_trials
+from sasv.protocols import read_sasv_trials
+from tests.conftest import REPO_ROOT, tool
+from tests.tiny_confs import TINY_AASIST, TINY_ECAPA, write_tiny_conf
+
+
+def _run(cmd: list[str]) -> str:
+    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout + proc.stderr
+
+
+def test_every_stage_runs_on_the_asvspoof5_layout(tmp_path) -> None:
+    _run([*tool("make_mini_corpus"), "--corpus", "asvspoof5", "--out", str(tmp_path / "corpus"),
+          "--seed", "4", "--speakers", "2", "--bonafide_per_spk", "4", "--enroll_per_spk", "1",
+          "--attacks", "2"])  # fmt: skip
+    confs = ["--asv_conf", str(write_tiny_conf(tmp_path, TINY_ECAPA)), "--cm_conf",
+             str(write_tiny_conf(tmp_path, TINY_AASIST))]  # fmt: skip
+    dirs = ["--data_dir", str(tmp_path / "data"), "--exp_dir", str(tmp_path / "exp")]
+    root = tmp_path / "corpus" / "ASVspoof5"
+    out = _run(["bash", "run_spk_ebd_extract.sh", "--corpus", "asvspoof5", "--root", str(root), *dirs, *confs,
+                "--device", "cpu", "--allow_random_init", "true"])  # fmt: skip
+    assert "not the release's dev set: trials" in out  # the counts are compared with the release's
+    for split in ("dev", "eval"):
+        expected = read_trials(ASVspoof5Layout(root).protocol("trials", split))
+        assert sorted(read_sasv_trials(tmp_path / "data" / split / "trials")) == sorted(expected)
+    _run(["bash", "run_test_l2norm.sh", *dirs, *confs])
+    results = json.loads(
+        (tmp_path / "exp" / "tiny_ecapa" / "tiny_aasist" / "l2norm" / "results.json").read_text()
+    )
+    assert set(results["results"]) >= {"dev", "eval"}
+    assert results["results"]["eval"]["counts"]["spoof"] == sum(t.key == "spoof" for t in expected)
