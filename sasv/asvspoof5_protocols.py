@@ -29,7 +29,7 @@ from sasv.protocols import (
     SPOOF,
     ProtocolError,
     Trial,
-    check_duplicates,
+    UniqueKeys,
     read_lines,
     read_spk_lists,
 )
@@ -83,8 +83,7 @@ def read_metadata(path: str | Path) -> list[Asv5Entry]:
     """A metadata (CM) protocol of either era, in file order: who speaks, bona fide or which attack."""
     path = Path(path)
     entries: list[Asv5Entry] = []
-    seen: dict[str, int] = {}
-    dups: list[tuple[object, int]] = []
+    unique = UniqueKeys(path, "utterances")
     for n, line in read_lines(path):
         fields = _fields(path, n, line, tuple(METADATA_LAYOUTS), METADATA_LAYOUTS[10])
         if n == 1 and _is_header(fields):
@@ -96,12 +95,9 @@ def read_metadata(path: str | Path) -> list[Asv5Entry]:
         if label not in CM_LABELS:
             raise ProtocolError(f"{path}:{n}: unknown key {label!r}; expected one of {', '.join(CM_LABELS)}")
         attack = _attack_of(path, n, attack, label)
-        if utt in seen:
-            dups.append((utt, n))
-        else:
-            seen[utt] = n
+        unique.add(utt, n)
         entries.append(Asv5Entry(spk, utt, gender, codec, attack, label))
-    check_duplicates(path, "utterances", seen, dups)
+    unique.check()
     return entries
 
 
@@ -113,8 +109,7 @@ def read_trials(path: str | Path, attacks: Mapping[str, str] | None = None) -> l
     """
     path = Path(path)
     trials: list[Trial] = []
-    seen: dict[tuple[str, str], int] = {}
-    dups: list[tuple[object, int]] = []
+    unique = UniqueKeys(path, "trials")
     for n, line in read_lines(path):
         fields = _fields(
             path, n, line, (5, 3), "TARGET_SPEAKER_ID FLAC_FILE_NAME TARGET_GENDER ATTACK_LABEL ASV_KEY"
@@ -137,12 +132,9 @@ def read_trials(path: str | Path, attacks: Mapping[str, str] | None = None) -> l
         else:
             attack = attacks[utt]
         attack = _attack_of(path, n, attack, BONAFIDE if key != SPOOF else SPOOF)
-        if (spk, utt) in seen:
-            dups.append(((spk, utt), n))
-        else:
-            seen[(spk, utt)] = n
+        unique.add((spk, utt), n)
         trials.append(Trial(spk, utt, attack, key))
-    check_duplicates(path, "trials", seen, dups)
+    unique.check()
     return trials
 
 

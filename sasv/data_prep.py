@@ -6,16 +6,20 @@ A corpus is described to them by a layout with ``audio_dir(split)`` and ``audio`
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from sasv.audio import find_suspect_audio
+from sasv.cli import ArgumentParser
 from sasv.datadir import (
+    DataDir,
     DataDirError,
     spk2utt_from_utt2spk,
+    validate_datadir,
     write_spk2utt,
     write_utt2spf,
     write_utt2spk,
@@ -92,3 +96,54 @@ def write_cm_dir(out: Path, lists: CmLists, source: Path) -> None:
     write_prepared_marker(out, [source])
     bonafide = sum(label == "bonafide" for label in utt2spf.values())
     print(f"{out.name}: {bonafide} bona fide + {len(utt2spf) - bonafide} spoofed utterances -> {out}")
+
+
+COHORT = "train_cohort"
+
+
+def add_stage1_options(p: ArgumentParser, trial_splits: Sequence[str], cohort_what: str) -> None:
+    """The options both stage-1 tools take besides their corpus root."""
+    p.add_argument("--out", default="data", help="root of the data dirs (default: data)")
+    p.add_argument(
+        "--sets",
+        nargs="*",
+        default=list(trial_splits),
+        help=f"SASV sets: {' '.join(trial_splits)} ('': none)",
+    )
+    p.add_argument("--cm_sets", nargs="*", default=[], help=f"CM data dirs {CM_PREFIX}<set>: train dev eval")
+    p.add_bool("--cohort", False, f"also write <out>/{COHORT} ({cohort_what} train bona fide, for AS-norm)")
+    p.add_bool("--audio_check", True, "decode every audio file now and list suspicious ones (default: true)")
+    p.add_argument(
+        "--suspect_audio",
+        default="warn",
+        choices=["warn", "error"],
+        help="silent, near-silent or heavily clipped files: list them (warn, default) or stop (error)",
+    )
+
+
+def parse_stage1_args(
+    p: ArgumentParser, argv: Sequence[str] | None, trial_splits: Sequence[str], splits: Sequence[str]
+) -> argparse.Namespace:
+    args = p.parse_args(argv)
+    args.sets = [s for s in args.sets if s]  # --sets '' from a shell variable
+    for option, allowed in (("sets", trial_splits), ("cm_sets", splits)):
+        bad = [s for s in getattr(args, option) if s not in allowed]
+        if bad:
+            p.error(f"--{option}: {bad[0]!r} is not one of {', '.join(allowed)}")
+    return args
+
+
+def write_trial_dir(out: Path, data: DataDir, sources: Sequence[Path], suspects: dict[str, str]) -> None:
+    """Write a checked SASV data dir, its audio report and its ``prepared.json`` (last)."""
+    data.write(out)
+    validate_datadir(out)
+    write_audio_report(out, data.wav_scp, suspects)
+    write_prepared_marker(out, list(sources))
+
+
+def write_cohort_dir(out: Path, wav_scp: dict[str, str], utt2spk: dict[str, str], source: Path) -> None:
+    write_wav_scp(out / "wav.scp", wav_scp)
+    write_utt2spk(out / "utt2spk", utt2spk)
+    write_spk2utt(out / "spk2utt", spk2utt_from_utt2spk(utt2spk))
+    write_prepared_marker(out, [source])
+    print(f"{COHORT}: {len(wav_scp)} bona fide utterances of {len(set(utt2spk.values()))} speakers -> {out}")

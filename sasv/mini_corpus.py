@@ -207,16 +207,19 @@ def _lines(rows: list[str]) -> str:
     return "".join(r + "\n" for r in rows)
 
 
-def write_corpus(plan: CorpusPlan, out_dir: str | Path) -> LALayout:
-    """Write audio and protocols under ``out_dir/LA``, replacing an earlier mini corpus there.
-
-    A folder that was not made by this module is never deleted: the marker file tells the two apart.
-    """
-    root = Path(out_dir) / "LA"
+def clear_corpus_root(root: Path) -> None:
+    """Remove an earlier mini corpus at ``root``; a folder that was not made by a mini-corpus writer is
+    never deleted (the marker file tells the two apart)."""
     if root.exists():
         if not (root / MARKER).is_file():
             raise CorpusError(f"{root} exists and is not a mini corpus (no {MARKER}); choose another --out")
         shutil.rmtree(root)
+
+
+def write_corpus(plan: CorpusPlan, out_dir: str | Path) -> LALayout:
+    """Write audio and protocols under ``out_dir/LA``, replacing an earlier mini corpus there."""
+    root = Path(out_dir) / "LA"
+    clear_corpus_root(root)
     layout = LALayout(root)
     for u in plan.utterances:
         with atomic_output(layout.audio_path(u.split, u.utt)) as tmp:

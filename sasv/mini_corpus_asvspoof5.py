@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 
 import soundfile as sf
@@ -19,7 +18,7 @@ import soundfile as sf
 from sasv.asvspoof5_layout import SPLITS, TRACK2_SPLITS, ASVspoof5Layout
 from sasv.audio import SAMPLE_RATE
 from sasv.fileio import atomic_output, atomic_write_text
-from sasv.mini_corpus import MARKER, CorpusError, CorpusPlan, render
+from sasv.mini_corpus import MARKER, CorpusPlan, clear_corpus_root, render
 from sasv.protocols import BONAFIDE
 
 ROOT_NAME = "ASVspoof5"
@@ -52,10 +51,7 @@ def write_asvspoof5_corpus(plan: CorpusPlan, out_dir: str | Path) -> ASVspoof5La
     """Write audio and protocols under ``out_dir/ASVspoof5``, replacing an earlier mini corpus there (never
     a folder this module did not make)."""
     root = Path(out_dir) / ROOT_NAME
-    if root.exists():
-        if not (root / MARKER).is_file():
-            raise CorpusError(f"{root} exists and is not a mini corpus (no {MARKER}); choose another --out")
-        shutil.rmtree(root)
+    clear_corpus_root(root)
     layout = ASVspoof5Layout(root)
     for u in plan.utterances:
         with atomic_output(layout.audio(u.split, file_id(u.split, u.utt))) as tmp:

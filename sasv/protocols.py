@@ -103,6 +103,25 @@ def check_duplicates(path: Path, what: str, first_seen: dict, dups: list[tuple[o
         raise ProtocolError(f"{path}: {len(dups)} duplicated {what}: {offenders(named)}")
 
 
+class UniqueKeys:
+    """The first line of every key of a list, and the lines that repeat one (reported together, by
+    :meth:`check`, once the whole file is read)."""
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path, self.what = path, what
+        self.first: dict[object, int] = {}
+        self.dups: list[tuple[object, int]] = []
+
+    def add(self, key: object, n: int) -> None:
+        if key in self.first:
+            self.dups.append((key, n))
+        else:
+            self.first[key] = n
+
+    def check(self) -> None:
+        check_duplicates(self.path, self.what, self.first, self.dups)
+
+
 def _check_attack(path: Path, n: int, attack: str, allowed: str) -> None:
     if attack != allowed and not _ATTACK.fullmatch(attack):
         raise ProtocolError(f"{path}:{n}: unknown attack id {attack!r}; expected '{allowed}' or A01 ... A19")
@@ -116,8 +135,7 @@ def read_sasv_trials(path: str | Path) -> list[Trial]:
     """
     path = Path(path)
     trials: list[Trial] = []
-    seen: dict[tuple[str, str], int] = {}
-    dups: list[tuple[object, int]] = []
+    unique = UniqueKeys(path, "trials")
     for n, line in read_lines(path):
         spk, utt, attack, key = _split(path, n, line, 4, "SPK UTT ATTACK KEY")
         if key not in KEYS:
@@ -128,12 +146,9 @@ def read_sasv_trials(path: str | Path) -> list[Trial]:
                 f"{path}:{n}: key {key!r} does not fit attack {attack!r} (spoof trials name an attack id, "
                 f"target and nontarget trials are {BONAFIDE!r})"
             )
-        if (spk, utt) in seen:
-            dups.append(((spk, utt), n))
-        else:
-            seen[(spk, utt)] = n
+        unique.add((spk, utt), n)
         trials.append(Trial(spk, utt, attack, key))
-    check_duplicates(path, "trials", seen, dups)
+    unique.check()
     return trials
 
 
@@ -199,8 +214,7 @@ def read_cm_protocol(path: str | Path) -> list[CmEntry]:
     """An ASVspoof 2019 LA CM protocol (``SPK UTT - -|Axx bonafide|spoof``), in file order."""
     path = Path(path)
     entries: list[CmEntry] = []
-    seen: dict[str, int] = {}
-    dups: list[tuple[object, int]] = []
+    unique = UniqueKeys(path, "utterances")
     for n, line in read_lines(path):
         spk, utt, dash, attack, label = _split(path, n, line, 5, "SPK UTT - ATTACK LABEL")
         if dash != "-":
@@ -212,12 +226,9 @@ def read_cm_protocol(path: str | Path) -> list[CmEntry]:
         _check_attack(path, n, attack, "-")
         if (label == "spoof") != (attack != "-"):
             raise ProtocolError(f"{path}:{n}: label {label!r} does not fit attack {attack!r}")
-        if utt in seen:
-            dups.append((utt, n))
-        else:
-            seen[utt] = n
+        unique.add(utt, n)
         entries.append(CmEntry(spk, utt, attack, label))
-    check_duplicates(path, "utterances", seen, dups)
+    unique.check()
     return entries
 
 

@@ -31,26 +31,23 @@ from sasv.cli import ArgumentParser, run_cli
 from sasv.data_prep import (
     AUDIO_REPORT,
     CM_PREFIX,
+    COHORT,
     CmLists,
+    add_stage1_options,
     audio_paths,
     check_audio,
-    write_audio_report,
+    parse_stage1_args,
     write_cm_dir,
+    write_cohort_dir,
+    write_trial_dir,
 )
 from sasv.datadir import (
     DataDir,
     DataDirError,
-    spk2utt_from_utt2spk,
-    validate_datadir,
-    write_spk2utt,
-    write_utt2spk,
-    write_wav_scp,
 )
-from sasv.markers import write_prepared_marker
 from sasv.protocols import CmEntry, ProtocolError, format_trial_counts, true_speakers
 
 log = logging.getLogger("prepare_asvspoof5")
-COHORT = "train_cohort"
 
 
 def _metadata(layout: ASVspoof5Layout, split: str) -> tuple[list[Asv5Entry], Path] | None:
@@ -106,20 +103,8 @@ def build_cm(layout: ASVspoof5Layout, split: str) -> tuple[CmLists, Path]:
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="sasv prepare_asvspoof5", description=__doc__)
     p.add_argument("--root", required=True, help="the ASVspoof 5 folder (holds flac_D/, flac_E_eval/, ...)")
-    p.add_argument("--out", default="data", help="root of the data dirs (default: data)")
-    p.add_argument("--sets", nargs="*", default=list(TRACK2_SPLITS), help="Track 2 sets: dev eval ('': none)")
-    p.add_argument("--cm_sets", nargs="*", default=[], help=f"CM data dirs {CM_PREFIX}<set>: train dev eval")
-    p.add_bool("--cohort", False, f"also write <out>/{COHORT} (ASVspoof 5 train bona fide, for AS-norm)")
-    p.add_bool("--audio_check", True, "decode every audio file now and list suspicious ones (default: true)")
-    p.add_argument(
-        "--suspect_audio", default="warn", choices=["warn", "error"], help="warn (default) or error"
-    )
-    args = p.parse_args(argv)
-    args.sets = [s for s in args.sets if s]
-    for option, allowed in (("sets", TRACK2_SPLITS), ("cm_sets", SPLITS)):
-        bad = [s for s in getattr(args, option) if s not in allowed]
-        if bad:
-            p.error(f"--{option}: {bad[0]!r} is not one of {', '.join(allowed)}")
+    add_stage1_options(p, TRACK2_SPLITS, "ASVspoof 5")
+    args = parse_stage1_args(p, argv, TRACK2_SPLITS, SPLITS)
     root = Path(args.root)
     if not root.is_dir():
         raise DataDirError(f"{root}: ASVspoof 5 folder does not exist")
@@ -138,10 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cm_dirs = {split: build_cm(layout, split) for split in args.cm_sets}
     for split, (data, sources) in built.items():
         out = Path(args.out) / split
-        data.write(out)
-        validate_datadir(out)
-        write_audio_report(out, data.wav_scp, suspects.get(split, {}))
-        write_prepared_marker(out, sources)
+        write_trial_dir(out, data, sources, suspects.get(split, {}))
         n_files = sum(len(files) for files in data.enroll.values())
         print(
             f"{split}: trials {format_trial_counts(data.trial_counts())}; {len(data.enroll)} enrolled "
@@ -155,15 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if suspects.get(split):
             print(f"{split}: {len(suspects[split])} suspicious audio file(s) listed in {out / AUDIO_REPORT}")
     if cohort is not None:
-        wav_scp, utt2spk, source = cohort
-        out = Path(args.out) / COHORT
-        write_wav_scp(out / "wav.scp", wav_scp)
-        write_utt2spk(out / "utt2spk", utt2spk)
-        write_spk2utt(out / "spk2utt", spk2utt_from_utt2spk(utt2spk))
-        write_prepared_marker(out, [source])
-        print(
-            f"{COHORT}: {len(wav_scp)} bona fide utterances of {len(set(utt2spk.values()))} speakers -> {out}"
-        )
+        write_cohort_dir(Path(args.out) / COHORT, *cohort)
     for split, (lists, source) in cm_dirs.items():
         write_cm_dir(Path(args.out) / f"{CM_PREFIX}{split}", lists, source)
     return 0

@@ -35,23 +35,21 @@ from sasv.cli import ArgumentParser, run_cli
 from sasv.data_prep import (
     AUDIO_REPORT,
     CM_PREFIX,
+    COHORT,
     CmLists,
+    add_stage1_options,
     audio_paths,
     check_audio,
-    write_audio_report,
+    parse_stage1_args,
     write_cm_dir,
+    write_cohort_dir,
+    write_trial_dir,
 )
 from sasv.datadir import (
     DataDir,
     DataDirError,
-    spk2utt_from_utt2spk,
-    validate_datadir,
-    write_spk2utt,
-    write_utt2spk,
-    write_wav_scp,
 )
 from sasv.la_layout import SPLITS, TRIAL_SPLITS, LALayout
-from sasv.markers import write_prepared_marker
 from sasv.protocols import (
     format_trial_counts,
     read_cm_protocol,
@@ -102,9 +100,6 @@ def build(layout: LALayout, split: str) -> DataDir:
     return data
 
 
-COHORT = "train_cohort"
-
-
 def build_cohort(layout: LALayout) -> tuple[dict[str, str], dict[str, str]]:
     """wav.scp and utt2spk of the LA train set's bona fide utterances (speakers disjoint from dev/eval)."""
     entries = [e for e in read_cm_protocol(layout.cm_protocol("train")) if e.label == "bonafide"]
@@ -131,23 +126,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="folder of the SASV trial lists (<la_root>/ASVspoof2019_LA_asv_protocols)",
     )
-    p.add_argument("--out", default="data", help="root of the data dirs (default: data)")
-    p.add_argument("--sets", nargs="*", default=list(TRIAL_SPLITS), help="SASV sets: dev eval ('': none)")
-    p.add_argument("--cm_sets", nargs="*", default=[], help=f"CM data dirs {CM_PREFIX}<set>: train dev eval")
-    p.add_bool("--cohort", False, f"also write <out>/{COHORT} (LA train bona fide, for AS-norm)")
-    p.add_bool("--audio_check", True, "decode every audio file now and list suspicious ones (default: true)")
-    p.add_argument(
-        "--suspect_audio",
-        default="warn",
-        choices=["warn", "error"],
-        help="silent, near-silent or heavily clipped files: list them (warn, default) or stop (error)",
-    )
-    args = p.parse_args(argv)
-    args.sets = [s for s in args.sets if s]  # --sets '' from a shell variable
-    for option, allowed in (("sets", TRIAL_SPLITS), ("cm_sets", SPLITS)):
-        bad = [s for s in getattr(args, option) if s not in allowed]
-        if bad:
-            p.error(f"--{option}: {bad[0]!r} is not one of {', '.join(allowed)}")
+    add_stage1_options(p, TRIAL_SPLITS, "LA")
+    args = parse_stage1_args(p, argv, TRIAL_SPLITS, SPLITS)
 
     la_root = Path(args.la_root)
     if not la_root.is_dir():
@@ -163,25 +143,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     cm_dirs = {split: build_cm(layout, split) for split in args.cm_sets}
     for split, data in built.items():
         out = Path(args.out) / split
-        data.write(out)
-        validate_datadir(out)
-        write_audio_report(out, data.wav_scp, suspects.get(split, {}))
-        write_prepared_marker(out, layout.sources(split))
+        write_trial_dir(out, data, layout.sources(split), suspects.get(split, {}))
         counts = format_trial_counts(data.trial_counts())
         sizes = f"{len(data.enroll)} enrolled speakers, {len(data.wav_scp)} utterances"
         print(f"{split}: trials {counts}; {sizes} -> {out}")
         if suspects.get(split):
             print(f"{split}: {len(suspects[split])} suspicious audio file(s) listed in {out / AUDIO_REPORT}")
     if cohort is not None:
-        wav_scp, utt2spk = cohort
-        out = Path(args.out) / COHORT
-        write_wav_scp(out / "wav.scp", wav_scp)
-        write_utt2spk(out / "utt2spk", utt2spk)
-        write_spk2utt(out / "spk2utt", spk2utt_from_utt2spk(utt2spk))
-        write_prepared_marker(out, [layout.cm_protocol("train")])
-        print(
-            f"{COHORT}: {len(wav_scp)} bona fide utterances of {len(set(utt2spk.values()))} speakers -> {out}"
-        )
+        write_cohort_dir(Path(args.out) / COHORT, *cohort, layout.cm_protocol("train"))
     for split, lists in cm_dirs.items():
         write_cm_dir(Path(args.out) / f"{CM_PREFIX}{split}", lists, layout.cm_protocol(split))
     return 0
