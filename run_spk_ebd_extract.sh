@@ -66,16 +66,8 @@ Options (default):
   --allow_random_init BOOL  tolerate missing checkpoints: random weights, meaningless numbers (${allow_random_init})"
 
 . utils/parse_options.sh
-case "${corpus}" in
-  la) [ -z "${root}" ] || la_root=${root} ;;
-  asvspoof5)
-    if [ -z "${root}" ] && [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-      echo "$0: --corpus asvspoof5 needs --root <ASVspoof 5 folder> for stage 1" >&2; exit 1
-    fi
-    if [ "${download}" = true ]; then echo "$0: stage 0 downloads LA only; get ASVspoof 5 by hand" >&2; exit 1; fi
-    ;;
-  *) echo "$0: --corpus must be la or asvspoof5, got '${corpus}'" >&2; exit 1 ;;
-esac
+. utils/corpus.sh
+check_corpus
 
 . utils/log.sh
 check_stage_range

@@ -10,6 +10,7 @@
 #            model.pth,model.yaml,results.md}; results.md shows dev and eval CM-EER beside the published
 #            AASIST / AASIST-L eval CM-EER (0.83 % / 0.99 %) and what retrained models reach (1.5-2.2 %)
 # Then: ./run_spk_ebd_extract.sh --cm_conf exp/train/<name>/model.yaml (and the run_test scripts).
+# ASVspoof 5: --corpus asvspoof5 --root <release folder> (stage 1 from ASVspoof5.{train,dev,eval}.tsv).
 # Another corpus: skip stage 1 and pass --train_set / --dev_set / --eval_set (wav.scp + utt2spf each).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,6 +19,8 @@ cd "$(dirname "$0")"
 
 stage=1
 stop_stage=2
+corpus=la                                   # la | asvspoof5: which protocols stage 1 reads
+root=""                                     # the corpus folder (default: --la_root; required for asvspoof5)
 la_root=LA                                  # the LA/ folder of LA.zip
 data_dir=data
 cm_conf="conf/cm/aasist.yaml"               # the architecture to train (its checkpoint is not loaded)
@@ -43,6 +46,8 @@ run_spk_ebd_extract.sh --cm_conf.
 Options (default):
   --stage N              first stage to run (${stage})
   --stop_stage N         last stage to run (${stop_stage})
+  --corpus C             la | asvspoof5 (${corpus})
+  --root DIR             the corpus folder: LA/ for la, the release folder (flac_T/, ...) for asvspoof5
   --la_root DIR          the LA/ folder (${la_root})
   --data_dir DIR         where stage 1 writes cm_{train,dev,eval} (${data_dir})
   --cm_conf F            CM model conf whose architecture is trained (${cm_conf})
@@ -65,6 +70,8 @@ Options (default):
   --download_dir DIR     where stage 0 keeps LA.zip (${download_dir})"
 
 . utils/parse_options.sh
+. utils/corpus.sh
+check_corpus
 . utils/log.sh
 . utils/torchrun.sh
 check_stage_range
@@ -80,9 +87,15 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  log "Stage 1: CM data dirs ${data_dir}/cm_{train,dev,eval} from ${la_root}"
-  python -m sasv prepare_la --la_root "${la_root}" --out "${data_dir}" --sets '' --cm_sets train dev eval \
-    --audio_check "${audio_check}"
+  if [ "${corpus}" = asvspoof5 ]; then
+    log "Stage 1: CM data dirs ${data_dir}/cm_{train,dev,eval} from ASVspoof 5 ${root}"
+    python -m sasv prepare_asvspoof5 --root "${root}" --out "${data_dir}" --sets '' --cm_sets train dev eval \
+      --audio_check "${audio_check}"
+  else
+    log "Stage 1: CM data dirs ${data_dir}/cm_{train,dev,eval} from ${la_root}"
+    python -m sasv prepare_la --la_root "${la_root}" --out "${data_dir}" --sets '' --cm_sets train dev eval \
+      --audio_check "${audio_check}"
+  fi
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from sasv.asvspoof5_layout import ASVspoof5Layout
-from sasv.asvspoof5_protocols import read_trials
+from sasv.asvspoof5_protocols import read_metadata, read_trials
 from sasv.protocols import read_sasv_trials
 from tests.conftest import REPO_ROOT, tool
 from tests.tiny_confs import TINY_AASIST, TINY_ECAPA, write_tiny_conf
@@ -43,3 +43,18 @@ def test_every_stage_runs_on_the_asvspoof5_layout(tmp_path) -> None:
     )
     assert set(results["results"]) >= {"dev", "eval"}
     assert results["results"]["eval"]["counts"]["spoof"] == sum(t.key == "spoof" for t in expected)
+
+
+def test_run_train_cm_stage_1_reads_the_asvspoof5_metadata(tmp_path) -> None:
+    """`run_train_cm.sh --corpus asvspoof5`: the CM data dirs come from ASVspoof5.{train,dev,eval}.tsv."""
+    _run([*tool("make_mini_corpus"), "--corpus", "asvspoof5", "--out", str(tmp_path / "corpus"),
+          "--speakers", "2", "--bonafide_per_spk", "2", "--enroll_per_spk", "1",
+          "--attacks", "1"])  # fmt: skip
+    root = tmp_path / "corpus" / "ASVspoof5"
+    _run(["bash", "run_train_cm.sh", "--corpus", "asvspoof5", "--root", str(root), "--stop_stage", "1",
+          "--data_dir", str(tmp_path / "data"), "--exp_dir", str(tmp_path / "exp")])  # fmt: skip
+    for split in ("train", "dev", "eval"):
+        entries = read_metadata(ASVspoof5Layout(root).protocol("metadata", split))
+        lines = (tmp_path / "data" / f"cm_{split}" / "utt2spf").read_text().splitlines()
+        utt2spf = dict(line.split() for line in lines)
+        assert utt2spf == {e.utt: e.label for e in entries}
