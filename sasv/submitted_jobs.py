@@ -11,7 +11,9 @@ so the outputs are bit-identical to a single-process run.
 
 While the command runs, the stage follows the finished chunks on its progress bar. Afterwards, every
 chunk must have its index: the tasks that left some unfinished are reported with their logs and the log's
-last error line; a re-run of the stage splits only the unfinished chunks into new tasks.
+last error line. A re-run of the stage with the same --nj submits only the tasks that still hold
+unfinished chunks, under their old numbers and logs (a cancelled task is re-run alone); with another --nj,
+or when the chunks changed, the unfinished chunks are split into new tasks.
 """
 
 from __future__ import annotations
