@@ -5,7 +5,8 @@
 #        local/slurm_test_cluster.sh stop <dir>    stop its daemons (by the pids they wrote under <dir>)
 #
 # Everything lives under <dir>: the munge key and socket (nothing in /etc is touched), slurm.conf, state,
-# spool, pid and log files. Ports 26817/26818 (not Slurm's defaults), one node named after `hostname -s`
+# spool, pid and log files. Ports: the first two free from 26817 up (not Slurm's defaults; a second cluster
+# on the machine gets others), one node named after `hostname -s`
 # with the machine's CPUs (getconf: `nproc` honours OMP_NUM_THREADS), one partition "debug";
 # proctrack/linuxproc and task/none (no cgroups needed), accounting off. Needs root and Debian's slurm-wlm and munge (apt-get install slurm-wlm munge).
 set -euo pipefail
@@ -46,14 +47,23 @@ chmod 700 "${dir}/munge"
 munged --force --key-file "${dir}/munge/munge.key" --socket "${dir}/munge/munge.socket" \
   --pid-file "${dir}/run/munged.pid" --log-file "${dir}/log/munged.log" --seed-file "${dir}/munge/munge.seed"
 
+# the first free ports from 26817 up: nothing accepts a connection there
+port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+ports=()
+for port in $(seq 26817 26917); do
+  port_is_free "${port}" && ports+=("${port}")
+  [ "${#ports[@]}" -lt 2 ] || break
+done
+[ "${#ports[@]}" -eq 2 ] || { echo "ERROR: $0: no two free ports in 26817-26917" >&2; stop; exit 1; }
+
 host=$(hostname -s)
 cat > "${conf}" <<CONF
 ClusterName=sasvtest
 SlurmctldHost=${host}
 SlurmUser=root
 SlurmdUser=root
-SlurmctldPort=26817
-SlurmdPort=26818
+SlurmctldPort=${ports[0]}
+SlurmdPort=${ports[1]}
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket=${dir}/munge/munge.socket

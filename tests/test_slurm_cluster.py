@@ -38,3 +38,26 @@ def test_stop_only_touches_its_own_cluster(tmp_path_factory, slurm_cluster) -> N
     stop = ["bash", str(SLURM_CLUSTER_SCRIPT), "stop", str(folder)]
     subprocess.run(stop, check=True, capture_output=True, timeout=60)
     assert all(Path(f"/proc/{pid}").exists() for pid in pids_before.values()), "stop touched another cluster"
+
+
+def test_a_second_cluster_on_the_machine_takes_other_ports(tmp_path_factory, slurm_cluster) -> None:
+    """Two test runs on one machine (two CI jobs, a developer's run beside CI) must not fight over ports."""
+    env, first = slurm_cluster
+    folder = tmp_path_factory.mktemp("slurm_second")
+    start = subprocess.run(
+        ["bash", str(SLURM_CLUSTER_SCRIPT), "start", str(folder)], capture_output=True, text=True, timeout=120
+    )
+    try:
+        assert start.returncode == 0, start.stderr
+        ports = [
+            {
+                line.split("=")[0]: line.split("=")[1]
+                for line in (f / "etc" / "slurm.conf").read_text().splitlines()
+                if line.startswith(("SlurmctldPort=", "SlurmdPort="))
+            }  # fmt: skip
+            for f in (first, folder)
+        ]
+        assert set(ports[0].values()).isdisjoint(ports[1].values()), ports
+    finally:
+        stop = ["bash", str(SLURM_CLUSTER_SCRIPT), "stop", str(folder)]
+        subprocess.run(stop, capture_output=True, timeout=60)
