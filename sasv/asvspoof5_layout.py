@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from sasv.la_layout import check_split
 from sasv.protocols import ProtocolError
 
 SPLITS: tuple[str, ...] = ("train", "dev", "eval")
@@ -42,9 +43,7 @@ _NAMES = {
 
 
 def _check(split: str, allowed: tuple[str, ...]) -> str:
-    if split not in allowed:
-        raise ValueError(f"unknown ASVspoof 5 split {split!r}; expected one of {', '.join(allowed)}")
-    return split
+    return check_split(split, allowed, "ASVspoof 5 split")
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ ASV_PROTOCOLS = "ASVspoof2019_LA_asv_protocols"
 CM_PROTOCOLS = "ASVspoof2019_LA_cm_protocols"
 
 
-def _check(split: str, allowed: tuple[str, ...]) -> str:
+def check_split(split: str, allowed: tuple[str, ...], what: str = "split") -> str:
+    """``split`` if it is one of ``allowed``, else a ValueError naming the choices (every corpus layout)."""
     if split not in allowed:
-        raise ValueError(f"unknown split {split!r}; expected one of {', '.join(allowed)}")
+        raise ValueError(f"unknown {what} {split!r}; expected one of {', '.join(allowed)}")
     return split
 
 
@@ -30,7 +31,7 @@ class LALayout:
     trials_dir: Path | None = None
 
     def audio_dir(self, split: str) -> Path:
-        return self.root / f"ASVspoof2019_LA_{_check(split, SPLITS)}" / "flac"
+        return self.root / f"ASVspoof2019_LA_{check_split(split, SPLITS)}" / "flac"
 
     def audio_path(self, split: str, utt: str) -> Path:
         return self.audio_dir(split) / f"{utt}.flac"
@@ -45,19 +46,19 @@ class LALayout:
 
     def trial_list(self, split: str) -> Path:
         folder = self.trials_dir if self.trials_dir is not None else self.asv_protocols
-        return folder / f"ASVspoof2019.LA.asv.{_check(split, TRIAL_SPLITS)}.gi.trl.txt"
+        return folder / f"ASVspoof2019.LA.asv.{check_split(split, TRIAL_SPLITS)}.gi.trl.txt"
 
     def enrollment_list(self, split: str, gender: str) -> Path:
         return (
             self.asv_protocols
-            / f"ASVspoof2019.LA.asv.{_check(split, TRIAL_SPLITS)}.{_check(gender, GENDERS)}.trn.txt"
+            / f"ASVspoof2019.LA.asv.{check_split(split, TRIAL_SPLITS)}.{check_split(gender, GENDERS)}.trn.txt"
         )
 
     def enrollment_lists(self, split: str) -> tuple[Path, ...]:
         return tuple(self.enrollment_list(split, g) for g in GENDERS)
 
     def cm_protocol(self, split: str) -> Path:
-        kind = "trn" if _check(split, SPLITS) == "train" else "trl"
+        kind = "trn" if check_split(split, SPLITS) == "train" else "trl"
         return self.cm_protocols / f"ASVspoof2019.LA.cm.{split}.{kind}.txt"
 
     def sources(self, split: str) -> list[Path]:
