@@ -3,7 +3,8 @@
 #
 # Each *_cmd is a Kaldi-style job command (`$cmd [--opt value] JOB=1:N log/x.JOB.log command ... JOB ...`):
 #   extract_cmd  stages 2-3 of run_spk_ebd_extract.sh: --nj tasks, each a share of a set's chunks
-#   train_cmd    stage 3 of run_train_asv.sh / stage 2 of run_train_cm.sh: one task per node (torchrun)
+#   train_cmd    run_train_asv.sh stages 1-3 (the training: one task per node, torchrun) and
+#                run_train_cm.sh stage 2
 #   score_cmd    the run_test stages (seconds of work): '' runs them here, in the terminal
 # '' means: no job command; stages 2-3 spawn their --nj jobs in their own process (live progress bar).
 # utils/run.sh is Kaldi's run.pl (tasks on this machine, one log each); utils/slurm.sh is its slurm.pl.
