@@ -15,6 +15,16 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for pytest-xdist's ``--dist loadgroup`` (run_tests.sh): a test file's tests stay on one worker,
+    so its module fixtures (a demo run, a recipe run) are built once; every file that uses the Slurm test
+    cluster shares one group, so one worker starts one cluster and no two jobs compete for its two CPUs."""
+    slurm_files = {item.path for item in items if "slurm_cluster" in getattr(item, "fixturenames", ())}
+    for item in items:
+        group = "slurm" if item.path in slurm_files else str(item.path.relative_to(REPO_ROOT))
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def tool(name: str) -> list[str]:
     """The command line of a ``sasv <tool>`` command, run by this interpreter."""
     return [sys.executable, "-m", "sasv", name]
