@@ -9,5 +9,6 @@ local/setup_env.sh
 . ./path.sh
 # 2 shared cores: one intra-op thread per process is faster than two fighting over them
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-workers="${SASV_TEST_WORKERS:-$(( $(nproc) < 4 ? $(nproc) : 4 ))}"
+cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"   # nproc alone obeys OMP_NUM_THREADS
+workers="${SASV_TEST_WORKERS:-$(( cores < 4 ? cores : 4 ))}"
 python -m pytest -n "${workers}" --dist loadgroup "$@"
