@@ -15,14 +15,40 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
+# Test files that use the Slurm test cluster: run_tests.sh runs them on one pytest-xdist worker, which then
+# starts one cluster, and no two of their jobs compete for its two CPUs (checked at collection below).
+SLURM_TEST_FILES = frozenset(
+    {
+        "tests/test_slurm.py",
+        "tests/test_slurm_cluster.py",
+        "tests/test_submitted_jobs.py",
+        "tests/train/test_cm.py",
+    }
+)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadfile`` (run_tests.sh) with the Slurm test files as one unit: each test file's tests run
+    on one worker (its module fixtures, e.g. a whole demo run, are built once), the Slurm files together."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesAndSlurm(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "slurm" if path in SLURM_TEST_FILES else path
+
+    return FilesAndSlurm(config, log)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for pytest-xdist's ``--dist loadgroup`` (run_tests.sh): a test file's tests stay on one worker,
-    so its module fixtures (a demo run, a recipe run) are built once; every file that uses the Slurm test
-    cluster shares one group, so one worker starts one cluster and no two jobs compete for its two CPUs."""
-    slurm_files = {item.path for item in items if "slurm_cluster" in getattr(item, "fixturenames", ())}
+    """Every test file that uses the Slurm cluster must be listed in ``SLURM_TEST_FILES``."""
     for item in items:
-        group = "slurm" if item.path in slurm_files else str(item.path.relative_to(REPO_ROOT))
-        item.add_marker(pytest.mark.xdist_group(group))
+        path = item.path.relative_to(REPO_ROOT).as_posix()
+        if "slurm_cluster" in getattr(item, "fixturenames", ()) and path not in SLURM_TEST_FILES:
+            raise pytest.UsageError(f"{path} uses the slurm_cluster fixture: add it to SLURM_TEST_FILES")
 
 
 def tool(name: str) -> list[str]:
