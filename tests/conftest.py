@@ -43,12 +43,26 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
     return FilesAndSlurm(config, log)
 
 
+# The longest test files (a demo run of minutes, the recipe end to end, training): collected first, so the
+# workers start them first and the short files fill the gaps (started last, the demo alone was the tail).
+LONG_TEST_FILES = ("tests/test_demo.py", "tests/test_recipe_e2e.py", "tests/train/test_asv.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test file that uses the Slurm cluster must be listed in ``SLURM_TEST_FILES``."""
+    """The long files and the Slurm files first (a stable sort: order within a file is kept); every test
+    file that uses the Slurm cluster must be listed in ``SLURM_TEST_FILES``."""
     for item in items:
         path = item.path.relative_to(REPO_ROOT).as_posix()
         if "slurm_cluster" in getattr(item, "fixturenames", ()) and path not in SLURM_TEST_FILES:
             raise pytest.UsageError(f"{path} uses the slurm_cluster fixture: add it to SLURM_TEST_FILES")
+
+    def rank(item: pytest.Item) -> int:
+        path = item.path.relative_to(REPO_ROOT).as_posix()
+        if path in LONG_TEST_FILES:
+            return LONG_TEST_FILES.index(path)
+        return len(LONG_TEST_FILES) if path in SLURM_TEST_FILES else len(LONG_TEST_FILES) + 1
+
+    items.sort(key=rank)
 
 
 def tool(name: str) -> list[str]:
