@@ -24,6 +24,7 @@ sets="dev eval"
 fusion=product               # product: P_CM * (cos + 1) / 2 (reference) | sum: cos + P_CM
 score_norm=none              # none | asnorm (AS-norm of the ASV score; needs --cohort true at extraction)
 top_k=300                    # AS-norm: top-K cohort scores
+a_dcf_cost=""                # a-DCF cost model(s), e.g. 'paper sasv2024' ('' = the benchmark's: LA paper, ASVspoof 5 sasv2024)
 plots=true                   # DET curves and score histograms (matplotlib) next to each results table
 fusion_train_set=dev         # stage 2 trains the logistic-regression fusion here and applies it to all sets
 cmd="${score_cmd}"           # job command of the stages (cmd.sh; '' = here, in the terminal)
@@ -43,6 +44,8 @@ Options (default):
   --fusion RULE          product | sum (${fusion})
   --score_norm N         none | asnorm (${score_norm})
   --top_k K              AS-norm top-K cohort scores (${top_k})
+  --a_dcf_cost 'M ...'   a-DCF cost model(s): paper | sasv2024 ('${a_dcf_cost}': the benchmark's, LA paper,
+                         ASVspoof 5 sasv2024 with t-DCF and t-EER)
   --plots BOOL           DET curves and score histograms (${plots})
   --fusion_train_set S   set on which stage 2 trains the multi-system fusion (${fusion_train_set})
   --cmd 'CMD'            job command every step runs through, e.g. utils/run.sh ('${cmd}'; from cmd.sh)"
@@ -66,7 +69,8 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
       system_name="$(layout system_name --asv_conf "${conf}" --cm_conf "${cm}")"
       run_job "score_trials.${system_name//\//.}" \
         python -m sasv score_trials --asv_conf "${conf}" --cm_conf "${cm}" --norm "${norm}" \
-        --fusion "${fusion}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --sets ${sets} --score_norm "${score_norm}" --top_k "${top_k}"
+        --fusion "${fusion}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --sets ${sets} --score_norm "${score_norm}" --top_k "${top_k}" \
+        --a_dcf_cost ${a_dcf_cost}
       system_dir="$(layout system_dir --asv_conf "${conf}" --cm_conf "${cm}")"
       run_job "analyse_system.${system_name//\//.}" \
         python -m sasv analyse_system --system_dir "${system_dir}" --sets ${sets} --plots "${plots}"

@@ -133,12 +133,15 @@ def parse_stage1_args(
     return args
 
 
-def write_trial_dir(out: Path, data: DataDir, sources: Sequence[Path], suspects: dict[str, str]) -> None:
-    """Write a checked SASV data dir, its audio report and its ``prepared.json`` (last)."""
+def write_trial_dir(
+    out: Path, data: DataDir, sources: Sequence[Path], suspects: dict[str, str], benchmark: str
+) -> None:
+    """Write a checked SASV data dir, its audio report and its ``prepared.json`` (last, naming the
+    benchmark, which decides the metrics scoring reports)."""
     data.write(out)
     validate_datadir(out)
     write_audio_report(out, data.wav_scp, suspects)
-    write_prepared_marker(out, list(sources))
+    write_prepared_marker(out, list(sources), benchmark)
 
 
 def write_cohort_dir(out: Path, wav_scp: dict[str, str], utt2spk: dict[str, str], source: Path) -> None:

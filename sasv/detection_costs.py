@@ -56,6 +56,28 @@ A_DCF_COST_MODELS: dict[str, ADCFCostModel] = {
         c_fa_cm=10,
     ),
 }
+
+
+def a_dcf_key(model: str) -> str:
+    """Result key of the minimum a-DCF under a named cost model, e.g. ``min_a_dcf[sasv2024]``: every
+    record and table names its cost model, so numbers under different priors are never compared unawares."""
+    return f"min_a_dcf[{model}]"
+
+
+def a_dcf_threshold_key(model: str) -> str:
+    """Result key of the threshold reaching :func:`a_dcf_key`'s minimum."""
+    return f"min_a_dcf_threshold[{model}]"
+
+
+def describe_cost_model(model: str) -> str:
+    """One line naming a cost model's priors and costs, for table captions."""
+    c = A_DCF_COST_MODELS[model]
+    return (
+        f"Ptar {c.p_target:.4g}, Pnon {c.p_nontarget:.4g}, Pspf {c.p_spoof:.4g}, Cmiss {c.c_miss:g}, "
+        f"Cfa_asv {c.c_fa_asv:g}, Cfa_cm {c.c_fa_cm:g}"
+    )
+
+
 # NIST-style SV operating points of the recipe's tables: minDCF at these target priors, Cmiss = Cfa = 1.
 MIN_DCF_P_TARGETS: tuple[float, ...] = (0.01, 0.05)
 
@@ -178,23 +200,30 @@ def min_dcf_name(p_target: float) -> str:
 def detection_costs(
     scores: Sequence[float] | np.ndarray,
     keys: Sequence[str] | np.ndarray,
-    cost: ADCFCostModel = DEFAULT_A_DCF_COST,
+    a_dcf_models: Sequence[str] = ("paper",),
     p_targets: Sequence[float] = MIN_DCF_P_TARGETS,
 ) -> dict[str, float | None]:
-    """``min_a_dcf``, ``min_a_dcf_threshold`` and ``min_dcf_<p>`` for each p_target, from one sort.
+    """The minimum a-DCF and its threshold under each named cost model of ``A_DCF_COST_MODELS``
+    (:func:`a_dcf_key`, :func:`a_dcf_threshold_key`) and ``min_dcf_<p>`` for each p_target, from one sort.
 
     These are the result keys of the recipe's JSON records; a cost whose classes are missing is ``None``.
     """
+    unknown = [m for m in a_dcf_models if m not in A_DCF_COST_MODELS]
+    if unknown:
+        raise ValueError(f"unknown a-DCF cost model {unknown[0]!r} (known: {', '.join(A_DCF_COST_MODELS)})")
     values, codes = scores_and_codes(scores, keys)
-    result: dict[str, float | None] = {"min_a_dcf": None, "min_a_dcf_threshold": None}
+    result: dict[str, float | None] = {}
+    for model in a_dcf_models:
+        result.update({a_dcf_key(model): None, a_dcf_threshold_key(model): None})
     result.update({min_dcf_name(p): None for p in p_targets})
     if values.size == 0:
         return result
     thresholds, counts = _reject_counts(values, codes)
     totals = counts[-1]
-    a_dcf = _a_dcf_from_counts(thresholds, counts, totals, cost)
-    if a_dcf is not None:
-        result["min_a_dcf"], result["min_a_dcf_threshold"] = a_dcf.value, a_dcf.threshold
+    for model in a_dcf_models:
+        a_dcf = _a_dcf_from_counts(thresholds, counts, totals, A_DCF_COST_MODELS[model])
+        if a_dcf is not None:
+            result[a_dcf_key(model)], result[a_dcf_threshold_key(model)] = a_dcf.value, a_dcf.threshold
     for p in p_targets:
         dcf = _min_dcf_from_counts(thresholds, counts, totals, p, 1.0, 1.0)
         result[min_dcf_name(p)] = None if dcf is None else dcf.value

@@ -32,14 +32,29 @@ PREPARED_MARKER = "prepared.json"
 DATA_DIR_FILES = ("wav.scp", "utt2spk", "spk2utt", "utt2spf", "enroll", "trials")
 
 
-def write_prepared_marker(data_dir: str | Path, sources: Iterable[Path]) -> None:
-    """Record the sha256 of the protocol files ``data_dir`` was made from and of its own files."""
+def write_prepared_marker(
+    data_dir: str | Path, sources: Iterable[Path], benchmark: str | None = None
+) -> None:
+    """Record the sha256 of the protocol files ``data_dir`` was made from and of its own files, and for a
+    trial dir the benchmark its trials belong to (``la``, ``asvspoof5``: it decides which metrics scoring
+    reports, :data:`sasv.metrics_record.BENCHMARK_METRICS`)."""
     data_dir = Path(data_dir)
-    record = {
+    record: dict = {
         "sources": {str(Path(p).resolve()): sha256_file(p) for p in sorted(set(sources))},
         "files": {n: sha256_file(data_dir / n) for n in DATA_DIR_FILES if (data_dir / n).is_file()},
     }
+    if benchmark is not None:
+        record["benchmark"] = benchmark
     atomic_write_text(data_dir / PREPARED_MARKER, json.dumps(record, indent=1) + "\n")
+
+
+def prepared_benchmark(data_dir: str | Path) -> str:
+    """The benchmark stage 1 recorded for a trial dir; ``la`` for a data dir made by hand or before the
+    record existed (the recipe's first benchmark)."""
+    marker = Path(data_dir) / PREPARED_MARKER
+    if not marker.is_file():
+        return "la"
+    return json.loads(marker.read_text()).get("benchmark", "la")
 
 
 def check_prepared_marker(data_dir: str | Path) -> bool:

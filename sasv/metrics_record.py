@@ -9,18 +9,13 @@ reports on a score list (run_test's scoring, analysis and fusion, compute_metric
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from sasv.detection_costs import (
-    A_DCF_COST_MODELS,
-    DEFAULT_A_DCF_COST,
-    MIN_DCF_P_TARGETS,
-    ADCFCostModel,
-    detection_costs,
-    min_a_dcf,
-)
+from sasv.detection_costs import A_DCF_COST_MODELS, MIN_DCF_P_TARGETS, detection_costs, min_a_dcf
 from sasv.metrics import cm_eer, count_keys, sasv_eers, spf_eer_by_attack
 from sasv.protocols import BONAFIDE, NONTARGET, SPOOF, TARGET
 from sasv.score_files import ScoreFileError, TrialScores
@@ -35,31 +30,108 @@ def attack_breakdown(scores: TrialScores) -> dict[str, float | None]:
     return spf_eer_by_attack(scores.fused, scores.key, scores.attack)
 
 
-def extended_metrics(scores: TrialScores, cost: ADCFCostModel = DEFAULT_A_DCF_COST) -> dict:
+@dataclass(frozen=True)
+class MetricChoice:
+    """Which detection costs a record carries beyond the EERs: the a-DCF under each named cost model
+    (``A_DCF_COST_MODELS``) and, with ``tandem``, ASVspoof 5's min t-DCF and t-EER of the CM and ASV scores.
+
+    One per benchmark (:data:`BENCHMARK_METRICS`); a run may add cost models (``--a_dcf_cost``). It is
+    stored in the system's results.json, so the later tools (analysis, fusion, summary) report the same.
+    """
+
+    a_dcf_models: tuple[str, ...] = ("paper",)
+    tandem: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.a_dcf_models if m not in A_DCF_COST_MODELS]
+        if unknown or not self.a_dcf_models:
+            name = unknown[0] if unknown else "(none)"
+            raise ValueError(f"a-DCF cost model {name!r}: use {', '.join(A_DCF_COST_MODELS)}")
+
+    def to_dict(self) -> dict:
+        return {"a_dcf": list(self.a_dcf_models), "tandem": self.tandem}
+
+    @classmethod
+    def from_record(cls, record: Mapping) -> MetricChoice:
+        """The choice a results.json records; records written before there was one get the LA default."""
+        metrics = record.get("metrics") or {}
+        return cls(tuple(metrics.get("a_dcf", ("paper",))), bool(metrics.get("tandem", False)))
+
+
+# What each benchmark reports (the data dir's prepared.json names its benchmark, sasv.markers): LA the a-DCF
+# paper's cost model, as the SASV literature on LA does; ASVspoof 5 Track 2 its official metrics.
+BENCHMARK_METRICS: dict[str, MetricChoice] = {
+    "la": MetricChoice(("paper",), tandem=False),
+    "asvspoof5": MetricChoice(("sasv2024",), tandem=True),
+}
+
+
+BENCHMARK_TITLES: dict[str, str] = {"la": "ASVspoof 2019 LA", "asvspoof5": "ASVspoof 5 Track 2"}
+
+
+def metric_choice(benchmark: str, a_dcf_models: Sequence[str] | None = None) -> MetricChoice:
+    """The benchmark's metrics, with ``a_dcf_models`` (when given) instead of its a-DCF cost models."""
+    default = BENCHMARK_METRICS[benchmark]
+    if not a_dcf_models:
+        return default
+    return MetricChoice(tuple(dict.fromkeys(a_dcf_models)), default.tandem)
+
+
+def tandem_metrics(asv: np.ndarray, cm: np.ndarray, keys: np.ndarray) -> dict[str, float | None]:
+    """``min_t_dcf`` (CM scores, bona fide = target and nontarget trials, with the organisers' ASV error
+    rates) and ``t_eer`` (fraction) of per-trial ASV and CM scores, as the evaluation package computes them
+    on a Track 2 submission: per trial, so an utterance counts once per trial it appears in."""
+    bonafide, spoof = cm[keys != SPOOF], cm[keys == SPOOF]
+    by_key = [(asv[keys == k], cm[keys == k]) for k in (TARGET, NONTARGET, SPOOF)]
+    return {
+        "min_t_dcf": min_t_dcf(bonafide, spoof),
+        "t_eer": t_eer(*(a for a, _ in by_key), *(c for _, c in by_key)),
+    }
+
+
+def extended_metrics(scores: TrialScores, choice: MetricChoice = MetricChoice()) -> dict:
     """Metrics beyond the challenge EERs, all on the fused SASV score except the CM-EER.
 
-    Keys: ``min_a_dcf`` and ``min_a_dcf_threshold`` (a-DCF default cost model: Ptar 0.9, Pnon 0.05, Pspf
-    0.05, Cmiss 1, Cfa_asv 10, Cfa_cm 20), ``min_dcf_0.01`` and ``min_dcf_0.05`` (normalised SV minDCF,
-    target vs nontarget, Cmiss = Cfa = 1), ``cm_eer`` (fraction; CM score per unique test utterance, bona
-    fide vs spoof; ``None`` for a submission file, which has no CM column) and ``spf_eer_by_attack``
-    ({attack: fraction}). Costs are plain normalised numbers, EERs fractions, like :func:`sasv_eers`.
+    Keys: the detection costs of :func:`record_costs`, ``cm_eer`` (fraction; CM score per unique test
+    utterance, bona fide vs spoof; ``None`` for a submission file, which has no CM column) and
+    ``spf_eer_by_attack`` ({attack: fraction}). Costs are plain normalised numbers, EERs fractions, like
+    :func:`sasv_eers`.
     """
-    result: dict = dict(detection_costs(scores.fused, scores.key, cost, MIN_DCF_P_TARGETS))
+    result: dict = record_costs(scores, choice)
     result["cm_eer"] = None if scores.cm is None else cm_eer(scores.utt, scores.key, scores.cm)
     result[ATTACK_BREAKDOWN_KEY] = attack_breakdown(scores)
     return result
 
 
-def metrics_record(scores: TrialScores, extended: bool = True, source: str | Path | None = None) -> dict:
-    """SASV-, SV-, SPF-EER of the fused score, ``counts`` per key, detection costs and, with ``extended``,
-    the CM-EER and per-attack SPF-EERs (see :func:`extended_metrics`).
+def record_costs(scores: TrialScores, choice: MetricChoice) -> dict:
+    """``min_a_dcf[<model>]`` and ``min_a_dcf_threshold[<model>]`` per chosen cost model, ``min_dcf_0.01``
+    and ``min_dcf_0.05`` (normalised SV minDCF, target vs nontarget, Cmiss = Cfa = 1), and with
+    ``choice.tandem`` ``min_t_dcf`` and ``t_eer`` (:func:`tandem_metrics`; ``None`` without ASV and CM
+    scores)."""
+    result: dict = dict(detection_costs(scores.fused, scores.key, choice.a_dcf_models, MIN_DCF_P_TARGETS))
+    if choice.tandem:
+        if scores.asv is None or scores.cm is None:
+            result.update(min_t_dcf=None, t_eer=None)
+        else:
+            result.update(tandem_metrics(scores.asv, scores.cm, scores.key))
+    return result
+
+
+def metrics_record(
+    scores: TrialScores,
+    extended: bool = True,
+    source: str | Path | None = None,
+    choice: MetricChoice = MetricChoice(),
+) -> dict:
+    """SASV-, SV-, SPF-EER of the fused score, ``counts`` per key, the detection costs ``choice`` names and,
+    with ``extended``, the CM-EER and per-attack SPF-EERs (see :func:`extended_metrics`).
 
     ``source``: the score file ``scores`` were read from. Scores that are inconsistent (a test utterance
     with two different CM scores, ...) are then a :class:`~sasv.scoring.ScoreFileError` naming it.
     """
     try:
         record: dict = {**sasv_eers(scores.fused, scores.key), "counts": count_keys(scores.key)}
-        record.update(extended_metrics(scores) if extended else detection_costs(scores.fused, scores.key))
+        record.update(extended_metrics(scores, choice) if extended else record_costs(scores, choice))
     except ValueError as err:
         if source is None:
             raise
@@ -78,7 +150,7 @@ def track2_record(trials: Track2Trials) -> dict:
     keys = trials.asv_label
     have = {name: not np.isnan(values).any() for name, values in (("cm", trials.cm), ("asv", trials.asv),
                                                                    ("sasv", trials.sasv))}  # fmt: skip
-    record: dict = {"min_a_dcf": None, "min_t_dcf": None, "t_eer": None}
+    record: dict = {"min_a_dcf": None, "min_t_dcf": None, "t_eer": None, "a_dcf_cost_model": "sasv2024"}
     if have["sasv"]:
         cost = min_a_dcf(trials.sasv, keys, A_DCF_COST_MODELS["sasv2024"])
         record["min_a_dcf"] = None if cost is None else cost.value
@@ -86,8 +158,7 @@ def track2_record(trials: Track2Trials) -> dict:
         bonafide, spoof = trials.cm[trials.cm_label == BONAFIDE], trials.cm[trials.cm_label == SPOOF]
         record["min_t_dcf"] = min_t_dcf(bonafide, spoof)
     if have["cm"] and have["asv"]:
-        by_key = [(trials.asv[keys == k], trials.cm[keys == k]) for k in (TARGET, NONTARGET, SPOOF)]
-        value = t_eer(*(asv for asv, _ in by_key), *(cm for _, cm in by_key))
+        value = tandem_metrics(trials.asv, trials.cm, keys)["t_eer"]
         record["t_eer"] = None if value is None else 100.0 * value
     eers = sasv_eers(trials.sasv, keys) if have["sasv"] else dict.fromkeys(("sasv_eer", "sv_eer", "spf_eer"))
     record.update({name: None if v is None else 100.0 * v for name, v in eers.items()})

@@ -5,8 +5,11 @@ SASV/SV/SPF-EER) so numbers can be compared side by side. Every table row is one
 cells and EERs are plain numbers in percent with two decimals, so the tables are also easy to parse back.
 An EER that could not be computed (``None``, see :mod:`sasv.metrics`) is printed as ``n/a``, never as 0.
 
-Detection costs (a-DCF, minDCF) and the CM-EER get columns only when some result carries them, so records
-written before they existed render exactly as before; the new columns come after the EER columns.
+Detection costs (a-DCF, t-DCF, minDCF), the t-EER and the CM-EER get columns only when some result carries
+them, so records written before they existed render exactly as before. Each a-DCF column names its cost model
+(``a-DCF[paper]``, ``a-DCF[sasv2024]``) and the caption gives its priors and costs. LA tables keep the
+reference layout (the EERs first, the costs after them); ASVspoof 5 records (they carry the tandem metrics)
+lead with the costs, a-DCF first, as the challenge ranks systems by it.
 """
 
 from __future__ import annotations
@@ -14,27 +17,37 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from sasv.detection_costs import A_DCF_COST_MODELS, a_dcf_key, describe_cost_model
 from sasv.metrics import KEYS
 
-EER_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("sasv_eer", "SASV-EER"),
-    ("sv_eer", "SV-EER"),
-    ("spf_eer", "SPF-EER"),
+# A column: (result key, label, is a percentage). Costs are normalised costs, not percentages.
+Column = tuple[str, str, bool]
+EER_COLUMNS: tuple[Column, ...] = (
+    ("sasv_eer", "SASV-EER", True),
+    ("sv_eer", "SV-EER", True),
+    ("spf_eer", "SPF-EER", True),
 )
 SETS: tuple[str, ...] = ("dev", "eval")
 NOT_AVAILABLE = "n/a"
-# Optional columns: (result key, label, is a percentage). Costs are normalised costs, not percentages.
-EXTRA_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+A_DCF_MODELS: tuple[str, ...] = tuple(A_DCF_COST_MODELS)
+A_DCF_COLUMNS: tuple[Column, ...] = tuple((a_dcf_key(m), f"a-DCF[{m}]", False) for m in A_DCF_MODELS)
+TANDEM_COLUMNS: tuple[Column, ...] = (("min_t_dcf", "t-DCF", False), ("t_eer", "t-EER", True))
+# Optional columns in table order, and what each means (the caption lists those a table has).
+EXTRA_COLUMNS: tuple[Column, ...] = (
     ("cm_eer", "CM-EER", True),
-    ("min_a_dcf", "a-DCF", False),
+    *A_DCF_COLUMNS,
+    *TANDEM_COLUMNS,
     ("min_dcf_0.01", "minDCF(0.01)", False),
     ("min_dcf_0.05", "minDCF(0.05)", False),
 )
-COST_NOTE = (
-    "a-DCF: minimum normalised a-DCF, default cost model (Ptar 0.9, Pnon 0.05, Pspf 0.05, Cmiss 1, "
-    "Cfa_asv 10, Cfa_cm 20). minDCF(p): minimum normalised DCF of the SV task (target vs nontarget), "
-    "Ptar p, Cmiss = Cfa = 1. CM-EER: CM score alone, bona fide vs spoofed test utterances."
-)
+COLUMN_NOTES: dict[str, str] = {
+    **{a_dcf_key(m): f"a-DCF[{m}]: minimum normalised a-DCF, {describe_cost_model(m)}" for m in A_DCF_MODELS},
+    "min_t_dcf": "t-DCF: minimum normalised t-DCF of the CM score, ASVspoof 5 organisers' ASV error rates",
+    "t_eer": "t-EER: tandem EER of the CM and ASV scores",
+    "min_dcf_0.01": "minDCF(p): minimum normalised DCF of the SV task (target vs nontarget), Ptar p, "
+    "Cmiss = Cfa = 1",
+    "cm_eer": "CM-EER: CM score alone, bona fide vs spoofed test utterances",
+}
 
 
 def format_eer(value: float | None) -> str:
@@ -51,20 +64,26 @@ def format_cost(value: float | None) -> str:
     return f"{float(value):.4f}"
 
 
-def _format_extra(value: float | None, percent: bool) -> str:
+def format_value(value: float | None, percent: bool) -> str:
+    """A table cell: a percentage (:func:`format_eer`) or a normalised cost (:func:`format_cost`)."""
     return format_eer(value) if percent else format_cost(value)
 
 
-def _extra_columns(results: Sequence[Mapping]) -> list[tuple[str, str, bool]]:
-    """The optional columns that at least one result carries, in ``EXTRA_COLUMNS`` order."""
-    return [column for column in EXTRA_COLUMNS if any(column[0] in r for r in results)]
+def _column_blocks(results: Sequence[Mapping]) -> list[list[Column]]:
+    """The columns after the name cells, in blocks (a comparison table repeats each block per set): the
+    EERs, then the optional columns that at least one result carries, in ``EXTRA_COLUMNS`` order; with
+    tandem metrics (ASVspoof 5) the a-DCF and tandem columns lead instead."""
+    extra = [column for column in EXTRA_COLUMNS if any(column[0] in r for r in results)]
+    if not any(column in extra for column in TANDEM_COLUMNS):
+        return [list(EER_COLUMNS), extra]
+    costs = [column for column in extra if column in A_DCF_COLUMNS or column in TANDEM_COLUMNS]
+    return [costs, list(EER_COLUMNS), [column for column in extra if column not in costs]]
 
 
-def _caption(extra: Sequence[tuple[str, str, bool]]) -> list[str]:
-    lines = ["EERs in %."]
-    if extra:
-        lines.append(COST_NOTE)
-    return [*lines, ""]
+def _caption(columns: Sequence[Column]) -> list[str]:
+    keys = {key for key, _, _ in columns}
+    notes = [note for key, note in COLUMN_NOTES.items() if key in keys]
+    return ["EERs in %.", "; ".join(notes) + ".", ""] if notes else ["EERs in %.", ""]
 
 
 def _cell(text: str) -> str:
@@ -91,22 +110,21 @@ def results_table(system: str, results: Mapping[str, Mapping], note: str | None 
     """One system's EERs (percent), detection costs where present, and trial counts per evaluation set.
 
     ``results`` maps a set name ('dev', 'eval', ...) to a :func:`~sasv.metrics_record.metrics_record` (the
-    CM-EER, a-DCF and minDCF columns appear when it has them); 'counts' is optional. Sets are listed dev,
-    eval first, then any others in the given order.
+    optional columns appear when it has them, placed as :func:`systems_table` says); 'counts' is optional.
+    Sets are listed dev, eval first, then any others in the given order.
     """
     ordered = [s for s in SETS if s in results] + [s for s in results if s not in SETS]
-    extra = _extra_columns([results[name] for name in ordered])
+    columns = [c for block in _column_blocks([results[name] for name in ordered]) for c in block]
     lines = [f"### {system}", ""]
     lines += _note_block(note)
-    lines += _caption(extra)
-    header = ["set", *(label for _, label in EER_COLUMNS), *(label for _, label, _ in extra), *KEYS, "total"]
+    lines += _caption(columns)
+    header = ["set", *(label for _, label, _ in columns), *KEYS, "total"]
     lines.append(_row(header))
     lines.append(_rule(1, len(header) - 1))
     for name in ordered:
         result = results[name]
         counts = result.get("counts") or {}
-        cells = [name, *(format_eer(result.get(key)) for key, _ in EER_COLUMNS)]
-        cells += [_format_extra(result.get(key), percent) for key, _, percent in extra]
+        cells = [name, *(format_value(result.get(key), percent) for key, _, percent in columns)]
         cells += [str(counts[k]) if k in counts else NOT_AVAILABLE for k in (*KEYS, "total")]
         lines.append(_row(cells))
     return "\n".join(lines) + "\n"
@@ -120,28 +138,25 @@ def systems_table(
     """A comparison table: text cells naming each row, then DEV and EVAL EERs, then optional columns.
 
     Each row is ``(name_cells, {'dev': result, 'eval': result})`` with ``len(name_cells) == len(headers)``.
-    The EER columns always come first (DEV SASV/SV/SPF, EVAL SASV/SV/SPF), so parsers of the original
-    layout keep working; CM-EER/a-DCF/minDCF columns follow, per set, when any result carries them.
+    The EER columns come first (DEV SASV/SV/SPF, EVAL SASV/SV/SPF), so parsers of the original layout keep
+    working; CM-EER/a-DCF/minDCF columns follow, per set, when any result carries them. ASVspoof 5 results
+    (with t-DCF and t-EER) lead with DEV and EVAL a-DCF, t-DCF, t-EER instead, then the EERs.
     """
-    results = [r.get(set_name) or {} for _, r in rows for set_name in SETS]
-    extra = _extra_columns(results)
+    blocks = _column_blocks([r.get(set_name) or {} for _, r in rows for set_name in SETS])
     header = [*headers]
-    header += [f"{s.upper()} {label}" for s in SETS for _, label in EER_COLUMNS]
-    header += [f"{s.upper()} {label}" for s in SETS for _, label, _ in extra]
+    header += [f"{s.upper()} {label}" for block in blocks for s in SETS for _, label, _ in block]
     lines = _note_block(note)
-    lines += _caption(extra)
+    lines += _caption([c for block in blocks for c in block])
     lines.append(_row(header))
     lines.append(_rule(len(headers), len(header) - len(headers)))
     for names, by_set in rows:
         if len(names) != len(headers):
             raise ValueError(f"row {list(names)} has {len(names)} name cells for headers {list(headers)}")
         cells = list(names)
-        for set_name in SETS:
-            result = by_set.get(set_name) or {}
-            cells += [format_eer(result.get(key)) for key, _ in EER_COLUMNS]
-        for set_name in SETS:
-            result = by_set.get(set_name) or {}
-            cells += [_format_extra(result.get(key), percent) for key, _, percent in extra]
+        for block in blocks:
+            for set_name in SETS:
+                result = by_set.get(set_name) or {}
+                cells += [format_value(result.get(key), percent) for key, _, percent in block]
         lines.append(_row(cells))
     return "\n".join(lines) + "\n"
 
@@ -150,7 +165,7 @@ def summary_table(rows: Sequence[tuple[str, str, Mapping[str, Mapping]]], note: 
     """The reference README's comparison table: one line per (ASV model, norm), DEV and EVAL EERs in percent.
 
     Each row is ``(asv_model, norm, {'dev': results, 'eval': results})``; a missing set or value prints
-    ``n/a``. CM-EER/a-DCF/minDCF columns are appended after the six EER columns when present.
+    ``n/a``. The optional columns are placed as :func:`systems_table` says.
     """
     return systems_table(
         [((model, norm), results) for model, norm, results in rows], ("ASV model", "norm"), note

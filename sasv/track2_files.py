@@ -121,3 +121,13 @@ def write_submission(
         "\t".join((spk, name, _format(cm), _format(asv), _format(sasv))) for spk, name, cm, asv, sasv in rows
     ]
     atomic_write_text(Path(path), "\n".join(lines) + "\n")
+
+
+def write_keys(path: str | os.PathLike[str], rows: Iterable[tuple[str, str, str]]) -> None:
+    """Write a Track 2 key file from ``(spk, filename, key)`` rows (key target|nontarget|spoof): header,
+    then ``spk filename cm-label asv-label`` tab separated, the CM label bona fide unless the key is spoof.
+    With the submission it is what the organisers' scorer (and ``sasv compute_metrics --keys``) reads."""
+    lines = ["\t".join(KEYS_HEADER)]
+    cm_label = {key: "spoof" if key == "spoof" else "bonafide" for key in KEYS}
+    lines += ["\t".join((spk, name, cm_label[key], key)) for spk, name, key in rows]
+    atomic_write_text(Path(path), "\n".join(lines) + "\n")

@@ -6,7 +6,16 @@ import time
 import numpy as np
 import pytest
 
-from sasv.detection_costs import DEFAULT_A_DCF_COST, ADCFCostModel, detection_costs, min_a_dcf, min_dcf
+from sasv.detection_costs import (
+    A_DCF_COST_MODELS,
+    DEFAULT_A_DCF_COST,
+    ADCFCostModel,
+    a_dcf_key,
+    a_dcf_threshold_key,
+    detection_costs,
+    min_a_dcf,
+    min_dcf,
+)
 from tests.test_metrics import read_golden_scores
 
 
@@ -58,7 +67,9 @@ def test_golden_min_a_dcf(golden):
     assert abs(result.value - expected["min_a_dcf"]) <= 1e-12
     assert result.threshold == expected["min_a_dcf_thresh"]
     costs = detection_costs(scores, keys)
-    assert costs["min_a_dcf"] == result.value and costs["min_a_dcf_threshold"] == result.threshold
+    assert (
+        costs["min_a_dcf[paper]"] == result.value and costs["min_a_dcf_threshold[paper]"] == result.threshold
+    )
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -87,10 +98,10 @@ def test_min_dcf_against_brute_force(p_target):
 
 def test_detection_costs_keys_and_missing_classes():
     costs = detection_costs([0.9, 0.1, 0.2], ["target", "nontarget", "spoof"])
-    assert list(costs) == ["min_a_dcf", "min_a_dcf_threshold", "min_dcf_0.01", "min_dcf_0.05"]
-    assert costs["min_a_dcf"] == 0.0 and costs["min_dcf_0.01"] == 0.0
+    assert list(costs) == ["min_a_dcf[paper]", "min_a_dcf_threshold[paper]", "min_dcf_0.01", "min_dcf_0.05"]
+    assert costs["min_a_dcf[paper]"] == 0.0 and costs["min_dcf_0.01"] == 0.0
     no_spoof = detection_costs([0.9, 0.1], ["target", "nontarget"])
-    assert no_spoof["min_a_dcf"] is None and no_spoof["min_a_dcf_threshold"] is None
+    assert no_spoof["min_a_dcf[paper]"] is None and no_spoof["min_a_dcf_threshold[paper]"] is None
     assert no_spoof["min_dcf_0.05"] == 0.0
     assert min_a_dcf([0.9, 0.1], ["target", "nontarget"]) is None
     assert all(v is None for v in detection_costs([0.2], ["spoof"]).values())
@@ -119,3 +130,23 @@ def test_min_a_dcf_on_a_million_trials_is_fast():
 
 
 # -------------------------------------------------------------------------------- CM and per-attack EERs
+
+
+def test_detection_costs_under_each_named_cost_model():
+    """Both cost models from one call, each equal to min_a_dcf with that model's parameters; they differ on
+    a system whose spoof false alarms cost differently under the two (Cfa_cm 20 vs 10, Pspf the same)."""
+    rng = np.random.default_rng(12)
+    keys = np.array(["target", "nontarget", "spoof"])[np.r_[0, 1, 2, rng.integers(0, 3, 400)]]
+    scores = rng.normal(size=keys.size) + 1.0 * (keys == "target") + 0.8 * (keys == "spoof")
+    costs = detection_costs(scores, keys, ("paper", "sasv2024"))
+    for model in ("paper", "sasv2024"):
+        expected = min_a_dcf(scores, keys, A_DCF_COST_MODELS[model])
+        assert costs[a_dcf_key(model)] == expected.value
+        assert costs[a_dcf_threshold_key(model)] == expected.threshold
+    assert costs[a_dcf_key("paper")] != costs[a_dcf_key("sasv2024")]
+    assert list(detection_costs(scores, keys, ("sasv2024",)))[:2] == [
+        "min_a_dcf[sasv2024]",
+        "min_a_dcf_threshold[sasv2024]",
+    ]
+    with pytest.raises(ValueError, match="unknown a-DCF cost model 'nist'"):
+        detection_costs(scores, keys, ("nist",))

@@ -43,6 +43,37 @@ def test_every_stage_runs_on_the_asvspoof5_layout(tmp_path) -> None:
     )
     assert set(results["results"]) >= {"dev", "eval"}
     assert results["results"]["eval"]["counts"]["spoof"] == sum(t.key == "spoof" for t in expected)
+    check_official_metrics(tmp_path / "exp", results)
+
+
+def check_official_metrics(exp: Path, results: dict) -> None:
+    """ASVspoof 5 systems report the official metrics (a-DCF under the sasv2024 cost model, t-DCF, t-EER),
+    equal to what `compute_metrics --keys` (the organisers' scorer's computation) makes of the Track 2
+    submission and key files the recipe wrote, and the summary leads with them."""
+    assert results["benchmark"] == "asvspoof5"
+    assert results["metrics"] == {"a_dcf": ["sasv2024"], "tandem": True}
+    system = exp / "tiny_ecapa" / "tiny_aasist" / "l2norm"
+    for set_name in ("dev", "eval"):
+        record = results["results"][set_name]
+        assert "min_a_dcf[paper]" not in record
+        official = json.loads(
+            _run(
+                [
+                    *tool("compute_metrics"),
+                    str(system / f"scores_{set_name}.track2.tsv"),
+                    "--keys",
+                    str(system / f"keys_{set_name}.track2.tsv"),
+                ]
+            )  # fmt: skip
+        )
+        assert official["min_a_dcf"] == record["min_a_dcf[sasv2024]"]
+        assert official["min_t_dcf"] == record["min_t_dcf"]
+        assert official["t_eer"] == 100.0 * record["t_eer"]
+        assert official["sasv_eer"] == 100.0 * record["sasv_eer"]
+    analysis = json.loads((system / "analysis.json").read_text())["results"]["eval"]
+    assert analysis["min_t_dcf"] == results["results"]["eval"]["min_t_dcf"]
+    header = next(line for line in (exp / "summary.md").read_text().splitlines() if line.startswith("| ASV"))
+    assert header.startswith("| ASV model | norm | DEV a-DCF[sasv2024] | DEV t-DCF | DEV t-EER |")
 
 
 def test_run_train_cm_stage_1_reads_the_asvspoof5_metadata(tmp_path) -> None:

@@ -212,10 +212,22 @@ def test_asnorm_variant(recipe):
     common = ["--data_dir", str(work / "data"), "--exp_dir", str(work / "exp")]
     conf = str(work / "tiny_ecapa.yaml")
     _run(["bash", "run_test_l2norm.sh", *common, "--asv_conf", conf, "--score_norm", "asnorm", "--top_k", "3",
-          "--stop_stage", "1"], REPO_ROOT)  # fmt: skip
+          "--stop_stage", "1", "--a_dcf_cost", "paper sasv2024"], REPO_ROOT)  # fmt: skip
     system = work / "exp" / "tiny_ecapa" / "aasist"
     record = json.loads((system / "l2norm_asnorm" / "results.json").read_text())
     assert record["variant"] == "l2norm_asnorm" and record["norm"] == "l2norm" and record["top_k"] == 3
+    # LA with both a-DCF cost models (--a_dcf_cost), each in its own named column; no tandem metrics on LA
+    assert record["benchmark"] == "la" and record["metrics"] == {
+        "a_dcf": ["paper", "sasv2024"],
+        "tandem": False,
+    }
+    assert {"min_a_dcf[paper]", "min_a_dcf[sasv2024]"} <= set(record["results"]["eval"])
+    assert "min_t_dcf" not in record["results"]["eval"]
+    assert "| a-DCF[paper] | a-DCF[sasv2024] |" in (system / "l2norm_asnorm" / "analysis.md").read_text()
+    default = json.loads((system / "l2norm" / "results.json").read_text())
+    assert (
+        default["metrics"]["a_dcf"] == ["paper"] and "min_a_dcf[sasv2024]" not in default["results"]["eval"]
+    )
     plain = [ln.split() for ln in (system / "l2norm" / "scores_eval.txt").read_text().splitlines()]
     normed = [ln.split() for ln in (system / "l2norm_asnorm" / "scores_eval.txt").read_text().splitlines()]
     assert [p[:4] for p in plain] == [n[:4] for n in normed]

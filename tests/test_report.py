@@ -55,14 +55,14 @@ def test_pipes_in_names_are_escaped():
     assert "| a\\|b | nonorm |" in text
 
 
-COSTS = {"min_a_dcf": 0.123456, "min_dcf_0.01": 0.5, "min_dcf_0.05": None, "cm_eer": 0.0083}
+COSTS = {"min_a_dcf[paper]": 0.123456, "min_dcf_0.01": 0.5, "min_dcf_0.05": None, "cm_eer": 0.0083}
 
 
 def test_results_table_adds_cost_columns_only_when_present():
     text = results_table("sys", {"dev": {**DEV, **COSTS}, "eval": EVAL})
     lines = text.splitlines()
     header = (
-        "| set | SASV-EER | SV-EER | SPF-EER | CM-EER | a-DCF | minDCF(0.01) | minDCF(0.05) "
+        "| set | SASV-EER | SV-EER | SPF-EER | CM-EER | a-DCF[paper] | minDCF(0.01) | minDCF(0.05) "
         "| target | nontarget | spoof | total |"
     )
     at = lines.index(header)
@@ -81,11 +81,45 @@ def test_summary_table_appends_cost_columns_after_the_eers():
     names = [c.strip() for c in header.strip("|").split("|")]
     assert names[2:8] == [f"{s} {e}" for s in ("DEV", "EVAL") for e in ("SASV-EER", "SV-EER", "SPF-EER")]
     assert names[8:] == [
-        f"{s} {c}" for s in ("DEV", "EVAL") for c in ("CM-EER", "a-DCF", "minDCF(0.01)", "minDCF(0.05)")
+        f"{s} {c}"
+        for s in ("DEV", "EVAL")
+        for c in ("CM-EER", "a-DCF[paper]", "minDCF(0.01)", "minDCF(0.05)")
     ]
     cells = [c.strip() for c in lines[-1].strip("|").split("|")]
     assert cells[2:8] == ["1.08", "1.82", "n/a", "1.40", "1.53", "1.22"]
     assert cells[8:] == ["0.83", "0.1235", "0.5000", "n/a", "n/a", "n/a", "n/a", "n/a"]
+
+
+ASVSPOOF5 = {"min_a_dcf[sasv2024]": 0.2814, "min_t_dcf": 0.61, "t_eer": 0.0712, "min_dcf_0.01": 0.5}
+
+
+def test_asvspoof5_tables_lead_with_the_costs():
+    """Records with the tandem metrics (ASVspoof 5) put a-DCF, t-DCF, t-EER first, then the EERs; the
+    caption names the cost model with its parameters."""
+    text = results_table("sys", {"dev": {**DEV, **ASVSPOOF5}})
+    lines = text.splitlines()
+    header = (
+        "| set | a-DCF[sasv2024] | t-DCF | t-EER | SASV-EER | SV-EER | SPF-EER | minDCF(0.01) "
+        "| target | nontarget | spoof | total |"
+    )
+    at = lines.index(header)
+    assert (
+        lines[at + 2]
+        == "| dev | 0.2814 | 0.6100 | 7.12 | 1.08 | 1.82 | n/a | 0.5000 | 1484 | 5768 | 0 | 7252 |"
+    )
+    assert "Ptar 0.9405, Pnon 0.0095, Pspf 0.05, Cmiss 1, Cfa_asv 10, Cfa_cm 10" in text
+    rows = [("ECAPA-TDNN", "l2norm", {"dev": {**DEV, **ASVSPOOF5}, "eval": EVAL})]
+    header = next(line for line in summary_table(rows).splitlines() if line.startswith("| ASV model"))
+    names = [c.strip() for c in header.strip("|").split("|")]
+    assert names[2:8] == [f"{s} {c}" for s in ("DEV", "EVAL") for c in ("a-DCF[sasv2024]", "t-DCF", "t-EER")]
+    assert names[8:14] == [f"{s} {e}" for s in ("DEV", "EVAL") for e in ("SASV-EER", "SV-EER", "SPF-EER")]
+
+
+def test_both_cost_models_get_their_own_columns():
+    both = {**DEV, "min_a_dcf[paper]": 0.1, "min_a_dcf[sasv2024]": 0.2}
+    text = results_table("sys", {"dev": both})
+    assert "| CM-EER |" not in text and "| a-DCF[paper] | a-DCF[sasv2024] |" in text
+    assert "Cfa_cm 20" in text and "Cfa_cm 10" in text
 
 
 def test_systems_table_checks_name_cells():

@@ -13,7 +13,7 @@ from sasv.detection_costs import A_DCF_COST_MODELS, min_a_dcf
 from sasv.metrics import sasv_eers
 from sasv.protocols import ProtocolError
 from sasv.tandem_metrics import min_t_dcf, t_eer
-from sasv.track2_files import read_track2, write_submission
+from sasv.track2_files import read_track2, write_keys, write_submission
 from tests.conftest import tool
 
 
@@ -32,6 +32,13 @@ def _write_keys(path, keys, names) -> None:
     for (spk, name), key in zip(names, keys, strict=True):
         lines.append(f"{spk}\t{name}\t{'spoof' if key == 'spoof' else 'bonafide'}\t{key}")
     path.write_text("\n".join(lines) + "\n")
+
+
+def test_write_keys_writes_the_organisers_key_format(tmp_path) -> None:
+    keys, _, _, _, names = _trials(40, seed=3)
+    write_keys(tmp_path / "lib.tsv", [(*n, k) for n, k in zip(names, keys, strict=True)])
+    _write_keys(tmp_path / "hand.tsv", keys, names)
+    assert (tmp_path / "lib.tsv").read_bytes() == (tmp_path / "hand.tsv").read_bytes()
 
 
 def test_the_cost_models_by_name() -> None:

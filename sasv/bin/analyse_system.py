@@ -3,8 +3,9 @@
 Reads <system_dir>/scores_<set>.txt (``spk utt attack key asv cm fused``, as written by score_trials.py or
 fuse_systems.py) and writes beside it:
 
-  analysis.json        per set: the challenge EERs, counts and sasv.metrics_record.metrics_record (a-DCF,
-                       minDCF at p_target 0.01/0.05, CM-EER, SPF-EER per attack)
+  analysis.json        per set: the challenge EERs, counts and sasv.metrics_record.metrics_record (a-DCF
+                       under the cost models results.json names, ASVspoof 5's t-DCF and t-EER, minDCF at
+                       p_target 0.01/0.05, CM-EER, SPF-EER per attack)
   analysis.md          the results table with the cost columns, and the per-attack SPF-EER table
   det_<set>.png        DET curves (SASV, SV, SPF) of the fused score
   hist_<set>.png       score histograms per key and attack (fused, ASV, CM)
@@ -19,31 +20,33 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sasv.cli import ArgumentParser, run_cli
+from sasv.detection_costs import a_dcf_key
 from sasv.errors import MissingInputError
 from sasv.fileio import atomic_write_text
-from sasv.metrics_record import ATTACK_BREAKDOWN_KEY, metrics_record
+from sasv.metrics_record import ATTACK_BREAKDOWN_KEY, MetricChoice, metrics_record
 from sasv.report import attack_table, format_cost, results_table
 from sasv.score_files import read_score_file
 
 log = logging.getLogger("analyse_system")
 
 
-def analyse_set(path: Path, set_name: str, title: str, plots: bool, note: str | None = None) -> dict:
-    """Every metric of one score file (and its figures, unless ``plots`` is false; ``note``, e.g. that
-    the models are randomly initialised, is written on them)."""
+def analyse_set(
+    path: Path, set_name: str, title: str, plots: bool, choice: MetricChoice, note: str | None = None
+) -> dict:
+    """Every metric of one score file (the costs ``choice`` names), and its figures unless ``plots`` is
+    false (``note``, e.g. that the models are randomly initialised, is written on them)."""
     scores = read_score_file(path)
-    result = metrics_record(scores, source=path)
+    result = metrics_record(scores, source=path, choice=choice)
     if plots:
         from sasv.plots import plot_det, plot_histograms  # matplotlib only when figures are wanted
 
         plot_det(scores, path.parent / f"det_{set_name}.png", f"{title}: {set_name}", note=note)
         plot_histograms(scores, path.parent / f"hist_{set_name}.png", f"{title}: {set_name}", note=note)
-    log.info(
-        "%s %s: min a-DCF %s, minDCF(0.01) %s, minDCF(0.05) %s",
-        title,
-        set_name,
-        *(format_cost(result[k]) for k in ("min_a_dcf", "min_dcf_0.01", "min_dcf_0.05")),
-    )
+    costs = [(f"min a-DCF[{m}]", a_dcf_key(m)) for m in choice.a_dcf_models]
+    costs += [("minDCF(0.01)", "min_dcf_0.01"), ("minDCF(0.05)", "min_dcf_0.05")]
+    if choice.tandem:
+        costs.append(("min t-DCF", "min_t_dcf"))
+    log.info("%s %s: %s", title, set_name, ", ".join(f"{name} {format_cost(result[k])}" for name, k in costs))
     return result
 
 
@@ -66,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = system_dir / f"scores_{set_name}.txt"
         if not path.is_file():
             raise MissingInputError(f"{path} not found: score this system on {set_name} first")
-        results[set_name] = analyse_set(path, set_name, title, args.plots, record.get("note"))
+        choice = MetricChoice.from_record(record)
+        results[set_name] = analyse_set(path, set_name, title, args.plots, choice, record.get("note"))
 
     note = record.get("note")
     tables = {s: {k: v for k, v in r.items() if k != ATTACK_BREAKDOWN_KEY} for s, r in results.items()}

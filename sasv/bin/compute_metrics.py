@@ -2,16 +2,18 @@
 
 Prints one JSON object: ``sasv_eer``, ``sv_eer``, ``spf_eer`` in percent (``null`` when the file lacks a
 class the EER needs), ``counts`` (trials per key), and the detection costs as plain normalised numbers (not
-percent): ``min_a_dcf`` with its ``min_a_dcf_threshold`` (a score; default a-DCF cost model Ptar 0.9,
-Pnon 0.05, Pspf 0.05, Cmiss 1, Cfa_asv 10, Cfa_cm 20) and ``min_dcf_0.01``, ``min_dcf_0.05`` (SV minDCF,
+percent): ``min_a_dcf[<model>]`` with its ``min_a_dcf_threshold[<model>]`` (a score) for each
+``--a_dcf_cost`` model (default ``paper``: the a-DCF paper's Ptar 0.9, Pnon 0.05, Pspf 0.05, Cmiss 1,
+Cfa_asv 10, Cfa_cm 20; ``sasv2024``: ASVspoof 5's) and ``min_dcf_0.01``, ``min_dcf_0.05`` (SV minDCF,
 target vs nontarget, Cmiss = Cfa = 1); ``null`` where a needed class is missing. A malformed line is
 reported as ``ERROR: file:line: problem`` and the exit status is 1, so a broken score file can never
 produce a plausible-looking result.
 
 With ``--keys KEYFILE`` the score file is an ASVspoof 5 Track 2 submission (``spk filename cm-score
 asv-score sasv-score``, header first) and KEYFILE its key file (``spk filename cm-label asv-label``): the
-JSON then holds what the organisers' evaluation package reports, ``min_a_dcf`` (sasv2024 cost model),
-``min_t_dcf`` and ``t_eer`` (percent), followed by the SASV 2022 EERs of the SASV score (percent).
+JSON then holds what the organisers' evaluation package reports, ``min_a_dcf`` (its cost model, named in
+``a_dcf_cost_model``: sasv2024), ``min_t_dcf`` and ``t_eer`` (percent), followed by the SASV 2022 EERs of
+the SASV score (percent).
 """
 
 from __future__ import annotations
@@ -21,14 +23,16 @@ import sys
 from collections.abc import Sequence
 
 from sasv.cli import ArgumentParser, run_cli
-from sasv.metrics_record import metrics_record, track2_record
+from sasv.detection_costs import A_DCF_COST_MODELS
+from sasv.metrics_record import MetricChoice, metrics_record, track2_record
 from sasv.score_files import read_submission_scores
 from sasv.track2_files import read_track2
 
 
-def metrics_of_file(path: str) -> dict:
+def metrics_of_file(path: str, a_dcf_models: Sequence[str] = ("paper",)) -> dict:
     """The metrics record of the file with the EERs in percent (the numbers a results table shows)."""
-    record = metrics_record(read_submission_scores(path), extended=False, source=path)
+    choice = MetricChoice(tuple(dict.fromkeys(a_dcf_models)))
+    record = metrics_record(read_submission_scores(path), extended=False, source=path, choice=choice)
     for name in ("sasv_eer", "sv_eer", "spf_eer"):
         record[name] = None if record[name] is None else 100.0 * record[name]
     return record
@@ -43,11 +47,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="KEYFILE",
         help="ASVspoof 5 Track 2 key file: SCORE_FILE is a submission",
     )
+    parser.add_argument(
+        "--a_dcf_cost",
+        nargs="+",
+        default=["paper"],
+        choices=list(A_DCF_COST_MODELS),
+        help="a-DCF cost model(s) of a SASV 2022 score file (default: paper; with --keys always sasv2024)",
+    )
     args = parser.parse_args(argv)
     if args.keys:
         print(json.dumps(track2_record(read_track2(args.score_file, args.keys))))
     else:
-        print(json.dumps(metrics_of_file(args.score_file)))
+        print(json.dumps(metrics_of_file(args.score_file, args.a_dcf_cost)))
     return 0
 
 

@@ -27,7 +27,7 @@ from sasv.errors import MissingInputError
 from sasv.exp_layout import FUSED_VARIANT, FUSION_NAME, LayoutError
 from sasv.fileio import atomic_write_text
 from sasv.fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion
-from sasv.metrics_record import metrics_record
+from sasv.metrics_record import MetricChoice, metrics_record
 from sasv.report import format_eer, systems_table
 from sasv.score_files import TrialScores, read_score_file, write_score_file, write_submission_file
 from sasv.scoring import FUSION_RULES, fuse_scores
@@ -49,15 +49,34 @@ def read_systems(exp: Path, systems: list[str], set_name: str) -> list[TrialScor
     return lists
 
 
+def input_records(exp: Path, systems: list[str]) -> list[dict]:
+    """The inputs' results.json records ({} where a system has none, e.g. scored by hand)."""
+    paths = [exp / system / "results.json" for system in systems]
+    return [json.loads(path.read_text()) if path.is_file() else {} for path in paths]
+
+
+def metric_choice_of(exp: Path, systems: list[str]) -> tuple[str, MetricChoice]:
+    """The benchmark and the metrics the inputs were scored with; inputs scored with different metrics are
+    an error, since the fusion's table compares them side by side."""
+    records = input_records(exp, systems)
+    benchmark = next((r["benchmark"] for r in records if r.get("benchmark")), "la")
+    choices = {MetricChoice.from_record(r) for r in records}
+    if len(choices) > 1:
+        raise MissingInputError(
+            f"{exp}: the systems were scored with different metrics "
+            f"({'; '.join(json.dumps(c.to_dict()) for c in choices)}); "
+            f"score them on the same benchmark with the same --a_dcf_cost"
+        )
+    return benchmark, choices.pop()
+
+
 def input_notes(exp: Path, systems: list[str]) -> list[str]:
     """Caveats (e.g. random weights) recorded by the inputs' scoring stage: the fusion's tables keep them."""
     notes = []
-    for system in systems:
-        record = exp / system / "results.json"
-        if record.is_file():
-            note = json.loads(record.read_text()).get("note")
-            if note and note not in notes:
-                notes.append(note)
+    for record in input_records(exp, systems):
+        note = record.get("note")
+        if note and note not in notes:
+            notes.append(note)
     return notes
 
 
@@ -91,8 +110,12 @@ def fuse_sets(
     systems: list[str],
     train: list[TrialScores],
     model: FusionModel,
+    choice: MetricChoice,
 ) -> tuple[dict[str, dict], dict[tuple[str, str], dict]]:
-    """Write the fused score files of every set; results of the fusion and of each input's fixed rules."""
+    """Write the fused score files of every set; results of the fusion and of each input's fixed rules.
+
+    The fusion has no tandem metrics (its asv and cm columns are parts of one LLR, not two systems): with
+    ``choice.tandem`` they are there as ``None``, so its tables keep the benchmark's columns."""
     results: dict[str, dict] = {}
     rows: dict[tuple[str, str], dict] = {}
     for set_name in dict.fromkeys(sets):
@@ -100,11 +123,16 @@ def fuse_sets(
         fused = model.fused_trials(inputs)
         write_score_file(out / f"scores_{set_name}.txt", fused)
         write_submission_file(out / f"scores_{set_name}.sasv.txt", fused)
-        results[set_name] = metrics_record(fused, extended=False)
+        results[set_name] = metrics_record(
+            fused, extended=False, choice=dataclasses.replace(choice, tandem=False)
+        )
+        if choice.tandem:
+            results[set_name].update(min_t_dcf=None, t_eer=None)
         for system, trials in zip(systems, inputs, strict=True):
             for rule in FUSION_RULES:
                 by_rule = dataclasses.replace(trials, fused=fuse_scores(trials.asv, trials.cm, rule))
-                rows.setdefault((system, rule), {})[set_name] = metrics_record(by_rule, extended=False)
+                record = metrics_record(by_rule, extended=False, choice=choice)
+                rows.setdefault((system, rule), {})[set_name] = record
         rows.setdefault((out.name, FUSION_NAME), {})[set_name] = results[set_name]
         eers = [format_eer(results[set_name][k]) for k in ("sasv_eer", "sv_eer", "spf_eer")]
         log.info("%s %s: SASV-EER %s%%, SV-EER %s%%, SPF-EER %s%%", out.name, set_name, *eers)
@@ -132,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "weights.json")
     log.info("fusion weights (trained on %s): %s", args.train_set, describe(model))
-    results, rows = fuse_sets(args.sets, args.train_set, exp, out, systems, train, model)
+    benchmark, choice = metric_choice_of(exp, systems)
+    results, rows = fuse_sets(args.sets, args.train_set, exp, out, systems, train, model, choice)
 
     note = "\n".join(input_notes(exp, systems)) or None
     held_out = ", ".join(s for s in results if s != args.train_set) or "a held-out set"
@@ -152,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "variant": FUSED_VARIANT,
         "fusion": FUSION_NAME,
         "inputs": systems,
+        "benchmark": benchmark,
+        "metrics": choice.to_dict(),
         "weights": model.to_dict(),
         "note": note,
         "results": results,

@@ -21,6 +21,7 @@ from sasv.conf import load_conf
 from sasv.errors import StaleOutputError
 from sasv.exp_layout import ExpLayout
 from sasv.fileio import atomic_write_text
+from sasv.metrics_record import BENCHMARK_TITLES
 from sasv.provenance import environment_info, weights_origin
 from sasv.report import summary_table
 from sasv.scoring import NORMS
@@ -37,17 +38,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     layout = ExpLayout(args.exp_dir)
 
     records = [read_record(f) for f in layout.results_records()]
-    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for r in records:
-        groups[(r["cm"], r["fusion"])].append(r)
+        groups[(r.get("benchmark", "la"), r["cm"], r["fusion"])].append(r)
 
     parts = ["# SASV results", ""]
     if not records:
         parts.append("No scored systems yet: run run_test_nonorm.sh / run_test_l2norm.sh.")
-    for (cm, fusion), rs in sorted(groups.items()):
+    for (benchmark, cm, fusion), rs in sorted(groups.items()):
         rs.sort(key=lambda r: (r["asv"], NORMS.index(r["variant"]) if r["variant"] in NORMS else 99))
         notes = sorted({r["note"] for r in rs if r.get("note")})
-        parts += [f"## CM: {cm}, fusion: {fusion}", ""]
+        on = "" if benchmark == "la" else f" ({BENCHMARK_TITLES[benchmark]})"
+        parts += [f"## CM: {cm}, fusion: {fusion}{on}", ""]
         parts.append(
             summary_table([(r["asv"], r["variant"], r["results"]) for r in rs], "\n".join(notes) or None)
         )

@@ -123,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cm_dirs = {split: build_cm(layout, split) for split in args.cm_sets}
     for split, (data, sources) in built.items():
         out = Path(args.out) / split
-        write_trial_dir(out, data, sources, suspects.get(split, {}))
+        write_trial_dir(out, data, sources, suspects.get(split, {}), "asvspoof5")
         n_files = sum(len(files) for files in data.enroll.values())
         print(
             f"{split}: trials {format_trial_counts(data.trial_counts())}; {len(data.enroll)} enrolled "

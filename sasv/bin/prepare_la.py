@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cm_dirs = {split: build_cm(layout, split) for split in args.cm_sets}
     for split, data in built.items():
         out = Path(args.out) / split
-        write_trial_dir(out, data, layout.sources(split), suspects.get(split, {}))
+        write_trial_dir(out, data, layout.sources(split), suspects.get(split, {}), "la")
         counts = format_trial_counts(data.trial_counts())
         sizes = f"{len(data.enroll)} enrolled speakers, {len(data.wav_scp)} utterances"
         print(f"{split}: trials {counts}; {sizes} -> {out}")

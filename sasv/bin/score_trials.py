@@ -3,7 +3,14 @@
 Reads exp/<asv>/embeddings/<set>/xvector.scp and exp/<cm>/scores/<set>/cm_scores.txt (refusing outputs that
 are missing or were made from other inputs), writes into the system's folder exp/<asv>/<cm>/<variant>:
 scores_<set>.txt (``spk utt attack key asv cm fused``), scores_<set>.sasv.txt (the SASV 2022 submission
-format), results.json and results.md.
+format), results.json and results.md. On ASVspoof 5 (the benchmark stage 1 recorded in the data dir's
+prepared.json) also the official Track 2 submission scores_<set>.track2.tsv (cm-score P_CM, asv-score the
+cosine, sasv-score the fused score) and its key file keys_<set>.track2.tsv: what the organisers' scorer
+reads.
+
+The metrics are the benchmark's (sasv.metrics_record.BENCHMARK_METRICS): LA the a-DCF with the a-DCF paper's
+cost model, ASVspoof 5 the a-DCF with the official sasv2024 cost model, min t-DCF and t-EER. --a_dcf_cost
+picks other cost models (both: --a_dcf_cost paper sasv2024).
 """
 
 from __future__ import annotations
@@ -20,19 +27,21 @@ from sasv.asnorm import DEFAULT_TOP_K
 from sasv.cli import ArgumentParser, run_cli
 from sasv.conf import ModelConf, load_conf
 from sasv.datadir import validate_datadir
+from sasv.detection_costs import A_DCF_COST_MODELS
 from sasv.errors import MissingInputError
 from sasv.evaluate import compute_trial_scores
 from sasv.exp_layout import ExpLayout, variant
 from sasv.fileio import atomic_write_text
 from sasv.locking import exclusive_lock
-from sasv.markers import check_prepared_marker, check_stage_inputs
-from sasv.metrics_record import metrics_record
+from sasv.markers import check_prepared_marker, check_stage_inputs, prepared_benchmark
+from sasv.metrics_record import MetricChoice, metric_choice, metrics_record
 from sasv.outputs import read_cm_scores, read_embeddings
 from sasv.protocols import format_trial_counts
 from sasv.provenance import RANDOM_INIT_NOTE, read_model_record
 from sasv.report import format_eer, results_table
 from sasv.score_files import write_score_file, write_submission_file
 from sasv.scoring import FUSION_RULES, NORMS
+from sasv.track2_files import write_keys, write_submission
 
 log = logging.getLogger("score_trials")
 
@@ -54,6 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--cohort_set", default="train_cohort", help="data dir of the AS-norm cohort")
     p.add_argument("--top_k", type=int, default=DEFAULT_TOP_K, help="AS-norm top-K cohort scores")
+    p.add_argument(
+        "--a_dcf_cost",
+        nargs="*",
+        default=[],
+        choices=list(A_DCF_COST_MODELS),
+        help="a-DCF cost model(s) to report (default: the benchmark's: la paper, asvspoof5 sasv2024)",
+    )
     args = p.parse_args(argv)
 
     asv, cm = load_conf(args.asv_conf), load_conf(args.cm_conf)
@@ -74,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info(
             "AS-norm against %d cohort utterances of %s, top %d", len(cohort), args.cohort_set, args.top_k
         )
+    benchmark = set_benchmark(Path(args.data_dir), args.sets)
+    choice = metric_choice(benchmark, args.a_dcf_cost)
     with exclusive_lock(out_dir, "scores and tables"):
         results = {}
         for set_name in args.sets:
@@ -87,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.fusion,
                 cohort,
                 args.top_k,
+                choice,
+                track2=benchmark == "asvspoof5",
             )
         record = {
             "system": layout.system_name(asv.name, cm.name, variant_name),
@@ -97,6 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "fusion": args.fusion,
             "score_norm": args.score_norm,
             "top_k": args.top_k if args.score_norm == "asnorm" else None,
+            "benchmark": benchmark,
+            "metrics": choice.to_dict(),
             "models": models,
             "note": note,
             "results": results,
@@ -108,6 +130,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if note:
         log.warning(note)
     return 0
+
+
+def set_benchmark(data_root: Path, sets: Sequence[str]) -> str:
+    """The one benchmark the sets' data dirs were prepared for; sets of two benchmarks are an error (their
+    metrics differ, so one table cannot hold both)."""
+    found = {name: prepared_benchmark(data_root / name) for name in sets}
+    if len(set(found.values())) > 1:
+        listed = ", ".join(f"{name}: {bench}" for name, bench in found.items())
+        raise MissingInputError(f"{data_root}: the sets belong to different benchmarks ({listed})")
+    return next(iter(found.values()), "la")
 
 
 def read_cohort(layout: ExpLayout, asv: ModelConf, cohort_dir: Path) -> dict[str, np.ndarray]:
@@ -132,9 +164,12 @@ def score_set(
     fusion: str,
     cohort: Mapping[str, np.ndarray] | None,
     top_k: int,
+    choice: MetricChoice,
+    track2: bool = False,
 ) -> dict:
-    """Score one set into ``out_dir`` and return its metrics record, refusing stage outputs that are
-    missing or were made from other inputs."""
+    """Score one set into ``out_dir`` and return its metrics record (the metrics ``choice`` names),
+    refusing stage outputs that are missing or were made from other inputs; with ``track2`` also the
+    ASVspoof 5 Track 2 submission and key files."""
     set_name = data_dir.name
     check_prepared_marker(data_dir)
     data = validate_datadir(data_dir)
@@ -158,7 +193,13 @@ def score_set(
     )
     write_score_file(out_dir / f"scores_{set_name}.txt", scores)
     write_submission_file(out_dir / f"scores_{set_name}.sasv.txt", scores)
-    result = metrics_record(scores)
+    if track2:
+        columns = (scores.spk, scores.utt, scores.cm, scores.asv, scores.fused)
+        write_submission(out_dir / f"scores_{set_name}.track2.tsv", zip(*columns, strict=True))
+        write_keys(
+            out_dir / f"keys_{set_name}.track2.tsv", zip(scores.spk, scores.utt, scores.key, strict=True)
+        )
+    result = metrics_record(scores, choice=choice)
     log.info(
         "%s %s %s: SASV-EER %s%%, SV-EER %s%%, SPF-EER %s%% (%s)",
         out_dir.relative_to(layout.root) if out_dir.is_relative_to(layout.root) else out_dir,

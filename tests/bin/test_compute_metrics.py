@@ -86,8 +86,12 @@ def test_detection_costs_in_the_json(tmp_path, golden):
     path = tmp_path / "golden_submission.txt"
     path.write_text("".join(f"{t} {s.split()[2]}\n" for t, s in zip(trials, scores, strict=True)))
     result = json.loads(run(path).stdout)
-    assert abs(result["min_a_dcf"] - expected["min_a_dcf"]) <= 1e-12
-    assert result["min_a_dcf_threshold"] == expected["min_a_dcf_thresh"]
+    assert abs(result["min_a_dcf[paper]"] - expected["min_a_dcf"]) <= 1e-12
+    assert result["min_a_dcf_threshold[paper]"] == expected["min_a_dcf_thresh"]
+    assert "min_a_dcf[sasv2024]" not in result
+    both = json.loads(run(path, "--a_dcf_cost", "paper", "sasv2024").stdout)
+    assert both["min_a_dcf[paper]"] == result["min_a_dcf[paper]"]
+    assert 0.0 < both["min_a_dcf[sasv2024]"] != result["min_a_dcf[paper]"]
     assert 0.0 < result["min_dcf_0.01"] <= 1.0 and 0.0 < result["min_dcf_0.05"] <= 1.0
     assert {"sasv_eer", "sv_eer", "spf_eer", "counts"} <= set(result)
 
@@ -96,5 +100,5 @@ def test_detection_costs_null_without_spoofs(tmp_path):
     path = tmp_path / "no_spoof.txt"
     write_submission(path, ["target", "nontarget", "target"], [0.9, 0.1, 0.8])
     result = json.loads(run(path).stdout)
-    assert result["min_a_dcf"] is None and result["min_a_dcf_threshold"] is None
+    assert result["min_a_dcf[paper]"] is None and result["min_a_dcf_threshold[paper]"] is None
     assert result["min_dcf_0.01"] == 0.0 and result["min_dcf_0.05"] == 0.0

@@ -332,6 +332,27 @@ def test_scoring_refuses_a_data_dir_of_changed_protocols(work, tmp_path, capsys)
     assert "was prepared from protocol files that have changed" in line and str(source) in line
 
 
+def test_metrics_of_two_benchmarks_are_not_mixed(work, tmp_path, capsys) -> None:
+    """Sets prepared for two benchmarks in one scoring run, or systems scored with different metrics in
+    one fusion, are refused: their tables would put numbers of different definitions side by side."""
+    data, exp = copy_exp(work, tmp_path)
+    shutil.copytree(data / "dev", data / "dev5")
+    prepared = json.loads((data / "dev5" / "prepared.json").read_text())
+    (data / "dev5" / "prepared.json").write_text(json.dumps({**prepared, "benchmark": "asvspoof5"}))
+    line = error_line(capsys, sasv(*scoring_args(work, data, exp), "dev5"))
+    assert f"ERROR: {data}: the sets belong to different benchmarks (dev: la, dev5: asvspoof5)" == line
+
+    system = exp / "tiny_ecapa" / "tiny_aasist" / "nonorm"
+    other = exp / "other" / "tiny_aasist" / "nonorm"
+    shutil.copytree(system, other)
+    record = json.loads((other / "results.json").read_text())
+    record["metrics"] = {"a_dcf": ["paper", "sasv2024"], "tandem": False}
+    (other / "results.json").write_text(json.dumps(record))
+    fuse = ["fuse_systems", "--exp_dir", exp, "--out", exp / "fusion" / "x", "--sets", "dev", "--systems"]
+    line = error_line(capsys, sasv(*fuse, "tiny_ecapa/tiny_aasist/nonorm", "other/tiny_aasist/nonorm"))
+    assert "the systems were scored with different metrics" in line and "sasv2024" in line
+
+
 def test_analysis_fusion_summary_and_metrics_errors(work, tmp_path, capsys) -> None:
     data, exp = copy_exp(work, tmp_path)
     system = exp / "tiny_ecapa" / "tiny_aasist" / "nonorm"

@@ -45,7 +45,7 @@ def test_fuse_two_systems(exp):
     record = json.loads((out / "results.json").read_text())
     assert record["fusion"] == "logreg" and record["cm"] == "aasist" and record["note"] == "RANDOM"
     assert record["results"]["eval"]["sasv_eer"] == sasv_eers(fused.fused, fused.key)["sasv_eer"]
-    assert {"min_a_dcf", "min_dcf_0.01", "counts"} <= set(record["results"]["dev"])
+    assert {"min_a_dcf[paper]", "min_dcf_0.01", "counts"} <= set(record["results"]["dev"])
     product = record["input_results"][f"{SYSTEMS[0]} (product)"]["eval"]["sasv_eer"]
     assert product == sasv_eers(inputs[0].fused, inputs[0].key)["sasv_eer"]
 
