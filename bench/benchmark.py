@@ -14,12 +14,14 @@ For every model (real-size conf, random weights) and every thread setting, on ge
 Reported: utterances/s, real-time factor (processing seconds per second of audio), achieved GFLOP/s (FLOPs
 counted once per input size with FlopCounterMode on fake tensors) as a fraction of this machine's fp32
 sgemm rate, and the largest difference between the two paths' embeddings; bf16 autocast drift; scoring
-time (speaker models + cosine + fusion + 3 EERs) for 10^4..10^6 trials. Times are medians over
+time (speaker models + cosine + fusion + 3 EERs) for 10^4..10^6 trials; ASVspoof 5's official metrics
+(a-DCF[sasv2024], min t-DCF, t-EER) at its eval list's size. Times are medians over
 ``--repeats`` interleaved runs: on a shared machine single runs are noise. Markdown to stdout (and --out).
 
     python bench/benchmark.py                      # everything, ~15 min on 2 cores
     python bench/benchmark.py --models ecapa_tdnn aasist --utts 8 --threads 1
     python bench/benchmark.py --device cuda --threads 4   # a GPU (written blind: no GPU where it was made)
+    python bench/benchmark.py --models --trials --threads 1   # only the ASVspoof 5 metrics
 """
 
 from __future__ import annotations
@@ -455,6 +457,25 @@ def bench_scoring(n_trials: int, repeats: int, seed: int = 0) -> tuple[float, in
 # ------------------------------------------------------------------------------------------------- tables
 
 
+def bench_official_metrics(n_trials: int, repeats: int, seed: int = 0) -> float:
+    """Median seconds of ASVspoof 5's official metrics (min a-DCF[sasv2024], min t-DCF, t-EER, with the
+    minDCFs of the record) on ``n_trials`` synthetic trials with separate ASV and CM scores.
+
+    Key shares roughly those of the Track 2 lists (a tenth target, a quarter nontarget, the rest spoofed);
+    the sorts and searches cost the same whatever the scores are.
+    """
+    from sasv.metrics_record import BENCHMARK_METRICS, record_costs
+    from sasv.score_files import TrialScores
+
+    rng = np.random.default_rng(seed)
+    keys = np.array(["target", "nontarget", "spoof"])[rng.choice(3, n_trials, p=[0.1, 0.25, 0.65])]
+    asv = rng.normal(size=n_trials) + 2.0 * (keys == "target") + 1.0 * (keys == "spoof")
+    cm = rng.normal(size=n_trials) + 2.5 * (keys != "spoof")
+    blank = np.full(n_trials, "-")
+    scores = TrialScores(spk=blank, utt=blank, attack=blank, key=keys, fused=cm + asv, asv=asv, cm=cm)
+    return _median_time(lambda: record_costs(scores, BENCHMARK_METRICS["asvspoof5"]), repeats)
+
+
 def fmt_rate(x: float) -> str:
     return f"{x:.2f}" if x < 10 else f"{x:.1f}"
 
@@ -481,12 +502,19 @@ def tables(runs: list[Run], peaks: dict[int, tuple[float, float]]) -> list[str]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    p.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--utts", type=int, default=12, help="utterances per model (default 12)")
     p.add_argument("--heavy_utts", type=int, default=2, help="utterances for WavLM (default 2)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op thread settings")
     p.add_argument("--repeats", type=int, default=3, help="interleaved runs per path; medians reported")
     p.add_argument("--trials", type=float, nargs="*", default=[1e4, 1e5, 1e6], help="scoring sizes")
+    p.add_argument(
+        "--official_metrics_trials",
+        type=float,
+        nargs="*",
+        default=[834_536],
+        help="sizes for ASVspoof 5's metrics (default: its eval list, 834,536 trials)",
+    )
     p.add_argument(
         "--autocast_utts", type=int, default=2, help="utterances for the bf16 drift check (0: off)"
     )
@@ -511,41 +539,42 @@ def main() -> int:
     out += [f"| {t} | {g:.0f} | {'-' if c != c else f'{c:.0f}'} |" for t, (g, c) in peaks.items()]
     print("\n".join(out), flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="sasv-bench-") as tmp:
-        work = Path(tmp)
-        corpus = make_corpus(work / "wav", max(args.utts, args.heavy_utts), args.seed)
-        runs: list[Run] = []
-        notes: list[str] = []
-        for name in args.models:
-            items = corpus[: args.heavy_utts if name in HEAVY else args.utts]
-            print(f"benchmarking {name} on {len(items)} utterances ...", file=sys.stderr, flush=True)
-            model_runs, model_notes = bench_model(
-                name, items, args.threads, args.repeats, work, args.autocast_utts, device
-            )
-            runs += model_runs
-            notes += model_notes
-    durations = sorted(s for _, _, s in corpus)
-    section = [
-        "",
-        f"## Extraction ({len(corpus)} generated utterances of {durations[0]:.1f}-{durations[-1]:.1f} s; "
-        f"median of {args.repeats} interleaved runs)",
-        "",
-        "RTF: processing seconds per second of audio. Speed-up: reference time / this path's time, same "
-        "threads. Differences: per embedding row (the CM: per logit pair) against the reference path.",
-        "",
-        *tables(runs, peaks),
-    ]
-    if notes:
-        section += [
+    if args.models:
+        with tempfile.TemporaryDirectory(prefix="sasv-bench-") as tmp:
+            work = Path(tmp)
+            corpus = make_corpus(work / "wav", max(args.utts, args.heavy_utts), args.seed)
+            runs: list[Run] = []
+            notes: list[str] = []
+            for name in args.models:
+                items = corpus[: args.heavy_utts if name in HEAVY else args.utts]
+                print(f"benchmarking {name} on {len(items)} utterances ...", file=sys.stderr, flush=True)
+                model_runs, model_notes = bench_model(
+                    name, items, args.threads, args.repeats, work, args.autocast_utts, device
+                )
+                runs += model_runs
+                notes += model_notes
+        durations = sorted(s for _, _, s in corpus)
+        section = [
             "",
-            f"## bf16 autocast drift (recipe path, {args.threads[0]} thread(s), against its fp32 output)",
+            f"## Extraction ({len(corpus)} generated utterances of {durations[0]:.1f}-{durations[-1]:.1f} s; "
+            f"median of {args.repeats} interleaved runs)",
             "",
-            "| model | utts | max rel. diff | min cosine | speed vs fp32 |",
-            "| --- | ---: | ---: | ---: | ---: |",
-            *notes,
+            "RTF: processing seconds per second of audio. Speed-up: reference time / this path's time, same "
+            "threads. Differences: per embedding row (the CM: per logit pair) against the reference path.",
+            "",
+            *tables(runs, peaks),
         ]
-    print("\n".join(section), flush=True)
-    out += section
+        if notes:
+            section += [
+                "",
+                f"## bf16 autocast drift (recipe path, {args.threads[0]} thread(s), against its fp32 output)",
+                "",
+                "| model | utts | max rel. diff | min cosine | speed vs fp32 |",
+                "| --- | ---: | ---: | ---: | ---: |",
+                *notes,
+            ]
+        print("\n".join(section), flush=True)
+        out += section
 
     if args.trials:
         scoring = [
@@ -560,6 +589,18 @@ def main() -> int:
             scoring.append(f"| {int(n):,} | {n_test:,} | {n_spk} | {seconds:.3f} |")
         print("\n".join(scoring), flush=True)
         out += scoring
+    if args.official_metrics_trials:
+        official = [
+            "",
+            "## ASVspoof 5 official metrics (a-DCF[sasv2024], min t-DCF, t-EER and the minDCFs; median of 3)",
+            "",
+            "| trials | seconds |",
+            "| ---: | ---: |",
+        ]
+        for n in args.official_metrics_trials:
+            official.append(f"| {int(n):,} | {bench_official_metrics(int(n), repeats=3):.3f} |")
+        print("\n".join(official), flush=True)
+        out += official
     tail = [
         "",
         f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
