@@ -150,3 +150,30 @@ def test_detection_costs_under_each_named_cost_model():
     ]
     with pytest.raises(ValueError, match="unknown a-DCF cost model 'nist'"):
         detection_costs(scores, keys, ("nist",))
+
+
+@pytest.mark.parametrize("decimals", [None, 1])
+def test_both_cost_models_equal_the_a_dcf_authors_package(tmp_path, monkeypatch, decimals):
+    """Both named cost models against ``calculate_a_dcf`` of the a-DCF authors' PyPI package (a-dcf 0.0.4,
+    shimhz/a_DCF; a dev dependency) with the published parameters: the package's defaults (the paper's) and
+    the ASVspoof 5 evaluation package's (Ptar 0.9405, Pnon 0.0095, Pspf 0.05, Cfa_cm 10). With and without
+    tied scores."""
+    package = pytest.importorskip("a_dcf.a_dcf", reason="the a-dcf package is not installed (dev extra)")
+    monkeypatch.setattr(np, "float", float, raising=False)  # the package predates numpy 1.24's removal
+    rng = np.random.default_rng(31)
+    keys = np.array(["target", "nontarget", "spoof"])[np.r_[0, 1, 2, rng.integers(0, 3, 500)]]
+    scores = rng.normal(size=keys.size) + 1.5 * (keys == "target") + 0.7 * (keys == "spoof")
+    if decimals is not None:
+        scores = np.round(scores, decimals)
+    path = tmp_path / "sasv_scores.txt"
+    path.write_text("".join(f"spk utt {s!r} {k}\n" for s, k in zip(scores.tolist(), keys, strict=True)))
+    official = {
+        "paper": package.CostModel(),  # the package's defaults
+        "sasv2024": package.CostModel(Pspf=0.05, Pnontrg=0.0095, Ptrg=0.9405, Cmiss=1, Cfa_asv=10, Cfa_cm=10),
+    }
+    assert set(official) == set(A_DCF_COST_MODELS)
+    for name, cost_model in official.items():
+        theirs = package.calculate_a_dcf(str(path), cost_model, printres=False)
+        ours = min_a_dcf(scores, keys, A_DCF_COST_MODELS[name])
+        assert abs(ours.value - float(theirs["min_a_dcf"])) <= 1e-12, name
+        assert ours.threshold == float(theirs["min_a_dcf_thresh"]), name
