@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from sasv.checkpoints import (
     CheckpointError,
@@ -21,7 +22,7 @@ from sasv.checkpoints import (
     load_checkpoint_into,
     map_checkpoint_keys,
 )
-from sasv.conf import build_from_conf, load_conf
+from sasv.conf import build_from_conf, load_conf, parse_conf
 from sasv.models.ecapa_tdnn import EcapaTdnn
 from tests.conftest import REPO_ROOT, rel_err
 from tests.models.parity import (
@@ -38,8 +39,11 @@ CONF = REPO_ROOT / "conf" / "asv" / "ecapa_tdnn.yaml"
 
 @functools.cache
 def _run_tiny(folder: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Run the tiny model once per session over the three golden waveforms (full + 5-segment batch)."""
-    model = EcapaTdnn(C=16)
+    """Run the tiny model once per session over the three golden waveforms (full + 5-segment batch). It is
+    built from the shipped conf with only the width changed (C=16), so the conf's front-end is tested too."""
+    raw = yaml.safe_load(CONF.read_text())
+    model = build_from_conf(parse_conf({**raw, "args": {**raw["args"], "C": 16}}, source=str(CONF)))
+    assert isinstance(model, EcapaTdnn)
     out, ref = run_tiny_protocol(model, folder, "taoruijie_ecapa")
     with torch.inference_mode():
         out["feat_wav0_full"] = model.frontend(torch.from_numpy(ref["wav0"])[None])[0].numpy()
