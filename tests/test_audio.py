@@ -76,6 +76,20 @@ def test_segments_equally_spaced_over_long_utterance():
     assert np.all(np.diff(segs, axis=1) == 1)
 
 
+@pytest.mark.parametrize(
+    ("extra", "starts"),
+    [(2, [0, 0, 1, 1, 2]), (3, [0, 0, 1, 2, 3]), (7, [0, 1, 3, 5, 7]), (0, [0, 0, 0, 0, 0])],
+)
+def test_fractional_segment_starts_are_truncated(extra, starts):
+    """linspace(0, N - 48,240, 5) starts that fall between samples are truncated like the reference's
+    ``numpy.linspace(...).astype(int)`` (48,242 samples: 0, 0.5, 1, 1.5, 2 -> 0, 0, 1, 1, 2), not rounded;
+    the segments start there."""
+    n = SEGMENT_SAMPLES + extra
+    assert segment_starts(n).tolist() == starts
+    segs = embedding_segments(np.arange(n, dtype=np.float32))
+    assert segs[:, 0].tolist() == starts
+
+
 def test_segment_starts_match_reference(golden):
     io = np.load(golden("ecapa_tdnn") / "io.npz")
     for i in range(3):
