@@ -32,13 +32,30 @@ class ConfError(SasvError, ValueError):
 
 
 @dataclass(frozen=True)
+class CheckpointSource:
+    """One place a checkpoint can be downloaded from, and where that link was read (an upstream README at a
+    commit), so a dead link can be traced and replaced."""
+
+    url: str
+    read_from: str | None = None
+
+
+@dataclass(frozen=True)
 class CheckpointSpec:
     path: str
     format: str
     sha256: str | None = None
-    url: str | None = None
+    # download sources, tried in order (mirrors of the same file): the conf's `url` or `urls`
+    sources: tuple[CheckpointSource, ...] = ()
     # what the weights were trained on, in words (written by the training tools' export; tables show it)
     trained_on: str | None = None
+    # the training conf that makes these weights when no source serves them (models without a public host)
+    train_with: str | None = None
+
+    @property
+    def url(self) -> str | None:
+        """The first source's URL (None without sources)."""
+        return self.sources[0].url if self.sources else None
 
     def resolved_path(self, root: Path) -> Path:
         p = Path(self.path)
@@ -123,23 +140,54 @@ def _checkpoint_spec(ckpt: Any, source: str) -> CheckpointSpec | None:
         return None
     if not isinstance(ckpt, dict) or "path" not in ckpt or "format" not in ckpt:
         raise ConfError(f"{source}: checkpoint needs at least 'path' and 'format'")
-    extra = set(ckpt) - {"path", "format", "sha256", "url", "trained_on"}
+    extra = set(ckpt) - {"path", "format", "sha256", "url", "urls", "trained_on", "train_with"}
     if extra:
         raise ConfError(f"{source}: unknown checkpoint keys {sorted(extra)}")
     for key in ("path", "format"):
         if not isinstance(ckpt[key], str) or not ckpt[key]:
             raise ConfError(f"{source}: checkpoint.{key}: expected a non-empty string, got {ckpt[key]!r}")
-    sha256, url = ckpt.get("sha256"), ckpt.get("url")
+    sha256 = ckpt.get("sha256")
     if sha256 is not None and not (isinstance(sha256, str) and _SHA256.fullmatch(sha256)):
         raise ConfError(f"{source}: checkpoint.sha256: expected 64 hex digits or null, got {sha256!r}")
-    for key in ("url", "trained_on"):
+    for key in ("url", "trained_on", "train_with"):
         if ckpt.get(key) is not None and not isinstance(ckpt[key], str):
             raise ConfError(f"{source}: checkpoint.{key}: expected a string or null, got {ckpt[key]!r}")
     try:
         get_format(ckpt["format"])
     except CheckpointError as e:
         raise ConfError(f"{source}: {e}") from e
-    return CheckpointSpec(ckpt["path"], ckpt["format"], sha256, url, ckpt.get("trained_on"))
+    return CheckpointSpec(
+        ckpt["path"],
+        ckpt["format"],
+        sha256,
+        _checkpoint_sources(ckpt, source),
+        ckpt.get("trained_on"),
+        ckpt.get("train_with"),
+    )
+
+
+def _checkpoint_sources(ckpt: dict, source: str) -> tuple[CheckpointSource, ...]:
+    """``url: U`` (one source) or ``urls:`` a list of mirrors, each ``U`` or ``{url: U, read_from: TEXT}``."""
+    if ckpt.get("url") is not None and ckpt.get("urls") is not None:
+        raise ConfError(f"{source}: checkpoint: give 'url' or 'urls' (mirrors), not both")
+    if ckpt.get("url") is not None:
+        return (CheckpointSource(ckpt["url"]),)
+    urls = ckpt.get("urls")
+    if urls is None:
+        return ()
+    if not isinstance(urls, list) or not urls:
+        raise ConfError(f"{source}: checkpoint.urls: expected a non-empty list of mirrors, got {urls!r}")
+    out = []
+    for i, entry in enumerate(urls):
+        if isinstance(entry, str):
+            entry = {"url": entry}
+        ok = isinstance(entry, dict) and set(entry) <= {"url", "read_from"}
+        ok = ok and isinstance(entry.get("url"), str) and isinstance(entry.get("read_from", ""), str)
+        if not ok:
+            expected = "a URL or {url: URL, read_from: TEXT}"
+            raise ConfError(f"{source}: checkpoint.urls[{i}]: expected {expected}, got {entry!r}")
+        out.append(CheckpointSource(entry["url"], entry.get("read_from")))
+    return tuple(out)
 
 
 def load_conf(path: str | Path) -> ModelConf:

@@ -275,6 +275,20 @@ def test_track2_metrics_errors(tmp_path, capsys) -> None:
     assert line == f"ERROR: {scores}:2: trial E_1 E_01 is not in the keys {keys}"
 
 
+def test_download_pretrained_errors(tmp_path, capsys) -> None:
+    line = error_line(capsys, sasv("download_pretrained", "no_such_model"))
+    assert "unknown model name(s) no_such_model" in line
+    conf = write_tiny_conf(
+        tmp_path, TINY_ECAPA, checkpoint={"path": str(tmp_path / "x.pt"), "format": "plain"}
+    )
+    line = error_line(capsys, sasv("download_pretrained", "--confs", conf, "--lock", tmp_path / "lock"))
+    assert line.startswith(f"ERROR: {conf}: tiny_ecapa: no download source is known")
+    (tmp_path / "lock").write_text("[1, 2]")
+    (tmp_path / "x.pt").write_bytes(b"weights")
+    line = error_line(capsys, sasv("download_pretrained", "--confs", conf, "--lock", tmp_path / "lock"))
+    assert line == f"ERROR: {tmp_path / 'lock'}: not a JSON checksum lock (expected an object)"
+
+
 def test_locked_output_dir(work, tmp_path, capsys) -> None:
     exp = tmp_path / "exp"
     with exclusive_lock(exp / "tiny_ecapa" / "embeddings" / "dev"):

@@ -1,0 +1,77 @@
+"""Download the pretrained checkpoints the model confs name, into the path each conf gives.
+
+Every source of a conf (``checkpoint.url`` or the mirrors of ``checkpoint.urls``) is tried in order; a partial
+``<path>.part`` is resumed; the file is verified against the conf's sha256 or, where the conf has none,
+against the sha256 recorded by the first download in the lock file (``--lock``; recorded there when
+missing) before it is renamed into place. When no source serves a checkpoint, the error lists every
+source's failure and says what to do instead (the training recipe for models without a public host).
+
+``--check`` asks each source whether the file is there (a one-byte range request; Google Drive's confirm
+step first) and prints a table: name, source, reachable, size, whether a sha256 is known. Nothing is
+downloaded. Offline it says so in one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from sasv.cli import ArgumentParser, run_cli
+from sasv.conf import ModelConf, load_conf
+from sasv.errors import SasvError
+from sasv.pretrained import DEFAULT_LOCK, ChecksumLock, DownloadError, check_table, install
+
+log = logging.getLogger("download_pretrained")
+
+
+def select(confs: Sequence[ModelConf], names: Sequence[str]) -> list[ModelConf]:
+    known = {c.name for c in confs}
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise SasvError(
+            f"conf/: unknown model name(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    return [c for c in confs if c.checkpoint is not None and (not names or c.name in names)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = ArgumentParser(prog="sasv download_pretrained", description=__doc__)
+    p.add_argument(
+        "names", nargs="*", metavar="NAME", help="conf names (default: every conf with a checkpoint)"
+    )
+    p.add_argument(
+        "--check", action="store_true", help="ask every source whether it serves its file; no download"
+    )
+    p.add_argument(
+        "--confs", nargs="+", default=None, help="conf files (default: conf/asv/*.yaml and conf/cm/*.yaml)"
+    )
+    p.add_argument("--lock", default=str(DEFAULT_LOCK), help=f"checksum lock file (default: {DEFAULT_LOCK})")
+    p.add_argument("--root", default=".", help="where relative checkpoint paths start (default: .)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a source (default: 30)")
+    args = p.parse_args(argv)
+
+    paths = args.confs or sorted([*Path("conf/asv").glob("*.yaml"), *Path("conf/cm").glob("*.yaml")])
+    confs = select([load_conf(path) for path in paths], args.names)
+    lock = ChecksumLock(args.lock)
+    if args.check:
+        print("\n".join(check_table(confs, lock, args.timeout)))
+        return 0
+    failed = []
+    for conf in confs:
+        try:
+            install(conf, Path(args.root), lock, args.timeout)
+        except DownloadError as err:
+            if len(confs) == 1:
+                raise
+            log.error("%s", err)
+            failed.append(conf.name)
+    if failed:
+        where = Path(args.root) / "pretrained"
+        raise DownloadError(f"{where}: not installed: {', '.join(failed)} (the messages above say why)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_cli(main))
