@@ -267,9 +267,15 @@ def load_model(
     else:
         path = conf.checkpoint.resolved_path(Path(root))
         if path.exists() or not allow_random_init:
-            digest = load_checkpoint_into(
-                model, path, conf.checkpoint.format, conf.checkpoint.sha256, conf.how_to_obtain()
-            )
+            expected, hint = conf.checkpoint.sha256, conf.how_to_obtain()
+            if expected is None:  # the sha256 its first download recorded (sasv.pretrained), if any
+                from sasv.pretrained import DEFAULT_LOCK, ChecksumLock
+
+                lock = ChecksumLock(Path(root) / DEFAULT_LOCK)
+                expected = lock.get(conf.checkpoint.path)
+                if expected is not None:
+                    hint = f"{lock.path} recorded its sha256 at the first download: delete it to accept this."
+            digest = load_checkpoint_into(model, path, conf.checkpoint.format, expected, hint)
         else:
             log.warning(
                 "%s: checkpoint %s not found: using RANDOMLY INITIALISED weights; scores mean nothing",

@@ -283,3 +283,27 @@ def test_check_offline_is_one_line(tmp_path, capsys) -> None:
         and lines[0].startswith("ERROR: ")
         and "cannot check the checkpoints' sources: offline" in lines[0]
     )
+
+
+def test_the_recipe_refuses_a_checkpoint_that_differs_from_its_locked_sha256(server, tmp_path) -> None:
+    """The lock protects the stages too: a conf without a sha256 loads only the file its first download
+    recorded (here: the file replaced on disk afterwards is refused, naming the lock)."""
+    import torch
+
+    from sasv.checkpoints import CheckpointError
+    from sasv.conf import build_from_conf, load_model
+
+    conf = write_conf(tmp_path, [url(server, "/file")])
+    torch.manual_seed(0)
+    weights = tmp_path / "weights.pt"
+    torch.save(build_from_conf(load_conf(conf)).state_dict(), weights)
+    server.payload = weights.read_bytes()
+    assert download(conf, tmp_path / "pretrained" / "checksums.lock") == 0
+    assert (
+        load_model(load_conf(conf), root=tmp_path).checkpoint_sha256
+        == hashlib.sha256(server.payload).hexdigest()
+    )
+    torch.manual_seed(1)
+    torch.save(build_from_conf(load_conf(conf)).state_dict(), tmp_path / "pretrained" / "tiny.model")
+    with pytest.raises(CheckpointError, match="checksums.lock recorded its sha256"):
+        load_model(load_conf(conf), root=tmp_path)
