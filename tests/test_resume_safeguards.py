@@ -8,7 +8,7 @@ must equal a clean run's on the new inputs. Removing any one safeguard fails a t
 * the scoring stage's input check (embeddings of a changed checkpoint are refused),
 * the atomic chunk index (every index and output is renamed into place, never written in place).
 
-The stages run in-process through the tools' runner on a mini corpus with a tiny ECAPA whose checkpoint
+The stages run in-process through the tools' runner on a mini corpus with a tiny SE-ResNet whose checkpoint
 is a real file (the "plain" format), so its bytes can change under the same conf.
 """
 
@@ -28,7 +28,7 @@ from sasv.__main__ import main as sasv_main
 from sasv.conf import build_from_conf, load_conf
 from sasv.exp_layout import ExpLayout
 from sasv.outputs import read_embeddings
-from tests.tiny_confs import TINY_AASIST, TINY_ECAPA, write_tiny_conf
+from tests.tiny_confs import TINY_AASIST, TINY_RESNET, write_tiny_conf
 
 CHUNK = 4  # utterances per chunk: the mini corpus's dev set is several chunks
 
@@ -54,7 +54,7 @@ def corpus(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def setup(corpus: Path, tmp_path: Path) -> dict[str, Path]:
-    """A private copy of the data (its audio may be changed), the tiny ECAPA conf and its checkpoint."""
+    """A private copy of the data (its audio may be changed), the tiny SE-ResNet conf and its checkpoint."""
     data = tmp_path / "data"
     shutil.copytree(corpus, data)
     for set_dir in data.iterdir():  # point wav.scp at copies of the audio, which a test may rewrite
@@ -69,8 +69,8 @@ def setup(corpus: Path, tmp_path: Path) -> dict[str, Path]:
                 lines.append(f"{utt} {copy}")
             (set_dir / "wav.scp").write_text("\n".join(lines) + "\n")
             (set_dir / "prepared.json").unlink()  # the data dir was edited on purpose
-    checkpoint = tmp_path / "tiny_ecapa.pt"
-    conf = write_tiny_conf(tmp_path, TINY_ECAPA, checkpoint={"path": str(checkpoint), "format": "plain"})
+    checkpoint = tmp_path / "tiny_resnet.pt"
+    conf = write_tiny_conf(tmp_path, TINY_RESNET, checkpoint={"path": str(checkpoint), "format": "plain"})
     save_checkpoint(conf, checkpoint, seed=1)
     return {"data": data, "conf": conf, "checkpoint": checkpoint, "root": tmp_path}
 
@@ -79,12 +79,12 @@ def extract(s: dict[str, Path], exp: Path, chunk_size: int = CHUNK) -> dict[str,
     code = sasv("extract_embeddings", "--conf", s["conf"], "--data_dirs", s["data"] / "dev", "--exp_dir", exp,
                 "--device", "cpu", "--chunk_size", str(chunk_size))  # fmt: skip
     assert code == 0
-    return read_embeddings(ExpLayout(exp).stage_output("tiny_ecapa", "asv", "dev").file)
+    return read_embeddings(ExpLayout(exp).stage_output("tiny_resnet", "asv", "dev").file)
 
 
 def interrupt(exp: Path) -> None:
     """What a run killed in its last chunks leaves: no output, no marker, the last chunk index gone."""
-    out = ExpLayout(exp).stage_output("tiny_ecapa", "asv", "dev")
+    out = ExpLayout(exp).stage_output("tiny_resnet", "asv", "dev")
     out.file.unlink()
     out.marker.unlink()
     sorted(out.chunk_dir.glob("[0-9]*.scp"))[-1].unlink()
@@ -92,7 +92,7 @@ def interrupt(exp: Path) -> None:
 
 def change_conf(s: dict[str, Path]) -> None:
     raw = yaml.safe_load(s["conf"].read_text())
-    raw["frontend"] = {"log_offset": 1.0e-5}
+    raw["frontend"] = {**(raw.get("frontend") or {}), "log_offset": 1.0e-5}
     s["conf"].write_text(yaml.safe_dump(raw, sort_keys=False))
 
 
@@ -136,7 +136,7 @@ def test_changed_chunking_gives_a_clean_runs_outputs(setup) -> None:
     exp = setup["root"] / "exp"
     extract(setup, exp, chunk_size=CHUNK)
     interrupt(exp)
-    chunk_dir = ExpLayout(exp).stage_output("tiny_ecapa", "asv", "dev").chunk_dir
+    chunk_dir = ExpLayout(exp).stage_output("tiny_resnet", "asv", "dev").chunk_dir
     stale = {p.name for p in chunk_dir.glob("[0-9]*.scp")}
     after = extract(setup, exp, chunk_size=CHUNK + 1)
     assert not stale & {p.name for p in chunk_dir.glob("[0-9]*.scp")}
@@ -172,7 +172,7 @@ def test_every_chunk_index_and_output_is_renamed_into_place(setup, monkeypatch) 
     monkeypatch.setattr(os, "replace", replace)
     exp = setup["root"] / "exp"
     extract(setup, exp)
-    out = ExpLayout(exp).stage_output("tiny_ecapa", "asv", "dev")
+    out = ExpLayout(exp).stage_output("tiny_resnet", "asv", "dev")
     indexes = [p.name for p in out.chunk_dir.glob("[0-9]*.scp")]
     assert len(indexes) >= 2
     assert set(indexes) <= set(renamed)
