@@ -84,7 +84,7 @@ def test_a_dcf_equals_the_trial_by_trial_walk_with_ties(seed):
         assert result.value == value and result.threshold == thresh
 
 
-@pytest.mark.parametrize("p_target", [0.01, 0.05, 0.5])
+@pytest.mark.parametrize("p_target", [0.01, 0.05, 0.5, 0.9])
 def test_min_dcf_against_brute_force(p_target):
     rng = np.random.default_rng(9)
     keys = np.array(["target", "nontarget", "spoof"])[rng.integers(0, 3, 700)]
@@ -108,8 +108,11 @@ def test_detection_costs_keys_and_missing_classes():
     assert all(v is None for v in detection_costs([], []).values())
     # a useless system costs exactly the better trivial system: normalised cost 1
     assert min_dcf([0.5, 0.5], ["target", "nontarget"], 0.01).value == pytest.approx(1.0)
-    with pytest.raises(ValueError, match="p_target"):
-        min_dcf([0.5], ["target"], 1.0)
+    for bad in (0.0, 1.0):
+        with pytest.raises(ValueError, match="p_target"):
+            min_dcf([0.5], ["target"], bad)
+    assert min_dcf([0.9, 0.1], ["target", "target"], 0.01) is None  # no nontarget trial
+    assert min_dcf([0.9, 0.1], ["nontarget", "spoof"], 0.01) is None  # no target trial
     with pytest.raises(ValueError, match="NaN"):
         detection_costs([np.nan, 0.1], ["target", "spoof"])
 
@@ -177,3 +180,22 @@ def test_both_cost_models_equal_the_a_dcf_authors_package(tmp_path, monkeypatch,
         ours = min_a_dcf(scores, keys, A_DCF_COST_MODELS[name])
         assert abs(ours.value - float(theirs["min_a_dcf"])) <= 1e-12, name
         assert ours.threshold == float(theirs["min_a_dcf_thresh"]), name
+
+
+def test_detection_costs_min_dcfs_are_min_dcf():
+    rng = np.random.default_rng(14)
+    keys = np.array(["target", "nontarget", "spoof"])[np.r_[0, 1, 2, rng.integers(0, 3, 300)]]
+    scores = rng.normal(size=keys.size) + 1.2 * (keys == "target")
+    costs = detection_costs(scores, keys, p_targets=(0.01, 0.05, 0.9))
+    for p in (0.01, 0.05, 0.9):
+        assert costs[f"min_dcf_{p:g}"] == min_dcf(scores, keys, p).value
+
+
+def test_accept_all_is_the_minimum_when_targets_score_lowest():
+    """Under the sasv2024 costs accepting everything costs exactly the normaliser, rejecting everything
+    more: with targets scoring below every impostor, the minimum is the accept-all point, whose threshold is
+    the official code's lowest score - 1e-8."""
+    keys = np.array(["target"] * 3 + ["nontarget"] * 3 + ["spoof"] * 3)
+    scores = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.8, 0.65, 0.75, 0.85])
+    result = min_a_dcf(scores, keys, A_DCF_COST_MODELS["sasv2024"])
+    assert result.value == pytest.approx(1.0, abs=1e-12) and result.threshold == 0.1 - 1e-8

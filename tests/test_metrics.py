@@ -182,3 +182,8 @@ def test_spf_eer_by_attack():
         assert result[attack] == compute_eer(tar, values)
     assert result["A17"] > result["A08"]
     assert spf_eer_by_attack([0.1, 0.2], ["spoof", "nontarget"], ["A10", "bonafide"]) == {"A10": None}
+
+
+def test_count_keys_with_absent_keys():
+    assert count_keys(["target", "target"]) == {"target": 2, "nontarget": 0, "spoof": 0, "total": 2}
+    assert count_keys([]) == {"target": 0, "nontarget": 0, "spoof": 0, "total": 0}

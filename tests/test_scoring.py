@@ -126,6 +126,28 @@ def test_cosine_matches_torch_loop(monkeypatch, advantage):
     assert abs(got[2]) < 0.1  # shrunk, not normalised
 
 
+def test_row_wise_cosine_in_several_chunks(monkeypatch):
+    """The row-wise path in chunks (7 trials each here): every trial scored, the first and the last chunk
+    included (mutation testing found the first trial of the test above is 0 either way)."""
+    monkeypatch.setattr(scoring, "_MATRIX_ADVANTAGE", 0)
+    monkeypatch.setattr(scoring, "_ROW_CHUNK", 7)
+    rng = np.random.default_rng(5)
+    enrol = rng.standard_normal((4, 16)).astype(np.float32)
+    test = rng.standard_normal((30, 16)).astype(np.float32)
+    spk_idx, utt_idx = rng.integers(0, 4, 52), rng.integers(0, 30, 52)
+    got = cosine_scores(enrol, test, spk_idx, utt_idx)
+    assert np.abs(got - _torch_loop(enrol, test, spk_idx, utt_idx)).max() < 1e-6
+    assert np.all(got != 0.0)
+
+
+def test_utterance_vector_of_one_row_and_of_none():
+    row = np.array([[3.0, 4.0]], dtype=np.float32)
+    assert np.array_equal(utterance_vector(row, "nonorm"), row[0])
+    assert np.allclose(utterance_vector(row, "l2norm"), [0.6, 0.8])
+    with pytest.raises(ValueError, match="non-empty"):
+        utterance_vector(np.zeros((0, 2), dtype=np.float32), "nonorm")
+
+
 def test_cosine_input_checks():
     e = np.ones((2, 3), dtype=np.float32)
     with pytest.raises(ValueError, match="same dim"):
