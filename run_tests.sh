@@ -11,4 +11,4 @@ local/setup_env.sh
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 cores="$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)"   # nproc alone obeys OMP_NUM_THREADS
 workers="${SASV_TEST_WORKERS:-$(( cores < 4 ? cores : 4 ))}"
-python -m pytest -n "${workers}" --dist loadfile "$@"
+python -m pytest -n "${workers}" --dist loadfile --no-loadscope-reorder "$@"
