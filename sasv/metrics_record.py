@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sasv.detection_costs import A_DCF_COST_MODELS, MIN_DCF_P_TARGETS, detection_costs, min_a_dcf
+from sasv.errors import SasvError
 from sasv.metrics import cm_eer, count_keys, sasv_eers, spf_eer_by_attack
 from sasv.protocols import BONAFIDE, NONTARGET, SPOOF, TARGET
 from sasv.score_files import ScoreFileError, TrialScores
@@ -28,6 +29,10 @@ ATTACK_BREAKDOWN_KEY = "spf_eer_by_attack"
 def attack_breakdown(scores: TrialScores) -> dict[str, float | None]:
     """SPF-EER (fraction) of the fused SASV score per attack id: target trials vs that attack's spoofs."""
     return spf_eer_by_attack(scores.fused, scores.key, scores.attack)
+
+
+class MixedMetricsError(SasvError, ValueError):
+    """Score lists of two benchmarks, or scored with different metrics, would share one table."""
 
 
 @dataclass(frozen=True)

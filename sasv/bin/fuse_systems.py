@@ -27,7 +27,7 @@ from sasv.errors import MissingInputError
 from sasv.exp_layout import FUSED_VARIANT, FUSION_NAME, LayoutError
 from sasv.fileio import atomic_write_text
 from sasv.fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion
-from sasv.metrics_record import MetricChoice, metrics_record
+from sasv.metrics_record import MetricChoice, MixedMetricsError, metrics_record
 from sasv.report import format_eer, systems_table
 from sasv.score_files import TrialScores, read_score_file, write_score_file, write_submission_file
 from sasv.scoring import FUSION_RULES, fuse_scores
@@ -62,7 +62,7 @@ def metric_choice_of(exp: Path, systems: list[str]) -> tuple[str, MetricChoice]:
     benchmark = next((r["benchmark"] for r in records if r.get("benchmark")), "la")
     choices = {MetricChoice.from_record(r) for r in records}
     if len(choices) > 1:
-        raise MissingInputError(
+        raise MixedMetricsError(
             f"{exp}: the systems were scored with different metrics "
             f"({'; '.join(json.dumps(c.to_dict()) for c in choices)}); "
             f"score them on the same benchmark with the same --a_dcf_cost"

@@ -34,7 +34,7 @@ from sasv.exp_layout import ExpLayout, variant
 from sasv.fileio import atomic_write_text
 from sasv.locking import exclusive_lock
 from sasv.markers import check_prepared_marker, check_stage_inputs, prepared_benchmark
-from sasv.metrics_record import MetricChoice, metric_choice, metrics_record
+from sasv.metrics_record import MetricChoice, MixedMetricsError, metric_choice, metrics_record
 from sasv.outputs import read_cm_scores, read_embeddings
 from sasv.protocols import format_trial_counts
 from sasv.provenance import RANDOM_INIT_NOTE, read_model_record
@@ -138,7 +138,7 @@ def set_benchmark(data_root: Path, sets: Sequence[str]) -> str:
     found = {name: prepared_benchmark(data_root / name) for name in sets}
     if len(set(found.values())) > 1:
         listed = ", ".join(f"{name}: {bench}" for name, bench in found.items())
-        raise MissingInputError(f"{data_root}: the sets belong to different benchmarks ({listed})")
+        raise MixedMetricsError(f"{data_root}: the sets belong to different benchmarks ({listed})")
     return next(iter(found.values()), "la")
 
 
