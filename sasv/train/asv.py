@@ -18,7 +18,14 @@ from sasv.conf import ConfError, ModelConf, build_from_conf
 from sasv.train.augment import AugmentationLists, Augmenter
 from sasv.train.confs import AsvTrainConf
 from sasv.train.data import CropDataset, TrainList
-from sasv.train.loop import ModelWithLoss, Ranks, TrainingTask, init_distributed, run_training
+from sasv.train.loop import (
+    ModelWithLoss,
+    Ranks,
+    TrainingTask,
+    finish_distributed,
+    init_distributed,
+    run_training,
+)
 from sasv.train.losses import AAMSoftmax
 from sasv.train.schedules import margin_schedule
 
@@ -77,7 +84,9 @@ def train(
     ranks = ranks or Ranks.from_env()
     device = init_distributed(device or torch.device("cpu"), ranks)
     task = speaker_task(model_conf, conf, train_dir, augmentation_dirs)
-    return run_training(task, out_dir, device, ranks)
+    last = run_training(task, out_dir, device, ranks)
+    finish_distributed(ranks)
+    return last
 
 
 def _augmenter(conf: AsvTrainConf, dirs: tuple[Path, Path] | None) -> Augmenter | None:

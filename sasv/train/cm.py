@@ -22,7 +22,14 @@ from torch.utils.data import DataLoader
 from sasv.conf import ConfError, ModelConf, build_from_conf
 from sasv.train.confs import CM_CLASSES, CmTrainConf
 from sasv.train.data import CropDataset, TrainList
-from sasv.train.loop import ModelWithLoss, Ranks, TrainingTask, init_distributed, run_training
+from sasv.train.loop import (
+    ModelWithLoss,
+    Ranks,
+    TrainingTask,
+    finish_distributed,
+    init_distributed,
+    run_training,
+)
 from sasv.train.validate import validation_cm_eer
 
 log = logging.getLogger(__name__)
@@ -102,7 +109,9 @@ def train(
     if conf.average == "best_dev" and dev_dir is None:
         raise ConfError("training conf averages the best dev epochs (average: best_dev): pass a dev set")
     task = cm_task(model_conf, conf, train_dir, dev_dir, device)
-    return run_training(task, out_dir, device, ranks)
+    last = run_training(task, out_dir, device, ranks)
+    finish_distributed(ranks)
+    return last
 
 
 def best_dev_epochs(dev_eers: list[float], max_dev_eer: float) -> list[int]:

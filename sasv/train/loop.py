@@ -135,6 +135,16 @@ def init_distributed(device: torch.device, ranks: Ranks) -> torch.device:
     return device
 
 
+def finish_distributed(ranks: Ranks) -> None:
+    """Leave the torchrun process group once training is over: every rank waits for the others, then the
+    group is torn down before the process exits. A rank that exits with a gloo group still alive can abort
+    in its thread teardown ("terminate called without an active exception", SIGABRT), which fails the
+    whole torchrun run and leaves the other node's agent waiting (seen in a Slurm test, intermittently)."""
+    if ranks.distributed and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, ranks: Ranks) -> Path:
     """Train ``task`` to its conf's last epoch under ``out_dir``; return the last epoch checkpoint.
 
