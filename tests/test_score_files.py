@@ -143,3 +143,58 @@ def test_byte_order_mark_in_score_files(tmp_path):
     write_score_file(path, trials)
     path.write_text("\ufeff" + path.read_text(), encoding="utf-8")
     assert list(read_score_file(path).spk) == list(trials.spk)
+
+
+def _read_whole_file(path, n_columns):
+    """The pre-block reader's semantics, line by line: (columns of the non-blank lines)."""
+    with open(path, encoding="utf-8-sig") as handle:
+        rows = [line.split() for line in handle.read().split("\n")]
+    rows = [row for row in rows if row]
+    assert all(len(row) == n_columns for row in rows)
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+@pytest.mark.parametrize("block_chars", [1, 7, 40, 41, 64, 1 << 21])
+def test_blocks_read_the_same_trials_as_one_pass(tmp_path, monkeypatch, block_chars):
+    """Blocks of any size (smaller than a line, ending inside a CRLF, at a line end) give every trial once,
+    in order; numbers are exact; a line without a final newline is kept."""
+    monkeypatch.setattr(score_files, "_READ_BLOCK_CHARS", block_chars)
+    lines = [f"LA_{i % 7:04d} LA_E_{i:07d} {'A07' if i % 3 else '-'} {score_files.KEYS[i % 3]} {i / 7!r}"
+             for i in range(60)]  # fmt: skip
+    lines[10] = "\t" + lines[10].replace(" ", " \x0b ") + "  "  # other ASCII whitespace str.split splits at
+    text = "\r\n".join(lines[:30]) + "\r\n\n\r" + "\n".join(lines[30:])  # CRLF, a blank line, a CR, no last \n
+    path = tmp_path / "sub.txt"
+    path.write_bytes(text.encode())
+    back = read_submission_scores(path)
+    expected = _read_whole_file(path, 5)
+    assert len(back) == 60
+    for got, want in zip((back.spk, back.utt, back.attack, back.key), expected[:4], strict=True):
+        assert got.tolist() == want
+    assert back.fused.tolist() == [i / 7 for i in range(60)]
+
+
+@pytest.mark.parametrize("block_chars", [16, 100, 1 << 21])
+def test_errors_in_later_blocks_name_the_right_line(tmp_path, monkeypatch, block_chars):
+    monkeypatch.setattr(score_files, "_READ_BLOCK_CHARS", block_chars)
+    good = "LA_0001 LA_E_1 bonafide target 0.5\n"
+    for bad, message in (
+        ("LA_0002 LA_E_2 A07 spoof", "expected 5 fields"),
+        ("LA_0002 LA_E_2 A07 spoofed 0.1", "key 'spoofed'"),
+        ("LA_0002 LA_E_2 A07 spoof inf", "must be finite"),
+        ("LA_0002 LA_E_2 A07\u2003spoof 0.1 0.3", "expected 5 fields"),  # non-ASCII whitespace splits too
+    ):
+        path = tmp_path / "bad.txt"
+        path.write_text(good * 20 + "\n" + good * 5 + bad + "\n" + good * 3, encoding="utf-8")
+        with pytest.raises(ValueError, match=message) as info:
+            read_submission_scores(path)
+        assert str(info.value).startswith(f"{path}:27: "), str(info.value)
+
+
+def test_fields_per_line_matches_str_split_on_any_whitespace():
+    rng = np.random.default_rng(0)
+    alphabet = list(" \t\r\x0b\x0c\x1c\x1d\x1e\x1fab\n")
+    for _ in range(2000):
+        text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 30))))
+        expected = [len(line.split()) for line in text.split("\n")]
+        assert score_files._fields_per_line(text).tolist() == expected, repr(text)
+    assert score_files._fields_per_line("a\u00a0b\nc").tolist() == [2, 1]  # non-ASCII: the per-line split
