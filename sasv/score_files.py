@@ -9,9 +9,9 @@ one error per bad line naming the file and line.
 from __future__ import annotations
 
 import os
-from itertools import repeat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
+from itertools import repeat
 
 import numpy as np
 
@@ -208,7 +208,7 @@ def _fields_per_line(text: str) -> np.ndarray:
 def _read_block(
     path: str | os.PathLike[str], text: str, first_lineno: int, columns: Sequence[str], n_text: int
 ) -> list[np.ndarray]:
-    """The columns of one block of lines (line ``first_lineno`` first), checked as :func:`_read_table` says."""
+    """The columns of one block of text (line ``first_lineno`` first), checked as :func:`_read_table` says."""
     n_columns = len(columns)
     counts = _fields_per_line(text)
     wrong = (counts != 0) & (counts != n_columns)

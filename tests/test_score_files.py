@@ -162,7 +162,7 @@ def test_blocks_read_the_same_trials_as_one_pass(tmp_path, monkeypatch, block_ch
     lines = [f"LA_{i % 7:04d} LA_E_{i:07d} {'A07' if i % 3 else '-'} {score_files.KEYS[i % 3]} {i / 7!r}"
              for i in range(60)]  # fmt: skip
     lines[10] = "\t" + lines[10].replace(" ", " \x0b ") + "  "  # other ASCII whitespace str.split splits at
-    text = "\r\n".join(lines[:30]) + "\r\n\n\r" + "\n".join(lines[30:])  # CRLF, a blank line, a CR, no last \n
+    text = "\r\n".join(lines[:30]) + "\r\n\n\r" + "\n".join(lines[30:])  # CRLF, blank, CR, no last \n
     path = tmp_path / "sub.txt"
     path.write_bytes(text.encode())
     back = read_submission_scores(path)
