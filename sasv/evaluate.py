@@ -14,6 +14,7 @@ from scipy.special import expit
 
 from sasv.asnorm import DEFAULT_TOP_K, as_norm
 from sasv.datadir import DataDir, DataDirError
+from sasv.outputs import EmbeddingArchive
 from sasv.protocols import offenders
 from sasv.score_files import TrialScores
 from sasv.scoring import NORMS, cosine_scores, fuse_scores, normalize_rows, speaker_model, utterance_vector
@@ -63,9 +64,58 @@ def utterance_vectors(rows_per_utt: Sequence[np.ndarray], norm: str) -> np.ndarr
     return out
 
 
+def scoring_vectors(
+    embeddings: Mapping[str, np.ndarray] | EmbeddingArchive,
+    speakers: Sequence[str],
+    enroll: Mapping[str, Sequence[str]],
+    test_utts: Sequence[str],
+    norm: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Speaker models (one per speaker, in order) and test-utterance vectors (one per test utterance, in
+    order) from one pass over ``embeddings``: only the enrolment rows and one vector per test utterance are
+    kept, so an :class:`~sasv.outputs.EmbeddingArchive` is streamed in bounded memory (the six rows of a
+    test utterance are dropped as soon as its block of :data:`_VECTOR_BLOCK` vectors is made). The values
+    are those of :func:`speaker_model` and :func:`utterance_vectors` on the whole set: each vector depends on
+    its own rows only.
+    """
+    enrol_wanted = {u for s in speakers for u in enroll[s]}
+    test_pos = {u: i for i, u in enumerate(test_utts)}
+    enrol_rows: dict[str, np.ndarray] = {}
+    test: np.ndarray | None = None
+    block_rows: list[np.ndarray] = []
+    block_pos: list[int] = []
+
+    def add_block() -> None:
+        nonlocal test
+        vectors = utterance_vectors(block_rows, norm)
+        if test is None:
+            test = np.empty((len(test_utts), vectors.shape[1]), dtype=np.float32)
+        test[block_pos] = vectors
+        block_rows.clear()
+        block_pos.clear()
+
+    if isinstance(embeddings, EmbeddingArchive):
+        stream = embeddings.rows(enrol_wanted | test_pos.keys())
+    else:
+        stream = ((u, embeddings[u]) for u in [*test_utts, *sorted(enrol_wanted - test_pos.keys())])
+    for utt, rows in stream:
+        if utt in enrol_wanted:
+            enrol_rows[utt] = rows
+        pos = test_pos.get(utt)
+        if pos is not None:
+            block_rows.append(rows)
+            block_pos.append(pos)
+            if len(block_rows) == _VECTOR_BLOCK:
+                add_block()
+    if block_rows or test is None:
+        add_block()
+    models = np.stack([speaker_model([enrol_rows[u] for u in enroll[s]], norm) for s in speakers])
+    return models, test
+
+
 def compute_trial_scores(
     data: DataDir,
-    embeddings: Mapping[str, np.ndarray],
+    embeddings: Mapping[str, np.ndarray] | EmbeddingArchive,
     cm_scores: Mapping[str, float],
     norm: str,
     fusion: str = "product",
@@ -75,6 +125,9 @@ def compute_trial_scores(
     top_k: int = DEFAULT_TOP_K,
 ) -> TrialScores:
     """ASV score, CM P(bona fide) and fused score for every trial of ``data``, in trial order.
+
+    ``embeddings``: utt -> (rows, D), or a stage's :class:`~sasv.outputs.EmbeddingArchive` (streamed, see
+    :func:`scoring_vectors`).
 
     The ASV score is the cosine, or with a ``cohort`` (utt -> embedding rows, e.g. LA train bona fide) its
     AS-norm. An AS-normed score is not a cosine, so the product rule maps it to (0, 1) with the logistic
@@ -89,8 +142,7 @@ def compute_trial_scores(
     _require(embeddings, test_utts, "test embeddings", emb_source)
     _require(cm_scores, test_utts, "test-utterance CM scores", cm_source)
 
-    enrol = np.stack([speaker_model([embeddings[u] for u in data.enroll[s]], norm) for s in speakers])
-    test = utterance_vectors([embeddings[u] for u in test_utts], norm)
+    enrol, test = scoring_vectors(embeddings, speakers, data.enroll, test_utts, norm)
     spk_index = {s: i for i, s in enumerate(speakers)}
     utt_index = {u: i for i, u in enumerate(test_utts)}
     spk_idx = np.fromiter(map(spk_index.__getitem__, spk_col), dtype=np.intp, count=len(spk_col))

@@ -10,7 +10,7 @@ files live is :mod:`sasv.exp_layout`'s business.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +53,48 @@ def write_embedding_chunk(rows: Rows, stem: Path) -> str:
 
 
 def read_embeddings(scp: str | Path) -> dict[str, np.ndarray]:
-    """utt -> (rows, D) float32 from a kaldi scp (loads everything: fine for LA's ~10^5 x 6 x 256)."""
+    """utt -> (rows, D) float32 from a kaldi scp, all in memory (an AS-norm cohort, tests); scoring streams
+    through :class:`EmbeddingArchive` instead."""
     return {utt: np.asarray(mat, dtype=np.float32) for utt, mat in kaldiio.load_scp_sequential(str(scp))}
+
+
+class EmbeddingArchive:
+    """A merged ``xvector.scp`` read lazily: which utterances it holds (from the index text alone), and
+    the rows of the utterances asked for, streamed in index order.
+
+    ASVspoof 5 eval has 681,872 utterances: six 512-d float32 rows each are 8.4 GB, which scoring never
+    needs at once (it keeps one vector per test utterance and the enrolment rows).
+    """
+
+    def __init__(self, scp: str | Path) -> None:
+        self.scp = Path(scp)
+        self._utts: frozenset[str] | None = None
+
+    def __contains__(self, utt: object) -> bool:
+        if self._utts is None:
+            with open(self.scp, encoding="utf-8") as handle:
+                self._utts = frozenset(fields[0] for fields in map(str.split, handle) if fields)
+        return utt in self._utts
+
+    def rows(self, wanted: Container[str]) -> Iterator[tuple[str, np.ndarray]]:
+        """(utt, (rows, D) float32) of every utterance of the index that is in ``wanted``, in index order."""
+        with open(self.scp, encoding="utf-8") as handle:
+            lines = _Lines(line for line in handle if (head := line.split(maxsplit=1)) and head[0] in wanted)
+            for utt, mat in kaldiio.load_scp_sequential(lines):
+                yield utt, np.asarray(mat, dtype=np.float32)
+
+
+class _Lines:
+    """Lines as the open text file that :func:`kaldiio.load_scp_sequential` accepts."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self._lines = lines
+
+    def __enter__(self) -> Iterator[str]:
+        return self._lines
+
+    def __exit__(self, *exc: object) -> None:
+        return None
 
 
 def write_cm_chunk(rows: Rows, stem: Path) -> str:

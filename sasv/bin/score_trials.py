@@ -35,7 +35,7 @@ from sasv.fileio import atomic_write_text
 from sasv.locking import exclusive_lock
 from sasv.markers import check_prepared_marker, check_stage_inputs, prepared_benchmark
 from sasv.metrics_record import MetricChoice, MixedMetricsError, metric_choice, metrics_record
-from sasv.outputs import read_cm_scores, read_embeddings
+from sasv.outputs import EmbeddingArchive, read_cm_scores, read_embeddings
 from sasv.protocols import format_trial_counts
 from sasv.provenance import RANDOM_INIT_NOTE, read_model_record
 from sasv.report import format_eer, results_table
@@ -182,7 +182,7 @@ def score_set(
     check_stage_inputs(cm_out.marker, cm, {"wav.scp": wav_scp, "trials": trials})
     scores = compute_trial_scores(
         data,
-        read_embeddings(emb.file),
+        EmbeddingArchive(emb.file),
         read_cm_scores(cm_out.file),
         norm,
         fusion,
