@@ -29,6 +29,7 @@ cmd="${extract_cmd}"         # job command of stages 2-3 (cmd.sh: '' = processes
 chunk_size=200               # utterances per resumable chunk: the unit of work a job takes
 threads=0                    # intra-op threads per job (0: OMP_NUM_THREADS or all cores, divided by nj)
 autocast=none                # none | bf16 | fp16: mixed precision for ASV models (GPU; changes the numbers)
+embedding_dtype=float32      # float32 | float16: how embedding rows are stored (float16: half the disk, rounded)
 download=false               # stage 0 only runs with --download true
 download_dir=downloads
 cohort=false                 # true: also prepare and embed data/train_cohort (LA train bona fide) for AS-norm
@@ -58,6 +59,7 @@ Options (default):
   --chunk_size N         utterances per resumable chunk, the unit a job takes (${chunk_size})
   --threads N            intra-op threads per job, 0 = cores / nj (${threads})
   --autocast P           none | bf16 | fp16 mixed precision for the ASV models (${autocast})
+  --embedding_dtype T    float32 | float16 storage of embedding rows (${embedding_dtype})
   --download BOOL        run stage 0 (${download})
   --download_dir DIR     where stage 0 puts archives (${download_dir})
   --cohort BOOL          also prepare/embed the AS-norm cohort data/train_cohort (${cohort})
@@ -105,8 +107,8 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     log "Stage 2: ASV embeddings with ${conf}"
     python -m sasv extract_embeddings --conf "${conf}" --data_dirs "${emb_dirs[@]}" --exp_dir "${exp_dir}" \
       --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --cmd "${cmd}" --threads "${threads}" \
-      --chunk_size "${chunk_size}" \
-      --autocast "${autocast}" --allow_random_init "${allow_random_init}"
+      --chunk_size "${chunk_size}" --autocast "${autocast}" --embedding_dtype "${embedding_dtype}" \
+      --allow_random_init "${allow_random_init}"
   done
 fi
 

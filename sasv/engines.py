@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from sasv.conf import LoadedModel, ModelConf
 
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+# how embedding rows are stored: float16 halves the arks (ASVspoof 5 eval: 8.4 -> 4.2 GB at 512-d) at a
+# measured cost in the scores (docs/PERFORMANCE.md)
+EMBEDDING_DTYPES: dict[str, type[np.floating]] = {"float32": np.float32, "float16": np.float16}
 # Model batch on CPU for models with 2-D convolutions (ResNets, AASIST), measured fastest for each of them
 # (docs/PERFORMANCE.md): their activations are ~12 MB per 3 s segment, so a batch of 5 already runs the
 # element-wise ops from memory instead of cache. 1-D models (ECAPA, WavLM) get 2 waveforms per intra-op
@@ -42,6 +45,10 @@ CPU_BATCH_1D_MAX = 5
 
 class DeviceError(SasvError, RuntimeError):
     """The requested device does not exist on this machine."""
+
+
+class EmbeddingRangeError(SasvError, ValueError):
+    """An embedding value does not fit the storage dtype (float16 holds magnitudes up to 65,504)."""
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -79,6 +86,7 @@ class EngineOptions:
     :func:`default_model_batch`, resolved in the process that runs the model, after its threads are set).
     ``threads``: intra-op threads of that process (None: torch's setting, i.e. OMP_NUM_THREADS or all cores).
     ``autocast``: none | bf16 | fp16 (ASV models only; changes the numbers). ``cpu_kernels``: onednn | torch.
+    ``embedding_dtype``: float32 | float16, how the rows are stored (ASV models only; float16 rounds them).
     """
 
     device: str = "auto"
@@ -86,10 +94,15 @@ class EngineOptions:
     threads: int | None = None
     autocast: str = "none"
     cpu_kernels: str = "onednn"
+    embedding_dtype: str = "float32"
 
     def __post_init__(self) -> None:
         if self.autocast not in AUTOCAST_DTYPES:
             raise ValueError(f"autocast must be one of {sorted(AUTOCAST_DTYPES)}, got {self.autocast!r}")
+        if self.embedding_dtype not in EMBEDDING_DTYPES:
+            raise ValueError(
+                f"embedding_dtype must be one of {sorted(EMBEDDING_DTYPES)}, got {self.embedding_dtype!r}"
+            )
         if self.cpu_kernels not in CPU_KERNELS:
             raise ValueError(f"cpu_kernels must be one of {CPU_KERNELS}, got {self.cpu_kernels!r}")
 
@@ -99,8 +112,12 @@ class EngineOptions:
             torch.set_num_threads(self.threads)
 
     def fingerprint_suffix(self, kind: str) -> str:
-        """What of these options changes the numbers an engine computes, for output fingerprints."""
-        return f" autocast={self.autocast}" if kind == "asv" else ""
+        """What of these options changes the numbers an engine computes, for output fingerprints (float32
+        storage adds nothing, so outputs made before the option existed stay valid)."""
+        if kind != "asv":
+            return ""
+        stored = f" embedding_dtype={self.embedding_dtype}" if self.embedding_dtype != "float32" else ""
+        return f" autocast={self.autocast}{stored}"
 
 
 @contextmanager
@@ -151,11 +168,13 @@ class EmbeddingEngine:
         model_batch: int,
         autocast_dtype: torch.dtype | None = None,
         cpu_kernels: str = "onednn",
+        storage_dtype: type[np.floating] = np.float32,
     ) -> None:
         self.model = prepare_model(model, device, cpu_kernels)
         self.device = device
         self.model_batch = model_batch
         self.autocast_dtype = autocast_dtype
+        self.storage_dtype = storage_dtype
 
     @torch.inference_mode()
     def _forward(self, batch: np.ndarray) -> np.ndarray:
@@ -189,9 +208,20 @@ class EmbeddingEngine:
         )
         n_seg = seg_out.shape[0] // len(wavs)
         return [
-            np.concatenate([full[i][None], seg_out[i * n_seg : (i + 1) * n_seg]]).astype(np.float32)
+            self._stored(np.concatenate([full[i][None], seg_out[i * n_seg : (i + 1) * n_seg]]))
             for i in range(len(wavs))
         ]
+
+    def _stored(self, rows: np.ndarray) -> np.ndarray:
+        """float32 rows in the storage dtype; a finite value that float16 cannot hold is an error, not Inf."""
+        with np.errstate(over="ignore"):  # checked below, with a message that says what to do
+            stored = rows.astype(self.storage_dtype)
+        if self.storage_dtype is not np.float32 and np.isfinite(rows).all() and not np.isfinite(stored).all():
+            raise EmbeddingRangeError(
+                f"an embedding value ({np.abs(rows).max():.4g}) does not fit {np.dtype(self.storage_dtype)}: "
+                f"store float32 (--embedding_dtype float32)"
+            )
+        return stored
 
 
 class CountermeasureEngine:
@@ -233,10 +263,13 @@ def build_engine(loaded: LoadedModel, device: torch.device, options: EngineOptio
     model_batch = options.model_batch or default_model_batch(device, loaded.conf.batch_size, loaded.model)
     if loaded.conf.kind == "asv":
         return EmbeddingEngine(
-            loaded.model, device, model_batch, AUTOCAST_DTYPES[options.autocast], options.cpu_kernels
-        )
+            loaded.model, device, model_batch, AUTOCAST_DTYPES[options.autocast], options.cpu_kernels,
+            EMBEDDING_DTYPES[options.embedding_dtype],
+        )  # fmt: skip
     if options.autocast != "none":
         raise ValueError("mixed precision (autocast) is for ASV models only")
+    if options.embedding_dtype != "float32":
+        raise ValueError("the embedding storage dtype is for ASV models only")
     # the input length the CM was trained on: the conf's args.nb_samp (AASIST), else the reference's 64,600
     num_samples = int(getattr(loaded.model, "nb_samp", CM_SAMPLES))
     return CountermeasureEngine(loaded.model, device, model_batch, num_samples, options.cpu_kernels)

@@ -46,7 +46,10 @@ def write_embedding_chunk(rows: Rows, stem: Path) -> str:
     check_finite(np.stack([r for _, r in rows]), utts, "embedding")
     ark = stem.parent / f"{stem.name}.ark"
     tmp_scp = stem.parent / f"{stem.name}.scp.tmp"
-    kaldiio.save_ark(str(ark), dict(rows), scp=str(tmp_scp))
+    # float32 (and float64) rows are Kaldi matrices; other dtypes (float16 storage) are .npy records in the
+    # ark, which kaldiio reads back with their dtype (Kaldi's own binaries cannot)
+    kaldi = all(r.dtype in (np.float32, np.float64) for _, r in rows)
+    kaldiio.save_ark(str(ark), dict(rows), scp=str(tmp_scp), write_function=None if kaldi else "numpy")
     text = tmp_scp.read_text()
     tmp_scp.unlink()
     return text

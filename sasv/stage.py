@@ -19,7 +19,14 @@ from sasv.cli import ArgumentParser, auto_int
 from sasv.conf import ConfError, load_conf, load_model
 from sasv.cpu_kernels import CPU_KERNELS
 from sasv.datadir import read_wav_scp, validate_datadir
-from sasv.engines import AUTOCAST_DTYPES, EngineOptions, EngineSpec, build_engine, resolve_device
+from sasv.engines import (
+    AUTOCAST_DTYPES,
+    EMBEDDING_DTYPES,
+    EngineOptions,
+    EngineSpec,
+    build_engine,
+    resolve_device,
+)
 from sasv.exp_layout import ExpLayout
 from sasv.jobs import JobOptions, default_num_workers, job_devices
 from sasv.locking import exclusive_lock
@@ -87,6 +94,13 @@ def model_stage_parser(kind: str, prog: str, description: str) -> ArgumentParser
             default="none",
             choices=sorted(AUTOCAST_DTYPES),
             help="mixed precision for the model (GPU; drifts from fp32, see docs); default: none",
+        )
+        p.add_argument(
+            "--embedding_dtype",
+            default="float32",
+            choices=sorted(EMBEDDING_DTYPES),
+            help="how embedding rows are stored: float16 halves the arks, rounding them (see "
+            "docs/PERFORMANCE.md); default: float32",
         )
     p.add_argument(
         "--chunk_size", type=positive_int, default=DEFAULT_CHUNK_SIZE, help="utterances per resumable chunk"
@@ -180,6 +194,7 @@ def stage_main(kind: str, prog: str, description: str, argv: Sequence[str] | Non
         threads=args.threads or None,
         autocast=getattr(args, "autocast", "none"),
         cpu_kernels=args.cpu_kernels,
+        embedding_dtype=getattr(args, "embedding_dtype", "float32"),
     )
     run_model_stage(
         kind, args.conf, args.data_dirs, args.exp_dir, options, args.nj, args.num_workers, args.chunk_size,

@@ -75,9 +75,11 @@ def setup(corpus: Path, tmp_path: Path) -> dict[str, Path]:
     return {"data": data, "conf": conf, "checkpoint": checkpoint, "root": tmp_path}
 
 
-def extract(s: dict[str, Path], exp: Path, chunk_size: int = CHUNK) -> dict[str, np.ndarray]:
+def extract(
+    s: dict[str, Path], exp: Path, chunk_size: int = CHUNK, dtype: str = "float32"
+) -> dict[str, np.ndarray]:
     code = sasv("extract_embeddings", "--conf", s["conf"], "--data_dirs", s["data"] / "dev", "--exp_dir", exp,
-                "--device", "cpu", "--chunk_size", str(chunk_size))  # fmt: skip
+                "--device", "cpu", "--chunk_size", str(chunk_size), "--embedding_dtype", dtype)  # fmt: skip
     assert code == 0
     return read_embeddings(ExpLayout(exp).stage_output("tiny_resnet", "asv", "dev").file)
 
@@ -177,3 +179,42 @@ def test_every_chunk_index_and_output_is_renamed_into_place(setup, monkeypatch) 
     assert len(indexes) >= 2
     assert set(indexes) <= set(renamed)
     assert {out.file.name, out.marker.name} <= set(renamed)
+
+
+def ark_bytes(exp: Path) -> int:
+    chunk_dir = ExpLayout(exp).stage_output("tiny_resnet", "asv", "dev").chunk_dir
+    return sum(p.stat().st_size for p in chunk_dir.glob("*.ark"))
+
+
+def test_float16_storage_is_float32_rounded_and_recomputed_when_switched(setup) -> None:
+    """--embedding_dtype float16: the rows are the float32 rows rounded to float16 (read back as float32),
+    the arks take 2 bytes a value instead of 4, and switching the option either way recomputes (no reuse)."""
+    exp = setup["root"] / "exp"
+    full = extract(setup, exp)
+    full_bytes = ark_bytes(exp)
+    half = extract(setup, exp, dtype="float16")
+    assert sorted(half) == sorted(full)
+    for utt, rows in full.items():
+        assert half[utt].dtype == np.float32
+        np.testing.assert_array_equal(half[utt], rows.astype(np.float16).astype(np.float32), err_msg=utt)
+    assert any(not np.array_equal(half[u], full[u]) for u in full), "float16 must round something"
+    values = sum(rows.size for rows in full.values())
+    assert ark_bytes(exp) <= full_bytes - 2 * values + 128 * len(full)  # 2 bytes a value (+ a .npy header)
+    assert_equal_embeddings(extract(setup, exp), full)
+
+
+def test_float16_overflow_is_an_error_not_inf() -> None:
+    from sasv.engines import EmbeddingEngine, EmbeddingRangeError, EngineOptions
+
+    class Huge(torch.nn.Module):
+        def forward(self, x):
+            return x[:, :4] * 0 + 1e5
+
+    engine = EmbeddingEngine(Huge(), torch.device("cpu"), 2, cpu_kernels="torch", storage_dtype=np.float16)
+    with pytest.raises(EmbeddingRangeError, match="does not fit float16"):
+        engine.compute([np.zeros(50_000, np.float32)])
+    assert EngineOptions().fingerprint_suffix("asv") == " autocast=none"  # outputs made before stay valid
+    half = EngineOptions(embedding_dtype="float16")
+    assert half.fingerprint_suffix("asv").endswith("embedding_dtype=float16")
+    with pytest.raises(ValueError, match="embedding_dtype must be one of"):
+        EngineOptions(embedding_dtype="int8")
