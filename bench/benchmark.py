@@ -15,13 +15,16 @@ Reported: utterances/s, real-time factor (processing seconds per second of audio
 counted once per input size with FlopCounterMode on fake tensors) as a fraction of this machine's fp32
 sgemm rate, and the largest difference between the two paths' embeddings; bf16 autocast drift; scoring
 time (speaker models + cosine + fusion + 3 EERs) for 10^4..10^6 trials; ASVspoof 5's official metrics
-(a-DCF[sasv2024], min t-DCF, t-EER) at its eval list's size. Times are medians over
+(a-DCF[sasv2024], min t-DCF, t-EER) at its eval list's size; ``sasv compute_metrics`` against a plain sklearn
+reader (peak memory, time) and, with ``--scale 512``, scoring at ASVspoof 5 eval's size in bounded memory
+with float16 storage's drift (both from bench/scale.py). Times are medians over
 ``--repeats`` interleaved runs: on a shared machine single runs are noise. Markdown to stdout (and --out).
 
     python bench/benchmark.py                      # everything, ~15 min on 2 cores
     python bench/benchmark.py --models ecapa_tdnn aasist --utts 8 --threads 1
     python bench/benchmark.py --device cuda --threads 4   # a GPU (written blind: no GPU where it was made)
-    python bench/benchmark.py --models --trials --threads 1   # only the ASVspoof 5 metrics
+    python bench/benchmark.py --models --trials --threads 1 --metrics_lines   # only the ASVspoof 5 metrics
+    python bench/benchmark.py --models --trials --official_metrics_trials --scale 512   # scoring at scale
 """
 
 from __future__ import annotations
@@ -58,6 +61,10 @@ from sasv.engines import Engine, EngineOptions, EngineSpec, build_engine, exact_
 from sasv.exp_layout import cm_scores_output, embeddings_output
 from sasv.jobs import JobOptions, default_num_workers, job_devices
 from sasv.outputs import read_embeddings
+
+sys.path.insert(0, str(Path(__file__).parent))
+import scale  # noqa: E402  (bench/scale.py, beside this script)
+
 from sasv.synthvoice import draw_voice, synthesize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -516,6 +523,22 @@ def main() -> int:
         help="sizes for ASVspoof 5's metrics (default: its eval list, 834,536 trials)",
     )
     p.add_argument(
+        "--metrics_lines",
+        type=float,
+        nargs="*",
+        default=[1e6],
+        help="sasv compute_metrics against a plain sklearn reader on files of these sizes (bench/scale.py)",
+    )
+    p.add_argument(
+        "--scale",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="DIM",
+        help="scoring at ASVspoof 5 eval's size with DIM-d embeddings, peak memory, float16 drift "
+        "(bench/scale.py; 8.4 GB of temporary arks at 512)",
+    )
+    p.add_argument(
         "--autocast_utts", type=int, default=2, help="utterances for the bf16 drift check (0: off)"
     )
     p.add_argument("--seed", type=int, default=0)
@@ -601,6 +624,17 @@ def main() -> int:
             official.append(f"| {int(n):,} | {bench_official_metrics(int(n), repeats=3):.3f} |")
         print("\n".join(official), flush=True)
         out += official
+    for n in args.metrics_lines:
+        section = ["", f"## compute_metrics on {int(n):,} lines (median of 3, alternating; peak memory)", ""]
+        section += [*scale.METRICS_HEADER, *scale.metrics_rows(int(n))]
+        print("\n".join(section), flush=True)
+        out += section
+    for dim in args.scale:
+        section = ["", f"## Scoring at ASVspoof 5 eval's size ({dim}-d rows; peak resident memory)", ""]
+        with tempfile.TemporaryDirectory(prefix="sasv-scale-") as tmp:
+            section += [*scale.SCORING_HEADER, *scale.scoring_rows(Path(tmp), dim, True, True, args.seed)]
+        print("\n".join(section), flush=True)
+        out += section
     tail = [
         "",
         f"load average at end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; "
