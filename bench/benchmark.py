@@ -199,20 +199,25 @@ def random_conf(name: str) -> ModelConf:
     return dataclasses.replace(load_conf(REPO / MODELS[name]), checkpoint=None)
 
 
-def workload_flops(model: nn.Module, lengths: Sequence[int], cm: bool) -> float:
-    """FLOPs of the whole workload: one forward per distinct input size, counted on fake tensors."""
+def forward_flops(model: nn.Module, samples: int) -> int:
+    """FLOPs of one forward of a (1, samples) waveform, counted on fake tensors (nothing is computed)."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
+    counter = FlopCounterMode(display=False)
+    with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        x = mode.from_tensor(torch.zeros(1, samples))
+        with counter:
+            model(x)
+    return counter.get_total_flops()
+
+
+def workload_flops(model: nn.Module, lengths: Sequence[int], cm: bool) -> float:
+    """FLOPs of the whole workload: one forward per distinct input size, counted on fake tensors."""
     cache: dict[int, int] = {}
 
     def count(samples: int) -> int:
         if samples not in cache:
-            counter = FlopCounterMode(display=False)
-            with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True) as mode:
-                x = mode.from_tensor(torch.zeros(1, samples))
-                with counter:
-                    model(x)
-            cache[samples] = counter.get_total_flops()
+            cache[samples] = forward_flops(model, samples)
         return cache[samples]
 
     if cm:
