@@ -3,8 +3,11 @@ import pytest
 import soundfile as sf
 
 from sasv.audio import (
+    CLIPPED_FRACTION,
+    CLIPPED_LEVEL,
     CM_SAMPLES,
     MIN_SAMPLES,
+    NEAR_SILENT_PEAK,
     SEGMENT_SAMPLES,
     AudioError,
     audio_problem,
@@ -135,3 +138,35 @@ def test_suspicious_audio_is_named_by_what_is_wrong(tmp_path):
         "speech": str(_write(tmp_path / "v.flac", speech)),
     }
     assert find_suspect_audio(wav_scp) == {"silent": "digital silence (every sample is 0)"}
+
+
+def test_audio_limits_are_inclusive_where_documented(tmp_path):
+    """The limits themselves (found by mutation testing): full scale 1.0 is audio, a peak of exactly
+    NEAR_SILENT_PEAK is not near-silent, samples at exactly CLIPPED_LEVEL count as clipped, and exactly
+    CLIPPED_FRACTION of them is heavy clipping; the messages' numbers are computed, not approximated."""
+    full_scale = np.zeros(1000, dtype=np.float32)
+    full_scale[10] = -1.0
+    assert read_audio(_write(tmp_path / "full.wav", full_scale, subtype="FLOAT")).min() == -1.0
+    short = _write(tmp_path / "short.flac", np.full(300, 0.1, dtype=np.float32))
+    with pytest.raises(AudioError, match=r"fewer than the 400 \(25 ms\) the models' front-ends need"):
+        read_audio(short)
+    quiet = np.zeros(1000)
+    quiet[0] = NEAR_SILENT_PEAK
+    assert audio_problem(quiet) is None
+    assert audio_problem(np.zeros(0)) == "digital silence (every sample is 0)"
+    wav = np.full(1000, 0.5)
+    wav[:10] = CLIPPED_LEVEL  # exactly 1 %
+    assert CLIPPED_FRACTION == 0.01
+    assert audio_problem(wav) == "heavily clipped (1.0 % of the samples at full scale)"
+    wav[:200] = 1.0
+    assert audio_problem(wav) == "heavily clipped (20.0 % of the samples at full scale)"
+    wav[:10] = -1.0
+    wav[:3] = 0.5  # 0.7 %
+    assert audio_problem(wav) is None
+
+
+def test_cm_input_of_one_sample_and_of_other_shapes():
+    np.testing.assert_array_equal(cm_input(np.array([0.25], dtype=np.float32)), np.full(CM_SAMPLES, 0.25))
+    for bad in (np.zeros((2, 100), dtype=np.float32), np.zeros(0, dtype=np.float32)):
+        with pytest.raises(ValueError, match="expected a non-empty 1-D waveform, got shape"):
+            cm_input(bad)
