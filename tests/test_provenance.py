@@ -1,0 +1,46 @@
+"""Model records and keys (sasv.provenance): what a record says about the weights, and a key that changes
+with the conf and the checkpoint and nothing else (gaps found by mutation testing)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from sasv.conf import LoadedModel, load_conf, parse_conf
+from sasv.fileio import sha256_file
+from sasv.provenance import model_key, model_record, weights_origin
+from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
+
+
+def test_model_record_names_the_checkpoint_and_what_it_was_trained_on(tmp_path):
+    checkpoint = {"path": str(tmp_path / "w.pt"), "format": "plain", "trained_on": "VoxCeleb2 dev (here)"}
+    conf = load_conf(write_tiny_conf(tmp_path, TINY_ECAPA, checkpoint=checkpoint))
+    record = model_record(LoadedModel(nn.Identity(), conf, "ab" * 32))
+    assert record == {
+        "name": "tiny_ecapa",
+        "kind": "asv",
+        "arch": "ecapa_tdnn",
+        "conf": conf.source,
+        "conf_sha256": sha256_file(conf.source),
+        "checkpoint": str(tmp_path / "w.pt"),
+        "checkpoint_sha256": "ab" * 32,
+        "pretrained": True,
+        "trained_on": "VoxCeleb2 dev (here)",
+    }
+    assert weights_origin(record) == "trained on VoxCeleb2 dev (here)"
+    assert weights_origin({**record, "trained_on": None}) == "published checkpoint"
+    assert weights_origin(model_record(LoadedModel(nn.Identity(), conf, None))) == (
+        "RANDOMLY INITIALISED (no checkpoint)"
+    )
+
+
+def test_model_key_changes_with_conf_text_and_weights_only(tmp_path):
+    conf = load_conf(write_tiny_conf(tmp_path, TINY_ECAPA))
+    key = model_key(LoadedModel(nn.Identity(), conf, "a" * 64))
+    assert model_key(LoadedModel(nn.Linear(1, 1), conf, "a" * 64)) == key  # the module object is not input
+    assert model_key(LoadedModel(nn.Identity(), conf, "b" * 64)) != key
+    other = load_conf(write_tiny_conf(tmp_path, {**TINY_ECAPA, "args": {"C": 8}}))
+    assert model_key(LoadedModel(nn.Identity(), other, "a" * 64)) != key
+    in_memory = parse_conf(dict(TINY_ECAPA))  # no conf file behind it: keyed by the weights alone
+    assert model_key(LoadedModel(nn.Identity(), in_memory, "a" * 64)) != model_key(
+        LoadedModel(nn.Identity(), in_memory, None)
+    )
