@@ -201,8 +201,9 @@ def _fields_per_line(text: str) -> np.ndarray:
     space = _ASCII_WHITESPACE[chars]
     starts = ~space
     starts[1:] &= space[:-1]
-    line_of = np.cumsum(chars == _NEWLINE, dtype=np.int32)
-    return np.bincount(line_of[starts], minlength=int(line_of[-1]) + 1 if line_of.size else 1)
+    newlines = np.flatnonzero(chars == _NEWLINE)
+    line_of_start = np.searchsorted(newlines, np.flatnonzero(starts))  # newlines before each token
+    return np.bincount(line_of_start, minlength=newlines.size + 1)
 
 
 def _read_block(
