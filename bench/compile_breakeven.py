@@ -5,10 +5,10 @@ For each model (real-size conf, seeded random weights) the 3 s segment forward (
 for 2-D models; the segments are 5 of an utterance's 6 rows and most of its FLOPs) is timed as the stages
 run it (eager, oneDNN routing) and compiled (inductor, ``dynamic=False``: one graph for the one segment
 shape; compiled from the model with torch's own kernels, since dynamo does not trace the routed oneDNN
-calls; inductor picks its own). Reported: compile time (first call), eager and compiled seconds per segment (median of 5), the
-largest relative difference of the compiled output, and the break-even in utterances: compile time /
-(5 x time saved per segment). Full utterances have as many shapes as lengths and would recompile per
-length (or run a slower dynamic-shape graph), so they are left eager in this estimate.
+calls; inductor picks its own). Reported: compile time (first call), eager and compiled seconds per
+segment (median of 5), the largest relative difference of the compiled output, and the break-even in
+utterances: compile time / (5 x time saved per segment). Full utterances have as many shapes as lengths
+and would recompile per length (or run a slower dynamic-shape graph), so they stay eager in this estimate.
 
     OMP_NUM_THREADS=1 python bench/compile_breakeven.py --models se_resnet34 ecapa_tdnn
 """
