@@ -315,3 +315,18 @@ def test_merged_output_check_names_the_first_difference(tmp_path):
         StaleOutputError, match=r"hold 2 embeddings for 3 expected utterances ; delete that folder"
     ):
         _check_merged("a ark:1\nb ark:2\n", items, out, "embeddings")
+
+
+def test_a_finished_output_is_skipped_without_computing(corpus, tmp_path, caplog):
+    """The completion marker's fingerprint makes a re-run with the same inputs a no-op (mutation testing:
+    writing or checking the marker without the fingerprint recomputed from the chunks, unnoticed)."""
+    engine = CountermeasureEngine(TwoLogits(), torch.device("cpu"), model_batch=3)
+    out = cm_scores_output(tmp_path / "cm" / "cm_scores.txt")
+    run_chunked(engine, corpus, out, "cm", chunk_size=3)
+    compute, calls = engine.compute, []
+    engine.compute = lambda wavs: calls.append(len(wavs)) or compute(wavs)
+    caplog.set_level("INFO", logger="sasv.chunked")
+    run_chunked(engine, corpus, out, "cm", chunk_size=3)
+    assert calls == [] and "is complete for these inputs: skipping" in caplog.text
+    run_chunked(engine, corpus, out, "another model", chunk_size=3)
+    assert sum(calls) == len(corpus)
