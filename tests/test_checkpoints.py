@@ -109,6 +109,9 @@ def test_format_prefix_and_ignored_keys():
         "speaker_loss.weight": torch.zeros(1),
     }
     assert sorted(map_checkpoint_keys(state, fmt)) == ["fc.weight", "frontend.mel_fb"]
+    # an ignored key first: the keys after it are still mapped (mutation testing: `break` for `continue`)
+    reordered = {"speaker_loss.weight": torch.zeros(1), **state}
+    assert sorted(map_checkpoint_keys(reordered, fmt)) == ["fc.weight", "frontend.mel_fb"]
     with pytest.raises(CheckpointError, match="neither the model prefix"):
         map_checkpoint_keys({"something.else": torch.zeros(1)}, fmt)
 
