@@ -31,8 +31,8 @@ if TYPE_CHECKING:
     from sasv.conf import LoadedModel, ModelConf
 
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-# how embedding rows are stored: float16 halves the arks (ASVspoof 5 eval: 8.4 -> 4.2 GB at 512-d) at a
-# measured cost in the scores (docs/PERFORMANCE.md)
+# how embedding rows are stored: float16 halves the arks, at a small measured cost in the scores
+# (docs/PERFORMANCE.md), where disk is the limit (ASVspoof 5)
 EMBEDDING_DTYPES: dict[str, type[np.floating]] = {"float32": np.float32, "float16": np.float16}
 # Model batch on CPU for models with 2-D convolutions (ResNets, AASIST), measured fastest for each of them
 # (docs/PERFORMANCE.md): their activations are ~12 MB per 3 s segment, so a batch of 5 already runs the

@@ -65,8 +65,8 @@ class EmbeddingArchive:
     """A merged ``xvector.scp`` read lazily: which utterances it holds (from the index text alone), and
     the rows of the utterances asked for, streamed in index order.
 
-    ASVspoof 5 eval has 681,872 utterances: six 512-d float32 rows each are 8.4 GB, which scoring never
-    needs at once (it keeps one vector per test utterance and the enrolment rows).
+    At ASVspoof 5's size the six rows of every utterance do not fit in memory at once, and scoring never
+    needs them at once: it keeps one vector per test utterance and the enrolment rows.
     """
 
     def __init__(self, scp: str | Path) -> None:
