@@ -228,12 +228,11 @@ def _read_block(
     del tokens
     table: list[np.ndarray] = [np.array(column, dtype=str) for column in raw[: n_text - 1]]
     # the key column through a dict (4x faster than a string array and isin): codes, then the names back
-    codes = np.fromiter(map(_KEY_INDEX.get, raw[3], repeat(-1)), dtype=np.int8, count=len(raw[3]))
+    keys = raw[n_text - 1]
+    codes = np.fromiter(map(_KEY_INDEX.get, keys, repeat(-1)), dtype=np.int8, count=len(keys))
     if (codes < 0).any():
         first = int(np.flatnonzero(codes < 0)[0])
-        raise ScoreFileError(
-            f"{path}:{linenos[first]}: key {raw[3][first]!r} is not one of {', '.join(KEYS)}"
-        )
+        raise ScoreFileError(f"{path}:{linenos[first]}: key {keys[first]!r} is not one of {', '.join(KEYS)}")
     table.append(_KEY_NAMES[codes])
     for index in range(n_text, n_columns):
         column = raw[index]
