@@ -3,7 +3,8 @@
 The EERs of :mod:`sasv.metrics` are threshold-free summaries at one operating point; the SASV follow-up work
 (a-DCF, ASVspoof 5) and NIST SRE report *costs* at application-defined priors instead. Both are minimum costs
 over thresholds with the rule "reject a trial whose score is <= threshold, accept it otherwise", so they
-share one ascending sort and one cumulative count of rejected trials per key. ``min_a_dcf`` matches the
+share one sort (:class:`~sasv.metrics.RankedScores`, also the EERs') and one cumulative count of rejected
+trials per key. ``min_a_dcf`` matches the
 authors' ``calculate_a_dcf`` (shimhz/a_DCF) to the last bit. A cost whose classes are missing is ``None``.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sasv.metrics import KEYS, scores_and_codes
+from sasv.metrics import KEYS, RankedScores
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ class MinCost:
     threshold: float
 
 
-def _reject_counts(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _reject_counts(ranked: RankedScores) -> tuple[np.ndarray, np.ndarray]:
     """Thresholds and per-key counts of rejected trials for every distinct operating point, ascending.
 
     Row 0 is the accept-everything state, with the threshold ``min(score) - 1e-8`` used by the official
@@ -99,9 +100,8 @@ def _reject_counts(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, n
     (the official a-DCF walk visits them too, but targets-first within a tie, so they never win; see the
     golden fixtures' README). Returns ``(thresholds (m,), counts (m, 3))`` with columns in ``KEYS`` order.
     """
-    order = np.argsort(values, kind="stable")
-    sorted_values = values[order]
-    sorted_codes = codes[order]
+    sorted_values = ranked.scores[::-1]  # ascending views of the one descending sort
+    sorted_codes = ranked.codes[::-1]
     run_ends = np.append(np.flatnonzero(np.diff(sorted_values)), sorted_values.size - 1)
     counts = np.zeros((run_ends.size + 1, len(KEYS)), dtype=np.int64)
     for code in range(len(KEYS)):
@@ -162,10 +162,10 @@ def min_a_dcf(
     sits at an operating point an application would use. ``None`` when a key is missing: every term of the
     cost needs its population. Vectorised: one sort, cumulative counts (1e6 trials well under a second).
     """
-    values, codes = scores_and_codes(scores, keys)
-    if values.size == 0:
+    ranked = RankedScores.of(scores, keys)
+    if ranked.scores.size == 0:
         return None
-    thresholds, counts = _reject_counts(values, codes)
+    thresholds, counts = _reject_counts(ranked)
     return _a_dcf_from_counts(thresholds, counts, counts[-1], cost)
 
 
@@ -185,10 +185,10 @@ def min_dcf(
     """
     if not 0.0 < p_target < 1.0:
         raise ValueError(f"p_target must be in (0, 1), got {p_target}")
-    values, codes = scores_and_codes(scores, keys)
-    if values.size == 0:
+    ranked = RankedScores.of(scores, keys)
+    if ranked.scores.size == 0:
         return None
-    thresholds, counts = _reject_counts(values, codes)
+    thresholds, counts = _reject_counts(ranked)
     return _min_dcf_from_counts(thresholds, counts, counts[-1], p_target, c_miss, c_fa)
 
 
@@ -208,17 +208,25 @@ def detection_costs(
 
     These are the result keys of the recipe's JSON records; a cost whose classes are missing is ``None``.
     """
+    return ranked_costs(RankedScores.of(scores, keys), a_dcf_models, p_targets)
+
+
+def ranked_costs(
+    ranked: RankedScores,
+    a_dcf_models: Sequence[str] = ("paper",),
+    p_targets: Sequence[float] = MIN_DCF_P_TARGETS,
+) -> dict[str, float | None]:
+    """:func:`detection_costs` of a ranked list (its sort shared with the EERs of the same list)."""
     unknown = [m for m in a_dcf_models if m not in A_DCF_COST_MODELS]
     if unknown:
         raise ValueError(f"unknown a-DCF cost model {unknown[0]!r} (known: {', '.join(A_DCF_COST_MODELS)})")
-    values, codes = scores_and_codes(scores, keys)
     result: dict[str, float | None] = {}
     for model in a_dcf_models:
         result.update({a_dcf_key(model): None, a_dcf_threshold_key(model): None})
     result.update({min_dcf_name(p): None for p in p_targets})
-    if values.size == 0:
+    if ranked.scores.size == 0:
         return result
-    thresholds, counts = _reject_counts(values, codes)
+    thresholds, counts = _reject_counts(ranked)
     totals = counts[-1]
     for model in a_dcf_models:
         a_dcf = _a_dcf_from_counts(thresholds, counts, totals, A_DCF_COST_MODELS[model])

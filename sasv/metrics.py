@@ -20,6 +20,7 @@ in :mod:`sasv.detection_costs`.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import brentq
@@ -84,7 +85,11 @@ def key_codes(keys: Sequence[str] | np.ndarray) -> np.ndarray:
 
 def count_keys(keys: Sequence[str] | np.ndarray) -> dict[str, int]:
     """Count trials per key (plus ``total``), so reports can show which populations an EER rests on."""
-    codes = key_codes(keys)
+    return count_codes(key_codes(keys))
+
+
+def count_codes(codes: np.ndarray) -> dict[str, int]:
+    """:func:`count_keys` of key codes already checked by :func:`key_codes`."""
     counts = np.bincount(codes, minlength=len(KEYS)) if codes.size else np.zeros(len(KEYS), dtype=np.int64)
     result = {name: int(counts[code]) for code, name in enumerate(KEYS)}
     result["total"] = int(codes.size)
@@ -145,6 +150,31 @@ def compute_eer(
     return _eer_sorted(scores[order], labels[order])
 
 
+@dataclass(frozen=True, eq=False)
+class RankedScores:
+    """One score list sorted once, highest score first, with its key codes in the same order.
+
+    Sorting is the only super-linear step of the metrics: the three EERs (:func:`ranked_eers`) and every
+    detection cost (:func:`sasv.detection_costs.ranked_costs`) of a list are read off this one sort. The
+    order within a run of tied scores is unspecified; no metric depends on it (each counts trials at the
+    ends of runs only).
+    """
+
+    scores: np.ndarray
+    codes: np.ndarray
+
+    @classmethod
+    def of(cls, scores: Sequence[float] | np.ndarray, keys: Sequence[str] | np.ndarray) -> RankedScores:
+        """Check scores and keys (:func:`scores_and_codes`) and sort them."""
+        return cls.of_codes(*scores_and_codes(scores, keys))
+
+    @classmethod
+    def of_codes(cls, values: np.ndarray, codes: np.ndarray) -> RankedScores:
+        """Sort finite float64 scores and their key codes, both already checked."""
+        order = np.argsort(-values)
+        return cls(values[order], codes[order])
+
+
 def sasv_eers(
     scores: Sequence[float] | np.ndarray, keys: Sequence[str] | np.ndarray
 ) -> dict[str, float | None]:
@@ -152,16 +182,15 @@ def sasv_eers(
 
     Returns ``{'sasv_eer', 'sv_eer', 'spf_eer'}``; an EER whose classes are not all present is ``None`` (see
     the module docstring), so a caller has to decide how to show it instead of printing a wrong number.
-    All three EERs reuse one descending sort of the scores: a subset of a sorted array is still sorted.
     """
-    values = as_scores(scores, "scores")
-    codes = key_codes(keys)
-    if codes.size != values.size:
-        raise ValueError(f"{values.size} scores but {codes.size} keys: they must describe the same trials")
-    present = set(np.unique(codes).tolist())
-    order = np.argsort(-values)
-    sorted_scores = values[order]
-    sorted_codes = codes[order]
+    return ranked_eers(RankedScores.of(scores, keys))
+
+
+def ranked_eers(ranked: RankedScores) -> dict[str, float | None]:
+    """:func:`sasv_eers` of a ranked list: all three EERs reuse its sort (a subset of a sorted array is
+    still sorted)."""
+    sorted_scores, sorted_codes = ranked.scores, ranked.codes
+    present = set(np.unique(sorted_codes).tolist())
     result: dict[str, float | None] = {}
     for name, (positive, negatives) in EER_DEFINITIONS.items():
         needed = [KEYS.index(positive), *(KEYS.index(k) for k in negatives)]

@@ -15,9 +15,18 @@ from pathlib import Path
 
 import numpy as np
 
-from sasv.detection_costs import A_DCF_COST_MODELS, MIN_DCF_P_TARGETS, detection_costs, min_a_dcf
+from sasv.detection_costs import A_DCF_COST_MODELS, MIN_DCF_P_TARGETS, min_a_dcf, ranked_costs
 from sasv.errors import SasvError
-from sasv.metrics import cm_eer, count_keys, sasv_eers, spf_eer_by_attack
+from sasv.metrics import (
+    RankedScores,
+    as_scores,
+    cm_eer,
+    count_codes,
+    count_keys,
+    ranked_eers,
+    sasv_eers,
+    spf_eer_by_attack,
+)
 from sasv.protocols import BONAFIDE, NONTARGET, SPOOF, TARGET
 from sasv.score_files import ScoreFileError, TrialScores
 from sasv.tandem_metrics import min_t_dcf, t_eer
@@ -102,10 +111,19 @@ def extended_metrics(scores: TrialScores, choice: MetricChoice = MetricChoice())
     ``spf_eer_by_attack`` ({attack: fraction}). Costs are plain normalised numbers, EERs fractions, like
     :func:`sasv_eers`.
     """
-    result: dict = record_costs(scores, choice)
-    result["cm_eer"] = None if scores.cm is None else cm_eer(scores.utt, scores.key, scores.cm)
-    result[ATTACK_BREAKDOWN_KEY] = attack_breakdown(scores)
-    return result
+    return {**record_costs(scores, choice), **_beyond_costs(scores)}
+
+
+def _beyond_costs(scores: TrialScores) -> dict:
+    return {
+        "cm_eer": None if scores.cm is None else cm_eer(scores.utt, scores.key, scores.cm),
+        ATTACK_BREAKDOWN_KEY: attack_breakdown(scores),
+    }
+
+
+def rank_trials(scores: TrialScores) -> RankedScores:
+    """The fused scores of a score list sorted once (finite, else an error), for all its metrics."""
+    return RankedScores.of_codes(as_scores(scores.fused, "scores"), scores.codes)
 
 
 def record_costs(scores: TrialScores, choice: MetricChoice) -> dict:
@@ -113,13 +131,25 @@ def record_costs(scores: TrialScores, choice: MetricChoice) -> dict:
     and ``min_dcf_0.05`` (normalised SV minDCF, target vs nontarget, Cmiss = Cfa = 1), and with
     ``choice.tandem`` ``min_t_dcf`` and ``t_eer`` (:func:`tandem_metrics`; ``None`` without ASV and CM
     scores)."""
-    result: dict = dict(detection_costs(scores.fused, scores.key, choice.a_dcf_models, MIN_DCF_P_TARGETS))
-    if choice.tandem:
-        if scores.asv is None or scores.cm is None:
-            result.update(min_t_dcf=None, t_eer=None)
-        else:
-            result.update(tandem_metrics(scores.asv, scores.cm, scores.key))
-    return result
+    costs = ranked_costs(rank_trials(scores), choice.a_dcf_models, MIN_DCF_P_TARGETS)
+    return {**costs, **_tandem(scores, choice)}
+
+
+def _tandem(scores: TrialScores, choice: MetricChoice) -> dict:
+    if not choice.tandem:
+        return {}
+    if scores.asv is None or scores.cm is None:
+        return {"min_t_dcf": None, "t_eer": None}
+    return tandem_metrics(scores.asv, scores.cm, scores.key)
+
+
+def fused_record(ranked: RankedScores, choice: MetricChoice = MetricChoice()) -> dict:
+    """SASV-, SV-, SPF-EER, ``counts`` per key and the detection costs ``choice`` names of one ranked list
+    of fused scores: every metric that needs nothing but the fused scores and keys (all that a submission
+    file's record holds), read off one sort."""
+    record: dict = {**ranked_eers(ranked), "counts": count_codes(ranked.codes)}
+    record.update(ranked_costs(ranked, choice.a_dcf_models, MIN_DCF_P_TARGETS))
+    return record
 
 
 def metrics_record(
@@ -135,8 +165,10 @@ def metrics_record(
     with two different CM scores, ...) are then a :class:`~sasv.scoring.ScoreFileError` naming it.
     """
     try:
-        record: dict = {**sasv_eers(scores.fused, scores.key), "counts": count_keys(scores.key)}
-        record.update(extended_metrics(scores, choice) if extended else record_costs(scores, choice))
+        record = fused_record(rank_trials(scores), choice)
+        record.update(_tandem(scores, choice))
+        if extended:
+            record.update(_beyond_costs(scores))
     except ValueError as err:
         if source is None:
             raise

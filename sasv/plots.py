@@ -20,7 +20,7 @@ from scipy.special import logit
 from scipy.stats import norm
 
 from sasv.fileio import atomic_output
-from sasv.metrics import EER_DEFINITIONS, KEYS, NONTARGET, SPOOF, TARGET, key_codes, sasv_eers
+from sasv.metrics import EER_DEFINITIONS, KEYS, NONTARGET, SPOOF, TARGET, sasv_eers
 from sasv.score_files import TrialScores
 
 # Probit-axis ticks (fractions). The axes follow the data (:func:`det_limits`): they reach down to the
@@ -90,7 +90,7 @@ def _save(fig: Figure, path: str | os.PathLike[str]) -> None:
 
 def _det_curves(scores: TrialScores) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
     """task -> (P_fa, P_miss, EER) for the SASV, SV and SPF tasks whose classes are present."""
-    codes = key_codes(scores.key)
+    codes = scores.codes
     eers = sasv_eers(scores.fused, scores.key)
     curves = {}
     for name, (positive, negatives) in EER_DEFINITIONS.items():

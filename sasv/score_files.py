@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from itertools import repeat
 
 import numpy as np
@@ -32,9 +32,6 @@ ScoreRow = tuple[str, str, str, str, float, float, float]
 # characters per block of _read_table (~33,000 trial lines): its text, tokens and arrays are in memory at once
 _READ_BLOCK_CHARS = 1 << 21
 _NEWLINE = ord("\n")
-# what str.split() splits ASCII text at
-_ASCII_WHITESPACE = np.zeros(256, dtype=bool)
-_ASCII_WHITESPACE[[ord(c) for c in " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"]] = True
 _KEY_INDEX = {name: code for code, name in enumerate(KEYS)}
 _KEY_NAMES = np.array(KEYS)
 
@@ -54,25 +51,26 @@ class TrialScores:
     fused: np.ndarray
     asv: np.ndarray | None = None
     cm: np.ndarray | None = None
+    # the key column as codes (index in KEYS), checked and converted once for every metric of the list
+    codes: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
+        columns = [f for f in fields(self) if f.init]
+        for column in columns:
+            value = getattr(self, column.name)
             if value is None:
                 continue
-            if field.name in ("spk", "utt", "attack", "key"):
+            if column.name in ("spk", "utt", "attack", "key"):
                 array = np.asarray(value, dtype=str)
             else:
                 array = np.asarray(value, dtype=np.float64)
             if array.ndim != 1:
-                raise ValueError(f"TrialScores.{field.name} must be 1-D, got shape {array.shape}")
-            object.__setattr__(self, field.name, array)
-        lengths = {
-            f.name: len(getattr(self, f.name)) for f in fields(self) if getattr(self, f.name) is not None
-        }
+                raise ValueError(f"TrialScores.{column.name} must be 1-D, got shape {array.shape}")
+            object.__setattr__(self, column.name, array)
+        lengths = {f.name: len(getattr(self, f.name)) for f in columns if getattr(self, f.name) is not None}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"TrialScores columns differ in length: {lengths}")
-        key_codes(self.key)
+        object.__setattr__(self, "codes", key_codes(self.key))
 
     def __len__(self) -> int:
         return len(self.key)
@@ -143,28 +141,31 @@ def _trials_from_rows(rows: list[ScoreRow]) -> TrialScores:
     return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=fused, asv=asv, cm=cm)
 
 
-def _read_table(path: str | os.PathLike[str], columns: Sequence[str], n_text: int = 4) -> list[np.ndarray]:
+def _read_table(
+    path: str | os.PathLike[str], columns: Sequence[str], n_text: int = 4, keep: Sequence[int] | None = None
+) -> list[np.ndarray]:
     """Read a whitespace-separated table column-wise; the first bad line fails as ``file:line: problem``.
 
-    The first ``n_text`` columns are identifiers (the 4th is the key), the rest finite floats. Blank lines are
-    skipped and CRLF endings tolerated (files often pass through other tools); anything else that is not
-    exactly one trial is an error, because a misparsed trial silently shifts an EER. The file is read in
-    blocks of :data:`_READ_BLOCK_CHARS` characters, each checked column-wise (field counts, keys, numbers; a
-    failure is mapped back to its line number), so the text and its tokens never exist for the whole file
-    at once: what stays is one numpy array per column.
+    The first ``n_text`` columns are identifiers (the last of them is the key, returned as codes: its index
+    in ``KEYS``), the rest finite floats. Blank lines are skipped and CRLF endings tolerated (files often
+    pass through other tools); anything else that is not exactly one trial is an error, because a misparsed
+    trial silently shifts an EER. ``keep``: the indices of the columns to return (default all); every column
+    is checked either way. The file is read in blocks of :data:`_READ_BLOCK_CHARS` characters, each checked
+    column-wise (field counts, keys, numbers; a failure is mapped back to its line number), so the text and
+    its tokens never exist for the whole file at once: what stays is one numpy array per kept column.
     """
-    n_columns = len(columns)
-    blocks: list[list[np.ndarray]] = [[] for _ in columns]
+    kept = list(range(len(columns))) if keep is None else list(keep)
+    blocks: list[list[np.ndarray]] = [[] for _ in kept]
     first_lineno = 1
     for text in _text_blocks(path):
         n_lines = text.count("\n") + 1
-        for index, column in enumerate(_read_block(path, text, first_lineno, columns, n_text)):
+        for index, column in enumerate(_read_block(path, text, first_lineno, columns, n_text, kept)):
             blocks[index].append(column)
         first_lineno += n_lines
     if not blocks[0] or not sum(map(len, blocks[0])):
         raise ScoreFileError(f"{path}: no trials (empty file)")
     table = []
-    for index in range(n_columns):  # one column at a time, its blocks freed as soon as they are joined
+    for index in range(len(kept)):  # one column at a time, its blocks freed as soon as they are joined
         table.append(np.concatenate(blocks[index]))
         blocks[index] = []
     return table
@@ -192,24 +193,34 @@ def _fields_per_line(text: str) -> np.ndarray:
     """``len(line.split())`` of every line of ``text`` (split at "\\n"), vectorised for ASCII text.
 
     A token starts at each non-whitespace character that follows whitespace (or starts the text); the
-    count per line is a bincount of those starts by line. Whitespace is what ``str.split`` splits at (in
-    ASCII also the separators \\x1c-\\x1f); other text takes the per-line split.
+    count per line is a bincount of those starts by line (the running count of newlines before them).
+    Whitespace is what ``str.split`` splits at (in ASCII also the separators \\x1c-\\x1f); other text
+    takes the per-line split.
     """
     if not text.isascii():
         return np.fromiter(map(len, map(str.split, text.split("\n"))), dtype=np.int64)
     chars = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-    space = _ASCII_WHITESPACE[chars]
+    if not chars.size:
+        return np.zeros(1, dtype=np.int64)
+    # \t\n\v\f\r (9-13), the separators \x1c-\x1f (28-31) and the space (32): unsigned wrap-around
+    # makes each range one comparison
+    space = (chars == 32) | ((chars - np.uint8(9)) <= 4) | ((chars - np.uint8(28)) <= 3)
     starts = ~space
     starts[1:] &= space[:-1]
-    newlines = np.flatnonzero(chars == _NEWLINE)
-    line_of_start = np.searchsorted(newlines, np.flatnonzero(starts))  # newlines before each token
-    return np.bincount(line_of_start, minlength=newlines.size + 1)
+    line_of_char = np.cumsum(chars == _NEWLINE, dtype=np.int32)
+    return np.bincount(line_of_char[starts], minlength=int(line_of_char[-1]) + 1)
 
 
 def _read_block(
-    path: str | os.PathLike[str], text: str, first_lineno: int, columns: Sequence[str], n_text: int
+    path: str | os.PathLike[str],
+    text: str,
+    first_lineno: int,
+    columns: Sequence[str],
+    n_text: int,
+    kept: Sequence[int],
 ) -> list[np.ndarray]:
-    """The columns of one block of text (line ``first_lineno`` first), checked as :func:`_read_table` says."""
+    """The ``kept`` columns of one block of text (line ``first_lineno`` first), checked as
+    :func:`_read_table` says."""
     n_columns = len(columns)
     counts = _fields_per_line(text)
     wrong = (counts != 0) & (counts != n_columns)
@@ -226,14 +237,14 @@ def _read_block(
     tokens = text.split()
     raw = [tokens[index::n_columns] for index in range(n_columns)]
     del tokens
-    table: list[np.ndarray] = [np.array(column, dtype=str) for column in raw[: n_text - 1]]
-    # the key column through a dict (4x faster than a string array and isin): codes, then the names back
+    table: dict[int, np.ndarray] = {i: np.array(raw[i], dtype=str) for i in kept if i < n_text - 1}
+    # the key column through a dict (4x faster than a string array and isin)
     keys = raw[n_text - 1]
     codes = np.fromiter(map(_KEY_INDEX.get, keys, repeat(-1)), dtype=np.int8, count=len(keys))
     if (codes < 0).any():
         first = int(np.flatnonzero(codes < 0)[0])
         raise ScoreFileError(f"{path}:{linenos[first]}: key {keys[first]!r} is not one of {', '.join(KEYS)}")
-    table.append(_KEY_NAMES[codes])
+    table[n_text - 1] = codes
     for index in range(n_text, n_columns):
         column = raw[index]
         try:
@@ -249,8 +260,8 @@ def _read_block(
             raise ScoreFileError(
                 f"{path}:{linenos[first]}: {columns[index]} is {column[first]!r}; scores must be finite"
             )
-        table.append(values)
-    return table
+        table[index] = values
+    return [table[index] for index in kept]
 
 
 def _is_float(token: str) -> bool:
@@ -263,11 +274,19 @@ def _is_float(token: str) -> bool:
 
 def read_score_file(path: str | os.PathLike[str]) -> TrialScores:
     """Read a file written by :func:`write_score_file`; scores come back as the exact float64 values."""
-    spk, utt, attack, key, asv, cm, fused = _read_table(path, SCORE_FILE_COLUMNS)
-    return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=fused, asv=asv, cm=cm)
+    spk, utt, attack, codes, asv, cm, fused = _read_table(path, SCORE_FILE_COLUMNS)
+    return TrialScores(spk=spk, utt=utt, attack=attack, key=_KEY_NAMES[codes], fused=fused, asv=asv, cm=cm)
 
 
 def read_submission_scores(path: str | os.PathLike[str]) -> TrialScores:
     """Read a SASV 2022 submission ``SPK UTT ATTACK KEY SCORE``; SCORE becomes ``fused``."""
-    spk, utt, attack, key, score = _read_table(path, SUBMISSION_COLUMNS)
-    return TrialScores(spk=spk, utt=utt, attack=attack, key=key, fused=score)
+    spk, utt, attack, codes, score = _read_table(path, SUBMISSION_COLUMNS)
+    return TrialScores(spk=spk, utt=utt, attack=attack, key=_KEY_NAMES[codes], fused=score)
+
+
+def read_submission_keys(path: str | os.PathLike[str]) -> tuple[np.ndarray, np.ndarray]:
+    """SCORE and the key codes (index in ``KEYS``) of a submission, every line checked as
+    :func:`read_submission_scores` checks it: all that the EERs and detection costs need, without the
+    identifier columns (three string arrays as large as the file)."""
+    codes, score = _read_table(path, SUBMISSION_COLUMNS, keep=(3, 4))
+    return score, codes

@@ -9,6 +9,7 @@ from sasv import score_files
 from sasv.score_files import (
     TrialScores,
     read_score_file,
+    read_submission_keys,
     read_submission_scores,
     write_score_file,
     write_submission_file,
@@ -90,13 +91,15 @@ def test_submission_round_trip_and_crlf(tmp_path):
         ("LA_0002 LA_E_2 A07 spoof nan", "must be finite"),
     ],
 )
-def test_malformed_submission_lines_name_the_line(tmp_path, bad_line, message):
+@pytest.mark.parametrize("reader", [read_submission_scores, read_submission_keys])
+def test_malformed_submission_lines_name_the_line(tmp_path, bad_line, message, reader):
+    """Both readers check every line, also the one that keeps only the key and score columns."""
     path = tmp_path / "bad.txt"
     path.write_text(
         f"LA_0001 LA_E_1 bonafide target 0.5\n\n{bad_line}\nLA_0003 LA_E_3 bonafide nontarget 0.1\n"
     )
     with pytest.raises(ValueError, match=message) as info:
-        read_submission_scores(path)
+        reader(path)
     assert str(info.value).startswith(f"{path}:3: ")
 
 
@@ -171,6 +174,9 @@ def test_blocks_read_the_same_trials_as_one_pass(tmp_path, monkeypatch, block_ch
     for got, want in zip((back.spk, back.utt, back.attack, back.key), expected[:4], strict=True):
         assert got.tolist() == want
     assert back.fused.tolist() == [i / 7 for i in range(60)]
+    fused, codes = read_submission_keys(path)
+    assert fused.tolist() == back.fused.tolist() and codes.dtype == np.int8
+    assert codes.tolist() == [i % 3 for i in range(60)] and np.array_equal(codes, back.codes)
 
 
 @pytest.mark.parametrize("block_chars", [16, 100, 1 << 21])
@@ -192,7 +198,8 @@ def test_errors_in_later_blocks_name_the_right_line(tmp_path, monkeypatch, block
 
 def test_fields_per_line_matches_str_split_on_any_whitespace():
     rng = np.random.default_rng(0)
-    alphabet = list(" \t\r\x0b\x0c\x1c\x1d\x1e\x1fab\n")
+    # every ASCII whitespace and the characters either side of its ranges (\x08, \x0e, \x1b, !)
+    alphabet = list(" \t\r\x0b\x0c\x1c\x1d\x1e\x1fab\n\x08\x0e\x1b!")
     for _ in range(2000):
         text = "".join(rng.choice(alphabet, size=int(rng.integers(0, 30))))
         expected = [len(line.split()) for line in text.split("\n")]

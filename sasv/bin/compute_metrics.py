@@ -24,15 +24,16 @@ from collections.abc import Sequence
 
 from sasv.cli import ArgumentParser, run_cli
 from sasv.detection_costs import A_DCF_COST_MODELS
-from sasv.metrics_record import MetricChoice, metrics_record, track2_record
-from sasv.score_files import read_submission_scores
+from sasv.metrics import RankedScores
+from sasv.metrics_record import MetricChoice, fused_record, track2_record
+from sasv.score_files import read_submission_keys
 from sasv.track2_files import read_track2
 
 
 def metrics_of_file(path: str, a_dcf_models: Sequence[str] = ("paper",)) -> dict:
     """The metrics record of the file with the EERs in percent (the numbers a results table shows)."""
     choice = MetricChoice(tuple(dict.fromkeys(a_dcf_models)))
-    record = metrics_record(read_submission_scores(path), extended=False, source=path, choice=choice)
+    record = fused_record(RankedScores.of_codes(*read_submission_keys(path)), choice)
     for name in ("sasv_eer", "sv_eer", "spf_eer"):
         record[name] = None if record[name] is None else 100.0 * record[name]
     return record

@@ -102,3 +102,23 @@ def test_detection_costs_null_without_spoofs(tmp_path):
     result = json.loads(run(path).stdout)
     assert result["min_a_dcf[paper]"] is None and result["min_a_dcf_threshold[paper]"] is None
     assert result["min_dcf_0.01"] == 0.0 and result["min_dcf_0.05"] == 0.0
+
+
+def test_key_and_score_columns_give_the_full_reader_s_record(tmp_path):
+    """compute_metrics reads only KEY and SCORE: its record equals metrics_record of the fully read file
+    (every value, ties included: scores rounded to one decimal)."""
+    from sasv.bin.compute_metrics import metrics_of_file
+    from sasv.metrics_record import MetricChoice, metrics_record
+    from sasv.score_files import read_submission_scores
+
+    rng = np.random.default_rng(3)
+    keys = np.array(["target", "nontarget", "spoof"])[rng.integers(0, 3, 2000)]
+    scores = np.round(rng.normal(size=2000) + (keys == "target"), 1)
+    path = tmp_path / "ties.txt"
+    write_submission(path, keys.tolist(), scores.tolist())
+    choice = MetricChoice(("paper", "sasv2024"))
+    full = metrics_record(read_submission_scores(path), extended=False, choice=choice)
+    for name in ("sasv_eer", "sv_eer", "spf_eer"):
+        full[name] *= 100.0
+    assert metrics_of_file(str(path), ("paper", "sasv2024")) == full
+    assert full["min_a_dcf[sasv2024]"] is not None and len(full) == 4 + 4 + 2
