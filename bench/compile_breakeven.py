@@ -10,17 +10,26 @@ segment (median of 5), the largest relative difference of the compiled output, a
 utterances: compile time / (5 x time saved per segment). Full utterances have as many shapes as lengths
 and would recompile per length (or run a slower dynamic-shape graph), so they stay eager in this estimate.
 
+With ``--engine N`` it measures what ``--compile true`` does in a stage instead: the engine (the stages'
+CPU model batch) on N utterances of 2-6 s, eager against compiled (ASV: compiled segments, eager full
+utterances; CM: all compiled), compile time with inductor's caches off (a first run), the time per
+utterance after it, the break-even in utterances, and the compiled rows against the eager rows (largest
+relative difference, smallest cosine).
+
     OMP_NUM_THREADS=1 python bench/compile_breakeven.py --models se_resnet34 ecapa_tdnn
+    OMP_NUM_THREADS=1 TORCHINDUCTOR_FORCE_DISABLE_CACHES=1 python bench/compile_breakeven.py --engine 8
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -29,6 +38,9 @@ from benchmark import MODELS, random_conf  # noqa: E402
 from sasv.audio import SEGMENT_SAMPLES  # noqa: E402
 from sasv.conf import build_from_conf  # noqa: E402
 from sasv.cpu_kernels import prepare_model  # noqa: E402
+from sasv.engines import CountermeasureEngine, EmbeddingEngine, default_model_batch  # noqa: E402
+
+CPU = torch.device("cpu")
 
 
 def seconds_per_call(fn, x: torch.Tensor, repeats: int = 5) -> float:  # noqa: ANN001
@@ -40,13 +52,65 @@ def seconds_per_call(fn, x: torch.Tensor, repeats: int = 5) -> float:  # noqa: A
     return statistics.median(times)
 
 
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.atleast_2d(a).astype(np.float64), np.atleast_2d(b).astype(np.float64)
+    return np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
+
+
+def engine_row(name: str, n_utts: int, threads: int) -> str:
+    """One markdown row: the stage engine eager and with ``--compile true`` on ``n_utts`` utterances."""
+    conf = random_conf(name)
+    torch.manual_seed(0)
+    model = build_from_conf(conf)
+    rng = np.random.default_rng(0)
+    wavs = [(0.1 * rng.standard_normal(int(rng.uniform(2, 6) * 16_000))).astype(np.float32)
+            for _ in range(n_utts)]  # fmt: skip
+    batch = default_model_batch(CPU, conf.batch_size, model, threads)
+
+    def engine(compiled: bool) -> EmbeddingEngine | CountermeasureEngine:
+        if conf.kind == "cm":
+            return CountermeasureEngine(copy.deepcopy(model), CPU, batch, compile_model=compiled)
+        return EmbeddingEngine(copy.deepcopy(model), CPU, batch, compile_segments=compiled)
+
+    def timed(e: EmbeddingEngine | CountermeasureEngine, items: list[np.ndarray]) -> tuple[float, list]:
+        start = time.perf_counter()
+        out = e.compute(items)
+        return time.perf_counter() - start, list(out)
+
+    eager = engine(False)
+    timed(eager, wavs[:1])  # warm-up: oneDNN primitives, allocator
+    eager_s, ref = timed(eager, wavs)
+    compiled = engine(True)
+    first_s, _ = timed(compiled, wavs[:1])  # compiles every fixed shape (segments or CM input)
+    compiled_s, got = timed(compiled, wavs)
+    rel = max(float(np.abs(g - r).max() / np.abs(r).max()) for g, r in zip(got, ref, strict=True))
+    cosine = min(float(np.min(row_cosines(g, r))) for g, r in zip(got, ref, strict=True))
+    per_utt_eager, per_utt_compiled = eager_s / n_utts, compiled_s / n_utts
+    compile_s = first_s - per_utt_compiled
+    saved = per_utt_eager - per_utt_compiled
+    breakeven = f"{compile_s / saved:,.0f}" if saved > 0 else "never"
+    return (
+        f"| {name} | {batch} | {compile_s:.0f} | {per_utt_eager:.3f} | {per_utt_compiled:.3f} | "
+        f"{per_utt_eager / per_utt_compiled:.2f}x | {rel:.1e} | {cosine:.7f} | {breakeven} |"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="+", default=["ecapa_tdnn", "se_resnet34", "se_res2net50", "aasist"],
                    choices=list(MODELS))  # fmt: skip
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--engine", type=int, metavar="N", help="measure the stage engine on N utterances instead")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.engine:
+        print("| model | model batch | compile s | eager s/utt | compiled s/utt | speed-up | max rel. diff | "
+              "min cosine | break-even (utterances) |")  # fmt: skip
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for name in args.models:
+            print(engine_row(name, args.engine, args.threads), flush=True)
+            torch._dynamo.reset()
+        return 0
     print("| model | compile s | eager s/segment | compiled s/segment | speed-up | max rel. diff | "
           "break-even (utterances) |")  # fmt: skip
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")

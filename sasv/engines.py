@@ -3,8 +3,8 @@
 * :class:`EmbeddingEngine` (ASV): the reference 6 rows per utterance, full utterance + five 3 s segments.
 * :class:`CountermeasureEngine` (CM): AASIST logits on the first 64,600 samples.
 * :class:`EngineOptions` owns every default of how an engine runs (device, model batch, intra-op threads,
-  mixed precision, CPU kernels). The stages, the benchmark and the Python API (:func:`load_engine`) all
-  resolve them here, so the same conf runs the same way everywhere.
+  mixed precision, CPU kernels, storage dtype, ``torch.compile``). The stages, the benchmark and the
+  Python API (:func:`load_engine`) all resolve them here, so the same conf runs the same way everywhere.
 * :class:`EngineSpec` is a conf plus options: what a spawned job needs to build its own engine.
 
 Both engines have ``compute(wavs)`` -> one result per waveform, which is all the chunked driver
@@ -13,7 +13,12 @@ Both engines have ``compute(wavs)`` -> one result per waveform, which is all the
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import copy
+import logging
+import os
+import shutil
+import sysconfig
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +34,8 @@ from sasv.errors import SasvError
 
 if TYPE_CHECKING:
     from sasv.conf import LoadedModel, ModelConf
+
+log = logging.getLogger(__name__)
 
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 # how embedding rows are stored: float16 halves the arks, at a small measured cost in the scores
@@ -49,6 +56,53 @@ class DeviceError(SasvError, RuntimeError):
 
 class EmbeddingRangeError(SasvError, ValueError):
     """An embedding value does not fit the storage dtype (float16 holds magnitudes up to 65,504)."""
+
+
+class CompileError(SasvError, RuntimeError):
+    """``torch.compile`` cannot build CPU kernels on this machine (no C++ compiler or Python headers)."""
+
+
+def compile_problem(device: torch.device) -> str | None:
+    """Why ``torch.compile`` cannot run on ``device`` here, or None. On CPU inductor compiles C++ kernels
+    with ``$CXX`` (default g++) against the Python headers; a GPU needs neither (Triton comes with torch)."""
+    if device.type != "cpu":
+        return None
+    compiler = os.environ.get("CXX", "g++")
+    if shutil.which(compiler) is None:
+        return f"no C++ compiler ({compiler}; install g++ or set CXX)"
+    include = sysconfig.get_paths()["include"]
+    if not os.path.isfile(os.path.join(include, "Python.h")):
+        return f"no Python headers ({include}/Python.h; install python3-dev)"
+    return None
+
+
+def compiled_model(model: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    """A ``torch.compile``-d copy of ``model`` (inductor, one static graph per input shape).
+
+    The copy keeps torch's own kernels (``cpu_kernels='torch'``): dynamo does not trace the oneDNN-routed
+    modules, and inductor picks its own kernels and fuses the elementwise chains (BatchNorm, ReLU, SELU,
+    adds) the eager model runs as separate passes. Compiling happens on the first call of each shape, about
+    a minute per real-size model on CPU (docs/PERFORMANCE.md: the break-even in utterances), so it is for
+    the fixed-shape forwards only: 3 s segments and CM inputs. Outputs differ from eager by float rounding.
+    """
+    problem = compile_problem(device)
+    if problem:
+        raise CompileError(f"--compile true: torch.compile cannot build CPU kernels here: {problem}")
+    plain = prepare_model(copy.deepcopy(model), device, cpu_kernels="torch")
+    log.info("torch.compile: the first forward of each input shape compiles (about a minute on CPU)")
+    return torch.compile(plain, dynamic=False)
+
+
+def padded_batches(x: np.ndarray, model_batch: int, pad: bool) -> Iterator[tuple[np.ndarray, int]]:
+    """``(batch, n_real)`` for consecutive batches of ``model_batch`` rows of ``x``; with ``pad`` a short
+    last batch is filled up with copies of its last row, so a compiled graph sees one shape only (a new
+    shape would compile again). Rows are independent in eval mode, so padding changes no real row."""
+    for start in range(0, len(x), model_batch):
+        batch = x[start : start + model_batch]
+        n_real = len(batch)
+        if pad and n_real < model_batch:
+            batch = np.concatenate([batch, np.repeat(batch[-1:], model_batch - n_real, axis=0)])
+        yield batch, n_real
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -87,6 +141,8 @@ class EngineOptions:
     ``threads``: intra-op threads of that process (None: torch's setting, i.e. OMP_NUM_THREADS or all cores).
     ``autocast``: none | bf16 | fp16 (ASV models only; changes the numbers). ``cpu_kernels``: onednn | torch.
     ``embedding_dtype``: float32 | float16, how the rows are stored (ASV models only; float16 rounds them).
+    ``compile``: run the fixed-shape forwards (ASV: the 3 s segments; CM: all) through ``torch.compile``
+    (:func:`compiled_model`); full utterances stay eager, since each length would compile again.
     """
 
     device: str = "auto"
@@ -95,6 +151,7 @@ class EngineOptions:
     autocast: str = "none"
     cpu_kernels: str = "onednn"
     embedding_dtype: str = "float32"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.autocast not in AUTOCAST_DTYPES:
@@ -113,11 +170,12 @@ class EngineOptions:
 
     def fingerprint_suffix(self, kind: str) -> str:
         """What of these options changes the numbers an engine computes, for output fingerprints (float32
-        storage adds nothing, so outputs made before the option existed stay valid)."""
+        storage and eager forwards add nothing, so outputs made before those options existed stay valid)."""
+        compiled = " compile=true" if self.compile else ""
         if kind != "asv":
-            return ""
+            return compiled
         stored = f" embedding_dtype={self.embedding_dtype}" if self.embedding_dtype != "float32" else ""
-        return f" autocast={self.autocast}{stored}"
+        return f" autocast={self.autocast}{stored}{compiled}"
 
 
 @contextmanager
@@ -169,7 +227,10 @@ class EmbeddingEngine:
         autocast_dtype: torch.dtype | None = None,
         cpu_kernels: str = "onednn",
         storage_dtype: type[np.floating] = np.float32,
+        compile_segments: bool = False,
     ) -> None:
+        # the compiled copy first: prepare_model routes the model in place
+        self.segment_model = compiled_model(model, device) if compile_segments else None
         self.model = prepare_model(model, device, cpu_kernels)
         self.device = device
         self.model_batch = model_batch
@@ -177,14 +238,17 @@ class EmbeddingEngine:
         self.storage_dtype = storage_dtype
 
     @torch.inference_mode()
-    def _forward(self, batch: np.ndarray) -> np.ndarray:
+    def _forward(
+        self, batch: np.ndarray, model: Callable[[torch.Tensor], torch.Tensor] | None = None
+    ) -> np.ndarray:
+        model = self.model if model is None else model
         x = to_device(batch, self.device)
         if self.autocast_dtype is not None:
             with torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype):
-                out = self.model(x)
+                out = model(x)
         else:
             with exact_fp32(self.device):
-                out = self.model(x)
+                out = model(x)
         return out.float().cpu().numpy()
 
     def compute(self, wavs: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -200,10 +264,11 @@ class EmbeddingEngine:
                 for i, row in zip(group, out, strict=True):
                     full[i] = row
         segments = np.concatenate([embedding_segments(w) for w in wavs])
+        compiled = self.segment_model is not None
         seg_out = np.concatenate(
             [
-                self._forward(segments[s : s + self.model_batch])
-                for s in range(0, len(segments), self.model_batch)
+                self._forward(batch, self.segment_model)[:n_real]
+                for batch, n_real in padded_batches(segments, self.model_batch, pad=compiled)
             ]
         )
         n_seg = seg_out.shape[0] // len(wavs)
@@ -237,8 +302,13 @@ class CountermeasureEngine:
         model_batch: int,
         num_samples: int = CM_SAMPLES,
         cpu_kernels: str = "onednn",
+        compile_model: bool = False,
     ) -> None:
-        self.model = prepare_model(model, device, cpu_kernels)
+        self.compiled = compile_model
+        # every CM input has one shape: a compiled model serves all of them
+        self.model = (
+            compiled_model(model, device) if compile_model else prepare_model(model, device, cpu_kernels)
+        )
         self.device = device
         self.num_samples = num_samples
         self.model_batch = model_batch
@@ -249,8 +319,8 @@ class CountermeasureEngine:
         x = np.stack([cm_input(w, self.num_samples) for w in wavs]).astype(np.float32)
         out = []
         with exact_fp32(self.device):
-            for start in range(0, len(x), self.model_batch):
-                out.append(self.model(to_device(x[start : start + self.model_batch], self.device)))
+            for batch, n_real in padded_batches(x, self.model_batch, pad=self.compiled):
+                out.append(self.model(to_device(batch, self.device))[:n_real])
         return torch.cat(out).float().cpu().numpy()
 
 
@@ -264,7 +334,7 @@ def build_engine(loaded: LoadedModel, device: torch.device, options: EngineOptio
     if loaded.conf.kind == "asv":
         return EmbeddingEngine(
             loaded.model, device, model_batch, AUTOCAST_DTYPES[options.autocast], options.cpu_kernels,
-            EMBEDDING_DTYPES[options.embedding_dtype],
+            EMBEDDING_DTYPES[options.embedding_dtype], options.compile,
         )  # fmt: skip
     if options.autocast != "none":
         raise ValueError("mixed precision (autocast) is for ASV models only")
@@ -272,7 +342,9 @@ def build_engine(loaded: LoadedModel, device: torch.device, options: EngineOptio
         raise ValueError("the embedding storage dtype is for ASV models only")
     # the input length the CM was trained on: the conf's args.nb_samp (AASIST), else the reference's 64,600
     num_samples = int(getattr(loaded.model, "nb_samp", CM_SAMPLES))
-    return CountermeasureEngine(loaded.model, device, model_batch, num_samples, options.cpu_kernels)
+    return CountermeasureEngine(
+        loaded.model, device, model_batch, num_samples, options.cpu_kernels, options.compile
+    )
 
 
 @dataclass(frozen=True)

@@ -102,6 +102,13 @@ def model_stage_parser(kind: str, prog: str, description: str) -> ArgumentParser
             help="how embedding rows are stored: float16 halves the arks, rounding them (see "
             "docs/PERFORMANCE.md); default: float32",
         )
+    p.add_bool(
+        "--compile",
+        False,
+        "torch.compile the fixed-shape forwards (3 s segments; CM inputs): faster over a corpus after about "
+        "a minute of compiling per model and job on CPU (docs/PERFORMANCE.md); rounds differently, so its "
+        "outputs are kept apart",
+    )
     p.add_argument(
         "--chunk_size", type=positive_int, default=DEFAULT_CHUNK_SIZE, help="utterances per resumable chunk"
     )
@@ -195,6 +202,7 @@ def stage_main(kind: str, prog: str, description: str, argv: Sequence[str] | Non
         autocast=getattr(args, "autocast", "none"),
         cpu_kernels=args.cpu_kernels,
         embedding_dtype=getattr(args, "embedding_dtype", "float32"),
+        compile=args.compile,
     )
     run_model_stage(
         kind, args.conf, args.data_dirs, args.exp_dir, options, args.nj, args.num_workers, args.chunk_size,

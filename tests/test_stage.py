@@ -28,3 +28,17 @@ def test_every_documented_choice_parses(kind: str) -> None:
     for bad in (["--nj", "0"], ["--model_batch", "0"], ["--allow_random_init"]):
         with pytest.raises(SystemExit):
             p.parse_args([*base, *bad])
+
+
+@pytest.mark.parametrize("kind", ["asv", "cm"])
+def test_compile_reaches_the_engine_options(kind: str, monkeypatch) -> None:
+    import sasv.stage as stage
+
+    seen = []
+    monkeypatch.setattr(
+        stage, "run_model_stage", lambda kind, conf, dirs, exp, options, *rest: seen.append(options)
+    )
+    base = ["--conf", "c.yaml", "--data_dirs", "d"]
+    assert stage.stage_main(kind, "t", "", base) == 0
+    assert stage.stage_main(kind, "t", "", [*base, "--compile", "true"]) == 0
+    assert [options.compile for options in seen] == [False, True]
