@@ -3,12 +3,14 @@
 
 For each model (real-size conf, seeded random weights) the 3 s segment forward (batch 1, the CPU default
 for 2-D models; the segments are 5 of an utterance's 6 rows and most of its FLOPs) is timed as the stages
-run it (eager, oneDNN routing) and compiled (inductor, ``dynamic=False``: one graph for the one segment
-shape; compiled from the model with torch's own kernels, since dynamo does not trace the routed oneDNN
-calls; inductor picks its own). Reported: compile time (first call), eager and compiled seconds per
-segment (median of 5), the largest relative difference of the compiled output, and the break-even in
-utterances: compile time / (5 x time saved per segment). Full utterances have as many shapes as lengths
-and would recompile per length (or run a slower dynamic-shape graph), so they stay eager in this estimate.
+run it (eager, oneDNN routing) and compiled as ``--compile true`` compiles it
+(:func:`sasv.engines.compiled_model`: inductor with freezing, ``dynamic=False``, one graph for the one
+segment shape, built from a copy with torch's own kernels, since dynamo does not trace the routed oneDNN
+calls; freezing lets inductor prepack the weights for oneDNN itself). Reported: compile time (first
+call), eager and compiled seconds per segment (median of 5), the largest relative difference of the
+compiled output, and the break-even in utterances: compile time / (5 x time saved per segment). Full
+utterances have as many shapes as lengths and would recompile per length (or run a slower dynamic-shape
+graph), so they stay eager in this estimate.
 
 With ``--engine N`` it measures what ``--compile true`` does in a stage instead: the engine (the stages'
 CPU model batch) on N utterances of 2-6 s, eager against compiled (ASV: compiled segments, eager full
@@ -38,7 +40,12 @@ from benchmark import MODELS, random_conf  # noqa: E402
 from sasv.audio import SEGMENT_SAMPLES  # noqa: E402
 from sasv.conf import build_from_conf  # noqa: E402
 from sasv.cpu_kernels import prepare_model  # noqa: E402
-from sasv.engines import CountermeasureEngine, EmbeddingEngine, default_model_batch  # noqa: E402
+from sasv.engines import (  # noqa: E402
+    CountermeasureEngine,
+    EmbeddingEngine,
+    compiled_model,
+    default_model_batch,
+)
 
 CPU = torch.device("cpu")
 
@@ -57,8 +64,9 @@ def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
-def engine_row(name: str, n_utts: int, threads: int) -> str:
-    """One markdown row: the stage engine eager and with ``--compile true`` on ``n_utts`` utterances."""
+def engine_row(name: str, n_utts: int, threads: int, repeats: int = 3) -> str:
+    """One markdown row: the stage engine eager and with ``--compile true`` on ``n_utts`` utterances
+    (median of ``repeats`` interleaved passes)."""
     conf = random_conf(name)
     torch.manual_seed(0)
     model = build_from_conf(conf)
@@ -79,10 +87,15 @@ def engine_row(name: str, n_utts: int, threads: int) -> str:
 
     eager = engine(False)
     timed(eager, wavs[:1])  # warm-up: oneDNN primitives, allocator
-    eager_s, ref = timed(eager, wavs)
     compiled = engine(True)
     first_s, _ = timed(compiled, wavs[:1])  # compiles every fixed shape (segments or CM input)
-    compiled_s, got = timed(compiled, wavs)
+    eager_runs, compiled_runs = [], []
+    for _ in range(repeats):  # interleaved, so a load change on the shared machine hits both
+        eager_runs.append(timed(eager, wavs))
+        compiled_runs.append(timed(compiled, wavs))
+    ref, got = eager_runs[0][1], compiled_runs[0][1]
+    eager_s = statistics.median(t for t, _ in eager_runs)
+    compiled_s = statistics.median(t for t, _ in compiled_runs)
     rel = max(float(np.abs(g - r).max() / np.abs(r).max()) for g, r in zip(got, ref, strict=True))
     cosine = min(float(np.min(row_cosines(g, r))) for g, r in zip(got, ref, strict=True))
     per_utt_eager, per_utt_compiled = eager_s / n_utts, compiled_s / n_utts
@@ -117,14 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models:
         conf = random_conf(name)
         torch.manual_seed(0)
-        model = prepare_model(build_from_conf(conf), torch.device("cpu"))
-        torch.manual_seed(0)  # the same weights, torch's own kernels: dynamo cannot trace the oneDNN calls
-        plain = prepare_model(build_from_conf(conf), torch.device("cpu"), cpu_kernels="torch")
+        built = build_from_conf(conf)
+        compiled = compiled_model(built, CPU)  # what --compile true runs: a copy, torch's own kernels
+        model = prepare_model(built, CPU)
         x = torch.randn(1, 64_600 if name == "aasist" else SEGMENT_SAMPLES) * 0.1
         with torch.inference_mode():
             ref = model(x)
             eager = seconds_per_call(model, x)
-            compiled = torch.compile(plain, dynamic=False)
             start = time.perf_counter()
             out = compiled(x)
             compile_seconds = time.perf_counter() - start

@@ -77,20 +77,37 @@ def compile_problem(device: torch.device) -> str | None:
 
 
 def compiled_model(model: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A ``torch.compile``-d copy of ``model`` (inductor, one static graph per input shape).
+    """A ``torch.compile``-d copy of ``model`` (inductor, one static graph per input shape, freezing).
 
     The copy keeps torch's own kernels (``cpu_kernels='torch'``): dynamo does not trace the oneDNN-routed
-    modules, and inductor picks its own kernels and fuses the elementwise chains (BatchNorm, ReLU, SELU,
-    adds) the eager model runs as separate passes. Compiling happens on the first call of each shape, about
-    a minute per real-size model on CPU (docs/PERFORMANCE.md: the break-even in utterances), so it is for
-    the fixed-shape forwards only: 3 s segments and CM inputs. Outputs differ from eager by float rounding.
+    modules. Inductor fuses the elementwise chains (BatchNorm, ReLU, SELU, adds) the eager model runs as
+    separate passes; freezing (the weights are constants of the graph, as inference allows) lets it also
+    prepack the convolution weights for oneDNN, without which the 2-D models gain little. Compiling happens
+    on the first call of each shape, up to a minute per real-size model on CPU (docs/PERFORMANCE.md: the
+    break-even in utterances), so it is for the fixed-shape forwards only: 3 s segments and CM inputs.
+    Outputs differ from eager by float rounding.
     """
     problem = compile_problem(device)
     if problem:
         raise CompileError(f"--compile true: torch.compile cannot build CPU kernels here: {problem}")
     plain = prepare_model(copy.deepcopy(model), device, cpu_kernels="torch")
-    log.info("torch.compile: the first forward of each input shape compiles (about a minute on CPU)")
-    return torch.compile(plain, dynamic=False)
+    log.info("torch.compile: the first forward of each input shape compiles (up to a minute on CPU)")
+    return _Frozen(torch.compile(plain, dynamic=False))
+
+
+class _Frozen:
+    """Calls a compiled model with inductor's ``freezing`` on. Compiling happens inside the first call of
+    each shape, so the setting must be in force there; ``torch.compile(options={"freezing": True})`` was
+    measured not to take effect (torch 2.13: the same kernels and speed as without)."""
+
+    def __init__(self, compiled: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        self.compiled = compiled
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        import torch._inductor.config as inductor_config  # imported by torch.compile's first call anyway
+
+        with inductor_config.patch(freezing=True):
+            return self.compiled(x)
 
 
 def padded_batches(x: np.ndarray, model_batch: int, pad: bool) -> Iterator[tuple[np.ndarray, int]]:

@@ -111,10 +111,10 @@ def extended_metrics(scores: TrialScores, choice: MetricChoice = MetricChoice())
     ``spf_eer_by_attack`` ({attack: fraction}). Costs are plain normalised numbers, EERs fractions, like
     :func:`sasv_eers`.
     """
-    return {**record_costs(scores, choice), **_beyond_costs(scores)}
+    return {**record_costs(scores, choice), **_cm_and_attack_eers(scores)}
 
 
-def _beyond_costs(scores: TrialScores) -> dict:
+def _cm_and_attack_eers(scores: TrialScores) -> dict:
     return {
         "cm_eer": None if scores.cm is None else cm_eer(scores.utt, scores.key, scores.cm),
         ATTACK_BREAKDOWN_KEY: attack_breakdown(scores),
@@ -168,7 +168,7 @@ def metrics_record(
         record = fused_record(rank_trials(scores), choice)
         record.update(_tandem(scores, choice))
         if extended:
-            record.update(_beyond_costs(scores))
+            record.update(_cm_and_attack_eers(scores))
     except ValueError as err:
         if source is None:
             raise
