@@ -30,7 +30,7 @@ chunk_size=200               # utterances per resumable chunk: the unit of work 
 threads=0                    # intra-op threads per job (0: OMP_NUM_THREADS or all cores, divided by nj)
 autocast=none                # none | bf16 | fp16: mixed precision for ASV models (GPU; changes the numbers)
 embedding_dtype=float32      # float32 | float16: how embedding rows are stored (float16: half the disk, rounded)
-compile=false                # true: torch.compile the fixed-shape forwards (pays off over a corpus, see docs)
+compile=false                # true: torch.compile the fixed-shape forwards (2-D models over a corpus, see docs)
 download=false               # stage 0 only runs with --download true
 download_dir=downloads
 cohort=false                 # true: also prepare and embed data/train_cohort (LA train bona fide) for AS-norm
@@ -61,7 +61,7 @@ Options (default):
   --threads N            intra-op threads per job, 0 = cores / nj (${threads})
   --autocast P           none | bf16 | fp16 mixed precision for the ASV models (${autocast})
   --embedding_dtype T    float32 | float16 storage of embedding rows (${embedding_dtype})
-  --compile BOOL         torch.compile segments and CM inputs, ~1 min per model and job (${compile})
+  --compile BOOL         torch.compile segments and CM inputs: 2-D models (not ECAPA) on CPU (${compile})
   --download BOOL        run stage 0 (${download})
   --download_dir DIR     where stage 0 puts archives (${download_dir})
   --cohort BOOL          also prepare/embed the AS-norm cohort data/train_cohort (${cohort})

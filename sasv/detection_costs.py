@@ -4,8 +4,8 @@ The EERs of :mod:`sasv.metrics` are threshold-free summaries at one operating po
 (a-DCF, ASVspoof 5) and NIST SRE report *costs* at application-defined priors instead. Both are minimum costs
 over thresholds with the rule "reject a trial whose score is <= threshold, accept it otherwise", so they
 share one sort (:class:`~sasv.metrics.RankedScores`, also the EERs') and one cumulative count of rejected
-trials per key. ``min_a_dcf`` matches the
-authors' ``calculate_a_dcf`` (shimhz/a_DCF) to the last bit. A cost whose classes are missing is ``None``.
+trials per key. ``min_a_dcf`` matches the authors' ``calculate_a_dcf`` (shimhz/a_DCF) to the last bit. A
+cost whose classes are missing is ``None``.
 """
 
 from __future__ import annotations

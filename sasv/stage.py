@@ -105,9 +105,9 @@ def model_stage_parser(kind: str, prog: str, description: str) -> ArgumentParser
     p.add_bool(
         "--compile",
         False,
-        "torch.compile the fixed-shape forwards (3 s segments; CM inputs): faster over a corpus after about "
-        "a minute of compiling per model and job on CPU (docs/PERFORMANCE.md); rounds differently, so its "
-        "outputs are kept apart",
+        "torch.compile the fixed-shape forwards (3 s segments; CM inputs): on CPU 1.1-2x faster for the "
+        "2-D models (not ECAPA) after up to a minute of compiling per model and job (docs/PERFORMANCE.md); "
+        "rounds differently, so its outputs are kept apart",
     )
     p.add_argument(
         "--chunk_size", type=positive_int, default=DEFAULT_CHUNK_SIZE, help="utterances per resumable chunk"
