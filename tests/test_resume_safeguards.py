@@ -14,6 +14,7 @@ is a real file (the "plain" format), so its bytes can change under the same conf
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -26,6 +27,7 @@ import yaml
 
 from sasv.__main__ import main as sasv_main
 from sasv.conf import build_from_conf, load_conf
+from sasv.engines import compile_problem
 from sasv.exp_layout import ExpLayout
 from sasv.outputs import read_embeddings
 from tests.tiny_confs import TINY_AASIST, TINY_RESNET, write_tiny_conf
@@ -76,10 +78,11 @@ def setup(corpus: Path, tmp_path: Path) -> dict[str, Path]:
 
 
 def extract(
-    s: dict[str, Path], exp: Path, chunk_size: int = CHUNK, dtype: str = "float32"
+    s: dict[str, Path], exp: Path, chunk_size: int = CHUNK, dtype: str = "float32", compile: bool = False
 ) -> dict[str, np.ndarray]:
     code = sasv("extract_embeddings", "--conf", s["conf"], "--data_dirs", s["data"] / "dev", "--exp_dir", exp,
-                "--device", "cpu", "--chunk_size", str(chunk_size), "--embedding_dtype", dtype)  # fmt: skip
+                "--device", "cpu", "--chunk_size", str(chunk_size), "--embedding_dtype", dtype,
+                "--compile", str(compile).lower())  # fmt: skip
     assert code == 0
     return read_embeddings(ExpLayout(exp).stage_output("tiny_resnet", "asv", "dev").file)
 
@@ -201,6 +204,27 @@ def test_float16_storage_is_float32_rounded_and_recomputed_when_switched(setup) 
     values = sum(rows.size for rows in full.values())
     assert ark_bytes(exp) <= full_bytes - 2 * values + 128 * len(full)  # 2 bytes a value (+ a .npy header)
     assert_equal_embeddings(extract(setup, exp), full)
+
+
+@pytest.mark.skipif(compile_problem(torch.device("cpu")) is not None, reason="torch.compile cannot run here")
+def test_compiled_stage_matches_eager_and_is_kept_apart(setup) -> None:
+    """--compile true through the stage: the rows are the eager rows within the engines' tolerance, the
+    compiled run does not take the eager output for its own (another fingerprint), and a re-run of it
+    reuses its own output."""
+    from tests.test_engines import assert_rows_match
+
+    exp = setup["root"] / "exp"
+    out = ExpLayout(exp).stage_output("tiny_resnet", "asv", "dev")
+    eager = extract(setup, exp)
+    eager_fingerprint = json.loads(out.marker.read_text())["fingerprint"]
+    compiled = extract(setup, exp, compile=True)
+    assert json.loads(out.marker.read_text())["fingerprint"] != eager_fingerprint
+    assert sorted(compiled) == sorted(eager)
+    for utt, rows in eager.items():
+        assert_rows_match(compiled[utt], rows, f"compiled stage, {utt}")
+    mtime = out.file.stat().st_mtime_ns
+    extract(setup, exp, compile=True)
+    assert out.file.stat().st_mtime_ns == mtime
 
 
 def test_float16_overflow_is_an_error_not_inf() -> None:
