@@ -16,7 +16,7 @@ With ``--engine N`` it measures what ``--compile true`` does in a stage instead:
 CPU model batch) on N utterances of 2-6 s, eager against compiled (ASV: compiled segments, eager full
 utterances; CM: all compiled), compile time with inductor's caches off (a first run), the time per
 utterance after it, the break-even in utterances, and the compiled rows against the eager rows (largest
-relative difference, smallest cosine).
+relative difference and smallest cosine per row, as bench/benchmark.py compares its paths).
 
     OMP_NUM_THREADS=1 python bench/compile_breakeven.py --models se_resnet34 ecapa_tdnn
     OMP_NUM_THREADS=1 TORCHINDUCTOR_FORCE_DISABLE_CACHES=1 python bench/compile_breakeven.py --engine 8
@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark import MODELS, random_conf  # noqa: E402
+from benchmark import MODELS, differences, random_conf  # noqa: E402
 
 from sasv.audio import SEGMENT_SAMPLES  # noqa: E402
 from sasv.conf import build_from_conf  # noqa: E402
@@ -57,11 +57,6 @@ def seconds_per_call(fn, x: torch.Tensor, repeats: int = 5) -> float:  # noqa: A
         fn(x)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a, b = np.atleast_2d(a).astype(np.float64), np.atleast_2d(b).astype(np.float64)
-    return np.sum(a * b, -1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1))
 
 
 def engine_row(name: str, n_utts: int, threads: int, repeats: int = 3) -> str:
@@ -96,8 +91,7 @@ def engine_row(name: str, n_utts: int, threads: int, repeats: int = 3) -> str:
     ref, got = eager_runs[0][1], compiled_runs[0][1]
     eager_s = statistics.median(t for t, _ in eager_runs)
     compiled_s = statistics.median(t for t, _ in compiled_runs)
-    rel = max(float(np.abs(g - r).max() / np.abs(r).max()) for g, r in zip(got, ref, strict=True))
-    cosine = min(float(np.min(row_cosines(g, r))) for g, r in zip(got, ref, strict=True))
+    rel, cosine = differences(dict(enumerate(got)), dict(enumerate(ref)))
     per_utt_eager, per_utt_compiled = eager_s / n_utts, compiled_s / n_utts
     compile_s = first_s - per_utt_compiled
     saved = per_utt_eager - per_utt_compiled
@@ -110,7 +104,7 @@ def engine_row(name: str, n_utts: int, threads: int, repeats: int = 3) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", nargs="+", default=["ecapa_tdnn", "se_resnet34", "se_res2net50", "aasist"],
+    p.add_argument("--models", nargs="+", default=[m for m in MODELS if m != "wavlm_ecapa"],
                    choices=list(MODELS))  # fmt: skip
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--engine", type=int, metavar="N", help="measure the stage engine on N utterances instead")

@@ -3,8 +3,8 @@
 The same bar as tests/test_engines.py: every row within 1e-5 (max |diff| / max |ref|) of the reference
 strategy and a cosine of at least 0.99999 with it. Compiling costs tens of seconds even for the tiny models
 (inductor writes and builds C++), so one 1-D ASV family (ECAPA-TDNN: compiled segments, eager full
-utterances) and the CM (AASIST: every forward compiled) run here; bench/compile_breakeven.py runs every
-real-size model.
+utterances) and the CM (AASIST: every forward compiled) run here; bench/compile_breakeven.py runs the
+real-size models (all but WavLM).
 """
 
 from __future__ import annotations
