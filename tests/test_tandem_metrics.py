@@ -1,6 +1,7 @@
-"""The ASVspoof 5 tandem metrics (:mod:`sasv.tandem_metrics`): min t-DCF and t-EER against values worked out
-by hand on small cases (ties, a perfect system, a missing class), and the vectorised t-EER search against a
-plain double loop over every ASV and CM operating point on random scores with ties."""
+"""The ASVspoof 5 tandem metrics (:mod:`sasv.tandem_metrics`): min t-DCF and t-EER on small cases worked out
+by hand (ties, a perfect system, a missing class), and the vectorised t-EER search against the package's
+double loop on random scores with ties. The package's own outputs hold both metrics in
+tests/test_asvspoof5_package_parity.py."""
 
 from __future__ import annotations
 
@@ -72,17 +73,6 @@ def test_t_eer_of_perfect_systems_is_zero() -> None:
     assert t_eer(*asv, *cm) == 0.0
 
 
-def test_t_eer_worked_example() -> None:
-    """ASV: target [3, 4], nontarget [1, 2], spoof [2.5, 5]; CM: bona fide [0.6, 0.8, 0.3, 0.9],
-    spoof [0.5, 0.7]. By hand: the allowed ASV points (Pmiss < Pfa_non) are i = 0 (0, 1) and 1 (0, 0.5);
-    for i = 0 the CM point nearest Pmiss_tdm = Pfa_tdm is Pmiss_cm 0.5 (Pfa_cm 0.5), crit |1/1 - 0.5/0.5|
-    = 0; for i = 1 it is Pmiss_cm 0.25 (Pfa_cm 1), crit |0.5/1 - 1/0.75| > 0. So i = 0 wins and
-    t-EER = Pfa_spoof_asv (1) x Pfa_cm (0.5) = 0.5."""
-    asv = (np.array([3.0, 4.0]), np.array([1.0, 2.0]), np.array([2.5, 5.0]))
-    cm = (np.array([0.6, 0.8]), np.array([0.3, 0.9]), np.array([0.5, 0.7]))
-    assert t_eer(*asv, *cm) == pytest.approx(0.5, abs=1e-15)
-
-
 def test_t_eer_needs_every_class() -> None:
     assert (
         t_eer(np.array([1.0]), np.array([]), np.array([0.0]), np.array([1.0]), np.array([]), np.array([0.0]))
@@ -91,14 +81,16 @@ def test_t_eer_needs_every_class() -> None:
 
 
 def _t_eer_double_loop(asv_tar, asv_non, asv_spf, cm_tar, cm_non, cm_spf) -> float | None:
-    """Every allowed ASV point, every CM point: the definition, with no search shortcut."""
+    """Every allowed ASV point, every CM point, as the package's ``compute_teer`` loops (rho = 0.5): checks
+    the binary-search shortcut on many small random cases; what the t-EER *is* is held by the package's own
+    outputs (tests/test_asvspoof5_package_parity.py), not by this loop."""
     a_miss, a_fa, a_fa_spf = asv_curves(asv_tar, asv_non, asv_spf)
     c_miss, c_fa, _ = det_curve(np.concatenate((cm_tar, cm_non)), cm_spf)
     best, result = np.inf, None
     for i in range(a_miss.size):
-        if not a_miss[i] < a_fa[i]:
+        if not a_miss[i] < 0.5 * a_fa[i] + 0.5 * a_fa_spf[i]:
             continue
-        h = (c_miss + (1 - c_miss) * a_miss[i]) - (1 - c_miss) * a_fa[i]
+        h = (c_miss + (1 - c_miss) * a_miss[i]) - (0.5 * (1 - c_miss) * a_fa[i] + 0.5 * c_fa * a_fa_spf[i])
         j = int(np.argmin(np.abs(h)))
         with np.errstate(divide="ignore", invalid="ignore"):
             crit = abs(a_fa[i] / a_fa_spf[i] - c_fa[j] / (1 - c_miss[j]))
@@ -107,10 +99,10 @@ def _t_eer_double_loop(asv_tar, asv_non, asv_spf, cm_tar, cm_non, cm_spf) -> flo
     return result
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(24))
 def test_t_eer_search_equals_the_double_loop(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    n_tar, n_non, n_spf = rng.integers(3, 40, size=3)
+    n_tar, n_non, n_spf = rng.integers(1, 40, size=3)
     rounding = 1 if seed % 3 == 0 else 3  # coarse scores: many ties within and across classes
     asv = [
         np.round(rng.normal(mu, 1.0, n), rounding) for mu, n in ((2.0, n_tar), (-1.0, n_non), (1.0, n_spf))
@@ -120,4 +112,4 @@ def test_t_eer_search_equals_the_double_loop(seed: int) -> None:
     got = t_eer(*asv, *cm)
     assert (got is None) == (expected is None)
     if expected is not None:
-        assert got == pytest.approx(expected, abs=1e-12)
+        assert got == expected
