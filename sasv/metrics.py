@@ -217,7 +217,6 @@ def scores_and_codes(
     return values, codes
 
 
-
 # ------------------------------------------------------------------------------------ CM and per-attack EERs
 
 

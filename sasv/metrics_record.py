@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sasv.cm_metrics import TRACK1_METRICS, track1_breakdown, track1_metrics
 from sasv.detection_costs import A_DCF_COST_MODELS, MIN_DCF_P_TARGETS, min_a_dcf, ranked_costs
 from sasv.errors import SasvError
 from sasv.metrics import (
@@ -30,6 +31,7 @@ from sasv.metrics import (
 from sasv.protocols import BONAFIDE, NONTARGET, SPOOF, TARGET
 from sasv.score_files import ScoreFileError, TrialScores
 from sasv.tandem_metrics import min_t_dcf, t_eer
+from sasv.track1_files import Track1Trials
 from sasv.track2_files import Track2Trials
 
 ATTACK_BREAKDOWN_KEY = "spf_eer_by_attack"
@@ -200,4 +202,29 @@ def track2_record(trials: Track2Trials) -> dict:
     eers = sasv_eers(trials.sasv, keys) if have["sasv"] else dict.fromkeys(("sasv_eer", "sv_eer", "spf_eer"))
     record.update({name: None if v is None else 100.0 * v for name, v in eers.items()})
     record["counts"] = count_keys(keys)
+    return record
+
+
+def _percent_eer(metrics: dict) -> dict:
+    return {k: (None if v is None else 100.0 * v) if k == "eer" else v for k, v in metrics.items()}
+
+
+def track1_record(trials: Track1Trials) -> dict:
+    """ASVspoof 5 Track 1's metrics of a CM score file, as the organisers' evaluation package computes them:
+    ``min_dcf`` (the primary metric), ``eer`` (percent, as the package prints it), ``cllr`` (bits) and
+    ``act_dcf`` (:mod:`sasv.cm_metrics`; the last two read the scores as LLRs), ``counts``, and with a full
+    key table ``breakdown``: the four per attack x codec (``evaluation_full.py``'s tables, EER in percent).
+    """
+    bonafide, spoof = trials.score[trials.is_bonafide], trials.score[~trials.is_bonafide]
+    record: dict = _percent_eer(track1_metrics(bonafide, spoof))
+    record["scores_read_as"] = "LLR (bona fide vs spoof) for cllr and act_dcf"
+    record["counts"] = {
+        "bonafide": int(bonafide.size),
+        "spoof": int(spoof.size),
+        "total": int(trials.score.size),
+    }
+    if trials.attack is not None and trials.codec is not None:
+        table = track1_breakdown(trials.score, trials.is_bonafide, trials.attack, trials.codec)
+        table["eer"] = [[None if v is None else 100.0 * v for v in row] for row in table["eer"]]
+        record["breakdown"] = {k: table[k] for k in ("attacks", "codecs", *TRACK1_METRICS)}
     return record

@@ -39,6 +39,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sasv.cm_metrics import det_curve
+
 # The organisers' default ASV system, pooled over ASVspoof 5 conditions (the evaluation package's constants).
 ORGANISERS_ASV_PFA_NONTARGET = 0.01881016557566423
 ORGANISERS_ASV_PMISS = 0.01880141010575793
@@ -58,24 +60,6 @@ class TandemCostModel:
 
 
 ASVSPOOF5_TANDEM_COST = TandemCostModel()
-
-
-def det_curve(positives: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Miss and false-alarm rates and thresholds, one point per sorted score plus the accept-all point.
-
-    Point 0 accepts everything (miss 0, false alarm 1, threshold ``min - 0.001``); point i rejects the i
-    lowest scores (positives before negatives within a tie, as a stable sort of the concatenation).
-    """
-    positives, negatives = np.asarray(positives, np.float64), np.asarray(negatives, np.float64)
-    scores = np.concatenate((positives, negatives))
-    is_positive = np.concatenate((np.ones(positives.size), np.zeros(negatives.size)))
-    order = np.argsort(scores, kind="mergesort")
-    rejected_positives = np.cumsum(is_positive[order])
-    rejected = np.arange(1, scores.size + 1)
-    miss = np.concatenate(([0.0], rejected_positives / positives.size))
-    false_alarm = np.concatenate(([1.0], (negatives.size - (rejected - rejected_positives)) / negatives.size))
-    thresholds = np.concatenate(([scores[order[0]] - 0.001], scores[order]))
-    return miss, false_alarm, thresholds
 
 
 def asv_curves(

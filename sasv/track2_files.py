@@ -56,13 +56,15 @@ def _rows(path: Path, header: tuple[str, ...]) -> Iterable[tuple[int, list[str]]
         yield n, fields
 
 
-def _score(path: Path, n: int, token: str) -> float:
-    if token == NOT_APPLICABLE:
+def parse_score(path: Path, n: int, token: str, allow_missing: bool = True) -> float:
+    """A score field of line ``n``: a finite number, or NaN for ``-`` where ``allow_missing``."""
+    if token == NOT_APPLICABLE and allow_missing:
         return math.nan
     try:
         value = float(token)
     except ValueError:
-        raise ProtocolError(f"{path}:{n}: score {token!r} is not a number (or '-')") from None
+        alternative = " (or '-')" if allow_missing else ""
+        raise ProtocolError(f"{path}:{n}: score {token!r} is not a number{alternative}") from None
     if not math.isfinite(value):
         raise ProtocolError(f"{path}:{n}: score {token!r} is not finite")
     return value
@@ -87,7 +89,13 @@ def read_track2(scores_path: str | Path, keys_path: str | Path) -> Track2Trials:
             raise ProtocolError(f"{scores_path}:{n}: trial {spk} {name} is not in the keys {keys_path}")
         seen.add((spk, name))
         rows.append(
-            (spk, name, _score(scores_path, n, cm), _score(scores_path, n, asv), _score(scores_path, n, sasv))
+            (
+                spk,
+                name,
+                parse_score(scores_path, n, cm),
+                parse_score(scores_path, n, asv),
+                parse_score(scores_path, n, sasv),
+            )
         )
     if len(seen) != len(labels):
         missing = [f"{s} {f}" for s, f in labels if (s, f) not in seen]

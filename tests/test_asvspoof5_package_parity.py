@@ -1,4 +1,5 @@
-"""Every ASVspoof 5 metric against the organisers' evaluation package, run (tests/fixtures/README.md).
+"""Every ASVspoof 5 metric of both tracks against the organisers' evaluation package, run
+(tests/fixtures/README.md).
 
 The cases (``tests/oracles/asvspoof5_cases.py``) are regenerated from their seeds, checked byte for byte
 against the files the package read (sha256), then scored by the recipe's readers and metrics; each number
@@ -15,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from sasv.bin import compute_metrics
-from sasv.metrics_record import track2_record
+from sasv.cm_metrics import TRACK1_METRICS, track1_breakdown
+from sasv.metrics_record import track1_record, track2_record
 from sasv.tandem_metrics import t_eer
+from sasv.track1_files import read_track1
 from sasv.track2_files import read_track2
 from tests.oracles import asvspoof5_cases as cases
 
@@ -75,3 +78,44 @@ def test_compute_metrics_prints_the_package_s_numbers(tmp_path: Path, capsys) ->
     printed = json.loads(capsys.readouterr().out)
     for metric in ("min_a_dcf", "min_t_dcf", "t_eer"):
         _close(printed[metric], recorded["t2_tandem"][metric])
+
+
+# ------------------------------------------------------------------------------------------------ Track 1
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE["track1"]))
+def test_track1_metrics_equal_the_package(name: str, tmp_path: Path) -> None:
+    recorded = FIXTURE["track1"][name]
+    scores, keys, full_keys = cases.write_track1_case(cases.TRACK1_CASES[name], tmp_path)
+    _checked((scores, keys, full_keys), recorded)
+    record = track1_record(read_track1(scores, keys))
+    for metric in TRACK1_METRICS:
+        expected = recorded["t1"][metric] * (100.0 if metric == "eer" else 1.0)
+        _close(record[metric], expected)
+    assert "breakdown" not in record
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE["track1"]))
+def test_track1_breakdown_equals_evaluation_full(name: str, tmp_path: Path) -> None:
+    """Per attack x codec (pooled row and column first), as ``evaluation_full.py --m t1`` tabulates."""
+    recorded = FIXTURE["track1"][name]["t1_full"]
+    scores, _, full_keys = cases.write_track1_case(cases.TRACK1_CASES[name], tmp_path)
+    trials = read_track1(scores, full_keys)
+    table = track1_breakdown(trials.score, trials.is_bonafide, trials.attack, trials.codec)
+    assert table["attacks"] == recorded["attacks"] and table["codecs"] == recorded["codecs"]
+    for metric in TRACK1_METRICS:
+        for got_row, expected_row in zip(table[metric], recorded[metric], strict=True):
+            for got, expected in zip(got_row, expected_row, strict=True):
+                _close(got, {"error": "empty cell"} if expected is None else expected)
+
+
+def test_compute_metrics_track1_prints_the_package_s_numbers(tmp_path: Path, capsys) -> None:
+    recorded = FIXTURE["track1"]["ties"]
+    scores, _, full_keys = cases.write_track1_case(cases.TRACK1_CASES["ties"], tmp_path)
+    assert compute_metrics.main([str(scores), "--keys", str(full_keys), "--track", "1"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    for metric in TRACK1_METRICS:
+        _close(printed[metric], recorded["t1"][metric] * (100.0 if metric == "eer" else 1.0))
+    assert printed["breakdown"]["attacks"] == recorded["t1_full"]["attacks"]
+    _close(printed["breakdown"]["eer"][1][1], 100.0 * recorded["t1_full"]["eer"][1][1])
+    assert printed["counts"] == {"bonafide": 120, "spoof": 300, "total": 420}

@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sasv.cm_metrics import det_curve
 from sasv.tandem_metrics import (
     ASVSPOOF5_TANDEM_COST,
     ORGANISERS_ASV_PFA_NONTARGET,
     ORGANISERS_ASV_PFA_SPOOF,
     ORGANISERS_ASV_PMISS,
     asv_curves,
-    det_curve,
     min_t_dcf,
     t_eer,
 )

@@ -14,6 +14,13 @@ asv-score sasv-score``, header first) and KEYFILE its key file (``spk filename c
 JSON then holds what the organisers' evaluation package reports, ``min_a_dcf`` (its cost model, named in
 ``a_dcf_cost_model``: sasv2024), ``min_t_dcf`` and ``t_eer`` (percent), followed by the SASV 2022 EERs of
 the SASV score (percent).
+
+With ``--track 1 --keys KEYFILE`` the score file is an ASVspoof 5 Track 1 CM score file (``filename
+cm-score``, header first) and KEYFILE its keys (``filename cm-label``, or a full key table naming also
+``attack_anon`` and ``codec``): the JSON holds the package's Track 1 metrics, ``min_dcf``, ``eer``
+(percent), ``cllr`` (bits) and ``act_dcf`` (the last two read the scores as log-likelihood ratios: give
+logit differences, not probabilities), ``counts``, and with a full key table ``breakdown`` per attack x
+codec.
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ from collections.abc import Sequence
 from sasv.cli import ArgumentParser, run_cli
 from sasv.detection_costs import A_DCF_COST_MODELS
 from sasv.metrics import RankedScores
-from sasv.metrics_record import MetricChoice, fused_record, track2_record
+from sasv.metrics_record import MetricChoice, fused_record, track1_record, track2_record
 from sasv.score_files import read_submission_keys
+from sasv.track1_files import read_track1
 from sasv.track2_files import read_track2
 
 
@@ -46,7 +54,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--keys",
         default=None,
         metavar="KEYFILE",
-        help="ASVspoof 5 Track 2 key file: SCORE_FILE is a submission",
+        help="ASVspoof 5 key file: SCORE_FILE is a Track 2 submission (or, with --track 1, a CM score file)",
+    )
+    parser.add_argument(
+        "--track",
+        type=int,
+        choices=(1, 2),
+        default=2,
+        help="with --keys: 1 = CM scores (minDCF, EER, CLLR, actDCF), 2 = SASV submission (default)",
     )
     parser.add_argument(
         "--a_dcf_cost",
@@ -56,7 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a-DCF cost model(s) of a SASV 2022 score file (default: paper; with --keys always sasv2024)",
     )
     args = parser.parse_args(argv)
-    if args.keys:
+    if args.track == 1 and not args.keys:
+        parser.error("--track 1 needs --keys (the CM key file)")
+    if args.keys and args.track == 1:
+        print(json.dumps(track1_record(read_track1(args.score_file, args.keys))))
+    elif args.keys:
         print(json.dumps(track2_record(read_track2(args.score_file, args.keys))))
     else:
         print(json.dumps(metrics_of_file(args.score_file, args.a_dcf_cost)))

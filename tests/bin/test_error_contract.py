@@ -275,6 +275,17 @@ def test_track2_metrics_errors(tmp_path, capsys) -> None:
     assert line == f"ERROR: {scores}:2: trial E_1 E_01 is not in the keys {keys}"
 
 
+def test_track1_metrics_errors(tmp_path, capsys) -> None:
+    """`compute_metrics --track 1`: a key file without its columns, a missing key file: one line each."""
+    scores, keys = tmp_path / "s.tsv", tmp_path / "k.tsv"
+    scores.write_text("filename\tcm-score\nE_01\t0.5\n")
+    keys.write_text("E_01\tbonafide\n")
+    line = error_line(capsys, sasv("compute_metrics", scores, "--keys", keys, "--track", "1"))
+    assert line.startswith(f"ERROR: {keys}:1: the header names no column filename, cm-label")
+    line = error_line(capsys, sasv("compute_metrics", scores, "--keys", tmp_path / "absent", "--track", "1"))
+    assert line == f"ERROR: {tmp_path / 'absent'}: file does not exist"
+
+
 def test_download_pretrained_errors(tmp_path, capsys) -> None:
     line = error_line(capsys, sasv("download_pretrained", "no_such_model"))
     assert "unknown model name(s) no_such_model" in line

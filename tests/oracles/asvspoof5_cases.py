@@ -44,7 +44,9 @@ class Track2Case:
 @dataclass(frozen=True)
 class Track1Case:
     """``scale`` x (a logit-like score): 1 gives log-odds, ``as_probability`` maps them through a sigmoid
-    (a P_CM, not an LLR); ``n_attacks`` and ``n_codecs`` label the trials for the breakdown."""
+    (a P_CM, not an LLR); ``n_attacks`` and ``n_codecs`` label the trials for the breakdown; the first
+    ``n_at_threshold`` scores of each class lie exactly on actDCF's Bayes threshold (written with ``repr``),
+    where ``<`` and ``<=`` decide differently."""
 
     seed: int
     n_bonafide: int
@@ -54,6 +56,7 @@ class Track1Case:
     as_probability: bool = False
     n_attacks: int = 4
     n_codecs: int = 3
+    n_at_threshold: int = 0
 
 
 TRACK2_CASES: dict[str, Track2Case] = {
@@ -81,11 +84,14 @@ TRACK1_CASES: dict[str, Track1Case] = {
     "probabilities": Track1Case(seed=1503, n_bonafide=200, n_spoof=500, as_probability=True),
     "sparse_spoof": Track1Case(seed=1504, n_bonafide=300, n_spoof=2),
     "overlapping": Track1Case(seed=1505, n_bonafide=2000, n_spoof=6000, separation=0.8),
+    "at_threshold": Track1Case(seed=1507, n_bonafide=150, n_spoof=150, separation=0.5, n_at_threshold=20),
     "large": Track1Case(seed=1506, n_bonafide=8000, n_spoof=30000, separation=2.0),
 }
 
 
 KEY_ORDER = ("target", "nontarget", "spoof")
+# actDCF's threshold under the package's Track 1 costs (Pspoof 0.05, Cmiss 1, Cfa 10): -log(0.95 / 0.5)
+BAYES_THRESHOLD = float(-np.log(1 * (1 - 0.05) / (10 * 0.05)))
 
 
 def _mixture(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -171,13 +177,17 @@ def write_track1_case(case: Track1Case, directory: Path) -> tuple[Path, Path, Pa
     score = shift + rng.normal(0.0, 1.0 + 0.3 * codec, n)
     if case.as_probability:
         score = 1.0 / (1.0 + np.exp(-score))
+    on_threshold = np.zeros(n, dtype=bool)
+    for label in ("bonafide", "spoof"):
+        on_threshold[np.flatnonzero(labels == label)[: case.n_at_threshold]] = True
     order = rng.permutation(n)
     scores = ["filename\tcm-score"]
     keys = ["filename\tcm-label"]
     full = ["filename cm-label attack_anon codec"]
     for rank, i in enumerate(order):
         name = f"E_{rank:08d}"
-        scores.append(f"{name}\t{_fmt(score[i], case.decimals)}")
+        text = repr(BAYES_THRESHOLD) if on_threshold[i] else _fmt(score[i], case.decimals)
+        scores.append(f"{name}\t{text}")
         keys.append(f"{name}\t{labels[i]}")
         attack_name = "bonafide" if attack[i] == 0 else f"A{attack[i]:02d}"
         full.append(f"{name} {labels[i]} {attack_name} C{codec[i]:02d}")
