@@ -12,8 +12,9 @@ Missing classes: an EER whose defining classes are not all present is reported a
 computed on a different trial population). The SASV-EER is defined on target vs nontarget *and* spoof trials,
 so it needs all three classes; the SV-EER needs target and nontarget, the SPF-EER target and spoof.
 
-Beyond the challenge EERs: the CM-only EER over unique test utterances (``cm_eer``) and the SPF-EER per
-spoofing attack (``spf_eer_by_attack``), with the same ``None`` rule. Detection costs (a-DCF, minDCF) are
+Beyond the challenge EERs: the CM-only EER over unique test utterances (``cm_eer``, the ASVspoof scorers'
+EER of :mod:`sasv.cm_metrics`, as published CM-EERs are) and the SPF-EER per spoofing attack
+(``spf_eer_by_attack``), with the same ``None`` rule. Detection costs (a-DCF, minDCF) are
 in :mod:`sasv.detection_costs`.
 """
 
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import brentq
 
+from sasv.cm_metrics import asvspoof_eer
 from sasv.protocols import KEYS, NONTARGET, SPOOF, TARGET
 
 # EER name -> (positive class, negative classes): the official definitions of get_all_EERs.
@@ -220,20 +222,19 @@ def scores_and_codes(
 # ------------------------------------------------------------------------------------ CM and per-attack EERs
 
 
-def cm_eer(
+def cm_utterance_scores(
     utts: Sequence[str] | np.ndarray,
     keys: Sequence[str] | np.ndarray,
     cm_scores: Sequence[float] | np.ndarray,
-) -> float | None:
-    """EER of the countermeasure alone: bona fide vs spoofed *test utterances*, higher CM score = bona fide.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CM score of each unique test utterance of a trial list: (utterances, scores, is_spoof), in the
+    order of the utterances' first trials.
 
-    The trial list repeats a test utterance once per claimed speaker, so the CM is scored once per unique
-    test utterance (a trial-level EER would weight utterances by how many trials they appear in). An
+    The trial list repeats a test utterance once per claimed speaker, so a CM metric counts each test
+    utterance once (a trial-level metric would weight utterances by how many trials they appear in). An
     utterance is bona fide when its trials are target/nontarget, spoofed when they are spoof; an utterance
     with both kinds, or with different CM scores in different trials, is an error (the CM score does not
-    depend on the claimed speaker). The population is the SASV trial list's test utterances, not the
-    ASVspoof 2019 LA CM protocol, so the value is close to but not the official LA CM EER. ``None`` when
-    either class is absent.
+    depend on the claimed speaker).
     """
     utts = np.asarray(utts, dtype=str)
     values = as_scores(cm_scores, "CM scores")
@@ -242,8 +243,6 @@ def cm_eer(
         raise ValueError(
             f"utts {utts.shape}, keys {codes.shape} and CM scores {values.shape} differ in length"
         )
-    if utts.size == 0:
-        return None
     _, first, inverse = np.unique(utts, return_index=True, return_inverse=True)
     is_spoof = codes == KEYS.index(SPOOF)
     for what, column in (("both bona fide and spoof trials", is_spoof), ("different CM scores", values)):
@@ -251,10 +250,26 @@ def cm_eer(
         if bad.any():
             at = int(np.flatnonzero(bad)[0])
             raise ValueError(f"test utterance {str(utts[at])!r} has {what} (first conflict at trial {at})")
-    utt_scores, utt_spoof = values[first], is_spoof[first]
-    if utt_spoof.all() or not utt_spoof.any():
+    first = np.sort(first)
+    return utts[first], values[first], is_spoof[first]
+
+
+def cm_eer(
+    utts: Sequence[str] | np.ndarray,
+    keys: Sequence[str] | np.ndarray,
+    cm_scores: Sequence[float] | np.ndarray,
+) -> float | None:
+    """EER of the countermeasure alone: bona fide vs spoofed *test utterances* (each once,
+    :func:`cm_utterance_scores`), higher CM score = bona fide, computed as the ASVspoof scorers compute a
+    CM's EER (:func:`sasv.cm_metrics.asvspoof_eer`: the DET point where the two rates are nearest), so it
+    is comparable with published CM-EERs. The population is the SASV trial list's test utterances, not the
+    ASVspoof 2019 LA CM protocol, so the value is close to but not the official LA CM EER. ``None`` when
+    either class is absent.
+    """
+    _, scores, is_spoof = cm_utterance_scores(utts, keys, cm_scores)
+    if is_spoof.all() or not is_spoof.any():
         return None
-    return compute_eer(utt_scores[~utt_spoof], utt_scores[utt_spoof])
+    return asvspoof_eer(scores[~is_spoof], scores[is_spoof])
 
 
 def spf_eer_by_attack(

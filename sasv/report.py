@@ -46,7 +46,7 @@ COLUMN_NOTES: dict[str, str] = {
     "t_eer": "t-EER: tandem EER of the CM and ASV scores",
     "min_dcf_0.01": "minDCF(p): minimum normalised DCF of the SV task (target vs nontarget), Ptar p, "
     "Cmiss = Cfa = 1",
-    "cm_eer": "CM-EER: CM score alone, bona fide vs spoofed test utterances",
+    "cm_eer": "CM-EER: CM score alone, bona fide vs spoofed test utterances (the ASVspoof scorers' EER)",
 }
 
 

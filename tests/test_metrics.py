@@ -6,6 +6,7 @@ from scipy.interpolate import interp1d
 from scipy.optimize import brentq
 from sklearn.metrics import roc_curve
 
+from sasv.cm_metrics import asvspoof_eer
 from sasv.metrics import (
     cm_eer,
     compute_eer,
@@ -157,7 +158,17 @@ def test_cm_eer_counts_each_test_utterance_once():
     utts = ["u1", "u1", "u1", "u2", "s1", "s2"]
     keys = ["target", "nontarget", "nontarget", "target", "spoof", "spoof"]
     cm = [0.2, 0.2, 0.2, 0.9, 0.1, 0.5]
-    assert cm_eer(utts, keys, cm) == compute_eer([0.2, 0.9], [0.1, 0.5])
+    assert cm_eer(utts, keys, cm) == asvspoof_eer(np.array([0.2, 0.9]), np.array([0.1, 0.5]))
+
+
+def test_cm_eer_is_the_asvspoof_scorers_eer_not_the_interpolated_one():
+    """Bona fide [0.2, 0.9, 0.95], spoof [0.1, 0.5]: the DET points (miss, fa) are (0, 1), (0, 1/2),
+    (1/3, 1/2), (1/3, 0), ...; the nearest pair is (1/3, 1/2), EER 5/12. The SASV 2022 interpolated ROC
+    gives 1/3: the CM-EER column must hold what ASVspoof scorers print."""
+    utts = ["b1", "b2", "b3", "s1", "s2"]
+    keys = ["target", "nontarget", "target", "spoof", "spoof"]
+    assert cm_eer(utts, keys, [0.2, 0.9, 0.95, 0.1, 0.5]) == pytest.approx(5 / 12, abs=1e-15)
+    assert compute_eer([0.2, 0.9, 0.95], [0.1, 0.5]) == pytest.approx(1 / 3, abs=1e-12)
     assert cm_eer(["u1"], ["target"], [0.3]) is None
     assert cm_eer([], [], []) is None
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from sasv.audio import read_audio
+from sasv.cm_metrics import asvspoof_eer
 from sasv.datadir import DataDirError, read_utt2spk, read_wav_scp
 from sasv.engines import CountermeasureEngine, EmbeddingEngine, default_model_batch
 from sasv.metrics import compute_eer
@@ -75,7 +76,8 @@ def validation_cm_eer(model: nn.Module, data_dir: str | Path, device: torch.devi
     """CM-EER (a fraction) of ``model`` on ``data_dir`` (``wav.scp`` + ``utt2spf`` bonafide|spoof), each
     utterance scored as stage 3 scores it (:class:`~sasv.engines.CountermeasureEngine`: the first 64,600
     samples). The score is the log-odds ``logit[1] - logit[0]``: the ranking of the recipe's CM score
-    softmax(logits)[1], without its saturation at 1.0 that would tie confident utterances."""
+    softmax(logits)[1], without its saturation at 1.0 that would tie confident utterances. The EER is the
+    ASVspoof scorers' (:func:`sasv.cm_metrics.asvspoof_eer`), as clovaai/aasist's published CM-EERs are."""
     data_dir = Path(data_dir)
     device = device or torch.device("cpu")
     wav_scp = read_wav_scp(data_dir / "wav.scp")
@@ -92,4 +94,4 @@ def validation_cm_eer(model: nn.Module, data_dir: str | Path, device: torch.devi
         model.train(was_training)
     log_odds = logits[:, 1].astype(np.float64) - logits[:, 0]
     bonafide = np.array([labels[u] == "bonafide" for u in utts])
-    return compute_eer(log_odds[bonafide], log_odds[~bonafide])
+    return asvspoof_eer(log_odds[bonafide], log_odds[~bonafide])
