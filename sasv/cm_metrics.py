@@ -129,7 +129,7 @@ def track1_breakdown(
     scores: np.ndarray,
     is_bonafide: np.ndarray,
     attacks: np.ndarray,
-    codecs: np.ndarray,
+    codecs: np.ndarray | None = None,
     cost: CmCostModel = ASVSPOOF5_CM_COST,
 ) -> dict:
     """Track 1 metrics per attack x codec, as the package's ``evaluation_full.py`` tabulates them.
@@ -137,13 +137,15 @@ def track1_breakdown(
     A cell holds the bona fide trials of its codec against the spoofs of its attack and codec; the row
     ``pooled`` takes every spoof, the column ``pooled`` every codec. Returns ``{"attacks": [...],
     "codecs": [...], <metric>: rows of cells}`` with ``pooled`` first in both lists and a cell ``None``
-    where a class is empty. ``attacks`` of bona fide trials are ignored.
+    where a class is empty. ``attacks`` of bona fide trials are ignored; without ``codecs`` the table has
+    the pooled column only.
     """
     scores = np.asarray(scores, np.float64)
     is_bonafide = np.asarray(is_bonafide, bool)
-    attacks, codecs = np.asarray(attacks, str), np.asarray(codecs, str)
+    attacks = np.asarray(attacks, str)
+    codecs = np.full(scores.size, POOLED) if codecs is None else np.asarray(codecs, str)
     attack_names = [POOLED, *sorted(set(attacks[~is_bonafide].tolist()))]
-    codec_names = [POOLED, *sorted(set(codecs.tolist()))]
+    codec_names = [POOLED, *sorted(set(codecs.tolist()) - {POOLED})]
     table: dict = {"attacks": attack_names, "codecs": codec_names, **{m: [] for m in TRACK1_METRICS}}
     for attack in attack_names:
         rows = {m: [] for m in TRACK1_METRICS}

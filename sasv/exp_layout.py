@@ -6,7 +6,8 @@
     exp/<asv>/embeddings/<set>/xvector.{scp,done}    stage 2 (chunks/ holds the arks the scp points into)
     exp/<cm>/scores/model.json                      the CM model's record
     exp/<cm>/scores/<set>/cm_scores.txt{,.done}      stage 3
-    exp/<asv>/<cm>/<variant>/                       run_test stage 1: one scored system (scores, tables)
+    exp/<asv>/<cm>/<variant>/                       run_test stage 1: one scored system (scores, tables;
+                                                    ASVspoof 5: the Track 1 and 2 files, system_file)
     exp/fusion/logreg_<variant>/                    run_test stage 2: learned fusion of several systems
     exp/summary.md, exp/RESULTS.md, exp/logs/        run_test stage 3, stage script logs
     exp/train/<name>/                               run_train_asv.sh: checkpoints, log, exported model
@@ -55,6 +56,21 @@ def check_model_name(name: str, source: str = "conf") -> None:
         )
     if name in RESERVED_NAMES:
         raise LayoutError(f"{source}: name {name!r} is reserved for exp/{name}/; choose another")
+
+
+# The official-format files of a scored ASVspoof 5 system, per set: Track 2's submission and keys (P_CM,
+# cosine, fused score), Track 1's CM log-odds per test utterance and their keys.
+SYSTEM_FILES = {
+    "track2_scores": "scores_{set}.track2.tsv",
+    "track2_keys": "keys_{set}.track2.tsv",
+    "track1_scores": "cm_scores_{set}.track1.tsv",
+    "track1_keys": "cm_keys_{set}.track1.tsv",
+}
+
+
+def system_file(system_dir: str | Path, kind: str, set_name: str) -> Path:
+    """Where a scored system keeps its ``kind`` file (:data:`SYSTEM_FILES`) of ``set_name``."""
+    return Path(system_dir) / SYSTEM_FILES[kind].format(set=set_name)
 
 
 def variant(norm: str, score_norm: str = "none") -> str:

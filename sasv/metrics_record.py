@@ -49,7 +49,8 @@ class MixedMetricsError(SasvError, ValueError):
 @dataclass(frozen=True)
 class MetricChoice:
     """Which detection costs a record carries beyond the EERs: the a-DCF under each named cost model
-    (``A_DCF_COST_MODELS``) and, with ``tandem``, ASVspoof 5's min t-DCF and t-EER of the CM and ASV scores.
+    (``A_DCF_COST_MODELS``), with ``tandem`` ASVspoof 5's min t-DCF and t-EER of the CM and ASV scores, and
+    with ``track1`` the CM's own ASVspoof 5 Track 1 metrics (:func:`cm_track1_metrics`).
 
     One per benchmark (:data:`BENCHMARK_METRICS`); a run may add cost models (``--a_dcf_cost``). It is
     stored in the system's results.json, so the later tools (analysis, fusion, summary) report the same.
@@ -57,6 +58,7 @@ class MetricChoice:
 
     a_dcf_models: tuple[str, ...] = ("paper",)
     tandem: bool = False
+    track1: bool = False
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.a_dcf_models if m not in A_DCF_COST_MODELS]
@@ -65,20 +67,24 @@ class MetricChoice:
             raise ValueError(f"a-DCF cost model {name!r}: use {', '.join(A_DCF_COST_MODELS)}")
 
     def to_dict(self) -> dict:
-        return {"a_dcf": list(self.a_dcf_models), "tandem": self.tandem}
+        return {"a_dcf": list(self.a_dcf_models), "tandem": self.tandem, "track1": self.track1}
 
     @classmethod
     def from_record(cls, record: Mapping) -> MetricChoice:
         """The choice a results.json records; records written before there was one get the LA default."""
         metrics = record.get("metrics") or {}
-        return cls(tuple(metrics.get("a_dcf", ("paper",))), bool(metrics.get("tandem", False)))
+        return cls(
+            tuple(metrics.get("a_dcf", ("paper",))),
+            bool(metrics.get("tandem", False)),
+            bool(metrics.get("track1", False)),
+        )
 
 
 # What each benchmark reports (the data dir's prepared.json names its benchmark, sasv.markers): LA the a-DCF
 # paper's cost model, as the SASV literature on LA does; ASVspoof 5 Track 2 its official metrics.
 BENCHMARK_METRICS: dict[str, MetricChoice] = {
     "la": MetricChoice(("paper",), tandem=False),
-    "asvspoof5": MetricChoice(("sasv2024",), tandem=True),
+    "asvspoof5": MetricChoice(("sasv2024",), tandem=True, track1=True),
 }
 
 
@@ -90,7 +96,7 @@ def metric_choice(benchmark: str, a_dcf_models: Sequence[str] | None = None) -> 
     default = BENCHMARK_METRICS[benchmark]
     if not a_dcf_models:
         return default
-    return MetricChoice(tuple(dict.fromkeys(a_dcf_models)), default.tandem)
+    return MetricChoice(tuple(dict.fromkeys(a_dcf_models)), default.tandem, default.track1)
 
 
 def tandem_metrics(asv: np.ndarray, cm: np.ndarray, keys: np.ndarray) -> dict[str, float | None]:
@@ -213,7 +219,8 @@ def track1_record(trials: Track1Trials) -> dict:
     """ASVspoof 5 Track 1's metrics of a CM score file, as the organisers' evaluation package computes them:
     ``min_dcf`` (the primary metric), ``eer`` (percent, as the package prints it), ``cllr`` (bits) and
     ``act_dcf`` (:mod:`sasv.cm_metrics`; the last two read the scores as LLRs), ``counts``, and with a full
-    key table ``breakdown``: the four per attack x codec (``evaluation_full.py``'s tables, EER in percent).
+    key table ``breakdown``: the four per attack (x codec where the keys name codecs; ``evaluation_full.py``'s
+    tables, EER in percent).
     """
     bonafide, spoof = trials.score[trials.is_bonafide], trials.score[~trials.is_bonafide]
     record: dict = _percent_eer(track1_metrics(bonafide, spoof))
@@ -223,8 +230,27 @@ def track1_record(trials: Track1Trials) -> dict:
         "spoof": int(spoof.size),
         "total": int(trials.score.size),
     }
-    if trials.attack is not None and trials.codec is not None:
+    if trials.attack is not None:
         table = track1_breakdown(trials.score, trials.is_bonafide, trials.attack, trials.codec)
         table["eer"] = [[None if v is None else 100.0 * v for v in row] for row in table["eer"]]
         record["breakdown"] = {k: table[k] for k in ("attacks", "codecs", *TRACK1_METRICS)}
+    return record
+
+
+# The CM's Track 1 metrics in a system's record: ``cm_eer`` (fraction, as every record's EERs) and the rest.
+CM_TRACK1_KEYS = {"eer": "cm_eer", "min_dcf": "cm_min_dcf", "cllr": "cm_cllr", "act_dcf": "cm_act_dcf"}
+CM_TRACK1_BREAKDOWN_KEY = "cm_track1_by_attack_codec"
+
+
+def cm_track1_metrics(trials: Track1Trials, breakdown: bool = False) -> dict:
+    """A system's ``cm_eer``, ``cm_min_dcf``, ``cm_cllr``, ``cm_act_dcf`` from its Track 1 files (the CM's
+    log-odds per test utterance, :func:`sasv.track1_files.write_track1`): on ASVspoof 5 they replace the
+    CM-EER of P_CM (the same ranking, except where P_CM saturates). With ``breakdown`` also
+    ``cm_track1_by_attack_codec`` (:func:`sasv.cm_metrics.track1_breakdown`, EER a fraction)."""
+    values = track1_metrics(trials.score[trials.is_bonafide], trials.score[~trials.is_bonafide])
+    record: dict = {CM_TRACK1_KEYS[name]: value for name, value in values.items()}
+    if breakdown and trials.attack is not None:
+        record[CM_TRACK1_BREAKDOWN_KEY] = track1_breakdown(
+            trials.score, trials.is_bonafide, trials.attack, trials.codec
+        )
     return record

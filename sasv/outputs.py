@@ -111,9 +111,13 @@ def write_cm_chunk(rows: Rows, stem: Path) -> str:
     return "".join(f"{u} {lg[0]!r} {lg[1]!r} {p!r}\n" for u, lg, p in lines)
 
 
-def read_cm_scores(path: str | Path) -> dict[str, float]:
-    """utt -> P(bona fide) from a ``cm_scores.txt``; malformed lines name file and line."""
-    scores: dict[str, float] = {}
+CM_FIELDS = ("logit_spoof", "logit_bonafide", "p_bonafide")
+
+
+def _read_cm_fields(path: str | Path, fields_wanted: Sequence[int]) -> dict[str, tuple[float, ...]]:
+    """utt -> the wanted numeric fields (1-based after UTT) of a ``cm_scores.txt``; a malformed line, a
+    non-finite number or a repeated utterance names file and line."""
+    rows: dict[str, tuple[float, ...]] = {}
     with open(path, encoding="utf-8-sig") as f:
         for n, line in enumerate(f, 1):
             fields = line.split()
@@ -123,18 +127,32 @@ def read_cm_scores(path: str | Path) -> dict[str, float]:
                 raise MalformedOutputError(
                     f"{path}:{n}: expected 'UTT logit_spoof logit_bonafide p_bonafide'"
                 )
-            try:
-                p = float(fields[3])
-            except ValueError:
-                raise MalformedOutputError(
-                    f"{path}:{n}: P(bona fide) {fields[3]!r} is not a number"
-                ) from None
-            if not np.isfinite(p):
-                raise MalformedOutputError(f"{path}:{n}: P(bona fide) of {fields[0]} is {p}")
-            if fields[0] in scores:
+            values = []
+            for i in fields_wanted:
+                name = "P(bona fide)" if CM_FIELDS[i - 1] == "p_bonafide" else CM_FIELDS[i - 1]
+                try:
+                    value = float(fields[i])
+                except ValueError:
+                    raise MalformedOutputError(f"{path}:{n}: {name} {fields[i]!r} is not a number") from None
+                if not np.isfinite(value):
+                    raise MalformedOutputError(f"{path}:{n}: {name} of {fields[0]} is {value}")
+                values.append(value)
+            if fields[0] in rows:
                 raise MalformedOutputError(f"{path}:{n}: utterance {fields[0]} scored twice")
-            scores[fields[0]] = p
-    return scores
+            rows[fields[0]] = tuple(values)
+    return rows
+
+
+def read_cm_scores(path: str | Path) -> dict[str, float]:
+    """utt -> P(bona fide) from a ``cm_scores.txt``; malformed lines name file and line."""
+    return {utt: values[0] for utt, values in _read_cm_fields(path, (3,)).items()}
+
+
+def read_cm_log_odds(path: str | Path) -> dict[str, float]:
+    """utt -> ``logit_bonafide - logit_spoof`` (float64) from a ``cm_scores.txt``: the CM's log-odds of
+    bona fide, the score ASVspoof's calibration metrics (CLLR, actDCF) read as an LLR. P(bona fide) is no
+    substitute: in float32 it saturates at 1.0 for confident utterances, where the log-odds keep ranking."""
+    return {utt: b - s for utt, (s, b) in _read_cm_fields(path, (1, 2)).items()}
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,8 @@ SASV/SV/SPF-EER) so numbers can be compared side by side. Every table row is one
 cells and EERs are plain numbers in percent with two decimals, so the tables are also easy to parse back.
 An EER that could not be computed (``None``, see :mod:`sasv.metrics`) is printed as ``n/a``, never as 0.
 
-Detection costs (a-DCF, t-DCF, minDCF), the t-EER and the CM-EER get columns only when some result carries
+Detection costs (a-DCF, t-DCF, minDCF), the t-EER and the CM's metrics (CM-EER; on ASVspoof 5 also Track 1's
+minDCF, CLLR, actDCF) get columns only when some result carries
 them, so records written before they existed render exactly as before. Each a-DCF column names its cost model
 (``a-DCF[paper]``, ``a-DCF[sasv2024]``) and the caption gives its priors and costs. LA tables keep the
 reference layout (the EERs first, the costs after them); ASVspoof 5 records (they carry the tandem metrics)
@@ -33,8 +34,14 @@ A_DCF_MODELS: tuple[str, ...] = tuple(A_DCF_COST_MODELS)
 A_DCF_COLUMNS: tuple[Column, ...] = tuple((a_dcf_key(m), f"a-DCF[{m}]", False) for m in A_DCF_MODELS)
 TANDEM_COLUMNS: tuple[Column, ...] = (("min_t_dcf", "t-DCF", False), ("t_eer", "t-EER", True))
 # Optional columns in table order, and what each means (the caption lists those a table has).
+CM_TRACK1_COLUMNS: tuple[Column, ...] = (
+    ("cm_min_dcf", "CM minDCF", False),
+    ("cm_cllr", "CM CLLR", False),
+    ("cm_act_dcf", "CM actDCF", False),
+)
 EXTRA_COLUMNS: tuple[Column, ...] = (
     ("cm_eer", "CM-EER", True),
+    *CM_TRACK1_COLUMNS,
     *A_DCF_COLUMNS,
     *TANDEM_COLUMNS,
     ("min_dcf_0.01", "minDCF(0.01)", False),
@@ -47,6 +54,9 @@ COLUMN_NOTES: dict[str, str] = {
     "min_dcf_0.01": "minDCF(p): minimum normalised DCF of the SV task (target vs nontarget), Ptar p, "
     "Cmiss = Cfa = 1",
     "cm_eer": "CM-EER: CM score alone, bona fide vs spoofed test utterances (the ASVspoof scorers' EER)",
+    "cm_min_dcf": "CM minDCF, CM CLLR (bits), CM actDCF: ASVspoof 5 Track 1 metrics of the CM alone on the "
+    "same utterances (Pspoof 0.05, Cmiss 1, Cfa 10); CLLR and actDCF read the AASIST log-odds "
+    "(logit_bonafide - logit_spoof) as LLRs, not P_CM, and so does the CM-EER beside them",
 }
 
 
@@ -200,3 +210,43 @@ def attack_table(breakdowns: Mapping[str, Mapping[str, float | None]], title: st
         ]
         lines.append(_row(cells))
     return "\n".join(lines) + "\n"
+
+
+CM_BREAKDOWN_COLUMNS: tuple[Column, ...] = (
+    ("min_dcf", "minDCF", False),
+    ("eer", "EER", True),
+    ("cllr", "CLLR", False),
+    ("act_dcf", "actDCF", False),
+)
+
+
+def cm_breakdown_tables(tables: Mapping[str, Mapping], title: str | None = None) -> str:
+    """The CM's Track 1 metrics per attack (rows; ``pooled`` first), per set, as the ASVspoof 5 package's
+    ``evaluation_full.py`` tabulates them: one table per set when there are no codecs, else one table per
+    set and metric with a column per codec (``pooled`` first). ``tables`` maps a set name to
+    :func:`sasv.cm_metrics.track1_breakdown` output (EER a fraction)."""
+    lines = [f"### {title}", ""] if title else []
+    lines += [
+        "ASVspoof 5 Track 1 metrics of the CM's log-odds: bona fide utterances against the spoofs of one "
+        "attack (pooled: all). EER in %; CLLR in bits; minDCF and actDCF normalised.",
+        "",
+    ]
+    for set_name, table in tables.items():
+        attacks, codecs = table["attacks"], table["codecs"]
+        if len(codecs) == 1:
+            lines += [f"{set_name.upper()}:", ""]
+            lines.append(_row(["attack", *(label for _, label, _ in CM_BREAKDOWN_COLUMNS)]))
+            lines.append(_rule(1, len(CM_BREAKDOWN_COLUMNS)))
+            for i, attack in enumerate(attacks):
+                cells = [format_value(table[key][i][0], percent) for key, _, percent in CM_BREAKDOWN_COLUMNS]
+                lines.append(_row([attack, *cells]))
+            lines.append("")
+            continue
+        for key, label, percent in CM_BREAKDOWN_COLUMNS:
+            lines += [f"{set_name.upper()} {label} per attack (rows) and codec (columns):", ""]
+            lines.append(_row(["attack", *codecs]))
+            lines.append(_rule(1, len(codecs)))
+            for i, attack in enumerate(attacks):
+                lines.append(_row([attack, *(format_value(v, percent) for v in table[key][i])]))
+            lines.append("")
+    return "\n".join(lines)

@@ -11,7 +11,13 @@ from sasv.audio import SEGMENT_SAMPLES, embedding_segments
 from sasv.chunked import run_chunked
 from sasv.engines import CountermeasureEngine, EmbeddingEngine
 from sasv.exp_layout import cm_scores_output, embeddings_output
-from sasv.outputs import NonFiniteOutputError, read_cm_scores, read_embeddings
+from sasv.outputs import (
+    MalformedOutputError,
+    NonFiniteOutputError,
+    read_cm_log_odds,
+    read_cm_scores,
+    read_embeddings,
+)
 
 
 class FrameStats(nn.Module):
@@ -200,6 +206,20 @@ def test_cm_scores_with_a_byte_order_mark(tmp_path):
     path = tmp_path / "cm_scores.txt"
     path.write_text("\ufeffutt1 0.1 0.2 0.52\nutt2 0.3 0.1 0.45\n", encoding="utf-8")
     assert read_cm_scores(path) == {"utt1": 0.52, "utt2": 0.45}
+
+
+def test_cm_log_odds_are_the_logit_difference_where_p_saturates(tmp_path):
+    """P(bona fide) 1.0 for two utterances (float32 saturation) that the log-odds still rank; each bad
+    field names file, line and column."""
+    path = tmp_path / "cm_scores.txt"
+    path.write_text("utt1 -9.5 8.25 1.0\nutt2 -12.0 10.5 1.0\nutt3 0.5 -0.25 0.3208\n")
+    assert read_cm_log_odds(path) == {"utt1": 17.75, "utt2": 22.5, "utt3": -0.75}
+    path.write_text("utt1 -9.5 x 1.0\n")
+    with pytest.raises(MalformedOutputError, match=r"cm_scores.txt:1: logit_bonafide 'x' is not a number"):
+        read_cm_log_odds(path)
+    path.write_text("utt1 -9.5 0.5 nan\n")
+    with pytest.raises(MalformedOutputError, match=r"cm_scores.txt:1: P\(bona fide\) of utt1 is nan"):
+        read_cm_scores(path)
 
 
 def test_progress_in_logs_is_a_line_per_step_not_carriage_returns(corpus, tmp_path, capsys, caplog):

@@ -83,8 +83,10 @@ def test_metric_choices_by_benchmark_and_in_records():
     assert metric_choice("la") == MetricChoice(("paper",), tandem=False)
     both = metric_choice("la", ["paper", "sasv2024", "paper"])
     assert both == MetricChoice(("paper", "sasv2024"), tandem=False)
-    assert metric_choice("asvspoof5", ["paper"]) == MetricChoice(("paper",), tandem=True)
+    asvspoof5 = metric_choice("asvspoof5", ["paper"])
+    assert asvspoof5 == MetricChoice(("paper",), tandem=True, track1=True)
     assert MetricChoice.from_record({"metrics": both.to_dict()}) == both
+    assert MetricChoice.from_record({"metrics": asvspoof5.to_dict()}) == asvspoof5
     assert MetricChoice.from_record({}) == BENCHMARK_METRICS["la"]  # a record from before the choice
     with pytest.raises(ValueError, match="'nist'"):
         MetricChoice(("nist",))

@@ -51,7 +51,7 @@ def check_official_metrics(exp: Path, results: dict) -> None:
     equal to what `compute_metrics --keys` (the organisers' scorer's computation) makes of the Track 2
     submission and key files the recipe wrote, and the summary leads with them."""
     assert results["benchmark"] == "asvspoof5"
-    assert results["metrics"] == {"a_dcf": ["sasv2024"], "tandem": True}
+    assert results["metrics"] == {"a_dcf": ["sasv2024"], "tandem": True, "track1": True}
     system = exp / "tiny_ecapa" / "tiny_aasist" / "l2norm"
     for set_name in ("dev", "eval"):
         record = results["results"][set_name]
@@ -70,10 +70,35 @@ def check_official_metrics(exp: Path, results: dict) -> None:
         assert official["min_t_dcf"] == record["min_t_dcf"]
         assert official["t_eer"] == 100.0 * record["t_eer"]
         assert official["sasv_eer"] == 100.0 * record["sasv_eer"]
+        track1 = json.loads(
+            _run(
+                [
+                    *tool("compute_metrics"),
+                    str(system / f"cm_scores_{set_name}.track1.tsv"),
+                    "--keys",
+                    str(system / f"cm_keys_{set_name}.track1.tsv"),
+                    "--track",
+                    "1",
+                ]
+            )  # fmt: skip
+        )
+        assert track1["eer"] == 100.0 * record["cm_eer"] and track1["min_dcf"] == record["cm_min_dcf"]
+        assert track1["cllr"] == record["cm_cllr"] and track1["act_dcf"] == record["cm_act_dcf"]
+        assert track1["counts"]["total"] == len({line.split()[1] for line in _trial_lines(system, set_name)})
     analysis = json.loads((system / "analysis.json").read_text())["results"]["eval"]
     assert analysis["min_t_dcf"] == results["results"]["eval"]["min_t_dcf"]
+    assert analysis["cm_cllr"] == results["results"]["eval"]["cm_cllr"]
+    by_attack = analysis["cm_track1_by_attack_codec"]
+    assert by_attack["attacks"][0] == "pooled" and len(by_attack["attacks"]) > 1
+    assert by_attack["eer"][0][0] == analysis["cm_eer"]
+    assert "the CM's Track 1 metrics per attack" in (system / "analysis.md").read_text()
+    assert "| CM minDCF | CM CLLR | CM actDCF |" in (system / "results.md").read_text()
     header = next(line for line in (exp / "summary.md").read_text().splitlines() if line.startswith("| ASV"))
     assert header.startswith("| ASV model | norm | DEV a-DCF[sasv2024] | DEV t-DCF | DEV t-EER |")
+
+
+def _trial_lines(system: Path, set_name: str) -> list[str]:
+    return (system / f"scores_{set_name}.track2.tsv").read_text().splitlines()[1:]
 
 
 def test_run_train_cm_stage_1_reads_the_asvspoof5_metadata(tmp_path) -> None:

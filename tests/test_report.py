@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from sasv.report import attack_table, format_cost, format_eer, results_table, summary_table, systems_table
@@ -145,3 +146,23 @@ def test_attack_table():
 def test_format_cost():
     assert format_cost(0.53967) == "0.5397"
     assert format_cost(None) == "n/a" and format_cost(float("nan")) == "n/a"
+
+
+def test_cm_breakdown_tables_per_set_and_with_codecs() -> None:
+    """Without codecs one compact table per set (attack rows, the four metrics); with codecs one table per
+    metric, a column per codec, pooled first, and an empty cell as n/a."""
+    from sasv.cm_metrics import track1_breakdown
+    from sasv.report import cm_breakdown_tables
+
+    scores = np.array([2.0, 1.5, 0.5, -1.0, 0.8, -2.0])
+    bonafide = np.array([True, True, True, False, False, False])
+    attacks = np.array(["bonafide", "bonafide", "bonafide", "A01", "A02", "A02"])
+    codecs = np.array(["C1", "C2", "C1", "C1", "C1", "C2"])
+    compact = cm_breakdown_tables({"eval": track1_breakdown(scores, bonafide, attacks)})
+    rows = [line for line in compact.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| attack | minDCF | EER | CLLR | actDCF |"
+    assert [r.split(" | ")[0] for r in rows[2:]] == ["| pooled", "| A01", "| A02"]
+    full = cm_breakdown_tables({"eval": track1_breakdown(scores, bonafide, attacks, codecs)})
+    assert full.count("| attack | pooled | C1 | C2 |") == 4
+    a01 = [line for line in full.splitlines() if line.startswith("| A01 |")]
+    assert len(a01) == 4 and all(line.endswith("| n/a |") for line in a01)  # no A01 spoof in C2

@@ -5,8 +5,10 @@ fuse_systems.py) and writes beside it:
 
   analysis.json        per set: the challenge EERs, counts and sasv.metrics_record.metrics_record (a-DCF
                        under the cost models results.json names, ASVspoof 5's t-DCF and t-EER, minDCF at
-                       p_target 0.01/0.05, CM-EER, SPF-EER per attack)
-  analysis.md          the results table with the cost columns, and the per-attack SPF-EER table
+                       p_target 0.01/0.05, CM-EER, SPF-EER per attack); on ASVspoof 5 also the CM's Track 1
+                       metrics from the system's cm_scores_<set>.track1.tsv, overall and per attack (x codec)
+  analysis.md          the results table with the cost columns, the per-attack SPF-EER table and, on
+                       ASVspoof 5, the CM's Track 1 table(s) per attack
   det_<set>.png        DET curves (SASV, SV, SPF) of the fused score
   hist_<set>.png       score histograms per key and attack (fused, ASV, CM)
 """
@@ -22,10 +24,18 @@ from pathlib import Path
 from sasv.cli import ArgumentParser, run_cli
 from sasv.detection_costs import a_dcf_key
 from sasv.errors import MissingInputError
+from sasv.exp_layout import system_file
 from sasv.fileio import atomic_write_text
-from sasv.metrics_record import ATTACK_BREAKDOWN_KEY, MetricChoice, metrics_record
-from sasv.report import attack_table, format_cost, results_table
+from sasv.metrics_record import (
+    ATTACK_BREAKDOWN_KEY,
+    CM_TRACK1_BREAKDOWN_KEY,
+    MetricChoice,
+    cm_track1_metrics,
+    metrics_record,
+)
+from sasv.report import attack_table, cm_breakdown_tables, format_cost, results_table
 from sasv.score_files import read_score_file
+from sasv.track1_files import read_track1
 
 log = logging.getLogger("analyse_system")
 
@@ -37,6 +47,9 @@ def analyse_set(
     false (``note``, e.g. that the models are randomly initialised, is written on them)."""
     scores = read_score_file(path)
     result = metrics_record(scores, source=path, choice=choice)
+    track1 = [system_file(path.parent, kind, set_name) for kind in ("track1_scores", "track1_keys")]
+    if choice.track1 and all(p.is_file() for p in track1):
+        result.update(cm_track1_metrics(read_track1(*track1), breakdown=True))
     if plots:
         from sasv.plots import plot_det, plot_histograms  # matplotlib only when figures are wanted
 
@@ -73,9 +86,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         results[set_name] = analyse_set(path, set_name, title, args.plots, choice, record.get("note"))
 
     note = record.get("note")
-    tables = {s: {k: v for k, v in r.items() if k != ATTACK_BREAKDOWN_KEY} for s, r in results.items()}
+    breakdown_keys = (ATTACK_BREAKDOWN_KEY, CM_TRACK1_BREAKDOWN_KEY)
+    tables = {s: {k: v for k, v in r.items() if k not in breakdown_keys} for s, r in results.items()}
     breakdown = {s: r[ATTACK_BREAKDOWN_KEY] for s, r in results.items()}
     text = results_table(title, tables, note) + "\n" + attack_table(breakdown, f"{title}: SPF-EER per attack")
+    cm_tables = {s: r[CM_TRACK1_BREAKDOWN_KEY] for s, r in results.items() if CM_TRACK1_BREAKDOWN_KEY in r}
+    if cm_tables:
+        text += "\n" + cm_breakdown_tables(cm_tables, f"{title}: the CM's Track 1 metrics per attack")
     atomic_write_text(system_dir / "analysis.md", text)
     atomic_write_text(
         system_dir / "analysis.json", json.dumps({"system": title, "results": results}, indent=2) + "\n"

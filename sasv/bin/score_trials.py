@@ -5,11 +5,13 @@ are missing or were made from other inputs), writes into the system's folder exp
 scores_<set>.txt (``spk utt attack key asv cm fused``), scores_<set>.sasv.txt (the SASV 2022 submission
 format), results.json and results.md. On ASVspoof 5 (the benchmark stage 1 recorded in the data dir's
 prepared.json) also the official Track 2 submission scores_<set>.track2.tsv (cm-score P_CM, asv-score the
-cosine, sasv-score the fused score) and its key file keys_<set>.track2.tsv: what the organisers' scorer
-reads.
+cosine, sasv-score the fused score) and its key file keys_<set>.track2.tsv, and the CM's Track 1 files
+cm_scores_<set>.track1.tsv (the AASIST log-odds logit_bonafide - logit_spoof per test utterance) and
+cm_keys_<set>.track1.tsv: what the organisers' scorer reads.
 
 The metrics are the benchmark's (sasv.metrics_record.BENCHMARK_METRICS): LA the a-DCF with the a-DCF paper's
-cost model, ASVspoof 5 the a-DCF with the official sasv2024 cost model, min t-DCF and t-EER. --a_dcf_cost
+cost model, ASVspoof 5 the a-DCF with the official sasv2024 cost model, min t-DCF and t-EER, and the CM's
+Track 1 metrics (CM-EER, minDCF, CLLR, actDCF of its log-odds). --a_dcf_cost
 picks other cost models (both: --a_dcf_cost paper sasv2024).
 """
 
@@ -30,17 +32,25 @@ from sasv.datadir import validate_datadir
 from sasv.detection_costs import A_DCF_COST_MODELS
 from sasv.errors import MissingInputError
 from sasv.evaluate import compute_trial_scores
-from sasv.exp_layout import ExpLayout, variant
+from sasv.exp_layout import ExpLayout, system_file, variant
 from sasv.fileio import atomic_write_text
 from sasv.locking import exclusive_lock
 from sasv.markers import check_prepared_marker, check_stage_inputs, prepared_benchmark
-from sasv.metrics_record import MetricChoice, MixedMetricsError, metric_choice, metrics_record
-from sasv.outputs import EmbeddingArchive, read_cm_scores, read_embeddings
+from sasv.metrics import cm_utterance_scores
+from sasv.metrics_record import (
+    MetricChoice,
+    MixedMetricsError,
+    cm_track1_metrics,
+    metric_choice,
+    metrics_record,
+)
+from sasv.outputs import EmbeddingArchive, read_cm_log_odds, read_cm_scores, read_embeddings
 from sasv.protocols import format_trial_counts
 from sasv.provenance import RANDOM_INIT_NOTE, read_model_record
 from sasv.report import format_eer, results_table
-from sasv.score_files import write_score_file, write_submission_file
+from sasv.score_files import TrialScores, write_score_file, write_submission_file
 from sasv.scoring import FUSION_RULES, NORMS
+from sasv.track1_files import Track1Trials, read_track1, write_track1
 from sasv.track2_files import write_keys, write_submission
 
 log = logging.getLogger("score_trials")
@@ -195,11 +205,14 @@ def score_set(
     write_submission_file(out_dir / f"scores_{set_name}.sasv.txt", scores)
     if track2:
         columns = (scores.spk, scores.utt, scores.cm, scores.asv, scores.fused)
-        write_submission(out_dir / f"scores_{set_name}.track2.tsv", zip(*columns, strict=True))
+        write_submission(system_file(out_dir, "track2_scores", set_name), zip(*columns, strict=True))
         write_keys(
-            out_dir / f"keys_{set_name}.track2.tsv", zip(scores.spk, scores.utt, scores.key, strict=True)
+            system_file(out_dir, "track2_keys", set_name),
+            zip(scores.spk, scores.utt, scores.key, strict=True),
         )
     result = metrics_record(scores, choice=choice)
+    if choice.track1:
+        result.update(cm_track1_metrics(write_cm_track1(out_dir, set_name, scores, cm_out.file)))
     log.info(
         "%s %s %s: SASV-EER %s%%, SV-EER %s%%, SPF-EER %s%% (%s)",
         out_dir.relative_to(layout.root) if out_dir.is_relative_to(layout.root) else out_dir,
@@ -209,6 +222,17 @@ def score_set(
         format_trial_counts(result["counts"]),
     )
     return result
+
+
+def write_cm_track1(out_dir: Path, set_name: str, scores: TrialScores, cm_scores: Path) -> Track1Trials:
+    """The CM's Track 1 files of a scored set (its log-odds per unique test utterance, and the keys with
+    each utterance's attack), read back as ``sasv compute_metrics --track 1`` reads them."""
+    utts, _, is_spoof = cm_utterance_scores(scores.utt, scores.key, scores.cm)
+    log_odds = read_cm_log_odds(cm_scores)
+    attack_of = dict(zip(scores.utt.tolist(), scores.attack.tolist(), strict=True))
+    paths = system_file(out_dir, "track1_scores", set_name), system_file(out_dir, "track1_keys", set_name)
+    write_track1(*paths, utts, [log_odds[u] for u in utts], is_spoof, [attack_of[u] for u in utts])
+    return read_track1(*paths)
 
 
 if __name__ == "__main__":
