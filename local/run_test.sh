@@ -25,6 +25,7 @@ fusion=product               # product: P_CM * (cos + 1) / 2 (reference) | sum: 
 score_norm=none              # none | asnorm (AS-norm of the ASV score; needs --cohort true at extraction)
 top_k=300                    # AS-norm: top-K cohort scores
 a_dcf_cost=""                # a-DCF cost model(s), e.g. 'paper sasv2024' ('' = the benchmark's: LA paper, ASVspoof 5 sasv2024)
+bootstrap=1000               # bootstrap resamples (claimed speakers) for 95 % intervals; 0: none
 plots=true                   # DET curves and score histograms (matplotlib) next to each results table
 fusion_train_set=dev         # stage 2 trains the logistic-regression fusion here and applies it to all sets
 cmd="${score_cmd}"           # job command of the stages (cmd.sh; '' = here, in the terminal)
@@ -46,6 +47,8 @@ Options (default):
   --top_k K              AS-norm top-K cohort scores (${top_k})
   --a_dcf_cost 'M ...'   a-DCF cost model(s): paper | sasv2024 ('${a_dcf_cost}': the benchmark's, LA paper,
                          ASVspoof 5 sasv2024 with t-DCF and t-EER)
+  --bootstrap N          bootstrap resamples of claimed speakers for the 95 % intervals of the EERs and the
+                         primary cost in results.json and analysis.md; 0: none (${bootstrap})
   --plots BOOL           DET curves and score histograms (${plots})
   --fusion_train_set S   set on which stage 2 trains the multi-system fusion (${fusion_train_set})
   --cmd 'CMD'            job command every step runs through, e.g. utils/run.sh ('${cmd}'; from cmd.sh)"
@@ -70,10 +73,10 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
       run_job "score_trials.${system_name//\//.}" \
         python -m sasv score_trials --asv_conf "${conf}" --cm_conf "${cm}" --norm "${norm}" \
         --fusion "${fusion}" --data_dir "${data_dir}" --exp_dir "${exp_dir}" --sets ${sets} --score_norm "${score_norm}" --top_k "${top_k}" \
-        --a_dcf_cost ${a_dcf_cost}
+        --a_dcf_cost ${a_dcf_cost} --bootstrap "${bootstrap}"
       system_dir="$(layout system_dir --asv_conf "${conf}" --cm_conf "${cm}")"
       run_job "analyse_system.${system_name//\//.}" \
-        python -m sasv analyse_system --system_dir "${system_dir}" --sets ${sets} --plots "${plots}"
+        python -m sasv analyse_system --system_dir "${system_dir}" --sets ${sets} --plots "${plots}" --bootstrap "${bootstrap}"
     done
   done
 fi
@@ -86,9 +89,9 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     out="$(layout fusion_dir)"
     log "Stage 2: logistic-regression fusion of ${systems[*]} (trained on ${fusion_train_set}) -> ${out}"
     run_job fuse_systems \
-      python -m sasv fuse_systems --exp_dir "${exp_dir}" --systems "${systems[@]}" --out "${out}" --train_set "${fusion_train_set}" --sets ${sets}
+      python -m sasv fuse_systems --exp_dir "${exp_dir}" --systems "${systems[@]}" --out "${out}" --train_set "${fusion_train_set}" --sets ${sets} --bootstrap "${bootstrap}"
     run_job analyse_fusion \
-      python -m sasv analyse_system --system_dir "${out}" --sets ${sets} --plots "${plots}"
+      python -m sasv analyse_system --system_dir "${out}" --sets ${sets} --plots "${plots}" --bootstrap "${bootstrap}"
   else
     log "Stage 2: skipped (multi-system fusion needs at least two ASV confs)"
   fi

@@ -26,6 +26,7 @@ TOOLS: dict[str, str] = {
     "fuse_systems": "run_test stage 2: learned logistic-regression fusion of several systems",
     "make_summary": "run_test stage 3: summary table and RESULTS.md",
     "compute_metrics": "SASV EERs and costs of a submission-format score file, as JSON",
+    "compare_systems": "is system A better than B beyond the evaluation set's noise? (paired bootstrap)",
     "download_pretrained": "download the confs' checkpoints (mirrors in order, sha256 checked); or --check",
     "train_asv": "train an ASV architecture with AAM-softmax on a data dir; export it with a conf",
     "train_cm": "train a CM (AASIST) on a bona fide/spoof data dir, select on dev; export it with a conf",

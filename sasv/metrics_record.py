@@ -15,8 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sasv.bootstrap import BootstrapSpec, bootstrap_intervals
 from sasv.cm_metrics import TRACK1_METRICS, track1_breakdown, track1_metrics
-from sasv.detection_costs import A_DCF_COST_MODELS, MIN_DCF_P_TARGETS, min_a_dcf, ranked_costs
+from sasv.detection_costs import A_DCF_COST_MODELS, MIN_DCF_P_TARGETS, a_dcf_key, min_a_dcf, ranked_costs
 from sasv.errors import SasvError
 from sasv.metrics import (
     RankedScores,
@@ -254,3 +255,15 @@ def cm_track1_metrics(trials: Track1Trials, breakdown: bool = False) -> dict:
             trials.score, trials.is_bonafide, trials.attack, trials.codec
         )
     return record
+
+
+BOOTSTRAP_KEY = "bootstrap"
+
+
+def bootstrap_record(scores: TrialScores, choice: MetricChoice, spec: BootstrapSpec, jobs: int = 1) -> dict:
+    """95 % (``spec.confidence``) bootstrap intervals of the SASV-, SV-, SPF-EER and the primary cost (the
+    min a-DCF of the choice's first cost model) of a score list, resampling its claimed speakers
+    (:mod:`sasv.bootstrap`); the value of a record's ``bootstrap`` key, with the primary cost's name."""
+    primary = choice.a_dcf_models[0]
+    record = bootstrap_intervals(scores.fused, scores.codes, scores.spk, primary, spec, jobs)
+    return {"primary_cost": a_dcf_key(primary), **record}

@@ -250,3 +250,72 @@ def cm_breakdown_tables(tables: Mapping[str, Mapping], title: str | None = None)
                 lines.append(_row([attack, *(format_value(v, percent) for v in table[key][i])]))
             lines.append("")
     return "\n".join(lines)
+
+
+def interval_table(results: Mapping[str, Mapping], title: str | None = None) -> str:
+    """How sure each headline number is: per set, ``value [low, high]`` of the SASV-, SV-, SPF-EER (%) and
+    the primary cost, from the records' ``bootstrap`` entries (:func:`sasv.metrics_record.bootstrap_record`);
+    empty when no record has one. The caption says what was resampled, how often, and the seed."""
+    sets = [s for s in SETS if s in results] + [s for s in results if s not in SETS]
+    boots = {s: results[s].get("bootstrap") for s in sets if results[s].get("bootstrap")}
+    if not boots:
+        return ""
+    first = next(iter(boots.values()))
+    primary = first["primary_cost"]
+    label = next((lbl for key, lbl, _ in A_DCF_COLUMNS if key == primary), primary)
+    columns: list[Column] = [*EER_COLUMNS, (primary, label, False)]
+    lines = [f"### {title}", ""] if title else []
+    lines += [
+        f"Value [low, high]: {100 * first['confidence']:g} % bootstrap interval over {first['resamples']} "
+        f"resamples of {first['unit']}s (all trials of a drawn {first['unit']}), seed {first['seed']}. "
+        "EERs in %.",
+        "",
+        _row(["set", *(lbl for _, lbl, _ in columns)]),
+        _rule(1, len(columns)),
+    ]
+    for set_name, boot in boots.items():
+        cells = [set_name]
+        for key, _, percent in columns:
+            value, interval = results[set_name].get(key), boot["intervals"].get(key)
+            bounds = (
+                NOT_AVAILABLE
+                if interval is None
+                else f"{format_value(interval[0], percent)}, {format_value(interval[1], percent)}"
+            )
+            cells.append(f"{format_value(value, percent)} [{bounds}]")
+        lines.append(_row(cells))
+    return "\n".join(lines) + "\n"
+
+
+def comparison_table(comparison: Mapping, title: str | None = None) -> str:
+    """A paired comparison (:func:`sasv.bootstrap.paired_differences`): per metric A, B, A - B with its
+    interval, the bootstrap p-value and whether the difference is beyond the set's noise."""
+    metrics = comparison["metrics"]
+    labels = {key: label for key, label, _ in (*EER_COLUMNS, *A_DCF_COLUMNS)}
+    lines = [f"### {title}", ""] if title else []
+    share, resamples = 100 * comparison["confidence"], comparison["resamples"]
+    lines += [
+        f"A - B with its {share:g} % paired bootstrap interval ({resamples} resamples of "
+        f"{comparison['unit']}s, seed {comparison['seed']}; both systems on the same draws). EERs in %; "
+        "lower is better for every metric.",
+        "",
+        _row(["metric", "A", "B", "A - B [low, high]", "p", "verdict"]),
+        _rule(1, 5),
+    ]
+    for key, entry in metrics.items():
+        percent = key in dict.fromkeys(k for k, _, _ in EER_COLUMNS)
+        interval = entry["interval"]
+        bounds = (
+            NOT_AVAILABLE
+            if interval is None
+            else f"{format_value(interval[0], percent)}, {format_value(interval[1], percent)}"
+        )
+        difference = f"{format_value(entry['difference'], percent)} [{bounds}]"
+        p_value = NOT_AVAILABLE if entry["p_value"] is None else f"{entry['p_value']:.3f}"
+        if entry["differ"]:
+            verdict = "A lower (better)" if entry["difference"] < 0 else "A higher (worse)"
+        else:
+            verdict = "no difference beyond the noise"
+        cells = [labels.get(key, key), format_value(entry["a"], percent), format_value(entry["b"], percent)]
+        lines.append(_row([*cells, difference, p_value, verdict]))
+    return "\n".join(lines) + "\n"

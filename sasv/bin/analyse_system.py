@@ -7,20 +7,23 @@ fuse_systems.py) and writes beside it:
                        under the cost models results.json names, ASVspoof 5's t-DCF and t-EER, minDCF at
                        p_target 0.01/0.05, CM-EER, SPF-EER per attack); on ASVspoof 5 also the CM's Track 1
                        metrics from the system's cm_scores_<set>.track1.tsv, overall and per attack (x codec)
-  analysis.md          the results table with the cost columns, the per-attack SPF-EER table and, on
-                       ASVspoof 5, the CM's Track 1 table(s) per attack
+                       and (--bootstrap) 95 % bootstrap intervals of the EERs and the primary cost
+  analysis.md          the results table with the cost columns, the intervals as value [low, high], the
+                       per-attack SPF-EER table and, on ASVspoof 5, the CM's Track 1 table(s) per attack
   det_<set>.png        DET curves (SASV, SV, SPF) of the fused score
   hist_<set>.png       score histograms per key and attack (fused, ASV, CM)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sasv.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
 from sasv.cli import ArgumentParser, run_cli
 from sasv.detection_costs import a_dcf_key
 from sasv.errors import MissingInputError
@@ -28,12 +31,14 @@ from sasv.exp_layout import system_file
 from sasv.fileio import atomic_write_text
 from sasv.metrics_record import (
     ATTACK_BREAKDOWN_KEY,
+    BOOTSTRAP_KEY,
     CM_TRACK1_BREAKDOWN_KEY,
     MetricChoice,
+    bootstrap_record,
     cm_track1_metrics,
     metrics_record,
 )
-from sasv.report import attack_table, cm_breakdown_tables, format_cost, results_table
+from sasv.report import attack_table, cm_breakdown_tables, format_cost, interval_table, results_table
 from sasv.score_files import read_score_file
 from sasv.track1_files import read_track1
 
@@ -41,12 +46,29 @@ log = logging.getLogger("analyse_system")
 
 
 def analyse_set(
-    path: Path, set_name: str, title: str, plots: bool, choice: MetricChoice, note: str | None = None
+    path: Path,
+    set_name: str,
+    title: str,
+    plots: bool,
+    choice: MetricChoice,
+    note: str | None = None,
+    bootstrap: BootstrapSpec | None = None,
+    scored: dict | None = None,
 ) -> dict:
     """Every metric of one score file (the costs ``choice`` names), and its figures unless ``plots`` is
-    false (``note``, e.g. that the models are randomly initialised, is written on them)."""
+    false (``note``, e.g. that the models are randomly initialised, is written on them). With
+    ``bootstrap``, the intervals of the headline numbers: those the scoring tool recorded in results.json
+    (``scored``, the set's record there) when made the same way, else computed here."""
     scores = read_score_file(path)
     result = metrics_record(scores, source=path, choice=choice)
+    if bootstrap is not None:
+        recorded = (scored or {}).get(BOOTSTRAP_KEY)
+        same = recorded is not None and all(
+            recorded.get(k) == v for k, v in dataclasses.asdict(bootstrap).items()
+        )
+        result[BOOTSTRAP_KEY] = (
+            recorded if same else bootstrap_record(scores, choice, bootstrap, default_jobs())
+        )
     track1 = [system_file(path.parent, kind, set_name) for kind in ("track1_scores", "track1_keys")]
     if choice.track1 and all(p.is_file() for p in track1):
         result.update(cm_track1_metrics(read_track1(*track1), breakdown=True))
@@ -69,6 +91,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sets", nargs="+", default=["dev", "eval"])
     p.add_bool("--plots", True, "DET curves and score histograms (default: true)")
     p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        help="bootstrap resamples (claimed speakers) for 95 %% intervals of the EERs and the primary cost; "
+        "0: none (default: %(default)s; those of results.json are reused when made the same way)",
+    )
+    p.add_argument(
         "--title", default=None, help="figure/table title (default: the system name its results.json records)"
     )
     args = p.parse_args(argv)
@@ -83,13 +112,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not path.is_file():
             raise MissingInputError(f"{path} not found: score this system on {set_name} first")
         choice = MetricChoice.from_record(record)
-        results[set_name] = analyse_set(path, set_name, title, args.plots, choice, record.get("note"))
+        spec = BootstrapSpec(args.bootstrap) if args.bootstrap > 0 else None
+        scored = (record.get("results") or {}).get(set_name)
+        results[set_name] = analyse_set(
+            path, set_name, title, args.plots, choice, record.get("note"), spec, scored
+        )
 
     note = record.get("note")
     breakdown_keys = (ATTACK_BREAKDOWN_KEY, CM_TRACK1_BREAKDOWN_KEY)
     tables = {s: {k: v for k, v in r.items() if k not in breakdown_keys} for s, r in results.items()}
     breakdown = {s: r[ATTACK_BREAKDOWN_KEY] for s, r in results.items()}
-    text = results_table(title, tables, note) + "\n" + attack_table(breakdown, f"{title}: SPF-EER per attack")
+    text = results_table(title, tables, note) + "\n" + interval_table(tables, f"{title}: how sure")
+    text += "\n" + attack_table(breakdown, f"{title}: SPF-EER per attack")
     cm_tables = {s: r[CM_TRACK1_BREAKDOWN_KEY] for s, r in results.items() if CM_TRACK1_BREAKDOWN_KEY in r}
     if cm_tables:
         text += "\n" + cm_breakdown_tables(cm_tables, f"{title}: the CM's Track 1 metrics per attack")

@@ -7,7 +7,8 @@ list in the same order: checked, an error otherwise), trains the fusion of sasv/
   weights.json            the fusion (bias and one weight per system and feature), JSON
   scores_<set>.txt        spk utt attack key asv cm fused (asv/cm = the ASV/CM parts of the fused LLR)
   scores_<set>.sasv.txt   SASV 2022 submission format
-  results.md              weights, and EERs/costs of each input (product and sum rules) and of the fusion
+  results.md              weights, and EERs/costs of each input (product and sum rules) and of the fusion,
+                          with 95 % bootstrap intervals of the fusion's headline numbers (--bootstrap)
   results.json            the same numbers; read by `sasv make_summary` (fusion "logreg", variant "fused")
 
 Numbers on the training set are optimistic (the weights were fitted on it); results.md says so.
@@ -22,13 +23,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sasv.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
 from sasv.cli import ArgumentParser, run_cli
 from sasv.errors import MissingInputError
 from sasv.exp_layout import FUSED_VARIANT, FUSION_NAME, LayoutError
 from sasv.fileio import atomic_write_text
 from sasv.fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion
-from sasv.metrics_record import MetricChoice, MixedMetricsError, metrics_record
-from sasv.report import format_eer, systems_table
+from sasv.metrics_record import (
+    BOOTSTRAP_KEY,
+    MetricChoice,
+    MixedMetricsError,
+    bootstrap_record,
+    metrics_record,
+)
+from sasv.report import format_eer, interval_table, systems_table
 from sasv.score_files import TrialScores, read_score_file, write_score_file, write_submission_file
 from sasv.scoring import FUSION_RULES, fuse_scores
 
@@ -111,11 +119,13 @@ def fuse_sets(
     train: list[TrialScores],
     model: FusionModel,
     choice: MetricChoice,
+    bootstrap: BootstrapSpec | None = None,
 ) -> tuple[dict[str, dict], dict[tuple[str, str], dict]]:
     """Write the fused score files of every set; results of the fusion and of each input's fixed rules.
 
     The fusion has no tandem metrics (its asv and cm columns are parts of one LLR, not two systems): with
-    ``choice.tandem`` they are there as ``None``, so its tables keep the benchmark's columns."""
+    ``choice.tandem`` they are there as ``None``, so its tables keep the benchmark's columns. With
+    ``bootstrap``, the fusion's records carry the intervals of their headline numbers."""
     results: dict[str, dict] = {}
     rows: dict[tuple[str, str], dict] = {}
     for set_name in dict.fromkeys(sets):
@@ -128,6 +138,8 @@ def fuse_sets(
         )
         if choice.tandem:
             results[set_name].update(min_t_dcf=None, t_eer=None)
+        if bootstrap is not None:
+            results[set_name][BOOTSTRAP_KEY] = bootstrap_record(fused, choice, bootstrap, default_jobs())
         for system, trials in zip(systems, inputs, strict=True):
             for rule in FUSION_RULES:
                 by_rule = dataclasses.replace(trials, fused=fuse_scores(trials.asv, trials.cm, rule))
@@ -149,6 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--train_set", default="dev")
     p.add_argument("--sets", nargs="+", default=["dev", "eval"], help="sets to fuse (train set included)")
     p.add_argument("--C", type=float, default=DEFAULT_C, help="inverse L2 strength on standardised features")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        help="bootstrap resamples (claimed speakers) for 95 %% intervals of the fusion's EERs and primary "
+        "cost; 0: none (default: %(default)s)",
+    )
     args = p.parse_args(argv)
     exp, out = Path(args.exp_dir), Path(args.out)
     systems = [s.strip("/") for s in args.systems]
@@ -161,7 +180,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     model.save(out / "weights.json")
     log.info("fusion weights (trained on %s): %s", args.train_set, describe(model))
     benchmark, choice = metric_choice_of(exp, systems)
-    results, rows = fuse_sets(args.sets, args.train_set, exp, out, systems, train, model, choice)
+    spec = BootstrapSpec(args.bootstrap) if args.bootstrap > 0 else None
+    results, rows = fuse_sets(args.sets, args.train_set, exp, out, systems, train, model, choice, spec)
 
     note = "\n".join(input_notes(exp, systems)) or None
     held_out = ", ".join(s for s in results if s != args.train_set) or "a held-out set"
@@ -172,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "",
         weights_table(model),
         systems_table([(names, by_set) for names, by_set in rows.items()], ("system", "fusion"), note),
+        interval_table(results, f"Fusion {out.name}: how sure"),
     ]
     atomic_write_text(out / "results.md", "\n".join(text))
     record = {

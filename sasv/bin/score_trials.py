@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from sasv.asnorm import DEFAULT_TOP_K
+from sasv.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
 from sasv.cli import ArgumentParser, run_cli
 from sasv.conf import ModelConf, load_conf
 from sasv.datadir import validate_datadir
@@ -38,8 +39,10 @@ from sasv.locking import exclusive_lock
 from sasv.markers import check_prepared_marker, check_stage_inputs, prepared_benchmark
 from sasv.metrics import cm_utterance_scores
 from sasv.metrics_record import (
+    BOOTSTRAP_KEY,
     MetricChoice,
     MixedMetricsError,
+    bootstrap_record,
     cm_track1_metrics,
     metric_choice,
     metrics_record,
@@ -47,7 +50,7 @@ from sasv.metrics_record import (
 from sasv.outputs import EmbeddingArchive, read_cm_log_odds, read_cm_scores, read_embeddings
 from sasv.protocols import format_trial_counts
 from sasv.provenance import RANDOM_INIT_NOTE, read_model_record
-from sasv.report import format_eer, results_table
+from sasv.report import format_eer, interval_table, results_table
 from sasv.score_files import TrialScores, write_score_file, write_submission_file
 from sasv.scoring import FUSION_RULES, NORMS
 from sasv.track1_files import Track1Trials, read_track1, write_track1
@@ -73,6 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--cohort_set", default="train_cohort", help="data dir of the AS-norm cohort")
     p.add_argument("--top_k", type=int, default=DEFAULT_TOP_K, help="AS-norm top-K cohort scores")
+    p.add_argument(
+        "--bootstrap",
+        type=int,
+        default=DEFAULT_RESAMPLES,
+        help="bootstrap resamples (claimed speakers) for 95 %% intervals of the EERs and the primary cost; "
+        "0: none (default: %(default)s)",
+    )
     p.add_argument(
         "--a_dcf_cost",
         nargs="*",
@@ -117,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.top_k,
                 choice,
                 track2=benchmark == "asvspoof5",
+                bootstrap=BootstrapSpec(args.bootstrap) if args.bootstrap > 0 else None,
             )
         record = {
             "system": layout.system_name(asv.name, cm.name, variant_name),
@@ -135,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         atomic_write_text(out_dir / "results.json", json.dumps(record, indent=2) + "\n")
         title = f"{record['system']} (fusion: {args.fusion})"
-        atomic_write_text(out_dir / "results.md", results_table(title, results, note))
+        tables = results_table(title, results, note) + "\n" + interval_table(results, "How sure")
+        atomic_write_text(out_dir / "results.md", tables)
         log.info("wrote %s", out_dir / "results.md")
     if note:
         log.warning(note)
@@ -176,10 +188,11 @@ def score_set(
     top_k: int,
     choice: MetricChoice,
     track2: bool = False,
+    bootstrap: BootstrapSpec | None = None,
 ) -> dict:
     """Score one set into ``out_dir`` and return its metrics record (the metrics ``choice`` names),
     refusing stage outputs that are missing or were made from other inputs; with ``track2`` also the
-    ASVspoof 5 Track 2 submission and key files."""
+    ASVspoof 5 Track 2 submission and key files; with ``bootstrap`` the intervals of its headline numbers."""
     set_name = data_dir.name
     check_prepared_marker(data_dir)
     data = validate_datadir(data_dir)
@@ -213,6 +226,8 @@ def score_set(
     result = metrics_record(scores, choice=choice)
     if choice.track1:
         result.update(cm_track1_metrics(write_cm_track1(out_dir, set_name, scores, cm_out.file)))
+    if bootstrap is not None:
+        result[BOOTSTRAP_KEY] = bootstrap_record(scores, choice, bootstrap, default_jobs())
     log.info(
         "%s %s %s: SASV-EER %s%%, SV-EER %s%%, SPF-EER %s%% (%s)",
         out_dir.relative_to(layout.root) if out_dir.is_relative_to(layout.root) else out_dir,

@@ -286,6 +286,21 @@ def test_track1_metrics_errors(tmp_path, capsys) -> None:
     assert line == f"ERROR: {tmp_path / 'absent'}: file does not exist"
 
 
+def test_compare_systems_errors(tmp_path, capsys) -> None:
+    """`compare_systems`: score lists of other trials, or a system that is not there, is one line."""
+    from sasv.score_files import write_score_file
+    from tests.synthetic_scores import make_trials
+
+    trials = make_trials(seed=1, n_utts=40)
+    a, short = tmp_path / "a.txt", tmp_path / "short.txt"
+    write_score_file(a, trials)
+    a.with_name("short.txt").write_text("".join(a.read_text().splitlines(keepends=True)[:-1]))
+    line = error_line(capsys, sasv("compare_systems", a, short, "--bootstrap", "10"))
+    assert line.startswith(f"ERROR: {short} has {len(trials) - 1} trials, {a} has {len(trials)}")
+    line = error_line(capsys, sasv("compare_systems", tmp_path, tmp_path / "absent", "--bootstrap", "10"))
+    assert line == f"ERROR: {tmp_path / 'absent'}: no such system dir or score file"
+
+
 def test_download_pretrained_errors(tmp_path, capsys) -> None:
     line = error_line(capsys, sasv("download_pretrained", "no_such_model"))
     assert "unknown model name(s) no_such_model" in line

@@ -51,7 +51,8 @@ def test_fuse_two_systems(exp):
 
     md = (out / "results.md").read_text()
     assert "RANDOM" in md and "optimistic" in md
-    table = md[md.index("| system | fusion |") :].splitlines()[2:]
+    table = md[md.index("| system | fusion |") :].split("\n\n")[0].splitlines()[2:]
+    assert "### Fusion both: how sure" in md  # the fusion's intervals follow the table
     assert [r.split("|")[1:3] for r in table] == [
         [f" {s} ", f" {rule} "] for s in SYSTEMS for rule in ("product", "sum")
     ] + [[" both ", " logreg "]]
