@@ -182,6 +182,16 @@ def min_dcf(
     Cfa (1 - p_target)) (the better trivial system), minimised over thresholds (reject score <= t). The
     recipe reports p_target 0.01 and 0.05 with Cmiss = Cfa = 1 (``MIN_DCF_P_TARGETS``). ``None`` without
     targets or nontargets.
+
+    The operating points are those a threshold reaches: accept-all, and rejecting every trial up to the end
+    of each run of tied scores. Kaldi's ``sid/compute_min_dcf.py`` and wespeaker's ``compute_c_norm`` (over
+    ``compute_pmiss_pfa_rbst``) instead step through the sorted trials one at a time, which differs in two
+    ways (tests/test_kaldi_parity.py, tests/test_wespeaker_scoring_parity.py; equal to 1e-15 elsewhere):
+    they stop inside runs of tied target/nontarget scores, at points no threshold reaches, so on tied scores
+    they can report a *lower* minDCF that depends on the order of the tied trials (Kaldi: the file's, by a
+    stable sort; wespeaker: ``np.argsort``'s, unspecified); and they lack the accept-all point, which can
+    only be the minimum for p_target > 0.5 (targets scoring below every nontarget at p_target 0.9: 1.0
+    here, 1 + 9 / n_target there). With the targets first within each tie, Kaldi's value is this one.
     """
     if not 0.0 < p_target < 1.0:
         raise ValueError(f"p_target must be in (0, 1), got {p_target}")
