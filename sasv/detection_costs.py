@@ -207,6 +207,21 @@ def min_dcf_name(p_target: float) -> str:
     return f"min_dcf_{p_target:g}"
 
 
+def min_dcf_threshold_key(p_target: float) -> str:
+    """Result key of the threshold reaching :func:`min_dcf_name`'s minimum."""
+    return f"min_dcf_threshold_{p_target:g}"
+
+
+def actual_a_dcf_key(model: str) -> str:
+    """Result key of the a-DCF at a threshold chosen on another set (dev), e.g. ``act_a_dcf[paper]``."""
+    return f"act_a_dcf[{model}]"
+
+
+def actual_dcf_key(p_target: float) -> str:
+    """Result key of the SV DCF at a threshold chosen on another set (dev), e.g. ``act_dcf_0.01``."""
+    return f"act_dcf_{p_target:g}"
+
+
 def detection_costs(
     scores: Sequence[float] | np.ndarray,
     keys: Sequence[str] | np.ndarray,
@@ -233,7 +248,8 @@ def ranked_costs(
     result: dict[str, float | None] = {}
     for model in a_dcf_models:
         result.update({a_dcf_key(model): None, a_dcf_threshold_key(model): None})
-    result.update({min_dcf_name(p): None for p in p_targets})
+    for p in p_targets:
+        result.update({min_dcf_name(p): None, min_dcf_threshold_key(p): None})
     if ranked.scores.size == 0:
         return result
     thresholds, counts = _reject_counts(ranked)
@@ -244,5 +260,42 @@ def ranked_costs(
             result[a_dcf_key(model)], result[a_dcf_threshold_key(model)] = a_dcf.value, a_dcf.threshold
     for p in p_targets:
         dcf = _min_dcf_from_counts(thresholds, counts, totals, p, 1.0, 1.0)
-        result[min_dcf_name(p)] = None if dcf is None else dcf.value
+        if dcf is not None:
+            result[min_dcf_name(p)], result[min_dcf_threshold_key(p)] = dcf.value, dcf.threshold
+    return result
+
+
+def costs_at_thresholds(
+    ranked: RankedScores,
+    a_dcf_thresholds: dict[str, float | None],
+    dcf_thresholds: dict[float, float | None],
+) -> dict[str, float | None]:
+    """*Actual* costs: the a-DCF of each named cost model and the SV DCF of each p_target at a given
+    threshold (reject ``score <= threshold``), e.g. the one that minimised the same cost on dev. A minimum
+    cost picks its threshold on the very scores it judges (an oracle); this is what a deployed system
+    with a threshold set beforehand would pay. Keys :func:`actual_a_dcf_key` and :func:`actual_dcf_key`;
+    ``None`` where the threshold is ``None`` or a needed class is missing. Same arithmetic as the minima,
+    so at the minimising threshold of the same scores the actual cost equals the minimum."""
+    ascending = ranked.scores[::-1]
+    codes = ranked.codes[::-1]
+    by_key = [ascending[codes == code] for code in range(len(KEYS))]
+    totals = np.array([k.size for k in by_key], dtype=np.int64)
+
+    def rejected(threshold: float) -> np.ndarray:
+        counts = [np.searchsorted(k, threshold, side="right") for k in by_key]
+        return np.array([counts], dtype=np.int64)
+
+    result: dict[str, float | None] = {}
+    for model, threshold in a_dcf_thresholds.items():
+        cost = None
+        if threshold is not None:
+            cost = _a_dcf_from_counts(
+                np.array([threshold]), rejected(threshold), totals, A_DCF_COST_MODELS[model]
+            )
+        result[actual_a_dcf_key(model)] = None if cost is None else cost.value
+    for p, threshold in dcf_thresholds.items():
+        cost = None
+        if threshold is not None:
+            cost = _min_dcf_from_counts(np.array([threshold]), rejected(threshold), totals, p, 1.0, 1.0)
+        result[actual_dcf_key(p)] = None if cost is None else cost.value
     return result

@@ -17,7 +17,18 @@ import numpy as np
 
 from sasv.bootstrap import BootstrapSpec, bootstrap_intervals
 from sasv.cm_metrics import TRACK1_METRICS, track1_breakdown, track1_metrics
-from sasv.detection_costs import A_DCF_COST_MODELS, MIN_DCF_P_TARGETS, a_dcf_key, min_a_dcf, ranked_costs
+from sasv.detection_costs import (
+    A_DCF_COST_MODELS,
+    MIN_DCF_P_TARGETS,
+    a_dcf_key,
+    a_dcf_threshold_key,
+    actual_a_dcf_key,
+    actual_dcf_key,
+    costs_at_thresholds,
+    min_a_dcf,
+    min_dcf_threshold_key,
+    ranked_costs,
+)
 from sasv.errors import SasvError
 from sasv.metrics import (
     RankedScores,
@@ -267,3 +278,30 @@ def bootstrap_record(scores: TrialScores, choice: MetricChoice, spec: BootstrapS
     primary = choice.a_dcf_models[0]
     record = bootstrap_intervals(scores.fused, scores.codes, scores.spk, primary, spec, jobs)
     return {"primary_cost": a_dcf_key(primary), **record}
+
+
+# The set whose minimising thresholds the actual costs of every set use, and the record key saying so.
+CALIBRATION_SET = "dev"
+ACTUAL_COSTS_FROM_KEY = "actual_costs_threshold_from"
+
+
+def add_actual_costs(
+    records: Mapping[str, dict],
+    ranked: Mapping[str, RankedScores],
+    choice: MetricChoice,
+    calibration: Mapping | None = None,
+) -> None:
+    """Give every set's record its actual costs (``act_a_dcf[<model>]``, ``act_dcf_<p>``): the costs at
+    the thresholds that minimised the same costs on dev (``calibration``: the dev record, by default
+    ``records["dev"]``). On dev itself they equal the minima. Without a dev record they are ``None`` and
+    ``actual_costs_threshold_from`` is ``None`` too, which the tables explain."""
+    dev = calibration if calibration is not None else records.get(CALIBRATION_SET)
+    a_dcf_thresholds = {m: (dev or {}).get(a_dcf_threshold_key(m)) for m in choice.a_dcf_models}
+    dcf_thresholds = {p: (dev or {}).get(min_dcf_threshold_key(p)) for p in MIN_DCF_P_TARGETS}
+    for set_name, record in records.items():
+        if dev is None:
+            record.update({actual_a_dcf_key(m): None for m in choice.a_dcf_models})
+            record.update({actual_dcf_key(p): None for p in MIN_DCF_P_TARGETS})
+        else:
+            record.update(costs_at_thresholds(ranked[set_name], a_dcf_thresholds, dcf_thresholds))
+        record[ACTUAL_COSTS_FROM_KEY] = None if dev is None else CALIBRATION_SET

@@ -18,7 +18,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from sasv.detection_costs import A_DCF_COST_MODELS, a_dcf_key, describe_cost_model
+from sasv.detection_costs import (
+    A_DCF_COST_MODELS,
+    a_dcf_key,
+    actual_a_dcf_key,
+    actual_dcf_key,
+    describe_cost_model,
+)
 from sasv.metrics import KEYS
 
 # A column: (result key, label, is a percentage). Costs are normalised costs, not percentages.
@@ -31,7 +37,11 @@ EER_COLUMNS: tuple[Column, ...] = (
 SETS: tuple[str, ...] = ("dev", "eval")
 NOT_AVAILABLE = "n/a"
 A_DCF_MODELS: tuple[str, ...] = tuple(A_DCF_COST_MODELS)
-A_DCF_COLUMNS: tuple[Column, ...] = tuple((a_dcf_key(m), f"a-DCF[{m}]", False) for m in A_DCF_MODELS)
+A_DCF_COLUMNS: tuple[Column, ...] = tuple(
+    column
+    for m in A_DCF_MODELS
+    for column in ((a_dcf_key(m), f"a-DCF[{m}]", False), (actual_a_dcf_key(m), f"act. a-DCF[{m}]", False))
+)
 TANDEM_COLUMNS: tuple[Column, ...] = (("min_t_dcf", "t-DCF", False), ("t_eer", "t-EER", True))
 # Optional columns in table order, and what each means (the caption lists those a table has).
 CM_TRACK1_COLUMNS: tuple[Column, ...] = (
@@ -45,7 +55,14 @@ EXTRA_COLUMNS: tuple[Column, ...] = (
     *A_DCF_COLUMNS,
     *TANDEM_COLUMNS,
     ("min_dcf_0.01", "minDCF(0.01)", False),
+    (actual_dcf_key(0.01), "act. DCF(0.01)", False),
     ("min_dcf_0.05", "minDCF(0.05)", False),
+    (actual_dcf_key(0.05), "act. DCF(0.05)", False),
+)
+ACTUAL_COST_NOTE = (
+    "act. a-DCF, act. DCF(p): actual costs, the same costs at the thresholds that minimised them on dev "
+    "(what a system whose threshold was fixed beforehand pays; a minimum picks its threshold on the scores "
+    "it judges), equal to the minimum on dev itself"
 )
 COLUMN_NOTES: dict[str, str] = {
     **{a_dcf_key(m): f"a-DCF[{m}]: minimum normalised a-DCF, {describe_cost_model(m)}" for m in A_DCF_MODELS},
@@ -82,17 +99,24 @@ def format_value(value: float | None, percent: bool) -> str:
 def _column_blocks(results: Sequence[Mapping]) -> list[list[Column]]:
     """The columns after the name cells, in blocks (a comparison table repeats each block per set): the
     EERs, then the optional columns that at least one result carries, in ``EXTRA_COLUMNS`` order; with
-    tandem metrics (ASVspoof 5) the a-DCF and tandem columns lead instead."""
+    tandem metrics (ASVspoof 5) the a-DCF and tandem columns lead instead (the official a-DCF, t-DCF and
+    t-EER first, then the actual a-DCF)."""
     extra = [column for column in EXTRA_COLUMNS if any(column[0] in r for r in results)]
     if not any(column in extra for column in TANDEM_COLUMNS):
         return [list(EER_COLUMNS), extra]
-    costs = [column for column in extra if column in A_DCF_COLUMNS or column in TANDEM_COLUMNS]
+    minima = [c for c in extra if c in A_DCF_COLUMNS and not c[0].startswith("act_")]
+    actual = [c for c in extra if c in A_DCF_COLUMNS and c[0].startswith("act_")]
+    costs = minima + [c for c in extra if c in TANDEM_COLUMNS] + actual  # the official three first
     return [costs, list(EER_COLUMNS), [column for column in extra if column not in costs]]
 
 
-def _caption(columns: Sequence[Column]) -> list[str]:
+def _caption(columns: Sequence[Column], results: Sequence[Mapping] = ()) -> list[str]:
     keys = {key for key, _, _ in columns}
     notes = [note for key, note in COLUMN_NOTES.items() if key in keys]
+    if any(key.startswith("act_") for key in keys):
+        without_dev = any(r and r.get("actual_costs_threshold_from", "dev") is None for r in results)
+        reason = "; n/a: no dev set was scored in this run, so no threshold was chosen" if without_dev else ""
+        notes.append(ACTUAL_COST_NOTE + reason)
     return ["EERs in %.", "; ".join(notes) + ".", ""] if notes else ["EERs in %.", ""]
 
 
@@ -127,7 +151,7 @@ def results_table(system: str, results: Mapping[str, Mapping], note: str | None 
     columns = [c for block in _column_blocks([results[name] for name in ordered]) for c in block]
     lines = [f"### {system}", ""]
     lines += _note_block(note)
-    lines += _caption(columns)
+    lines += _caption(columns, [results[name] for name in ordered])
     header = ["set", *(label for _, label, _ in columns), *KEYS, "total"]
     lines.append(_row(header))
     lines.append(_rule(1, len(header) - 1))
@@ -156,7 +180,7 @@ def systems_table(
     header = [*headers]
     header += [f"{s.upper()} {label}" for block in blocks for s in SETS for _, label, _ in block]
     lines = _note_block(note)
-    lines += _caption([c for block in blocks for c in block])
+    lines += _caption([c for block in blocks for c in block], [r.get(s) or {} for _, r in rows for s in SETS])
     lines.append(_row(header))
     lines.append(_rule(len(headers), len(header) - len(headers)))
     for names, by_set in rows:

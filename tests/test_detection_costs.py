@@ -98,7 +98,14 @@ def test_min_dcf_against_brute_force(p_target):
 
 def test_detection_costs_keys_and_missing_classes():
     costs = detection_costs([0.9, 0.1, 0.2], ["target", "nontarget", "spoof"])
-    assert list(costs) == ["min_a_dcf[paper]", "min_a_dcf_threshold[paper]", "min_dcf_0.01", "min_dcf_0.05"]
+    assert list(costs) == [
+        "min_a_dcf[paper]",
+        "min_a_dcf_threshold[paper]",
+        "min_dcf_0.01",
+        "min_dcf_threshold_0.01",
+        "min_dcf_0.05",
+        "min_dcf_threshold_0.05",
+    ]
     assert costs["min_a_dcf[paper]"] == 0.0 and costs["min_dcf_0.01"] == 0.0
     no_spoof = detection_costs([0.9, 0.1], ["target", "nontarget"])
     assert no_spoof["min_a_dcf[paper]"] is None and no_spoof["min_a_dcf_threshold[paper]"] is None
@@ -199,3 +206,37 @@ def test_accept_all_is_the_minimum_when_targets_score_lowest():
     scores = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.8, 0.65, 0.75, 0.85])
     result = min_a_dcf(scores, keys, A_DCF_COST_MODELS["sasv2024"])
     assert result.value == pytest.approx(1.0, abs=1e-12) and result.threshold == 0.1 - 1e-8
+
+
+def test_actual_costs_at_dev_thresholds() -> None:
+    """At the threshold minimising a cost on the same scores the actual cost is that minimum; on other
+    scores it is the cost of their counts at that threshold (worked by hand), never below their minimum."""
+    from sasv.detection_costs import A_DCF_COST_MODELS, costs_at_thresholds
+    from sasv.metrics import RankedScores
+
+    rng = np.random.default_rng(8)
+    keys = np.array(["target", "nontarget", "spoof"])[rng.integers(0, 3, 600)]
+    dev_scores = np.round(rng.normal(size=600) + 1.5 * (keys == "target"), 2)
+    eval_scores = np.round(rng.normal(size=600) + 1.2 * (keys == "target") + 0.3, 2)
+    dev = detection_costs(dev_scores, keys, ("paper", "sasv2024"))
+    a_thr = {m: dev[f"min_a_dcf_threshold[{m}]"] for m in ("paper", "sasv2024")}
+    d_thr = {p: dev[f"min_dcf_threshold_{p:g}"] for p in (0.01, 0.05)}
+    same = costs_at_thresholds(RankedScores.of(dev_scores, keys), a_thr, d_thr)
+    for m in ("paper", "sasv2024"):
+        assert same[f"act_a_dcf[{m}]"] == dev[f"min_a_dcf[{m}]"]
+    for p in (0.01, 0.05):
+        assert same[f"act_dcf_{p:g}"] == dev[f"min_dcf_{p:g}"]
+    other = costs_at_thresholds(RankedScores.of(eval_scores, keys), a_thr, d_thr)
+    t, cost = a_thr["paper"], A_DCF_COST_MODELS["paper"]
+    tar, non, spf = (eval_scores[keys == k] for k in ("target", "nontarget", "spoof"))
+    by_hand = (
+        cost.c_miss * cost.p_target * np.mean(tar <= t)
+        + cost.c_fa_asv * cost.p_nontarget * np.mean(non > t)
+        + cost.c_fa_cm * cost.p_spoof * np.mean(spf > t)
+    ) / cost.normaliser()
+    assert other["act_a_dcf[paper]"] == pytest.approx(by_hand, abs=1e-12)
+    assert other["act_a_dcf[paper]"] >= detection_costs(eval_scores, keys)["min_a_dcf[paper]"]
+    assert (
+        costs_at_thresholds(RankedScores.of(eval_scores, keys), {"paper": None}, {})["act_a_dcf[paper]"]
+        is None
+    )

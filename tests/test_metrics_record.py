@@ -26,7 +26,9 @@ def test_extended_metrics_keys_and_values():
         "min_a_dcf[paper]",
         "min_a_dcf_threshold[paper]",
         "min_dcf_0.01",
+        "min_dcf_threshold_0.01",
         "min_dcf_0.05",
+        "min_dcf_threshold_0.05",
         "cm_eer",
         "spf_eer_by_attack",
     }

@@ -85,7 +85,19 @@ def check_official_metrics(exp: Path, results: dict) -> None:
         assert track1["eer"] == 100.0 * record["cm_eer"] and track1["min_dcf"] == record["cm_min_dcf"]
         assert track1["cllr"] == record["cm_cllr"] and track1["act_dcf"] == record["cm_act_dcf"]
         assert track1["counts"]["total"] == len({line.split()[1] for line in _trial_lines(system, set_name)})
+    dev, evaluation = results["results"]["dev"], results["results"]["eval"]
+    assert dev["act_a_dcf[sasv2024]"] == dev["min_a_dcf[sasv2024]"]  # dev's own threshold
+    assert evaluation["act_a_dcf[sasv2024]"] >= evaluation["min_a_dcf[sasv2024]"]
+    assert evaluation["actual_costs_threshold_from"] == "dev"
+    assert set(evaluation["bootstrap"]["intervals"]) == {
+        "sasv_eer",
+        "sv_eer",
+        "spf_eer",
+        "min_a_dcf[sasv2024]",
+    }
     analysis = json.loads((system / "analysis.json").read_text())["results"]["eval"]
+    assert analysis["bootstrap"] == evaluation["bootstrap"]  # reused, not recomputed differently
+    assert analysis["act_a_dcf[sasv2024]"] == evaluation["act_a_dcf[sasv2024]"]
     assert analysis["min_t_dcf"] == results["results"]["eval"]["min_t_dcf"]
     assert analysis["cm_cllr"] == results["results"]["eval"]["cm_cllr"]
     by_attack = analysis["cm_track1_by_attack_codec"]

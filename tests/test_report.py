@@ -166,3 +166,13 @@ def test_cm_breakdown_tables_per_set_and_with_codecs() -> None:
     assert full.count("| attack | pooled | C1 | C2 |") == 4
     a01 = [line for line in full.splitlines() if line.startswith("| A01 |")]
     assert len(a01) == 4 and all(line.endswith("| n/a |") for line in a01)  # no A01 spoof in C2
+
+
+def test_actual_cost_columns_say_why_they_are_empty_without_dev() -> None:
+    scored = {"sasv_eer": 0.1, "sv_eer": 0.1, "spf_eer": 0.1, "min_a_dcf[paper]": 0.3}
+    with_dev = {**scored, "act_a_dcf[paper]": 0.35, "actual_costs_threshold_from": "dev"}
+    without = {**scored, "act_a_dcf[paper]": None, "actual_costs_threshold_from": None}
+    table = results_table("s", {"eval": with_dev})
+    assert "| act. a-DCF[paper] |" in table and "| 0.3500 |" in table and "no dev set" not in table
+    table = results_table("s", {"eval": without})
+    assert "n/a: no dev set was scored in this run" in table and "| n/a |" in table

@@ -29,14 +29,17 @@ from sasv.detection_costs import a_dcf_key
 from sasv.errors import MissingInputError
 from sasv.exp_layout import system_file
 from sasv.fileio import atomic_write_text
+from sasv.metrics import RankedScores
 from sasv.metrics_record import (
     ATTACK_BREAKDOWN_KEY,
     BOOTSTRAP_KEY,
     CM_TRACK1_BREAKDOWN_KEY,
     MetricChoice,
+    add_actual_costs,
     bootstrap_record,
     cm_track1_metrics,
     metrics_record,
+    rank_trials,
 )
 from sasv.report import attack_table, cm_breakdown_tables, format_cost, interval_table, results_table
 from sasv.score_files import read_score_file
@@ -54,7 +57,7 @@ def analyse_set(
     note: str | None = None,
     bootstrap: BootstrapSpec | None = None,
     scored: dict | None = None,
-) -> dict:
+) -> tuple[dict, RankedScores]:
     """Every metric of one score file (the costs ``choice`` names), and its figures unless ``plots`` is
     false (``note``, e.g. that the models are randomly initialised, is written on them). With
     ``bootstrap``, the intervals of the headline numbers: those the scoring tool recorded in results.json
@@ -82,7 +85,7 @@ def analyse_set(
     if choice.tandem:
         costs.append(("min t-DCF", "min_t_dcf"))
     log.info("%s %s: %s", title, set_name, ", ".join(f"{name} {format_cost(result[k])}" for name, k in costs))
-    return result
+    return result, rank_trials(scores)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -106,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     title = args.title or record.get("system") or "/".join(system_dir.resolve().parts[-2:])
 
-    results = {}
+    results, ranked = {}, {}
     for set_name in dict.fromkeys(args.sets):
         path = system_dir / f"scores_{set_name}.txt"
         if not path.is_file():
@@ -114,9 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         choice = MetricChoice.from_record(record)
         spec = BootstrapSpec(args.bootstrap) if args.bootstrap > 0 else None
         scored = (record.get("results") or {}).get(set_name)
-        results[set_name] = analyse_set(
+        results[set_name], ranked[set_name] = analyse_set(
             path, set_name, title, args.plots, choice, record.get("note"), spec, scored
         )
+    # dev's thresholds: this run's dev, else the dev record results.json holds (eval analysed alone)
+    add_actual_costs(
+        results, ranked, choice, None if "dev" in results else (record.get("results") or {}).get("dev")
+    )
 
     note = record.get("note")
     breakdown_keys = (ATTACK_BREAKDOWN_KEY, CM_TRACK1_BREAKDOWN_KEY)

@@ -29,12 +29,15 @@ from sasv.errors import MissingInputError
 from sasv.exp_layout import FUSED_VARIANT, FUSION_NAME, LayoutError
 from sasv.fileio import atomic_write_text
 from sasv.fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion
+from sasv.metrics import RankedScores
 from sasv.metrics_record import (
     BOOTSTRAP_KEY,
     MetricChoice,
     MixedMetricsError,
+    add_actual_costs,
     bootstrap_record,
     metrics_record,
+    rank_trials,
 )
 from sasv.report import format_eer, interval_table, systems_table
 from sasv.score_files import TrialScores, read_score_file, write_score_file, write_submission_file
@@ -128,6 +131,7 @@ def fuse_sets(
     ``bootstrap``, the fusion's records carry the intervals of their headline numbers."""
     results: dict[str, dict] = {}
     rows: dict[tuple[str, str], dict] = {}
+    ranked: dict[tuple[str, str], dict[str, RankedScores]] = {}
     for set_name in dict.fromkeys(sets):
         inputs = train if set_name == train_set else read_systems(exp, systems, set_name)
         fused = model.fused_trials(inputs)
@@ -136,6 +140,7 @@ def fuse_sets(
         results[set_name] = metrics_record(
             fused, extended=False, choice=dataclasses.replace(choice, tandem=False)
         )
+        ranked.setdefault((out.name, FUSION_NAME), {})[set_name] = rank_trials(fused)
         if choice.tandem:
             results[set_name].update(min_t_dcf=None, t_eer=None)
         if bootstrap is not None:
@@ -145,9 +150,12 @@ def fuse_sets(
                 by_rule = dataclasses.replace(trials, fused=fuse_scores(trials.asv, trials.cm, rule))
                 record = metrics_record(by_rule, extended=False, choice=choice)
                 rows.setdefault((system, rule), {})[set_name] = record
+                ranked.setdefault((system, rule), {})[set_name] = rank_trials(by_rule)
         rows.setdefault((out.name, FUSION_NAME), {})[set_name] = results[set_name]
         eers = [format_eer(results[set_name][k]) for k in ("sasv_eer", "sv_eer", "spf_eer")]
         log.info("%s %s: SASV-EER %s%%, SV-EER %s%%, SPF-EER %s%%", out.name, set_name, *eers)
+    for row, by_set in rows.items():  # the fusion's own row is ``results``: one record, one update
+        add_actual_costs(by_set, ranked[row], choice)
     return results, rows
 
 

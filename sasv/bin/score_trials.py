@@ -37,15 +37,17 @@ from sasv.exp_layout import ExpLayout, system_file, variant
 from sasv.fileio import atomic_write_text
 from sasv.locking import exclusive_lock
 from sasv.markers import check_prepared_marker, check_stage_inputs, prepared_benchmark
-from sasv.metrics import cm_utterance_scores
+from sasv.metrics import RankedScores, cm_utterance_scores
 from sasv.metrics_record import (
     BOOTSTRAP_KEY,
     MetricChoice,
     MixedMetricsError,
+    add_actual_costs,
     bootstrap_record,
     cm_track1_metrics,
     metric_choice,
     metrics_record,
+    rank_trials,
 )
 from sasv.outputs import EmbeddingArchive, read_cm_log_odds, read_cm_scores, read_embeddings
 from sasv.protocols import format_trial_counts
@@ -113,9 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     benchmark = set_benchmark(Path(args.data_dir), args.sets)
     choice = metric_choice(benchmark, args.a_dcf_cost)
     with exclusive_lock(out_dir, "scores and tables"):
-        results = {}
+        results, ranked = {}, {}
         for set_name in args.sets:
-            results[set_name] = score_set(
+            results[set_name], ranked[set_name] = score_set(
                 layout,
                 asv,
                 cm,
@@ -129,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 track2=benchmark == "asvspoof5",
                 bootstrap=BootstrapSpec(args.bootstrap) if args.bootstrap > 0 else None,
             )
+        add_actual_costs(results, ranked, choice)
         record = {
             "system": layout.system_name(asv.name, cm.name, variant_name),
             "asv": asv.name,
@@ -189,8 +192,9 @@ def score_set(
     choice: MetricChoice,
     track2: bool = False,
     bootstrap: BootstrapSpec | None = None,
-) -> dict:
-    """Score one set into ``out_dir`` and return its metrics record (the metrics ``choice`` names),
+) -> tuple[dict, RankedScores]:
+    """Score one set into ``out_dir`` and return its metrics record (the metrics ``choice`` names) and its
+    ranked fused scores (for the actual costs at dev's thresholds, :func:`add_actual_costs`),
     refusing stage outputs that are missing or were made from other inputs; with ``track2`` also the
     ASVspoof 5 Track 2 submission and key files; with ``bootstrap`` the intervals of its headline numbers."""
     set_name = data_dir.name
@@ -236,7 +240,7 @@ def score_set(
         *(format_eer(result[k]) for k in ("sasv_eer", "sv_eer", "spf_eer")),
         format_trial_counts(result["counts"]),
     )
-    return result
+    return result, rank_trials(scores)
 
 
 def write_cm_track1(out_dir: Path, set_name: str, scores: TrialScores, cm_scores: Path) -> Track1Trials:
