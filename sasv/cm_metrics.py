@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sasv.breakdowns import tabulate
+
 
 @dataclass(frozen=True)
 class CmCostModel:
@@ -122,9 +124,6 @@ def track1_metrics(
     }
 
 
-POOLED = "pooled"
-
-
 def track1_breakdown(
     scores: np.ndarray,
     is_bonafide: np.ndarray,
@@ -132,29 +131,13 @@ def track1_breakdown(
     codecs: np.ndarray | None = None,
     cost: CmCostModel = ASVSPOOF5_CM_COST,
 ) -> dict:
-    """Track 1 metrics per attack x codec, as the package's ``evaluation_full.py`` tabulates them.
-
-    A cell holds the bona fide trials of its codec against the spoofs of its attack and codec; the row
-    ``pooled`` takes every spoof, the column ``pooled`` every codec. Returns ``{"attacks": [...],
-    "codecs": [...], <metric>: rows of cells}`` with ``pooled`` first in both lists and a cell ``None``
-    where a class is empty. ``attacks`` of bona fide trials are ignored; without ``codecs`` the table has
-    the pooled column only.
-    """
+    """Track 1 metrics per attack x codec cell (:mod:`sasv.breakdowns`), as the package's
+    ``evaluation_full.py`` tabulates them: ``{"attacks", "codecs", <metric>: rows of cells}``, a cell
+    ``None`` where a class is empty; without ``codecs`` the pooled column only."""
     scores = np.asarray(scores, np.float64)
     is_bonafide = np.asarray(is_bonafide, bool)
-    attacks = np.asarray(attacks, str)
-    codecs = np.full(scores.size, POOLED) if codecs is None else np.asarray(codecs, str)
-    attack_names = [POOLED, *sorted(set(attacks[~is_bonafide].tolist()))]
-    codec_names = [POOLED, *sorted(set(codecs.tolist()) - {POOLED})]
-    table: dict = {"attacks": attack_names, "codecs": codec_names, **{m: [] for m in TRACK1_METRICS}}
-    for attack in attack_names:
-        rows = {m: [] for m in TRACK1_METRICS}
-        spoof_of_attack = ~is_bonafide if attack == POOLED else (~is_bonafide & (attacks == attack))
-        for codec in codec_names:
-            in_codec = np.ones(scores.size, bool) if codec == POOLED else codecs == codec
-            cell = track1_metrics(scores[is_bonafide & in_codec], scores[spoof_of_attack & in_codec], cost)
-            for m in TRACK1_METRICS:
-                rows[m].append(cell[m])
-        for m in TRACK1_METRICS:
-            table[m].append(rows[m])
-    return table
+
+    def cell(mask: np.ndarray) -> dict[str, float | None]:
+        return track1_metrics(scores[mask & is_bonafide], scores[mask & ~is_bonafide], cost)
+
+    return tabulate(~is_bonafide, attacks, codecs, cell, TRACK1_METRICS)

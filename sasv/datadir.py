@@ -116,6 +116,12 @@ def write_utt2spf(path: str | Path, utt2spf: Mapping[str, str]) -> None:
     _write_sorted(path, (f"{_token(u, 'utterance id')} {label}" for u, label in utt2spf.items()))
 
 
+def write_utt2codec(path: str | Path, utt2codec: Mapping[str, str]) -> None:
+    """``utt2codec``: ``UTT CODEC``, the codec condition of each test utterance (ASVspoof 5's metadata;
+    ``-`` uncoded), what the per-codec tables of the analysis group by."""
+    _write_sorted(path, (f"{_token(u, 'utterance id')} {_token(c, 'codec')}" for u, c in utt2codec.items()))
+
+
 def write_spk2utt(path: str | Path, spk2utt: Mapping[str, Iterable[str]]) -> None:
     """``enroll`` or ``spk2utt``; the utterances of a line are sorted too."""
     lines = []
@@ -158,6 +164,7 @@ class DataDir:
     enroll: dict[str, list[str]]
     trials: list[Trial]
     spk2utt: dict[str, list[str]] | None = None
+    utt2codec: dict[str, str] | None = None  # ASVspoof 5: the codec condition of each test utterance
 
     @classmethod
     def load(cls, path: str | Path) -> DataDir:
@@ -168,12 +175,14 @@ class DataDir:
         if missing:
             raise DataDirError(f"{path}: missing {', '.join(missing)} (run stage 1, sasv prepare_la)")
         spk2utt = read_spk2utt(path / "spk2utt") if (path / "spk2utt").is_file() else None
+        utt2codec = read_utt2spk(path / "utt2codec") if (path / "utt2codec").is_file() else None
         return cls(
             wav_scp=read_wav_scp(path / "wav.scp"),
             utt2spk=read_utt2spk(path / "utt2spk"),
             enroll=read_spk2utt(path / "enroll"),
             trials=read_sasv_trials(path / "trials"),
             spk2utt=spk2utt,
+            utt2codec=utt2codec,
         )
 
     def write(self, path: str | Path) -> None:
@@ -184,6 +193,8 @@ class DataDir:
         write_spk2utt(path / "spk2utt", self.spk2utt or spk2utt_from_utt2spk(self.utt2spk))
         write_spk2utt(path / "enroll", self.enroll)
         write_trials(path / "trials", self.trials)
+        if self.utt2codec is not None:
+            write_utt2codec(path / "utt2codec", self.utt2codec)
 
     def trial_counts(self) -> dict[str, int]:
         return count_trial_keys(self.trials)
@@ -222,6 +233,11 @@ class DataDir:
                 (s for s in derived.keys() | given.keys() if derived.get(s) != given.get(s)),
                 "speakers whose spk2utt line disagrees with utt2spk",
             )
+        if self.utt2codec is not None:
+            report(
+                (u for u in test_utts if u not in self.utt2codec), "trial utterances missing from utt2codec"
+            )
+            report((u for u in self.utt2codec if u not in wav), "utt2codec utterances missing from wav.scp")
         if check_files:
             report(
                 (f"{u} -> {p}" for u, p in wav.items() if not Path(p).is_file()), "audio files do not exist"
@@ -246,7 +262,7 @@ def validate_datadir(path: str | Path, check_files: bool = False) -> DataDir:
     path = Path(path)
     data = DataDir.load(path)
     problems = []
-    for name in (*_REQUIRED, "spk2utt"):
+    for name in (*_REQUIRED, "spk2utt", "utt2codec"):
         if (path / name).is_file():
             bad = _unsorted(path / name)
             if bad:

@@ -29,7 +29,7 @@ PREPARED_MARKER = "prepared.json"
 
 
 # the files of a data dir that stage 1 writes, and later stages trust
-DATA_DIR_FILES = ("wav.scp", "utt2spk", "spk2utt", "utt2spf", "enroll", "trials")
+DATA_DIR_FILES = ("wav.scp", "utt2spk", "spk2utt", "utt2spf", "utt2codec", "enroll", "trials")
 
 
 def write_prepared_marker(

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sasv.bootstrap import BootstrapSpec, bootstrap_intervals
+from sasv.breakdowns import tabulate
 from sasv.cm_metrics import TRACK1_METRICS, track1_breakdown, track1_metrics
 from sasv.detection_costs import (
     A_DCF_COST_MODELS,
@@ -194,6 +195,37 @@ def metrics_record(
             raise
         raise ScoreFileError(f"{source}: {err}") from None
     return record
+
+
+TRACK2_BREAKDOWN_KEY = "track2_by_attack_codec"
+TRACK2_BREAKDOWN_METRICS = ("min_a_dcf", "min_t_dcf", "t_eer")
+
+
+def track2_breakdown(
+    asv: np.ndarray,
+    cm: np.ndarray,
+    sasv: np.ndarray,
+    keys: np.ndarray,
+    attacks: np.ndarray,
+    codecs: np.ndarray | None = None,
+) -> dict:
+    """ASVspoof 5 Track 2's metrics per attack x codec cell (:mod:`sasv.breakdowns`), as the package's
+    ``evaluation_full.py --m t2_tandem`` tabulates them: ``min_a_dcf`` (sasv2024) of the SASV score,
+    ``min_t_dcf`` of the CM score and ``t_eer`` (a fraction) of the two, each cell ``None`` unless it has
+    target, nontarget and spoof trials. Scores in the submission's order (ties break as the package's)."""
+    keys = np.asarray(keys, str)
+
+    def cell(mask: np.ndarray) -> dict[str, float | None]:
+        cell_keys = keys[mask]
+        if not all((cell_keys == k).any() for k in (TARGET, NONTARGET, SPOOF)):
+            return dict.fromkeys(TRACK2_BREAKDOWN_METRICS)
+        cost = min_a_dcf(sasv[mask], cell_keys, A_DCF_COST_MODELS["sasv2024"])
+        return {
+            "min_a_dcf": None if cost is None else cost.value,
+            **tandem_metrics(asv[mask], cm[mask], cell_keys),
+        }
+
+    return tabulate(keys == SPOOF, attacks, codecs, cell, TRACK2_BREAKDOWN_METRICS)
 
 
 def track2_record(trials: Track2Trials) -> dict:

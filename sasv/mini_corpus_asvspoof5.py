@@ -43,6 +43,15 @@ def attack_id(split: str, la_attack: str) -> str:
     return f"A{int(la_attack[1:]) + _ATTACK_OFFSET[split]:02d}"
 
 
+# as the release: train and dev uncoded ("-"), eval also through codecs (C01-C11 there; two here)
+_EVAL_CODECS = ("-", "C01", "C02")
+
+
+def codec_id(split: str, index: int) -> str:
+    """The codec condition of the split's index-th metadata line."""
+    return _EVAL_CODECS[index % len(_EVAL_CODECS)] if split == "eval" else "-"
+
+
 def _lines(rows: list[str]) -> str:
     return "".join(r + "\n" for r in rows)
 
@@ -59,9 +68,9 @@ def write_asvspoof5_corpus(plan: CorpusPlan, out_dir: str | Path) -> ASVspoof5La
     gender = {spk: voice.gender[0].upper() for spk, voice in plan.voices.items()}
     for split in SPLITS:
         rows = [
-            f"{speaker_id(split, e.spk)} {file_id(split, e.utt)} {gender[e.spk]} - - - - "
+            f"{speaker_id(split, e.spk)} {file_id(split, e.utt)} {gender[e.spk]} {codec_id(split, i)} - - - "
             f"{attack_id(split, e.attack)} {e.label} -"
-            for e in plan.cm_entries(split)
+            for i, e in enumerate(plan.cm_entries(split))
         ]
         atomic_write_text(root / f"ASVspoof5.{split}.tsv", _lines(rows))
     for split in TRACK2_SPLITS:

@@ -242,31 +242,43 @@ CM_BREAKDOWN_COLUMNS: tuple[Column, ...] = (
     ("cllr", "CLLR", False),
     ("act_dcf", "actDCF", False),
 )
+TRACK2_BREAKDOWN_COLUMNS: tuple[Column, ...] = (
+    ("min_a_dcf", "a-DCF[sasv2024]", False),
+    ("min_t_dcf", "t-DCF", False),
+    ("t_eer", "t-EER", True),
+)
+_BREAKDOWN_CAPTIONS = {
+    CM_BREAKDOWN_COLUMNS: "ASVspoof 5 Track 1 metrics of the CM's log-odds: bona fide utterances against the "
+    "spoofs of one attack (pooled: all). EER in %; CLLR in bits; minDCF and actDCF normalised. Codec -: "
+    "uncoded.",
+    TRACK2_BREAKDOWN_COLUMNS: "ASVspoof 5 Track 2 metrics as the organisers' evaluation_full.py tabulates "
+    "them: target and nontarget trials against the spoof trials of one attack (pooled: all). t-EER in %. "
+    "Codec -: uncoded.",
+}
 
 
-def cm_breakdown_tables(tables: Mapping[str, Mapping], title: str | None = None) -> str:
-    """The CM's Track 1 metrics per attack (rows; ``pooled`` first), per set, as the ASVspoof 5 package's
+def breakdown_tables(
+    tables: Mapping[str, Mapping], columns: Sequence[Column], title: str | None = None
+) -> str:
+    """Metrics per attack (rows; ``pooled`` first), per set, as the ASVspoof 5 package's
     ``evaluation_full.py`` tabulates them: one table per set when there are no codecs, else one table per
-    set and metric with a column per codec (``pooled`` first). ``tables`` maps a set name to
-    :func:`sasv.cm_metrics.track1_breakdown` output (EER a fraction)."""
+    set and metric with a column per codec (``pooled`` first). ``tables`` maps a set name to a
+    :func:`sasv.breakdowns.tabulate` table (EERs as fractions); ``columns`` names its metrics."""
     lines = [f"### {title}", ""] if title else []
-    lines += [
-        "ASVspoof 5 Track 1 metrics of the CM's log-odds: bona fide utterances against the spoofs of one "
-        "attack (pooled: all). EER in %; CLLR in bits; minDCF and actDCF normalised.",
-        "",
-    ]
+    caption = _BREAKDOWN_CAPTIONS.get(tuple(columns))
+    lines += [caption, ""] if caption else []
     for set_name, table in tables.items():
         attacks, codecs = table["attacks"], table["codecs"]
         if len(codecs) == 1:
             lines += [f"{set_name.upper()}:", ""]
-            lines.append(_row(["attack", *(label for _, label, _ in CM_BREAKDOWN_COLUMNS)]))
-            lines.append(_rule(1, len(CM_BREAKDOWN_COLUMNS)))
+            lines.append(_row(["attack", *(label for _, label, _ in columns)]))
+            lines.append(_rule(1, len(columns)))
             for i, attack in enumerate(attacks):
-                cells = [format_value(table[key][i][0], percent) for key, _, percent in CM_BREAKDOWN_COLUMNS]
+                cells = [format_value(table[key][i][0], percent) for key, _, percent in columns]
                 lines.append(_row([attack, *cells]))
             lines.append("")
             continue
-        for key, label, percent in CM_BREAKDOWN_COLUMNS:
+        for key, label, percent in columns:
             lines += [f"{set_name.upper()} {label} per attack (rows) and codec (columns):", ""]
             lines.append(_row(["attack", *codecs]))
             lines.append(_rule(1, len(codecs)))

@@ -13,11 +13,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sasv.bin import compute_metrics
 from sasv.cm_metrics import TRACK1_METRICS, track1_breakdown
-from sasv.metrics_record import track1_record, track2_record
+from sasv.metrics_record import track1_record, track2_breakdown, track2_record
 from sasv.tandem_metrics import t_eer
 from sasv.track1_files import read_track1
 from sasv.track2_files import read_track2
@@ -119,3 +120,26 @@ def test_compute_metrics_track1_prints_the_package_s_numbers(tmp_path: Path, cap
     assert printed["breakdown"]["attacks"] == recorded["t1_full"]["attacks"]
     _close(printed["breakdown"]["eer"][1][1], 100.0 * recorded["t1_full"]["eer"][1][1])
     assert printed["counts"] == {"bonafide": 120, "spoof": 300, "total": 420}
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURE["track2"]))
+def test_track2_breakdown_equals_evaluation_full(name: str, tmp_path: Path) -> None:
+    """a-DCF, t-DCF and t-EER per attack x codec, as ``evaluation_full.py --m t2_tandem`` tabulates."""
+    recorded = FIXTURE["track2"][name]["t2_full"]
+    case = cases.TRACK2_CASES[name]
+    scores, keys = cases.write_track2_case(case, tmp_path)
+    full_keys = cases.write_track2_full_keys(case, tmp_path)
+    _checked((full_keys,), FIXTURE["track2"][name])
+    trials = read_track2(scores, keys)
+    meta = {tuple(line.split()[:2]): line.split()[4:6] for line in full_keys.read_text().splitlines()[1:]}
+    attack, codec = (
+        np.array([meta[s, f][i] for s, f in zip(trials.spk, trials.filename, strict=True)]) for i in (0, 1)
+    )
+    table = track2_breakdown(trials.asv, trials.cm, trials.sasv, trials.asv_label, attack, codec)
+    assert table["attacks"] == recorded["attacks"] and table["codecs"] == recorded["codecs"]
+    for metric in ("min_a_dcf", "min_t_dcf", "t_eer"):
+        scale = 100.0 if metric == "t_eer" else 1.0
+        for got_row, expected_row in zip(table[metric], recorded[metric], strict=True):
+            for got, expected in zip(got_row, expected_row, strict=True):
+                got = None if got is None else scale * got
+                _close(got, {"error": "empty cell"} if expected is None else expected)

@@ -137,3 +137,20 @@ def test_validation_cross_checks_utt2spk(tmp_path):
     data = _datadir()
     data.trials.append(Trial("S2", "LA_E_A1", "bonafide", "nontarget"))
     assert data.problems() == ["1 enrolment utterances also used as test utterances: LA_E_A1"]
+
+
+def test_utt2codec_round_trip_and_coverage(tmp_path):
+    """ASVspoof 5's optional ``utt2codec``: written sorted, read back; every trial utterance needs a codec."""
+    import dataclasses
+
+    data = dataclasses.replace(_datadir(), utt2codec={"LA_E_3": "C01", "LA_E_1": "-", "LA_E_2": "C02"})
+    data.write(tmp_path / "d")
+    assert (tmp_path / "d" / "utt2codec").read_text() == "LA_E_1 -\nLA_E_2 C02\nLA_E_3 C01\n"
+    assert validate_datadir(tmp_path / "d").utt2codec == data.utt2codec
+    _write(tmp_path / "d" / "utt2codec", "LA_E_1 -\nLA_E_2 C02\n")
+    with pytest.raises(DataDirError, match="1 trial utterances missing from utt2codec: LA_E_3"):
+        validate_datadir(tmp_path / "d")
+    _write(tmp_path / "d" / "utt2codec", "LA_E_2 C02\nLA_E_1 -\nLA_E_3 C01\n")
+    with pytest.raises(DataDirError, match="utt2codec is not sorted"):
+        validate_datadir(tmp_path / "d")
+    assert validate_datadir(_datadir().write(tmp_path / "e") or tmp_path / "e").utt2codec is None

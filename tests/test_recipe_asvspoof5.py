@@ -102,6 +102,13 @@ def check_official_metrics(exp: Path, results: dict) -> None:
     assert analysis["cm_cllr"] == results["results"]["eval"]["cm_cllr"]
     by_attack = analysis["cm_track1_by_attack_codec"]
     assert by_attack["attacks"][0] == "pooled" and len(by_attack["attacks"]) > 1
+    assert by_attack["codecs"] == ["pooled", "-", "C01", "C02"]  # the mini corpus's eval codecs (utt2codec)
+    track2 = analysis["track2_by_attack_codec"]
+    assert track2["codecs"] == by_attack["codecs"] and track2["attacks"] == by_attack["attacks"]
+    assert (
+        track2["t_eer"][0][0] == analysis["t_eer"]
+        and track2["min_a_dcf"][0][0] == analysis["min_a_dcf[sasv2024]"]
+    )
     assert by_attack["eer"][0][0] == analysis["cm_eer"]
     assert "the CM's Track 1 metrics per attack" in (system / "analysis.md").read_text()
     assert "| CM minDCF | CM CLLR | CM actDCF |" in (system / "results.md").read_text()

@@ -152,7 +152,10 @@ def test_cm_breakdown_tables_per_set_and_with_codecs() -> None:
     """Without codecs one compact table per set (attack rows, the four metrics); with codecs one table per
     metric, a column per codec, pooled first, and an empty cell as n/a."""
     from sasv.cm_metrics import track1_breakdown
-    from sasv.report import cm_breakdown_tables
+    from sasv.report import CM_BREAKDOWN_COLUMNS, breakdown_tables
+
+    def cm_breakdown_tables(tables: dict) -> str:
+        return breakdown_tables(tables, CM_BREAKDOWN_COLUMNS)
 
     scores = np.array([2.0, 1.5, 0.5, -1.0, 0.8, -2.0])
     bonafide = np.array([True, True, True, False, False, False])

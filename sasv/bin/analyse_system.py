@@ -23,6 +23,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
 from sasv.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
 from sasv.cli import ArgumentParser, run_cli
 from sasv.detection_costs import a_dcf_key
@@ -34,14 +36,24 @@ from sasv.metrics_record import (
     ATTACK_BREAKDOWN_KEY,
     BOOTSTRAP_KEY,
     CM_TRACK1_BREAKDOWN_KEY,
+    TRACK2_BREAKDOWN_KEY,
     MetricChoice,
     add_actual_costs,
     bootstrap_record,
     cm_track1_metrics,
     metrics_record,
     rank_trials,
+    track2_breakdown,
 )
-from sasv.report import attack_table, cm_breakdown_tables, format_cost, interval_table, results_table
+from sasv.report import (
+    CM_BREAKDOWN_COLUMNS,
+    TRACK2_BREAKDOWN_COLUMNS,
+    attack_table,
+    breakdown_tables,
+    format_cost,
+    interval_table,
+    results_table,
+)
 from sasv.score_files import read_score_file
 from sasv.track1_files import read_track1
 
@@ -73,8 +85,17 @@ def analyse_set(
             recorded if same else bootstrap_record(scores, choice, bootstrap, default_jobs())
         )
     track1 = [system_file(path.parent, kind, set_name) for kind in ("track1_scores", "track1_keys")]
+    codecs = None
     if choice.track1 and all(p.is_file() for p in track1):
-        result.update(cm_track1_metrics(read_track1(*track1), breakdown=True))
+        cm_trials = read_track1(*track1)
+        result.update(cm_track1_metrics(cm_trials, breakdown=True))
+        if cm_trials.codec is not None:
+            codec_of = dict(zip(cm_trials.filename.tolist(), cm_trials.codec.tolist(), strict=True))
+            codecs = np.array([codec_of[u] for u in scores.utt.tolist()])
+    if choice.tandem and scores.asv is not None and scores.cm is not None:
+        result[TRACK2_BREAKDOWN_KEY] = track2_breakdown(
+            scores.asv, scores.cm, scores.fused, scores.key, scores.attack, codecs
+        )
     if plots:
         from sasv.plots import plot_det, plot_histograms  # matplotlib only when figures are wanted
 
@@ -126,14 +147,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     note = record.get("note")
-    breakdown_keys = (ATTACK_BREAKDOWN_KEY, CM_TRACK1_BREAKDOWN_KEY)
+    breakdown_keys = (ATTACK_BREAKDOWN_KEY, CM_TRACK1_BREAKDOWN_KEY, TRACK2_BREAKDOWN_KEY)
     tables = {s: {k: v for k, v in r.items() if k not in breakdown_keys} for s, r in results.items()}
     breakdown = {s: r[ATTACK_BREAKDOWN_KEY] for s, r in results.items()}
     text = results_table(title, tables, note) + "\n" + interval_table(tables, f"{title}: how sure")
     text += "\n" + attack_table(breakdown, f"{title}: SPF-EER per attack")
+    track2_tables = {s: r[TRACK2_BREAKDOWN_KEY] for s, r in results.items() if TRACK2_BREAKDOWN_KEY in r}
+    if track2_tables:
+        text += "\n" + breakdown_tables(
+            track2_tables, TRACK2_BREAKDOWN_COLUMNS, f"{title}: Track 2 per attack"
+        )
     cm_tables = {s: r[CM_TRACK1_BREAKDOWN_KEY] for s, r in results.items() if CM_TRACK1_BREAKDOWN_KEY in r}
     if cm_tables:
-        text += "\n" + cm_breakdown_tables(cm_tables, f"{title}: the CM's Track 1 metrics per attack")
+        title_cm = f"{title}: the CM's Track 1 metrics per attack"
+        text += "\n" + breakdown_tables(cm_tables, CM_BREAKDOWN_COLUMNS, title_cm)
     atomic_write_text(system_dir / "analysis.md", text)
     atomic_write_text(
         system_dir / "analysis.json", json.dumps({"system": title, "results": results}, indent=2) + "\n"

@@ -1,5 +1,6 @@
 """Stage 1 for ASVspoof 5: data dirs data/{dev,eval}/{wav.scp,utt2spk,spk2utt,enroll,trials} from a release
-folder, the same Kaldi-style data dirs as ``sasv prepare_la`` writes for LA (what follows is corpus-blind).
+folder, the same Kaldi-style data dirs as ``sasv prepare_la`` writes for LA (what follows is corpus-blind),
+plus ``utt2codec`` (the codec condition of each test file, from the metadata) for the per-codec tables.
 
 Reads, under --root (the folder holding flac_T/, flac_D/, flac_E_eval/ and the protocol files, beside them or
 in ASVspoof5_protocols/; release or challenge-phase names, see sasv/asvspoof5_layout.py):
@@ -68,7 +69,7 @@ def build(layout: ASVspoof5Layout, split: str) -> tuple[DataDir, list[Path]]:
     utts = sorted({t.utt for t in trials} | {u for us in enroll.values() for u in us})
     wav_scp = audio_paths(layout, split, utts, f"the {split} protocols")
     sources = [trials_path, enroll_path]
-    speakers = None
+    speakers = utt2codec = None
     if metadata is not None:
         entries, path = metadata
         covered = {e.utt for e in entries}
@@ -76,6 +77,8 @@ def build(layout: ASVspoof5Layout, split: str) -> tuple[DataDir, list[Path]]:
             cm = [CmEntry(e.spk, e.utt, "-" if e.label == "bonafide" else e.attack, e.label) for e in entries]
             speakers = true_speakers(trials, cm, str(path))
             sources.append(path)
+            codec_of = {e.utt: e.codec for e in entries}
+            utt2codec = {t.utt: codec_of[t.utt] for t in trials}
         else:
             log.warning("%s does not list every trial file: test speakers taken from the trial list", path)
     if speakers is None:
@@ -85,7 +88,7 @@ def build(layout: ASVspoof5Layout, split: str) -> tuple[DataDir, list[Path]]:
         for u in files:
             if utt2spk.setdefault(u, spk) != spk:
                 raise DataDirError(f"{u} is an enrolment file of {spk} and a test file of {utt2spk[u]}")
-    data = DataDir(wav_scp=wav_scp, utt2spk=utt2spk, enroll=enroll, trials=trials)
+    data = DataDir(wav_scp=wav_scp, utt2spk=utt2spk, enroll=enroll, trials=trials, utt2codec=utt2codec)
     problems = data.problems()
     if problems:
         raise DataDirError(f"{split}: {'; '.join(problems)}")

@@ -229,7 +229,8 @@ def score_set(
         )
     result = metrics_record(scores, choice=choice)
     if choice.track1:
-        result.update(cm_track1_metrics(write_cm_track1(out_dir, set_name, scores, cm_out.file)))
+        track1 = write_cm_track1(out_dir, set_name, scores, cm_out.file, data.utt2codec)
+        result.update(cm_track1_metrics(track1))
     if bootstrap is not None:
         result[BOOTSTRAP_KEY] = bootstrap_record(scores, choice, bootstrap, default_jobs())
     log.info(
@@ -243,14 +244,18 @@ def score_set(
     return result, rank_trials(scores)
 
 
-def write_cm_track1(out_dir: Path, set_name: str, scores: TrialScores, cm_scores: Path) -> Track1Trials:
+def write_cm_track1(
+    out_dir: Path, set_name: str, scores: TrialScores, cm_scores: Path, utt2codec: Mapping[str, str] | None
+) -> Track1Trials:
     """The CM's Track 1 files of a scored set (its log-odds per unique test utterance, and the keys with
-    each utterance's attack), read back as ``sasv compute_metrics --track 1`` reads them."""
+    each utterance's attack and, where the data dir has ``utt2codec``, codec), read back as ``sasv
+    compute_metrics --track 1`` reads them."""
     utts, _, is_spoof = cm_utterance_scores(scores.utt, scores.key, scores.cm)
     log_odds = read_cm_log_odds(cm_scores)
     attack_of = dict(zip(scores.utt.tolist(), scores.attack.tolist(), strict=True))
     paths = system_file(out_dir, "track1_scores", set_name), system_file(out_dir, "track1_keys", set_name)
-    write_track1(*paths, utts, [log_odds[u] for u in utts], is_spoof, [attack_of[u] for u in utts])
+    codecs = None if utt2codec is None else [utt2codec[u] for u in utts]
+    write_track1(*paths, utts, [log_odds[u] for u in utts], is_spoof, [attack_of[u] for u in utts], codecs)
     return read_track1(*paths)
 
 

@@ -153,6 +153,20 @@ def write_track2_case(case: Track2Case, directory: Path) -> tuple[Path, Path]:
     return _write(directory / "scores.tsv", sub), _write(directory / "keys.tsv", key)
 
 
+def write_track2_full_keys(case: Track2Case, directory: Path, n_attacks: int = 3, n_codecs: int = 3) -> Path:
+    """The case's full key table (``spk filename cm-label asv-label attack_anon codec track_2_tag``, space
+    separated as ``evaluation_full.py`` reads it): an attack per spoof trial and a codec per trial, drawn
+    from their own stream so the other files stay as recorded."""
+    _, keys_path = write_track2_case(case, directory)
+    rng = np.random.default_rng(case.seed + 1000)
+    lines = ["spk filename cm-label asv-label attack_anon codec track_2_tag"]
+    for line in keys_path.read_text(encoding="utf-8").splitlines()[1:]:
+        spk, name, cm_label, asv_label = line.split("\t")
+        attack = f"A{rng.integers(1, n_attacks + 1):02d}" if asv_label == "spoof" else "bonafide"
+        lines.append(f"{spk} {name} {cm_label} {asv_label} {attack} C{rng.integers(0, n_codecs):02d} -")
+    return _write(directory / "keys_full.txt", lines)
+
+
 def write_track2_single(case: Track2Case, directory: Path) -> Path:
     """The same submission with ``-`` in the CM and ASV columns (a single integrated system)."""
     scores, _ = write_track2_case(case, directory)

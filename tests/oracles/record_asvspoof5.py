@@ -88,7 +88,21 @@ def _track2(pkg, case: cases.Track2Case, work: Path) -> dict:
             )
         )
 
+    full_keys = cases.write_track2_full_keys(case, work)
+    record["files"][full_keys.name] = cases.sha256(full_keys)
+
+    def breakdown():
+        table = util.load_sasv_scores_keys_as_pd(str(scores_path), str(full_keys))
+        attacks, codecs, *mats = pkg["calculate_metrics_full"].calculate_aDCF_tdcf_tEER_full(table, None)
+        names = ("min_a_dcf", "min_t_dcf", "t_eer")
+        return {
+            "attacks": list(attacks),
+            "codecs": list(codecs),
+            **{n: [[_number(v) for v in row] for row in m] for n, m in zip(names, mats, strict=True)},
+        }
+
     record["t2_tandem"] = _guarded(tandem)
+    record["t2_full"] = _guarded(breakdown)
     record["t_eer_exhaustive"] = _guarded(exhaustive_t_eer)
     record["t2_single_min_a_dcf"] = _guarded(single)
     return record
