@@ -488,6 +488,22 @@ def bench_official_metrics(n_trials: int, repeats: int, seed: int = 0) -> float:
     return _median_time(lambda: record_costs(scores, BENCHMARK_METRICS["asvspoof5"]), repeats)
 
 
+def bench_bootstrap(n_trials: int, resamples: int, jobs: int, seed: int = 0) -> float:
+    """Seconds for ``resamples`` bootstrap resamples of claimed speakers (the three EERs and the
+    a-DCF[sasv2024] each time) on ``n_trials`` synthetic trials of 367 speakers (ASVspoof 5 eval's), with
+    ``jobs`` threads: what each system's intervals cost (:mod:`sasv.bootstrap`)."""
+    from sasv.bootstrap import BootstrapSpec, bootstrap_intervals
+    from sasv.metrics import key_codes
+
+    rng = np.random.default_rng(seed)
+    keys = np.array(["target", "nontarget", "spoof"])[rng.choice(3, n_trials, p=[0.1, 0.25, 0.65])]
+    speakers = rng.integers(0, 367, n_trials)
+    scores = rng.normal(size=n_trials) + 2.0 * (keys == "target") + 0.1 * speakers / 367
+    started = time.perf_counter()
+    bootstrap_intervals(scores, key_codes(keys), speakers, "sasv2024", BootstrapSpec(resamples), jobs)
+    return time.perf_counter() - started
+
+
 def fmt_rate(x: float) -> str:
     return f"{x:.2f}" if x < 10 else f"{x:.1f}"
 
@@ -526,6 +542,13 @@ def main() -> int:
         nargs="*",
         default=[834_536],
         help="sizes for ASVspoof 5's metrics (default: its eval list, 834,536 trials)",
+    )
+    p.add_argument(
+        "--bootstrap_trials",
+        type=float,
+        nargs="*",
+        default=[834_536],
+        help="sizes for 1,000 bootstrap resamples of the EERs and a-DCF (default: ASVspoof 5 eval's)",
     )
     p.add_argument(
         "--metrics_lines",
@@ -629,6 +652,19 @@ def main() -> int:
             official.append(f"| {int(n):,} | {bench_official_metrics(int(n), repeats=3):.3f} |")
         print("\n".join(official), flush=True)
         out += official
+    if args.bootstrap_trials:
+        section = [
+            "",
+            "## Bootstrap intervals (1,000 resamples of claimed speakers: SASV/SV/SPF-EER and a-DCF each)",
+            "",
+            "| trials | threads | seconds |",
+            "| ---: | ---: | ---: |",
+        ]
+        for n in args.bootstrap_trials:
+            for jobs in args.threads:
+                section.append(f"| {int(n):,} | {jobs} | {bench_bootstrap(int(n), 1000, jobs):.1f} |")
+        print("\n".join(section), flush=True)
+        out += section
     for n in args.metrics_lines:
         section = ["", f"## compute_metrics on {int(n):,} lines (median of 3, alternating; peak memory)", ""]
         section += [*scale.METRICS_HEADER, *scale.metrics_rows(int(n))]
