@@ -199,6 +199,12 @@ def _interval(values: Sequence[float | None], confidence: float) -> tuple[list[f
     return [float(low), float(high)], missing
 
 
+def _how(spec: BootstrapSpec, clusters: np.ndarray | None) -> dict:
+    """What a result says of how it was resampled (the unit, how often, the coverage, the seed)."""
+    unit = TRIAL_UNIT if clusters is None else SPEAKER_UNIT
+    return {"unit": unit, "resamples": spec.resamples, "confidence": spec.confidence, "seed": spec.seed}
+
+
 def bootstrap_intervals(
     scores: np.ndarray,
     codes: np.ndarray,
@@ -214,14 +220,8 @@ def bootstrap_intervals(
     intervals, missing = {}, {}
     for name in bootstrap_metric_names(a_dcf_model):
         intervals[name], missing[name] = _interval([r[name] for r in runs], spec.confidence)
-    return {
-        "intervals": intervals,
-        "missing": {k: v for k, v in missing.items() if v},
-        "unit": TRIAL_UNIT if clusters is None else SPEAKER_UNIT,
-        "resamples": spec.resamples,
-        "confidence": spec.confidence,
-        "seed": spec.seed,
-    }
+    missing = {k: v for k, v in missing.items() if v}
+    return {"intervals": intervals, "missing": missing, **_how(spec, clusters)}
 
 
 def paired_differences(
@@ -261,13 +261,7 @@ def paired_differences(
             "p_value": p_value,
             "differ": interval is not None and (interval[0] > 0.0 or interval[1] < 0.0),
         }
-    return {
-        "metrics": result,
-        "unit": TRIAL_UNIT if clusters is None else SPEAKER_UNIT,
-        "resamples": spec.resamples,
-        "confidence": spec.confidence,
-        "seed": spec.seed,
-    }
+    return {"metrics": result, **_how(spec, clusters)}
 
 
 def default_jobs() -> int:
