@@ -288,38 +288,67 @@ def breakdown_tables(
     return "\n".join(lines)
 
 
+def _interval_cell(record: Mapping, key: str, percent: bool) -> str:
+    """``value [low, high]`` of one metric of a record with a ``bootstrap`` entry."""
+    interval = ((record.get("bootstrap") or {}).get("intervals") or {}).get(key)
+    bounds = (
+        NOT_AVAILABLE
+        if interval is None
+        else f"{format_value(interval[0], percent)}, {format_value(interval[1], percent)}"
+    )
+    return f"{format_value(record.get(key), percent)} [{bounds}]"
+
+
+def _interval_columns_and_caption(boots: Sequence[Mapping]) -> tuple[list[Column], str]:
+    first = boots[0]
+    primary = first["primary_cost"]
+    label = next((lbl for key, lbl, _ in A_DCF_COLUMNS if key == primary), primary)
+    caption = (
+        f"Value [low, high]: {100 * first['confidence']:g} % bootstrap interval over {first['resamples']} "
+        f"resamples of {first['unit']}s (all trials of a drawn {first['unit']}), seed {first['seed']}. "
+        "EERs in %."
+    )
+    return [*EER_COLUMNS, (primary, label, False)], caption
+
+
 def interval_table(results: Mapping[str, Mapping], title: str | None = None) -> str:
     """How sure each headline number is: per set, ``value [low, high]`` of the SASV-, SV-, SPF-EER (%) and
     the primary cost, from the records' ``bootstrap`` entries (:func:`sasv.metrics_record.bootstrap_record`);
     empty when no record has one. The caption says what was resampled, how often, and the seed."""
     sets = [s for s in SETS if s in results] + [s for s in results if s not in SETS]
-    boots = {s: results[s].get("bootstrap") for s in sets if results[s].get("bootstrap")}
+    sets = [s for s in sets if results[s].get("bootstrap")]
+    if not sets:
+        return ""
+    columns, caption = _interval_columns_and_caption([results[s]["bootstrap"] for s in sets])
+    lines = [f"### {title}", ""] if title else []
+    lines += [caption, "", _row(["set", *(lbl for _, lbl, _ in columns)]), _rule(1, len(columns))]
+    for set_name in sets:
+        cells = [_interval_cell(results[set_name], key, percent) for key, _, percent in columns]
+        lines.append(_row([set_name, *cells]))
+    return "\n".join(lines) + "\n"
+
+
+def systems_interval_table(
+    rows: Sequence[tuple[Sequence[str], Mapping[str, Mapping]]], headers: Sequence[str]
+) -> str:
+    """:func:`interval_table` for a comparison table's systems: a row per system, DEV then EVAL
+    ``value [low, high]`` of the EERs and the primary cost; empty when no record has intervals."""
+    boots = [r[s]["bootstrap"] for _, r in rows for s in SETS if (r.get(s) or {}).get("bootstrap")]
     if not boots:
         return ""
-    first = next(iter(boots.values()))
-    primary = first["primary_cost"]
-    label = next((lbl for key, lbl, _ in A_DCF_COLUMNS if key == primary), primary)
-    columns: list[Column] = [*EER_COLUMNS, (primary, label, False)]
-    lines = [f"### {title}", ""] if title else []
-    lines += [
-        f"Value [low, high]: {100 * first['confidence']:g} % bootstrap interval over {first['resamples']} "
-        f"resamples of {first['unit']}s (all trials of a drawn {first['unit']}), seed {first['seed']}. "
-        "EERs in %.",
-        "",
-        _row(["set", *(lbl for _, lbl, _ in columns)]),
-        _rule(1, len(columns)),
-    ]
-    for set_name, boot in boots.items():
-        cells = [set_name]
-        for key, _, percent in columns:
-            value, interval = results[set_name].get(key), boot["intervals"].get(key)
-            bounds = (
-                NOT_AVAILABLE
-                if interval is None
-                else f"{format_value(interval[0], percent)}, {format_value(interval[1], percent)}"
-            )
-            cells.append(f"{format_value(value, percent)} [{bounds}]")
-        lines.append(_row(cells))
+    columns, caption = _interval_columns_and_caption(boots)
+    header = [*headers, *(f"{s.upper()} {lbl}" for s in SETS for _, lbl, _ in columns)]
+    caption = "How sure: " + caption[0].lower() + caption[1:]
+    lines = [caption, "", _row(header), _rule(len(headers), len(header) - len(headers))]
+    for names, by_set in rows:
+        cells = [
+            _interval_cell(by_set.get(s) or {}, key, percent)
+            if (by_set.get(s) or {}).get("bootstrap")
+            else NOT_AVAILABLE
+            for s in SETS
+            for key, _, percent in columns
+        ]
+        lines.append(_row([*names, *cells]))
     return "\n".join(lines) + "\n"
 
 

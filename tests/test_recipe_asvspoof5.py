@@ -112,7 +112,11 @@ def check_official_metrics(exp: Path, results: dict) -> None:
     assert by_attack["eer"][0][0] == analysis["cm_eer"]
     assert "the CM's Track 1 metrics per attack" in (system / "analysis.md").read_text()
     assert "| CM minDCF | CM CLLR | CM actDCF |" in (system / "results.md").read_text()
-    header = next(line for line in (exp / "summary.md").read_text().splitlines() if line.startswith("| ASV"))
+    summary = (exp / "summary.md").read_text()
+    assert "How sure: value [low, high]: 95 % bootstrap interval over 1000 resamples" in summary
+    low, high = evaluation["bootstrap"]["intervals"]["sasv_eer"]
+    assert f"| {100 * evaluation['sasv_eer']:.2f} [{100 * low:.2f}, {100 * high:.2f}] |" in summary
+    header = next(line for line in summary.splitlines() if line.startswith("| ASV"))
     assert header.startswith("| ASV model | norm | DEV a-DCF[sasv2024] | DEV t-DCF | DEV t-EER |")
 
 

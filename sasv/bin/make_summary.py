@@ -23,7 +23,7 @@ from sasv.exp_layout import ExpLayout
 from sasv.fileio import atomic_write_text
 from sasv.metrics_record import BENCHMARK_TITLES
 from sasv.provenance import environment_info, weights_origin
-from sasv.report import summary_table
+from sasv.report import summary_table, systems_interval_table
 from sasv.scoring import NORMS
 
 log = logging.getLogger("make_summary")
@@ -50,9 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         notes = sorted({r["note"] for r in rs if r.get("note")})
         on = "" if benchmark == "la" else f" ({BENCHMARK_TITLES[benchmark]})"
         parts += [f"## CM: {cm}, fusion: {fusion}{on}", ""]
-        parts.append(
-            summary_table([(r["asv"], r["variant"], r["results"]) for r in rs], "\n".join(notes) or None)
-        )
+        rows = [(r["asv"], r["variant"], r["results"]) for r in rs]
+        parts.append(summary_table(rows, "\n".join(notes) or None))
+        intervals = systems_interval_table([((a, v), res) for a, v, res in rows], ("ASV model", "norm"))
+        if intervals:
+            parts += ["", intervals]
 
     origins = {m["name"]: weights_origin(m) for r in records for m in r.get("models", [])}
     if origins:
