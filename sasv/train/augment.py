@@ -1,6 +1,16 @@
-"""Training augmentation of the reference speaker recipes (wespeaker, clovaai/voxceleb_trainer): each example
-is left clean, reverberated with a simulated room impulse response (RIRS_NOISES), or mixed with MUSAN noise,
-music or babble (3-8 overlapping speech files) at a random SNR.
+"""Training augmentation of clovaai/voxceleb_trainer (``DatasetLoader.py``'s ``AugmentWAV``): each example is
+left clean, reverberated with a simulated room impulse response (RIRS_NOISES), or mixed with MUSAN noise,
+music or babble (3-7 overlapping speech files) at a random SNR.
+
+The mixing is voxceleb_trainer's, held to outputs its code produced (``tests/train/test_augment.py``,
+``tests/fixtures/voxceleb_trainer_augment.npz``): a noise gets the gain that puts ``10 log10(P + 1e-4)`` of
+the crop :data:`POWER_FLOOR` SNR dB above that of the noise (powers floored, as wespeaker floors them too);
+the reverberant crop is the first samples of the full convolution with the unit-energy RIR (so it starts
+with the RIR's onset delay); a noise segment starts at ``int(u * (frames - samples))`` and a file no longer
+than the crop is wrapped from its start; nothing is rescaled afterwards. Where this module differs, on
+purpose: the kinds are drawn with the conf's weights (voxceleb_trainer: uniform, the default here), a list
+shorter than the babble count is drawn with repeats (voxceleb_trainer's ``random.sample`` fails), and the
+draws come from a numpy ``Generator`` (the per-example stream) rather than Python's global ``random``.
 
 Everything random comes from the caller's ``rng`` (a :func:`sasv.train.data.example_rng`), so an augmented
 example is a function of (seed, epoch, index) like its crop: runs stay reproducible and resumable, whatever
@@ -30,13 +40,17 @@ from sasv.progress import progress_bar
 KINDS = ("clean", "reverb", "noise", "music", "babble")
 # voxceleb_trainer draws uniformly among no augmentation, reverb, music, babble and noise
 DEFAULT_WEIGHTS: dict[str, float] = {kind: 1.0 for kind in KINDS}
-# SNR ranges (dB) of voxceleb_trainer; a babble file gets its own SNR, so 3-8 of them sum to a lower one
+# SNR ranges (dB) of voxceleb_trainer; a babble file gets its own SNR, so 3-7 of them sum to a lower one
 SNR_RANGES: dict[str, tuple[float, float]] = {
     "noise": (0.0, 15.0),
     "music": (5.0, 15.0),
     "babble": (13.0, 20.0),
 }
-BABBLE_FILES = (3, 8)  # how many speech files a babble mix overlaps (inclusive)
+BABBLE_FILES = (3, 7)  # how many speech files a babble mix overlaps (inclusive; voxceleb_trainer, Kaldi)
+POWER_FLOOR = 1e-4
+"""Added to the mean power of the crop and of each noise before the SNR gain (voxceleb_trainer's and
+wespeaker's ``10 * log10(mean(x ** 2) + 1e-4)``): a crop quieter than -40 dBFS gets its noise as if it were
+at -40 dBFS, and a silent one still gets noise, where exact powers would add none."""
 NOISE_LISTS = ("noise", "music", "speech")  # the MUSAN lists, <musan_dir>/<name>/wav.scp
 _LIST_OF_KIND = {"noise": "noise", "music": "music", "babble": "speech"}
 
@@ -107,14 +121,21 @@ def _read(path: str, start: int = 0, frames: int = -1) -> np.ndarray:
     return data[:, 0]
 
 
-def read_crop(file: AudioFile, samples: int, rng: np.random.Generator) -> np.ndarray:
-    """``samples`` consecutive samples from a random offset, decoding only those; a shorter file is
-    repeated (periodic wrap) from a random offset, as the reference loaders extend short noises."""
+def noise_start(frames: int, samples: int, position: float) -> int:
+    """Where a ``samples``-long segment of a ``frames``-long file starts for a uniform draw ``position`` in
+    [0, 1): ``int(position * (frames - samples))``, voxceleb_trainer's ``loadWAV`` (which never draws the
+    last possible offset); 0 for a file no longer than the segment, which is then wrapped from its start."""
+    if not 0.0 <= position < 1.0:
+        raise ValueError(f"position must be in [0, 1), got {position}")
+    return int(position * (frames - samples)) if frames > samples else 0
+
+
+def read_segment(file: AudioFile, samples: int, start: int) -> np.ndarray:
+    """``samples`` consecutive samples from ``start``, decoding only those; a file no longer than that is
+    repeated (periodic wrap) from ``start``, as the reference loaders extend short noises."""
     if file.frames >= samples:
-        start = int(rng.integers(0, file.frames - samples + 1))
         out = _read(file.path, start, samples)
     else:
-        start = int(rng.integers(0, file.frames))
         whole = _read(file.path)
         out = np.tile(whole, samples // max(whole.shape[0], 1) + 2)[start : start + samples]
     if out.shape[0] != samples:
@@ -125,12 +146,52 @@ def read_crop(file: AudioFile, samples: int, rng: np.random.Generator) -> np.nda
     return out
 
 
+def read_crop(file: AudioFile, samples: int, rng: np.random.Generator) -> np.ndarray:
+    """A ``samples``-long segment of ``file`` at a random offset (:func:`noise_start` of one draw)."""
+    return read_segment(file, samples, noise_start(file.frames, samples, float(rng.random())))
+
+
 def _power(x: np.ndarray) -> float:
     return float(np.mean(np.square(x, dtype=np.float64)))
 
 
+def add_noises(wav: np.ndarray, noises: Sequence[np.ndarray], snrs_db: Sequence[float]) -> np.ndarray:
+    """``wav`` plus each noise scaled to its SNR below it, powers floored by :data:`POWER_FLOOR`:
+    gain ``sqrt((P_wav + floor) / ((P_noise + floor) * 10 ** (snr / 10)))`` (float32 out)."""
+    signal_power = _power(wav) + POWER_FLOOR
+    total = np.zeros(wav.shape[0])
+    for noise, snr in zip(noises, snrs_db, strict=True):
+        gain = math.sqrt(signal_power / ((_power(noise) + POWER_FLOOR) * 10.0 ** (snr / 10.0)))
+        total += gain * noise.astype(np.float64)
+    return (total + wav.astype(np.float64)).astype(np.float32)
+
+
+def reverberate(wav: np.ndarray, rir: np.ndarray) -> np.ndarray:
+    """``wav`` convolved with ``rir`` scaled to unit energy, the first ``len(wav)`` samples of the full
+    convolution (voxceleb_trainer and wespeaker cut it there, so the speech is delayed by the RIR's onset:
+    the source-microphone propagation time)."""
+    rir = rir.astype(np.float64)
+    energy = float(np.sum(np.square(rir)))
+    if energy <= 0:
+        raise ValueError("the room impulse response is all zeros")
+    out = fftconvolve(wav.astype(np.float64), rir / math.sqrt(energy))[: wav.shape[0]]
+    return out.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Mix:
+    """One augmentation as drawn: the kind, its files (one RIR, or the noise / music / speech files) and,
+    for additive kinds, where each noise segment lies (``positions``, uniform draws in [0, 1) that
+    :func:`noise_start` maps) and its SNR in dB. :meth:`Augmenter.render` applies it."""
+
+    kind: str
+    files: tuple[AudioFile, ...] = ()
+    positions: tuple[float, ...] = ()
+    snrs_db: tuple[float, ...] = ()
+
+
 class Augmenter:
-    """``augment(wav, rng)``: one kind drawn by ``weights`` and applied; same length, float32, in [-1, 1].
+    """``augment(wav, rng)``: one kind drawn by ``weights`` and applied; same length, float32.
 
     ``snr_ranges`` overrides :data:`SNR_RANGES` per kind (``{"noise": (10, 10)}`` fixes the SNR) and
     ``babble_files`` the (min, max) number of overlapping speech files.
@@ -172,54 +233,46 @@ class Augmenter:
         """The augmented waveform; the draws come from ``rng`` only, so equal streams give equal output."""
         if wav.ndim != 1 or wav.shape[0] == 0:
             raise ValueError(f"expected a non-empty 1-D waveform, got shape {wav.shape}")
-        return self.apply(self.draw_kind(rng), wav, rng)
+        return self.render(self.draw(rng), wav)
 
     def draw_kind(self, rng: np.random.Generator) -> str:
         """The kind ``__call__`` applies: the first draw from ``rng``, even when only one kind has weight."""
         return self.kinds[int(rng.choice(len(self.kinds), p=self.probs))]
 
-    def apply(self, kind: str, wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Apply one given kind (what ``__call__`` does after drawing it)."""
-        wav = np.asarray(wav, dtype=np.float32)
+    def draw(self, rng: np.random.Generator) -> Mix:
+        """Everything one augmentation draws, in voxceleb_trainer's order: the kind; an RIR; or the number
+        of files (babble), the files (without repeats while the list allows), then per file its segment's
+        position and its SNR."""
+        kind = self.draw_kind(rng)
         if kind == "clean":
-            out = wav.copy()
-        elif kind == "reverb":
-            out = self.reverberate(wav, rng)
-        else:
-            out = self.add_noise(kind, wav, rng)
-        peak = float(np.max(np.abs(out)))
-        return out / peak if peak > 1.0 else out
-
-    def reverberate(self, wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Convolve with a random RIR scaled to unit energy (the reference recipes' normalisation) and keep
-        the input's length, starting at the RIR's direct path (its peak). wespeaker cuts the full convolution
-        from sample 0, which also delays the speech by the source-microphone propagation time."""
-        rir_file = self.lists.rirs[int(rng.integers(len(self.lists.rirs)))]
-        rir = _read(rir_file.path)
-        energy = float(np.sum(np.square(rir, dtype=np.float64)))
-        if energy <= 0:
-            raise AudioError(f"{rir_file.path}: the room impulse response is all zeros")
-        rir = rir / np.float32(math.sqrt(energy))
-        direct = int(np.argmax(np.abs(rir)))
-        n = wav.shape[0]
-        return fftconvolve(wav, rir)[direct : direct + n].astype(np.float32, copy=False)
-
-    def add_noise(self, kind: str, wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Add one noise or music file, or 3-8 speech files (babble), each scaled so that the power ratio
-        of the input to it is the SNR drawn for it."""
+            return Mix(kind)
+        if kind == "reverb":
+            return Mix(kind, (self.lists.rirs[int(rng.integers(len(self.lists.rirs)))],))
         files: Sequence[AudioFile] = getattr(self.lists, _LIST_OF_KIND[kind])
         count = int(rng.integers(self.babble_files[0], self.babble_files[1] + 1)) if kind == "babble" else 1
         picks = rng.choice(len(files), size=count, replace=count > len(files))
         lo, hi = self.snr_ranges[kind]
-        signal_power = _power(wav)
-        out = wav.astype(np.float64)
-        for i in picks:
-            noise = read_crop(files[int(i)], wav.shape[0], rng)
-            snr = float(rng.uniform(lo, hi))
-            noise_power = _power(noise)
-            if noise_power > 0:
-                out += noise * math.sqrt(signal_power / (noise_power * 10.0 ** (snr / 10.0)))
-        return out.astype(np.float32)
+        positions, snrs = [], []
+        for _ in picks:
+            positions.append(float(rng.random()))
+            snrs.append(float(rng.uniform(lo, hi)))
+        return Mix(kind, tuple(files[int(i)] for i in picks), tuple(positions), tuple(snrs))
+
+    def render(self, mix: Mix, wav: np.ndarray) -> np.ndarray:
+        """Apply a drawn :class:`Mix` to ``wav`` (float32 out, its length); decodes only what it needs."""
+        wav = np.asarray(wav, dtype=np.float32)
+        if mix.kind == "clean":
+            return wav.copy()
+        if mix.kind == "reverb":
+            (rir_file,) = mix.files
+            try:
+                return reverberate(wav, _read(rir_file.path))
+            except ValueError as e:
+                raise AudioError(f"{rir_file.path}: {e}") from e
+        n = wav.shape[0]
+        placed = zip(mix.files, mix.positions, strict=True)
+        noises = [read_segment(f, n, noise_start(f.frames, n, u)) for f, u in placed]
+        return add_noises(wav, noises, mix.snrs_db)
 
 
 def bench_augmentation(

@@ -57,13 +57,19 @@ def cm_train_list(data_dir: str | Path) -> TrainList:
 
 
 def crop_dataset(conf: CmTrainConf, train_list: TrainList) -> CropDataset:
-    """The conf's crops, RawBoost-augmented when the conf says so."""
+    """The conf's crops, RawBoost-augmented when the conf says so: the crop itself (``rawboost_on:
+    crop``), or the whole utterance before it is cropped (``utterance``, as TakHemlata/SSL_Anti-spoofing).
+
+    Boosting the crop is the default on purpose: it costs one crop's filtering whatever the utterance's
+    length (an utterance of a minute costs 15 times a 4 s crop), and a short utterance tiled up to the crop
+    gets noise that does not repeat with it. The algorithm itself is the reference's either way."""
     augment = None
     if conf.rawboost:
         from sasv.train.rawboost import RawBoost
 
         augment = RawBoost(conf.rawboost)
-    return CropDataset(train_list, conf.crop_samples, conf.seed, augment)
+    before_crop = conf.rawboost_on == "utterance"
+    return CropDataset(train_list, conf.crop_samples, conf.seed, augment, augment_before_crop=before_crop)
 
 
 def cm_task(

@@ -26,17 +26,24 @@ CM_CLASSES = ("spoof", "bonafide")
 
 @dataclass(frozen=True)
 class CommonTrainConf:
-    """What every training run has; the loop's defaults are the ASV recipe's (wespeaker voxceleb v2)."""
+    """What every training run has; the loop's defaults are the ASV recipe's (wespeaker voxceleb v2), but for
+    ``lr_reference_batch``, which conf/train/asv/voxceleb_aam.yaml sets to wespeaker's 64: left out, a conf's
+    rates are those of one process's batch (the demo's, the tests')."""
 
     epochs: int = 150
     batch_size: int = 128
     optimizer: Literal["sgd", "adam"] = "sgd"
     initial_lr: float = 0.1
     final_lr: float = 5e-5
-    # warmup_exponential: linear warm-up, then exponential decay (wespeaker); cosine: half a cosine from
+    # warmup_exponential: wespeaker's ExponentialDecrease (warm_from_zero): exponential decay from
+    # initial_lr over all steps, times a linear warm-up from 0 over warmup_epochs; cosine: half a cosine from
     # initial_lr to final_lr over all steps (clovaai/aasist), after the warm-up if there is one
     lr_schedule: Literal["warmup_exponential", "cosine"] = "warmup_exponential"
     warmup_epochs: int = 6
+    # the global batch initial_lr and final_lr are tuned for: both are multiplied by world_size *
+    # batch_size / lr_reference_batch (wespeaker's scale_ratio: 64); null: tuned for one process's batch,
+    # multiplied by world_size only (sasv.train.schedules.lr_scale)
+    lr_reference_batch: int | None = None
     momentum: float = 0.9
     weight_decay: float = 1e-4
     seed: int = 42
@@ -65,6 +72,8 @@ class CommonTrainConf:
             )
         if self.num_workers < 0:
             raise ValueError("train.num_workers: must not be negative")
+        if self.lr_reference_batch is not None and self.lr_reference_batch < 1:
+            raise ValueError(f"train.lr_reference_batch: at least 1, or null, got {self.lr_reference_batch}")
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class AsvTrainConf(CommonTrainConf):
     crop_seconds: float = 2.0
     aam_scale: float = 30.0
     aam_margin: float = 0.2
+    # AAM margin 0 until epoch margin_increase_start (counted from 1, as wespeaker's MarginScheduler counts),
+    # rising exponentially to aam_margin when epoch margin_fix_start begins (sasv.train.schedules)
     margin_increase_start: int = 20
     margin_fix_start: int = 40
     # speed perturbation: 0.9x / 1.0x / 1.1x drawn per example, the changed speeds as new speakers
@@ -113,8 +124,11 @@ class CmTrainConf(CommonTrainConf):
     class_weights: dict[str, float] = dataclasses.field(
         default_factory=lambda: {"spoof": 0.1, "bonafide": 0.9}
     )
-    # RawBoost algorithm 1-8 (sasv.train.rawboost.ALGOS) applied to every crop; 0: off
+    # RawBoost algorithm 1-8 (sasv.train.rawboost.ALGOS); 0: off. rawboost_on: "crop" boosts the random
+    # crop (cheaper, and a tiled short utterance gets noise that does not repeat), "utterance" the whole
+    # utterance before it is cropped, as TakHemlata/SSL_Anti-spoofing does
     rawboost: int = 0
+    rawboost_on: Literal["crop", "utterance"] = "crop"
     # exported weights: "best_dev" averages the epochs that set a new best dev CM-EER, each at most
     # average_max_dev_eer (clovaai's SWA: running best from 1 %), then re-estimates BatchNorm statistics on
     # the train set; no such epoch, or "last": the last epoch's weights

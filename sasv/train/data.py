@@ -111,7 +111,9 @@ class CropDataset(Dataset):
     With ``speed_perturb`` each example is played at one of :data:`SPEEDS`, drawn first from its stream, and
     labelled as a speaker of its own per speed (``num_classes`` is then three times the speakers).
     ``augment(crop, rng)`` (e.g. :class:`sasv.train.augment.Augmenter`) draws from the example's stream
-    after the crop, so crops are the same with or without augmentation.
+    after the crop, so crops are the same with or without augmentation. With ``augment_before_crop`` it
+    gets the whole utterance instead and draws before the crop (as TakHemlata/SSL_Anti-spoofing applies
+    RawBoost), so the crop is taken from the augmented utterance, at another offset.
     """
 
     def __init__(
@@ -121,9 +123,11 @@ class CropDataset(Dataset):
         seed: int,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
         speed_perturb: bool = False,
+        augment_before_crop: bool = False,
     ) -> None:
         self.train, self.crop_samples, self.seed, self.augment = train, crop_samples, seed, augment
         self.speed_perturb = speed_perturb
+        self.augment_before_crop = augment_before_crop
         self.epoch = 0
 
     @property
@@ -144,7 +148,9 @@ class CropDataset(Dataset):
             speed = int(rng.integers(len(SPEEDS)))
             wav = change_speed(wav, speed)
             label += speed * len(self.train.classes)
+        if self.augment is not None and self.augment_before_crop:
+            wav = self.augment(wav, rng)
         crop = random_crop(wav, self.crop_samples, rng)
-        if self.augment is not None:
+        if self.augment is not None and not self.augment_before_crop:
             crop = self.augment(crop, rng)
         return crop.astype(np.float32, copy=False), label

@@ -13,8 +13,10 @@ every epoch, such as the dev CM-EER). Everything else is here, once:
   uninterrupted one; learning rates are functions of the step (:mod:`sasv.train.schedules`);
 * under torchrun every process trains on its share of each epoch with gradients averaged by
   DistributedDataParallel (gloo on CPU, NCCL on GPUs), learning rates scaled linearly with the number of
-  processes; rank 0 validates, writes checkpoints, ``train_log.csv`` and ``train_curves.png``, after
-  checking that every rank holds the same weights and that the epoch drew every example exactly once.
+  processes (with the global batch, ``world_size * batch_size / lr_reference_batch``, when the conf sets
+  ``lr_reference_batch``: wespeaker's rule); rank 0 validates, writes checkpoints, ``train_log.csv`` and
+  ``train_curves.png``, after checking that every rank holds the same weights and that the epoch drew
+  every example exactly once.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from sasv.fileio import atomic_output, atomic_write_text
 from sasv.progress import progress_bar
 from sasv.train.confs import CommonTrainConf
 from sasv.train.data import CropDataset, epoch_order
-from sasv.train.schedules import scaled_lr, warmup_cosine_lr, warmup_exponential_lr
+from sasv.train.schedules import lr_scale, warmup_cosine_lr, warmup_exponential_lr
 
 log = logging.getLogger(__name__)
 
@@ -201,9 +203,12 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
 def _lr_function(
     conf: CommonTrainConf, steps_per_epoch: int, world_size: int, num_examples: int
 ) -> Callable[[int], float]:
-    """The learning rate of a global step; the schedule checks what depends on the data size too."""
+    """The learning rate of a global step; the schedule checks what depends on the data size too. Both
+    ends of the schedule are scaled by :func:`~sasv.train.schedules.lr_scale` (the conf's
+    ``lr_reference_batch``), as wespeaker's ``scale_ratio`` scales its whole schedule."""
     schedule = LR_SCHEDULES[conf.lr_schedule]
-    lr_range = (scaled_lr(conf.initial_lr, world_size), scaled_lr(conf.final_lr, world_size))
+    scale = lr_scale(world_size, conf.batch_size, conf.lr_reference_batch)
+    lr_range = (conf.initial_lr * scale, conf.final_lr * scale)
 
     def lr_at(step: int) -> float:
         return schedule(step, steps_per_epoch, *lr_range, conf.epochs, conf.warmup_epochs)

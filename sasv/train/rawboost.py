@@ -22,8 +22,14 @@ LA/DF channels. The paper's best LA system uses algo 5 (LnL then ISD in series),
 no augmentation, is expressed here by not constructing :class:`RawBoost`.
 
 All randomness comes from the caller's numpy ``rng`` (the trainer's per-(seed, epoch, utterance) generator),
-so an augmented example is reproducible whatever the worker. Reference implementation:
-https://github.com/TakHemlata/RawBoost-antispoofing (``RawBoost.py``).
+so an augmented example is reproducible whatever the worker. The reference implementation is ``RawBoost.py``
+of TakHemlata/SSL_Anti-spoofing (the same file as in TakHemlata/RawBoost-antispoofing); this module draws
+the same numbers in the same order and maps them the same way, so with a legacy ``np.random.RandomState(s)``
+as ``rng`` it gives what the reference gives after ``np.random.seed(s)`` (held to the reference's recorded
+outputs by ``tests/train/test_rawboost.py``, ``tests/fixtures/rawboost.npz``). Its filters are band-stop
+("notch") filters, ``firwin``'s default ``pass_zero=True``: a cascade of five of them carves random notches
+into the spectrum. Where the trainer applies it (to the random crop, by default, or to the whole utterance
+before cropping, as SSL_Anti-spoofing does) is the training conf's ``rawboost_on``.
 """
 
 # ruff: noqa: N815  (RawBoostParams keeps the reference's mixedCase parameter names, e.g. nBands, minBW)
@@ -53,10 +59,11 @@ class RawBoostParams:
     """RawBoost parameters; the defaults are the argparse defaults of the reference ``main.py``
     (github.com/TakHemlata/RawBoost-antispoofing), i.e. the paper's settings for 16 kHz audio.
 
-    Filters (LnL and SSI): ``nBands`` band filters with centres in [minF, maxF] Hz, widths in [minBW, maxBW]
-    Hz and [minCoeff, maxCoeff] taps (made odd), at a gain in [minG, maxG] dB. LnL: terms up to x^N_f, the
-    non-linear ones minBiasLinNonLin-maxBiasLinNonLin dB below the linear gain range. ISD: up to P % of the
-    samples, gain g_sd. SSI: SNR in [SNRmin, SNRmax] dB.
+    Filters (LnL and SSI): ``nBands`` band-stop filters with centres in [minF, maxF] Hz, widths in [minBW,
+    maxBW] Hz and ``int(U(minCoeff, maxCoeff))`` taps made odd (11-99 for the defaults 10, 100), the cascade
+    scaled to a peak gain drawn in [minG, maxG] dB. LnL: terms up to x^N_f, the non-linear ones with their
+    gain drawn between minG - minBiasLinNonLin and maxG - maxBiasLinNonLin dB (-5 to -20 dB for the
+    defaults). ISD: up to P % of the samples, gain g_sd. SSI: SNR in [SNRmin, SNRmax] dB.
     """
 
     nBands: int = 5
@@ -101,6 +108,20 @@ def _peak_normalise(x: np.ndarray, always: bool = False) -> np.ndarray:
     return x
 
 
+Rng = np.random.Generator | np.random.RandomState
+"""Where the draws come from: the trainer's ``Generator``, or a legacy ``RandomState`` that reproduces the
+reference's global ``np.random`` stream (both are drawn from with the same calls)."""
+
+FREQZ_POINTS = 512
+"""Frequencies at which a filter's peak gain is measured (``signal.freqz``'s default, as the reference)."""
+
+
+def _uniform(rng: Rng, low: float, high: float) -> float:
+    """``low + (high - low) * u``, u uniform in [0, 1): ``np.random.uniform``'s mapping, also when
+    ``low > high`` (the reference's non-linear LnL gains are drawn from -5 "to" -20 dB)."""
+    return low + (high - low) * float(rng.random())
+
+
 class RawBoost:
     """One RawBoost algorithm (see :data:`ALGOS`): ``RawBoost(5)(wav, rng)`` boosts a 1-D waveform."""
 
@@ -119,7 +140,8 @@ class RawBoost:
     def __repr__(self) -> str:
         return f"RawBoost(algo={self.algo} [{ALGOS[self.algo]}], sample_rate={self.sample_rate})"
 
-    def __call__(self, wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def __call__(self, wav: np.ndarray, rng: Rng) -> np.ndarray:
+        """The boosted waveform (float32, the input's length); every draw comes from ``rng``."""
         x = np.asarray(wav)
         if x.ndim != 1:
             raise ValueError(f"RawBoost wants a 1-D waveform, not shape {x.shape}")
@@ -146,64 +168,78 @@ class RawBoost:
 
     # -- filters -------------------------------------------------------------------------------------------
 
-    def random_filter(self, rng: np.random.Generator, min_gain: float, max_gain: float) -> np.ndarray:
-        """A random multi-band FIR filter: a cascade of ``nBands`` windowed-sinc band-pass filters of random
-        centre, width and (odd) length, scaled so that its peak magnitude response is a random gain in dB."""
+    def random_filter(self, rng: Rng, min_gain: float, max_gain: float) -> np.ndarray:
+        """A random multi-band notch filter: a cascade of ``nBands`` windowed-sinc band-stop filters of
+        random centre, width and (odd) length, scaled so that its peak magnitude response (over
+        :data:`FREQZ_POINTS` frequencies) is a gain drawn in dB. Each band draws centre, width and length in
+        that order, then the gain is drawn: the reference's order."""
         p = self.params
         nyquist = self.sample_rate / 2
         taps = np.ones(1)
         for _ in range(p.nBands):
-            centre = rng.uniform(p.minF, min(p.maxF, nyquist))
-            width = rng.uniform(p.minBW, p.maxBW)
-            n_taps = int(rng.integers(p.minCoeff, p.maxCoeff, endpoint=True)) | 1  # odd: any band allowed
-            low = min(max(centre - width / 2, _EDGE_HZ), nyquist - 2 * _EDGE_HZ)
-            high = max(min(centre + width / 2, nyquist - _EDGE_HZ), low + _EDGE_HZ)
-            band = signal.firwin(n_taps, [low, high], pass_zero=False, window="hamming", fs=self.sample_rate)
-            taps = np.convolve(taps, band)
-        gain_db = rng.uniform(min_gain, max_gain)
-        _, response = signal.freqz(taps, worN=1024)
+            centre = _uniform(rng, p.minF, min(p.maxF, nyquist))
+            width = _uniform(rng, p.minBW, p.maxBW)
+            n_taps = int(_uniform(rng, p.minCoeff, p.maxCoeff))
+            n_taps += 1 - n_taps % 2  # odd: a band-stop filter passes Nyquist
+            # band edges inside (0, Nyquist), as firwin needs; the reference's 1e-3 Hz where it clips them
+            low = centre - width / 2 if centre - width / 2 > 0 else _EDGE_HZ
+            high = centre + width / 2 if centre + width / 2 < nyquist else nyquist - _EDGE_HZ
+            low = min(low, high - _EDGE_HZ)  # only for a centre at Nyquist with a width below 2e-3 Hz
+            band = signal.firwin(n_taps, [low, high], window="hamming", fs=self.sample_rate)
+            taps = np.convolve(band, taps)
+        gain_db = _uniform(rng, min_gain, max_gain)
+        _, response = signal.freqz(taps, worN=FREQZ_POINTS)
         peak = float(np.max(np.abs(response)))
         return taps * (10 ** (gain_db / 20) / peak if peak > 0 else 0.0)
 
     @staticmethod
     def _filter(x: np.ndarray, taps: np.ndarray) -> np.ndarray:
-        """Filter ``x`` with ``taps`` compensating the (linear-phase) delay: output aligned, same length."""
-        delay = (len(taps) - 1) // 2
-        return signal.oaconvolve(x, taps, mode="full")[delay : delay + len(x)]
+        """Filter ``x`` with the (odd-length, linear-phase) ``taps``, same length out. The output starts
+        ``(len(taps) + 1) // 2`` samples into the full convolution, one sample past the filter's delay
+        (the reference's ``filterFIR`` cut, so the output leads the aligned one by a sample)."""
+        start = (len(taps) + 1) // 2
+        full = signal.oaconvolve(x, taps, mode="full")
+        out = np.zeros(len(x))
+        kept = full[start : start + len(x)]
+        out[: len(kept)] = kept  # a signal shorter than half the filter: zeros past the convolution's end
+        return out
 
     # -- the three noises ----------------------------------------------------------------------------------
 
-    def lnl(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Linear and non-linear convolutive noise: sum over k of filter_k(x^k), k = 1..N_f, mean removed."""
+    def lnl(self, x: np.ndarray, rng: Rng) -> np.ndarray:
+        """Linear and non-linear convolutive noise: sum over k of filter_k(x^k), k = 1..N_f, mean removed,
+        scaled down to a peak of 1 if it exceeds it."""
         p = self.params
         y = np.zeros_like(x)
         for k in range(1, p.N_f + 1):
-            # the non-linear terms (k > 1) sit minBias..maxBias dB below the linear gain range
-            nonlinear = (p.minG - p.maxBiasLinNonLin, p.maxG - p.minBiasLinNonLin)
+            # the non-linear terms (k > 1) get a gain between minG - minBias and maxG - maxBias dB
+            nonlinear = (p.minG - p.minBiasLinNonLin, p.maxG - p.maxBiasLinNonLin)
             gains = (p.minG, p.maxG) if k == 1 else nonlinear
-            y += self._filter(x**k, self.random_filter(rng, *gains))
+            y = y + self._filter(np.power(x, k), self.random_filter(rng, *gains))
         if y.size:
-            y -= y.mean()
+            y = y - np.mean(y)
         return _peak_normalise(y)
 
-    def isd(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Impulsive signal-dependent noise: beta ~ U(0, P) % of the samples get ``g_sd * x * r`` added."""
+    def isd(self, x: np.ndarray, rng: Rng) -> np.ndarray:
+        """Impulsive signal-dependent noise: ``int(len(x) * beta / 100)`` random samples, beta ~ U(0, P),
+        get ``g_sd * x * r`` added, r the product of two U(-1, 1)."""
         p = self.params
-        beta = rng.uniform(0, p.P)
-        n = int(len(x) * beta / 100)
+        beta = _uniform(rng, 0, p.P)
+        n = int(len(x) * (beta / 100))
         where = rng.permutation(len(x))[:n]
-        r = rng.uniform(-1, 1, n) * rng.uniform(-1, 1, n)
+        r = (2 * rng.random(n) - 1) * (2 * rng.random(n) - 1)
         y = x.copy()
-        y[where] += p.g_sd * x[where] * r
+        y[where] = x[where] + p.g_sd * x[where] * r
         return _peak_normalise(y)
 
-    def ssi(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def ssi(self, x: np.ndarray, rng: Rng) -> np.ndarray:
         """Stationary signal-independent noise: white noise through a random filter, added at a random SNR,
         U(SNRmin, SNRmax) dB with respect to ``x``."""
         p = self.params
-        noise = self._filter(rng.standard_normal(len(x)), self.random_filter(rng, p.minG, p.maxG))
-        snr_db = rng.uniform(p.SNRmin, p.SNRmax)
+        noise = rng.standard_normal(len(x))
+        noise = _peak_normalise(self._filter(noise, self.random_filter(rng, p.minG, p.maxG)), always=True)
+        snr_db = _uniform(rng, p.SNRmin, p.SNRmax)
         noise_norm = float(np.linalg.norm(noise))
         if noise_norm == 0:
             return x.copy()
-        return x + noise * (float(np.linalg.norm(x)) / noise_norm / 10 ** (snr_db / 20))
+        return x + noise / noise_norm * float(np.linalg.norm(x)) / 10.0 ** (0.05 * snr_db)

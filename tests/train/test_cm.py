@@ -127,6 +127,8 @@ def test_training_conf_is_checked(tmp_path) -> None:
         ("rawboost: 9\n", "train.rawboost: 0 .off. or an algorithm 1-8"),
         ("class_weights: {spoof: 0.1}\n", "train.class_weights: positive weights of exactly spoof, bonafide"),
         ("average: swa\n", "train.average: expected"),
+        ("rawboost_on: clip\n", "train.rawboost_on: expected"),
+        ("lr_reference_batch: 0\n", "train.lr_reference_batch: at least 1, or null"),
         ("aam_margin: 0.2\n", "train.aam_margin: unknown key"),
     ):
         path.write_text(text)
@@ -303,6 +305,9 @@ def test_rawboost_option_augments_the_same_crops(cm_data) -> None:
     assert label_a == label_b and a.shape == b.shape and b.dtype == np.float32
     assert not np.array_equal(a, b) and np.corrcoef(a, b)[0, 1] > 0.5, "the same crop, with noise added"
     assert np.array_equal(boosted[2][0], b), "reproducible: a function of seed, epoch and index"
+    assert not boosted.augment_before_crop  # rawboost_on: crop, the default
+    whole = crop_dataset(dataclasses.replace(TINY_CM_TRAIN, rawboost=3, rawboost_on="utterance"), train_list)
+    assert whole.augment_before_crop and whole[2][0].shape == b.shape
 
 
 # ------------------------------------------------------------------------------------------ under Slurm

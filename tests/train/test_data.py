@@ -67,3 +67,31 @@ def test_speed_perturbation_makes_new_speakers(train_dir) -> None:
         speed, up, down = SPEEDS[index]
         assert len(change_speed(wav, index)) == -(-16000 * up // down)
         assert abs(len(change_speed(wav, index)) - 16000 / speed) <= 1
+
+
+def test_augmenting_the_utterance_before_the_crop(train_dir) -> None:
+    """``augment_before_crop``: the augmentation sees the whole utterance and draws first, the crop comes
+    from its output (RawBoost as TakHemlata/SSL_Anti-spoofing applies it); by default it sees the crop."""
+    from sasv.audio import read_audio
+
+    train = TrainList.from_data_dir(train_dir)
+    seen: list[int] = []
+
+    def augment(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        seen.append(wav.shape[0])
+        return wav + np.float32(rng.uniform(1.0, 2.0))
+
+    whole = read_audio(train.paths[3])
+    assert whole.shape[0] != 8000
+    for before in (False, True):
+        seen.clear()
+        ds = CropDataset(train, 8000, seed=4, augment=augment, augment_before_crop=before)
+        ds.set_epoch(1)
+        x, _ = ds[3]
+        rng = example_rng(4, 1, 3)
+        if before:
+            expected = random_crop(whole + np.float32(rng.uniform(1.0, 2.0)), 8000, rng)
+        else:
+            expected = random_crop(whole, 8000, rng) + np.float32(rng.uniform(1.0, 2.0))
+        assert seen == [whole.shape[0] if before else 8000]
+        np.testing.assert_array_equal(x, expected)

@@ -1,15 +1,56 @@
-"""RawBoost augmentation: reproducible from the rng alone, each algo changes the signal without breaking it,
-and each noise does what it claims (measured: SSI's SNR, ISD's fraction of samples, LnL's harmonics)."""
+"""RawBoost augmentation: held to TakHemlata's RawBoost.py run on the same inputs and draws
+(tests/fixtures/rawboost.npz, tests/fixtures/README.md), reproducible from the rng alone, each algo changes
+the signal without breaking it, and each noise does what it claims (measured: SSI's SNR, ISD's fraction of
+samples, LnL's harmonics)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from scipy import signal
 
 from sasv.train.rawboost import ALGOS, RawBoost, RawBoostParams
 
 SR = 16000
 SEEDS = range(8)
+FIXTURE = np.load(Path(__file__).resolve().parents[1] / "fixtures" / "rawboost.npz")
+META = json.loads(str(FIXTURE["meta"]))
+
+
+@pytest.mark.parametrize("name", sorted(META["cases"]))
+def test_the_references_output_from_the_references_draws(name: str) -> None:
+    """With a legacy RandomState seeded as the reference seeded numpy's global stream, every algorithm gives
+    the reference's output (to float32 rounding) and draws exactly as many numbers: the same draws, in the
+    same order, mapped the same way (filter lengths 11-99, band-stop filters, gains, 512-point peak, the
+    filter's one-sample lead)."""
+    case = META["cases"][name]
+    x, expected = FIXTURE[f"{name}/input"], FIXTURE[f"{name}/output"].astype(np.float64)
+    assert x.dtype == np.float32 and x.shape == (case["n_samples"],)
+    rng = np.random.RandomState(case["draw_seed"])
+    ours = RawBoost(case["algo"], RawBoostParams(**case["params"]), META["sample_rate"])(x, rng)
+    assert ours.dtype == np.float32 and ours.shape == x.shape
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=5e-7 * float(np.max(np.abs(expected))))
+    assert rng.random() == case["next_uniform"], "another number of draws than the reference's"
+
+
+def test_filter_lengths_are_the_references_11_to_99() -> None:
+    """int(U(10, 100)) made odd: 11, 13, ..., 99 (never 101)."""
+    boost = RawBoost(1, RawBoostParams(nBands=1))
+    rng = np.random.default_rng(0)
+    lengths = {len(boost.random_filter(rng, 0.0, 0.0)) for _ in range(1500)}
+    assert lengths == set(range(11, 100, 2))
+
+
+def test_filters_are_notches() -> None:
+    """firwin's default pass_zero: each band is stopped, the rest of the spectrum passed (0 dB peak)."""
+    params = RawBoostParams(nBands=1, minF=4000, maxF=4000, minBW=1000, maxBW=1000, minCoeff=60, maxCoeff=60)
+    taps = RawBoost(1, params).random_filter(np.random.default_rng(0), 0.0, 0.0)
+    _, response = signal.freqz(taps, worN=[0.0, 1000.0, 4000.0, 7000.0], fs=SR)
+    gain = np.abs(response)
+    assert gain[2] < 0.01 and min(gain[[0, 1, 3]]) > 0.9, gain
 
 
 def _sine(freq: float = 1000.0, amplitude: float = 0.3, seconds: float = 1.0) -> np.ndarray:
