@@ -38,7 +38,7 @@ from sasv.train.cm_results import results_table
 from sasv.train.confs import CmTrainConf, load_train_conf
 from sasv.train.loop import average_checkpoints, epoch_checkpoints
 from sasv.train.tool import export_trained, model_conf_and_output, train_and_export, training_parser
-from sasv.train.validate import validation_cm_eer
+from sasv.train.validate import validation_cm_metrics
 
 log = logging.getLogger("train_cm")
 
@@ -71,7 +71,7 @@ def export_and_score(
     args: Namespace, model_conf: ModelConf, conf: CmTrainConf, name: str, out: Path, device: torch.device
 ) -> None:
     """The exported model (best-dev average, BatchNorm re-estimated), its conf, and its dev and eval
-    CM-EER as results.{json,md}."""
+    CM-EER with the other Track 1 metrics (minDCF, CLLR, actDCF of its log-odds) as results.{json,md}."""
     checkpoints = epoch_checkpoints(out)
     logs = [torch.load(c, map_location="cpu", weights_only=True)["log"] for c in checkpoints]
     chosen, averaged = exported_epochs(conf, [row["dev_cm_eer"] for row in logs])
@@ -89,6 +89,8 @@ def export_and_score(
     trained_on = f"{args.train_set} ({conf.epochs} epochs of {args.train_conf}, dev {args.dev_set}; {rule})"
     export_trained(model_conf, model, out, name, trained_on)
     model.to(device)
+    dev = validation_cm_metrics(model, args.dev_set, device)
+    evaluation = validation_cm_metrics(model, args.eval_set, device) if args.eval_set else None
     results = {
         "name": name,
         "model_conf": str(args.model_conf),
@@ -97,9 +99,11 @@ def export_and_score(
         "exported_epochs": chosen,
         "rule": rule,
         "dev_set": str(args.dev_set),
-        "dev_cm_eer": validation_cm_eer(model, args.dev_set, device),
+        "dev_cm_eer": dev["eer"],
         "eval_set": args.eval_set,
-        "eval_cm_eer": validation_cm_eer(model, args.eval_set, device) if args.eval_set else None,
+        "eval_cm_eer": None if evaluation is None else evaluation["eer"],
+        "dev_cm_metrics": dev,
+        "eval_cm_metrics": evaluation,
     }
     atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
     atomic_write_text(out / "results.md", results_table(results, model_conf.name))

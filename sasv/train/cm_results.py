@@ -16,12 +16,18 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
+def _cost(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def results_table(results: dict[str, Any], model_conf_name: str) -> str:
-    """Markdown: this run's dev and eval CM-EER, then the reference rows of its architecture (if known)."""
+    """Markdown: this run's dev and eval CM-EER, then the reference rows of its architecture (if known),
+    then the run's other Track 1 metrics (minDCF, CLLR, actDCF) where results.json has them."""
     lines = [
         f"### Countermeasure {results['name']}: CM-EER (%)",
         "",
-        f"Trained on {results['train_set']} for {results['epochs']} epochs; exported: {results['rule']}.",
+        f"Trained on {results['train_set']} for {results['epochs']} epochs; exported: {results['rule']}. "
+        "CM-EER: the ASVspoof scorers' EER (nearest DET point), as the published numbers are.",
         "",
         "| model | dev CM-EER (%) | eval CM-EER (%) |",
         "| --- | ---: | ---: |",
@@ -37,4 +43,20 @@ def results_table(results: dict[str, Any], model_conf_name: str) -> str:
             f"{_percent(low)}-{_percent(high)} |",
         ]
     lines += ["", f"dev set: {results['dev_set']}; eval set: {results['eval_set'] or '(none)'}", ""]
+    by_set = {s: results.get(f"{s}_cm_metrics") for s in ("dev", "eval")}
+    if any(by_set.values()):
+        lines += [
+            "ASVspoof 5 Track 1 metrics of this run's log-odds (logit_bonafide - logit_spoof; CLLR and "
+            "actDCF read them as LLRs): Pspoof 0.05, Cmiss 1, Cfa 10.",
+            "",
+            "| set | minDCF | EER (%) | CLLR (bits) | actDCF |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        for name, m in by_set.items():
+            if m:
+                lines.append(
+                    f"| {name} | {_cost(m['min_dcf'])} | {_percent(m['eer'])} | {_cost(m['cllr'])} | "
+                    f"{_cost(m['act_dcf'])} |"
+                )
+        lines.append("")
     return "\n".join(lines)

@@ -1,5 +1,5 @@
 """Validation of trained models with the recipe's own inference: a speaker model's SV-EER on a trial list,
-a countermeasure's CM-EER on a data dir labelled bona fide / spoof.
+a countermeasure's CM-EER (and its other Track 1 metrics) on a data dir labelled bona fide / spoof.
 
 Embeddings are computed exactly as stage 2 computes them (:class:`~sasv.engines.EmbeddingEngine`: the full
 utterance plus five 3 s segments), each row L2-normalised and averaged (the ``l2norm`` variant); a speaker
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from sasv.audio import read_audio
-from sasv.cm_metrics import asvspoof_eer
+from sasv.cm_metrics import asvspoof_eer, track1_metrics
 from sasv.datadir import DataDirError, read_utt2spk, read_wav_scp
 from sasv.engines import CountermeasureEngine, EmbeddingEngine, default_model_batch
 from sasv.metrics import compute_eer
@@ -72,12 +72,14 @@ def validation_eer(model: nn.Module, data_dir: str | Path, device: torch.device 
     return compute_eer(scores_arr[keys_arr], scores_arr[~keys_arr])
 
 
-def validation_cm_eer(model: nn.Module, data_dir: str | Path, device: torch.device | None = None) -> float:
-    """CM-EER (a fraction) of ``model`` on ``data_dir`` (``wav.scp`` + ``utt2spf`` bonafide|spoof), each
-    utterance scored as stage 3 scores it (:class:`~sasv.engines.CountermeasureEngine`: the first 64,600
-    samples). The score is the log-odds ``logit[1] - logit[0]``: the ranking of the recipe's CM score
-    softmax(logits)[1], without its saturation at 1.0 that would tie confident utterances. The EER is the
-    ASVspoof scorers' (:func:`sasv.cm_metrics.asvspoof_eer`), as clovaai/aasist's published CM-EERs are."""
+def validation_cm_log_odds(
+    model: nn.Module, data_dir: str | Path, device: torch.device | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The CM's log-odds ``logit[1] - logit[0]`` of every utterance of ``data_dir`` (``wav.scp`` +
+    ``utt2spf`` bonafide|spoof), each scored as stage 3 scores it
+    (:class:`~sasv.engines.CountermeasureEngine`: the first 64,600 samples), and whether it is bona fide.
+    The log-odds rank as the recipe's CM score softmax(logits)[1] does, without its saturation at 1.0 that
+    would tie confident utterances, and are what CLLR and actDCF read as LLRs."""
     data_dir = Path(data_dir)
     device = device or torch.device("cpu")
     wav_scp = read_wav_scp(data_dir / "wav.scp")
@@ -93,5 +95,21 @@ def validation_cm_eer(model: nn.Module, data_dir: str | Path, device: torch.devi
     finally:
         model.train(was_training)
     log_odds = logits[:, 1].astype(np.float64) - logits[:, 0]
-    bonafide = np.array([labels[u] == "bonafide" for u in utts])
+    return log_odds, np.array([labels[u] == "bonafide" for u in utts])
+
+
+def validation_cm_eer(model: nn.Module, data_dir: str | Path, device: torch.device | None = None) -> float:
+    """CM-EER (a fraction) of ``model`` on ``data_dir`` (:func:`validation_cm_log_odds`), the ASVspoof
+    scorers' EER (:func:`sasv.cm_metrics.asvspoof_eer`), as clovaai/aasist's published CM-EERs are."""
+    log_odds, bonafide = validation_cm_log_odds(model, data_dir, device)
     return asvspoof_eer(log_odds[bonafide], log_odds[~bonafide])
+
+
+def validation_cm_metrics(
+    model: nn.Module, data_dir: str | Path, device: torch.device | None = None
+) -> dict[str, float | None]:
+    """All four of ASVspoof 5 Track 1's CM metrics of ``model`` on ``data_dir`` (minDCF, EER, CLLR and
+    actDCF of its log-odds, :func:`sasv.cm_metrics.track1_metrics`); ``eer`` is
+    :func:`validation_cm_eer`'s."""
+    log_odds, bonafide = validation_cm_log_odds(model, data_dir, device)
+    return track1_metrics(log_odds[bonafide], log_odds[~bonafide])

@@ -181,7 +181,9 @@ def test_tiny_training_lowers_the_dev_cm_eer_and_exports_a_conf_the_stages_take(
     (eval_set / "wav.scp").write_text("\n".join((eval_set / "wav.scp").read_text().splitlines()[:-1]) + "\n")
     assert sasv_main(argv) == 0
     assert "already trained" not in caplog.text and "eval CM-EER" in caplog.text
-    assert json.loads((out / "results.json").read_text())["eval_cm_eer"] is not None
+    record = json.loads((out / "results.json").read_text())
+    assert record["eval_cm_eer"] is not None and record["eval_cm_metrics"]["eer"] == record["eval_cm_eer"]
+    assert set(record["dev_cm_metrics"]) == {"min_dcf", "eer", "cllr", "act_dcf"}
 
 
 def test_results_table_shows_the_published_numbers_beside_the_run() -> None:
@@ -196,6 +198,10 @@ def test_results_table_shows_the_published_numbers_beside_the_run() -> None:
     assert "| aasist_l, published (Jung et al. 2022, LA eval) | - | 0.99 |" in results_table(
         results, "aasist_l"
     )
+    assert "Track 1" not in table  # results.json written before the four metrics
+    metrics = {"min_dcf": 0.0412, "eer": 0.0123, "cllr": 0.2891, "act_dcf": 0.1500}
+    table = results_table({**results, "dev_cm_metrics": metrics, "eval_cm_metrics": None}, "aasist")
+    assert "| dev | 0.0412 | 1.23 | 0.2891 | 0.1500 |" in table and "| eval |" not in table
 
 
 def test_sigkill_then_resume_equals_an_uninterrupted_run(cm_data, tmp_path) -> None:
