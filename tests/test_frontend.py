@@ -14,9 +14,7 @@ import pytest
 import torch
 
 from sasv.frontend import LogMelFrontend
-from tests.conftest import rel_err
-
-FEAT_TOL = 1e-5  # golden README: front-end features
+from tests.conftest import FEATURE_TOL, rel_err
 
 # LogMelFrontend arguments of each reference model, and where its checkpoint keeps the torchaudio buffers.
 FRONTENDS: dict[str, tuple[dict[str, Any], str]] = {
@@ -50,7 +48,7 @@ def test_features_match_golden(golden, model: str) -> None:
     with torch.inference_mode():
         feats = fe(torch.from_numpy(ref["wav0"])[None])[0].numpy()
     err = rel_err(feats, ref["feat_wav0_full"])
-    assert err < FEAT_TOL, err
+    assert err < FEATURE_TOL, err
 
 
 @pytest.mark.parametrize("num_samples", [400, 401, 16000, 16159, 48240])

@@ -157,7 +157,8 @@ def test_summary_says_random_weights(recipe):
     work, _ = recipe
     summary = (work / "exp" / "summary.md").read_text()
     assert "RANDOMLY INITIALISED" in summary
-    assert summary.count("| tiny_") == 4
+    # 4 systems, each in its results table and in the table of its 95 % intervals beside it
+    assert summary.count("| tiny_") == 8 and summary.count("How sure: ") == 2
 
 
 def test_rerun_skips_finished_work(recipe):
@@ -220,6 +221,7 @@ def test_asnorm_variant(recipe):
     assert record["benchmark"] == "la" and record["metrics"] == {
         "a_dcf": ["paper", "sasv2024"],
         "tandem": False,
+        "track1": False,
     }
     assert {"min_a_dcf[paper]", "min_a_dcf[sasv2024]"} <= set(record["results"]["eval"])
     assert "min_t_dcf" not in record["results"]["eval"]

@@ -24,7 +24,7 @@ from sasv.checkpoints import (
 )
 from sasv.conf import build_from_conf, load_conf, parse_conf
 from sasv.models.ecapa_tdnn import EcapaTdnn
-from tests.conftest import REPO_ROOT, rel_err
+from tests.conftest import FEATURE_TOL, REPO_ROOT, rel_err
 from tests.models.parity import (
     check_full_embedding,
     check_six_row_protocol,
@@ -33,7 +33,6 @@ from tests.models.parity import (
 )
 
 TOL = 1e-4  # golden README: ECAPA parity tolerance (max|diff| / max|ref|)
-FEAT_TOL = 1e-5
 CONF = REPO_ROOT / "conf" / "asv" / "ecapa_tdnn.yaml"
 
 
@@ -63,7 +62,7 @@ def outputs(golden_dir: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarr
 def test_frontend_features_match_golden(outputs: tuple) -> None:
     out, ref = outputs
     err = rel_err(out["feat_wav0_full"], ref["feat_wav0_full"])
-    assert err < FEAT_TOL, err
+    assert err < FEATURE_TOL, err
 
 
 @pytest.mark.parametrize("i", [0, 1, 2])

@@ -25,13 +25,12 @@ from sasv.checkpoints import (
 from sasv.conf import ConfError, build_from_conf, load_conf, parse_conf
 from sasv.models.registry import resolve_architecture
 from sasv.models.resnet import ResNetSpeakerEmbedding, SERes2Net50
-from tests.conftest import REPO_ROOT, rel_err
+from tests.conftest import FEATURE_TOL, REPO_ROOT, rel_err
 from tests.models.parity import N_WAVEFORMS, golden_embeddings, six_row_errors, synthetic_checkpoint
 
 # shared/golden/README.md suggested tolerances (max|Δ| / max|ref|); SE-Res2Net-50's attentive std
 # (E[x²]-μ² then BN) amplifies float32 rounding, hence its looser bound
 CASES = {"se_resnet34": 1e-4, "se_res2net50": 2e-3, "res2next50": 5e-4}
-FEATURE_TOL = 1e-5
 
 # original constructor argument -> this package's name; n_mels / log_input belong to the front-end
 ARG_NAMES = {

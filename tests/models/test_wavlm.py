@@ -100,7 +100,9 @@ def test_bf16_autocast_runs_and_returns_float32(golden_dir: Path) -> None:
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         emb = model(torch.from_numpy(ref["wav2"])[None])
     assert emb.dtype == torch.float32
-    assert rel_err(emb.numpy(), ref["emb_full2"]) < 0.1  # bf16 backbone: ~3e-2 on this random tiny model
+    # bf16 backbone on this random tiny model: ~3e-2 on AMD Zen 5, 0.27 on an Intel Xeon with AMX-BF16 (its
+    # bf16 matmuls round differently); a broken autocast path gives 1 or more
+    assert rel_err(emb.numpy(), ref["emb_full2"]) < 0.5
 
 
 def test_real_checkpoint_layout_fits_conf(golden_dir: Path) -> None:
