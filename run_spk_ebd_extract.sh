@@ -17,8 +17,8 @@ corpus=la                    # la (ASVspoof 2019 LA, SASV 2022) | asvspoof5 (ASV
 root=""                      # the corpus folder (default: --la_root for la; required for asvspoof5)
 la_root=LA                   # the corpus's LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...)
 trials_dir=""                # where ASVspoof2019.LA.asv.{dev,eval}.gi.trl.txt are (default: LA asv protocols)
-asv_conf="conf/asv/ecapa_tdnn.yaml"   # one or several ASV confs, space separated
-cm_conf="conf/cm/aasist.yaml"         # one or several CM confs, space separated
+asv_conf="conf/asv/ecapa_tdnn.yaml"   # one or several ASV confs, space separated (or one per line, split_list)
+cm_conf="conf/cm/aasist.yaml"         # one or several CM confs, likewise
 data_dir=data
 exp_dir=exp
 sets="dev eval"
@@ -47,8 +47,9 @@ Options (default):
   --root DIR             the corpus folder: LA/ for la, the release folder (flac_D/, ...) for asvspoof5
   --la_root DIR          ASVspoof 2019 LA folder with ASVspoof2019_LA_{dev,eval}/flac (${la_root})
   --trials_dir DIR       folder with the SASV trial lists (<la_root>/ASVspoof2019_LA_asv_protocols)
-  --asv_conf 'F ...'     ASV model conf(s) (${asv_conf})
-  --cm_conf 'F ...'      CM model conf(s) (${cm_conf})
+  --asv_conf 'F ...'     ASV model conf(s) (${asv_conf}); several: space separated, or one per line
+                         when a path holds spaces (one such path alone needs nothing)
+  --cm_conf 'F ...'      CM model conf(s), likewise (${cm_conf})
   --data_dir DIR         data dirs root (${data_dir})
   --exp_dir DIR          experiment root (${exp_dir})
   --sets 'S ...'         sets to prepare and process (${sets})
@@ -78,8 +79,11 @@ check_stage_range
 start_log "${exp_dir}" run_spk_ebd_extract
 
 [ -n "${trials_dir}" ] || trials_dir="${la_root}/ASVspoof2019_LA_asv_protocols"
+split_list asv_confs "${asv_conf}"
+split_list cm_confs "${cm_conf}"
+split_list set_names "${sets}"
 data_dirs=()
-for s in ${sets}; do data_dirs+=("${data_dir}/${s}"); done
+for s in "${set_names[@]}"; do data_dirs+=("${data_dir}/${s}"); done
 emb_dirs=("${data_dirs[@]}")
 [ "${cohort}" = true ] && emb_dirs+=("${data_dir}/train_cohort")
 
@@ -95,17 +99,18 @@ fi
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
   if [ "${corpus}" = asvspoof5 ]; then
     log "Stage 1: data preparation from ASVspoof 5 ${root} into ${data_dir}/{${sets// /,}}"
-    python -m sasv prepare_asvspoof5 --root "${root}" --out "${data_dir}" --sets ${sets} \
+    python -m sasv prepare_asvspoof5 --root "${root}" --out "${data_dir}" --sets "${set_names[@]}" \
       --cohort "${cohort}" --audio_check "${audio_check}" --suspect_audio "${suspect_audio}"
   else
     log "Stage 1: data preparation from ${la_root} into ${data_dir}/{${sets// /,}}"
     python -m sasv prepare_la --la_root "${la_root}" --trials_dir "${trials_dir}" --out "${data_dir}" \
-      --sets ${sets} --cohort "${cohort}" --audio_check "${audio_check}" --suspect_audio "${suspect_audio}"
+      --sets "${set_names[@]}" --cohort "${cohort}" --audio_check "${audio_check}" \
+      --suspect_audio "${suspect_audio}"
   fi
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
-  for conf in ${asv_conf}; do
+  for conf in "${asv_confs[@]}"; do
     log "Stage 2: ASV embeddings with ${conf}"
     python -m sasv extract_embeddings --conf "${conf}" --data_dirs "${emb_dirs[@]}" --exp_dir "${exp_dir}" \
       --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --cmd "${cmd}" --threads "${threads}" \
@@ -115,7 +120,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
 fi
 
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
-  for conf in ${cm_conf}; do
+  for conf in "${cm_confs[@]}"; do
     log "Stage 3: CM scores with ${conf}"
     python -m sasv score_cm --conf "${conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
       --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --cmd "${cmd}" --threads "${threads}" \

@@ -11,7 +11,10 @@ leaves at most the chunks in progress to redo. Two fingerprints decide what may 
   audio that changed.
 
 The merged output is checked to hold exactly the expected utterances, in order, before its completion
-marker is written (:mod:`sasv.markers`, which later stages check).
+marker is written (:mod:`sasv.markers`, which later stages check). The marker records the output (the
+index's size and sha256, the sizes of the arks it points into): a re-run skips the output only while it is
+as recorded; a damaged one (a line deleted, an ark truncated) is merged again from its chunks, and the
+chunks of a changed ark are computed again.
 
 One DataLoader decodes every unfinished chunk, its workers ahead of the model; batches never cross a chunk
 boundary, so a chunk is computed with the same batches whether it runs alone (resume, another job) or with
@@ -41,7 +44,7 @@ from sasv.errors import StaleOutputError
 from sasv.exp_layout import StageOutput
 from sasv.fileio import atomic_write_text
 from sasv.jobs import JobOptions, PendingWork, run_jobs
-from sasv.markers import is_complete, write_done_marker
+from sasv.markers import is_complete, output_damage, output_record, write_done_marker
 from sasv.outputs import OUTPUTS, OutputFormat
 from sasv.progress import progress_bar
 from sasv.submitted_jobs import run_submitted
@@ -251,6 +254,20 @@ def _pending(plan: ChunkPlan, suffix: str) -> tuple[list[Path], list[Chunk]]:
     return indexes, todo
 
 
+def _discard_chunks_of(out: StageOutput, files: Sequence[Path]) -> None:
+    """Remove the chunks whose data ``files`` (arks) changed since the output was marked complete, so that
+    the run computes them again."""
+    for path in files:
+        if path.parent.resolve() != out.chunk_dir.resolve():
+            raise StaleOutputError(
+                f"{out.file} points into {path}, which changed since it was marked complete and is not in "
+                f"{out.chunk_dir}; delete {out.file.parent} and re-run"
+            )
+        name = ".".join(path.name.split(".")[:2])
+        for chunk_file in out.chunk_dir.glob(f"{name}.*"):
+            chunk_file.unlink()
+
+
 def _check_merged(merged: str, items: Sequence[Item], out: StageOutput, what: str) -> None:
     """The merged output holds exactly the expected utterances, in order, or nothing is marked complete."""
     got = [line.split(maxsplit=1)[0] for line in merged.splitlines() if line.strip()]
@@ -295,8 +312,14 @@ def run_chunked(
     plan_key = fingerprint(model_key, f"chunk_size={chunk_size}", f"decode_batch={decode_batch}")
     key = fingerprint(plan_key, *stamps)
     if is_complete(out.file, out.marker, key):
-        log.info("%s is complete for these inputs: skipping", out.file)
-        return out.file
+        damage = output_damage(out.file, out.marker)
+        if damage is None:
+            log.info("%s is complete for these inputs: skipping", out.file)
+            return out.file
+        reason, changed = damage
+        log.warning("%s: doing it again (from the chunks that are intact)", reason)
+        _discard_chunks_of(out, changed)
+        out.marker.unlink()
     plan = ChunkPlan(items, out.chunk_dir, chunk_size, plan_key, stamps)
     plan.prepare()
     indexes, todo = _pending(plan, output.index_suffix)
@@ -334,5 +357,6 @@ def run_chunked(
     merged = "".join(p.read_text() for p in indexes)
     _check_merged(merged, items, out, output.what)
     atomic_write_text(out.file, merged)
-    write_done_marker(out.marker, key, len(items), inputs)
+    write_done_marker(out.marker, key, len(items), inputs, output_record(out.file, output.data_files(merged)))
+    log.info("wrote %s", out.file)
     return out.file

@@ -3,9 +3,13 @@
 * :func:`run_cli` is the one runner: logging and the error contract of :mod:`sasv.errors`:
   an expected failure is one line ``ERROR: <file>: <problem>`` and exit status 1; an OSError (disk full,
   read-only dir, a missing file) is one line naming the path, exit 1; Ctrl-C is one line and exit 130. A
-  traceback is reserved for bugs (or ``SASV_DEBUG=1``, which re-raises everything).
+  traceback is reserved for bugs (or ``SASV_DEBUG=1``, which re-raises everything). Under a stage script
+  (``SASV_INTERRUPT_REPORTER`` set by ``utils/log.sh``) Ctrl-C is exit 130 without the line: the script
+  prints it once, whatever it was running when interrupted (a tool, ``curl``, a job command).
 * :class:`ArgumentParser`: options are spelled ``--some_name`` (like the shell stages' options) and also
-  accept ``--some-name``; booleans are ``--flag true|false`` (:func:`str2bool`), nothing else.
+  accept ``--some-name``; booleans are ``--flag true|false`` (:func:`str2bool`), nothing else; counts are
+  checked when parsed (:func:`positive_int`, :func:`non_negative_int`, :func:`auto_int`); an option error
+  is one line ``ERROR: <tool>: <problem>``, exit status 2.
 """
 
 from __future__ import annotations
@@ -13,13 +17,17 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sasv.errors import SasvError, one_line
 
 INTERRUPTED_EXIT = 130
+INTERRUPTED_LINE = "ERROR: interrupted (Ctrl-C); re-run the same command to resume"
+# set by utils/log.sh: the stage script (this pid) prints the interruption line itself
+INTERRUPT_REPORTER_ENV = "SASV_INTERRUPT_REPORTER"
 
 
 def str2bool(value: str | bool) -> bool:
@@ -31,9 +39,31 @@ def str2bool(value: str | bool) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
+def _whole_number(value: str, minimum: int, what: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        raise argparse.ArgumentTypeError(f"expected {what}a whole number >= {minimum}, got {value!r}")
+    return number
+
+
+def positive_int(value: str) -> int:
+    """A count of at least 1 (jobs, chunk size): refused here, in one line, not deep in torch."""
+    return _whole_number(value, 1, "")
+
+
+def non_negative_int(value: str) -> int:
+    """A count of at least 0 where 0 means 'the default' (``--threads 0``: the cores divided by the jobs);
+    a negative value reached ``torch.set_num_threads`` and ended in a traceback."""
+    return _whole_number(value, 0, "")
+
+
 def auto_int(value: str) -> int | None:
-    """An int option that also takes 'auto' (None: chosen from the device)."""
-    return None if value == "auto" else int(value)
+    """A count of at least 0 that also takes 'auto' (None: chosen from the device), e.g. ``--num_workers``
+    (a negative value reached the DataLoader and ended in a traceback)."""
+    return None if value == "auto" else _whole_number(value, 0, "auto or ")
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -51,6 +81,15 @@ class ArgumentParser(argparse.ArgumentParser):
     def add_bool(self, name: str, default: bool, help: str) -> None:  # noqa: A002 (argparse's word)
         """A ``--name true|false`` option."""
         self.add_argument(name, type=str2bool, default=default, metavar="true|false", help=help)
+
+    def error(self, message: str) -> NoReturn:
+        """An option error is one line, ``ERROR: <tool>: <problem>``, like every other expected error (not the
+        usage text, which is --help's, of a tool the user may not have called by hand: the stage scripts
+        call them); exit status 2, argparse's for a usage error."""
+        message = re.sub(
+            r"^argument ([^/:\s]+)(?:/[^:\s]+)+:", r"argument \1:", one_line(message)
+        )  # no alias
+        self.exit(2, f"ERROR: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -71,7 +110,12 @@ def error_line(error: BaseException) -> str:
 
 
 def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None) -> int:
-    """Run a tool's ``main(argv)`` under the error contract; returns the exit status (see the module doc)."""
+    """Run a tool's ``main(argv)`` under the error contract; returns the exit status (see the module doc).
+
+    The stage script's ``SASV_INTERRUPT_REPORTER`` is taken out of the environment: a tool's own tasks and
+    jobs (job logs of their own) print their interruption as usual.
+    """
+    script_reports_interrupt = bool(os.environ.pop(INTERRUPT_REPORTER_ENV, ""))
     setup_logging()
     try:
         return main(argv) or 0
@@ -83,5 +127,6 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
     except KeyboardInterrupt:
         if os.environ.get("SASV_DEBUG"):
             raise
-        print("ERROR: interrupted (Ctrl-C); re-run the same command to resume", file=sys.stderr)
+        if not script_reports_interrupt:
+            print(INTERRUPTED_LINE, file=sys.stderr)
         return INTERRUPTED_EXIT

@@ -5,9 +5,11 @@
   stale and running models on it would silently evaluate the old protocol.
 * Stages 2 and 3 write ``<output>.done`` beside each finished output (``xvector.done``,
   ``cm_scores.txt.done``): the fingerprint of the model and utterance list that decides whether the output
-  can be reused (:func:`is_complete`), and the stage's inputs (conf, checkpoint, data lists;
-  :func:`stage_inputs`). Scoring recomputes the inputs as they are now and refuses outputs made from other
-  ones (:func:`check_stage_inputs`): a table never mixes numbers from a stale stage with new ones.
+  can be reused (:func:`is_complete`), what the output was when finished (:func:`output_record`: the
+  index's size and sha256, its arks' sizes; a re-run skips only an output still as recorded,
+  :func:`output_damage`), and the stage's inputs (conf, checkpoint, data lists; :func:`stage_inputs`).
+  Scoring recomputes the inputs as they are now and refuses outputs made from other ones
+  (:func:`check_stage_inputs`): a table never mixes numbers from a stale stage with new ones.
 
 Kept free of torch so that data preparation and scoring stay light.
 """
@@ -98,9 +100,63 @@ def is_complete(output: Path, marker: Path, fingerprint: str) -> bool:
     )
 
 
-def write_done_marker(path: Path, fingerprint: str, num_utts: int, inputs: dict | None) -> None:
+def write_done_marker(
+    path: Path, fingerprint: str, num_utts: int, inputs: dict | None, output: dict | None = None
+) -> None:
+    """``output``: what the marker vouches for (:func:`output_record`), checked by :func:`output_damage`
+    before a re-run skips the stage."""
     record = {"fingerprint": fingerprint, "num_utts": num_utts, "inputs": inputs or {}}
+    if output is not None:
+        record["output"] = output
     atomic_write_text(path, json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+
+
+def output_record(output: Path, data_files: Iterable[Path] = ()) -> dict:
+    """The size, line count and sha256 of a finished output (an index: ``xvector.scp``, ``cm_scores.txt``)
+    and the sizes of the data files it points into (arks): a completion marker vouches for these, so a file
+    damaged after the stage finished (a line deleted, an ark truncated) is not skipped as complete. Arks are
+    not hashed: at ASVspoof 5's scale they are GBs, and the index's sha256 already pins every offset."""
+    return {
+        "size": output.stat().st_size,
+        "lines": _count_lines(output),
+        "sha256": sha256_file(output),
+        "data": {str(p): Path(p).stat().st_size for p in sorted(set(map(str, data_files)))},
+    }
+
+
+def output_damage(output: Path, marker: Path) -> tuple[str, list[Path]] | None:
+    """Why ``output`` is not what ``marker`` vouched for, and which of its data files changed or went;
+    None when it is. A marker without an output record (written by an older version) vouches for nothing
+    checkable: that is a reason too."""
+    record = json.loads(marker.read_text()).get("output")
+    if not isinstance(record, dict):
+        return (
+            f"{marker} records no checksum of {output.name} (written before markers recorded their output)",
+            [],
+        )
+    if output.stat().st_size != record.get("size") or sha256_file(output) != record.get("sha256"):
+        lines = _count_lines(output)
+        return (
+            f"{output} changed since it was marked complete ({lines} lines, {record.get('lines')} then)",
+            [],
+        )
+    changed = [
+        Path(p)
+        for p, size in record.get("data", {}).items()
+        if not Path(p).is_file() or Path(p).stat().st_size != size
+    ]
+    if changed:
+        return (
+            f"{len(changed)} file(s) that {output} points into changed or went since it was marked "
+            f"complete: {', '.join(map(str, changed[:3]))}",
+            changed,
+        )
+    return None
 
 
 def stage_inputs(conf: ModelConf, checkpoint_sha256: str | None, lists: dict[str, Path]) -> dict:

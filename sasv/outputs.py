@@ -87,6 +87,23 @@ class EmbeddingArchive:
                 yield utt, np.asarray(mat, dtype=np.float32)
 
 
+def embedding_arks(index: str) -> list[Path]:
+    """The arks the lines ``UTT <ark path>:<offset>`` of an ``xvector.scp`` point into (a path may hold
+    spaces or colons: the offset is after the last colon)."""
+    arks = {
+        fields[1].rsplit(":", 1)[0]
+        for fields in (ln.split(maxsplit=1) for ln in index.splitlines())
+        if len(fields) == 2
+    }
+    return sorted(map(Path, arks))
+
+
+def no_data_files(index: str) -> list[Path]:
+    """An output that is its index alone (``cm_scores.txt``)."""
+    del index
+    return []
+
+
 class _Lines:
     """Lines as the open text file that :func:`kaldiio.load_scp_sequential` accepts."""
 
@@ -158,15 +175,18 @@ def read_cm_log_odds(path: str | Path) -> dict[str, float]:
 @dataclass(frozen=True)
 class OutputFormat:
     """One stage output: ``write_chunk(rows, stem)`` returns a chunk's index text (``index_suffix``),
-    the merged index is the output file, ``read`` loads it."""
+    the merged index is the output file, ``read`` loads it; ``data_files`` of an index are the files it
+    points into (their sizes are part of what a completion marker vouches for,
+    :func:`sasv.markers.output_record`)."""
 
     what: str
     index_suffix: str
     write_chunk: Callable[[Rows, Path], str]
     read: Callable[[str | Path], dict]
+    data_files: Callable[[str], list[Path]] = no_data_files
 
 
 OUTPUTS: dict[str, OutputFormat] = {
-    "asv": OutputFormat("embeddings", ".scp", write_embedding_chunk, read_embeddings),
+    "asv": OutputFormat("embeddings", ".scp", write_embedding_chunk, read_embeddings, embedding_arks),
     "cm": OutputFormat("CM scores", ".txt", write_cm_chunk, read_cm_scores),
 }

@@ -9,7 +9,10 @@ when known, the file's sha256. Public links die (Google Drive files are replaced
   or where to put a file fetched by hand);
 * where the conf has no sha256, the first verified download (or a file found in place) records it in a
   local, git-ignored lock file (:class:`ChecksumLock`, ``pretrained/checksums.lock``), and every later run
-  is verified against that: a file that changes upstream or on disk is noticed, never silently used;
+  is verified against that: a file that changes upstream or on disk is noticed, never silently used. Only
+  a download of the size the server announced is recorded (a connection that drops early ends the read
+  as if the file were complete: the truncated file would be trusted forever, and the right one refused);
+  ``sasv download_pretrained --forget NAME`` removes one entry on purpose (:meth:`ChecksumLock.forget`);
 * :func:`probe` asks a source whether the file is there without downloading it (a one-byte range request,
   after Google Drive's confirm step), for ``sasv download_pretrained --check``.
 
@@ -20,6 +23,7 @@ hidden fields are submitted to get the file, as a browser does.
 from __future__ import annotations
 
 import html
+import http.client
 import json
 import logging
 import re
@@ -87,6 +91,16 @@ class ChecksumLock:
     def get(self, key: str) -> str | None:
         entry = self._read().get(key)
         return entry.get("sha256") if isinstance(entry, dict) else None
+
+    def forget(self, key: str) -> dict | None:
+        """Remove the entry of ``key`` (the other entries stay); returns it, or None when there was none.
+        The one way the tools change an entry: a wrong one (recorded by an older version from a truncated
+        download) or a file replaced upstream on purpose is then recorded anew by the next download."""
+        data = self._read()
+        entry = data.pop(key, None)
+        if entry is not None:
+            atomic_write_text(self.path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+        return entry
 
     def record(self, key: str, sha256: str, url: str | None) -> None:
         data = self._read()
@@ -175,25 +189,54 @@ def probe(source: CheckpointSource, timeout: float = 15.0) -> Probe:
         return Probe(source.url, False, words, None, connected=answered)
 
 
-def _fetch(source: CheckpointSource, part: Path, timeout: float) -> None:
-    """Download ``source`` into ``part``, resuming what a previous attempt left there."""
+def _announced_size(response, have: int) -> int | None:
+    """The whole file's size as the server announced it: ``Content-Range``'s total of a resumed (206)
+    answer, else ``Content-Length`` (plus the part already there when resumed); None when it said none."""
+    total = response.headers.get("Content-Range", "").rpartition("/")[2]
+    if response.status == 206 and total.isdigit():
+        return int(total)
+    length = response.headers.get("Content-Length")
+    if not (length and length.isdigit()):
+        return None
+    return int(length) + (have if response.status == 206 else 0)
+
+
+def _fetch(source: CheckpointSource, part: Path, timeout: float) -> bool:
+    """Download ``source`` into ``part``, resuming what a previous attempt left there. Returns whether the
+    part has the size the server announced (False: it announced none); a part shorter than announced (the
+    connection dropped) raises :class:`DownloadError` and is kept, to be resumed."""
     have = part.stat().st_size if part.is_file() else 0
     headers = {"Range": f"bytes={have}-"} if have else None
     try:
         response = _open_source(source.url, timeout, headers)
     except urllib.error.HTTPError as err:
         if err.code == 416 and have:  # the range starts at the end: the part is complete already
-            return
+            total = (err.headers.get("Content-Range") or "").rpartition("/")[2]
+            if total.isdigit() and int(total) != have:
+                part.unlink()
+                raise DownloadError(
+                    f"{source.url}: {part} holds {have:,} bytes, the file has {total}: removed"
+                ) from None
+            return total.isdigit()
         raise
     with response:
         resumed = have and response.status == 206
-        total = response.headers.get("Content-Length")
-        size = (int(total) + (have if resumed else 0)) if total and total.isdigit() else 0
-        with part.open("ab" if resumed else "wb") as out, progress_bar(size, have if resumed else 0,
+        size = _announced_size(response, have)
+        with part.open("ab" if resumed else "wb") as out, progress_bar(size or 0, have if resumed else 0,
                                                                        part.name, "B") as bar:  # fmt: skip
-            while block := response.read(_BLOCK):
-                out.write(block)
-                bar.update(len(block))
+            try:
+                while block := response.read(_BLOCK):
+                    out.write(block)
+                    bar.update(len(block))
+            except http.client.IncompleteRead:  # a chunked transfer that ended early
+                pass
+    got = part.stat().st_size
+    if size is not None and got != size:
+        raise DownloadError(
+            f"{source.url}: truncated: {got:,} of {size:,} bytes (the connection dropped; the part is kept "
+            f"and resumed by the next run)"
+        )
+    return size is not None
 
 
 def install(conf: ModelConf, root: Path, lock: ChecksumLock, timeout: float = 30.0) -> Path:
@@ -231,8 +274,8 @@ def install(conf: ModelConf, root: Path, lock: ChecksumLock, timeout: float = 30
     for source in spec.sources:
         log.info("%s: downloading %s", conf.name, source.url)
         try:
-            _fetch(source, part, timeout)
-        except (urllib.error.URLError, OSError, DownloadError) as err:
+            complete = _fetch(source, part, timeout)
+        except (urllib.error.URLError, OSError, DownloadError, http.client.HTTPException) as err:
             failures.append(f"{source.url}: {_reason(err)[0]}")
             log.warning("%s: %s failed: %s", conf.name, source.url, _reason(err)[0])
             continue
@@ -243,10 +286,17 @@ def install(conf: ModelConf, root: Path, lock: ChecksumLock, timeout: float = 30
             part.unlink()
             continue
         part.replace(path)
-        if expected is None:
+        if expected is None and complete:
             lock.record(key, got, source.url)
             log.info("%s: sha256 %s recorded in %s (publish it in %s once verified)",
                      conf.name, got, lock.path, conf.source)  # fmt: skip
+        elif expected is None:
+            log.warning(
+                "%s: %s announced no size, so a truncated transfer cannot be told from a complete one: its "
+                "sha256 %s is not recorded in %s; check the file (pretrained/README.md gives sizes), then "
+                "`sasv download_pretrained %s` records the file in place",
+                conf.name, source.url, got, lock.path, conf.name,
+            )  # fmt: skip
         log.info("%s: %s installed from %s", conf.name, path, source.url)
         return path
     raise DownloadError(

@@ -9,13 +9,12 @@ test utterances of ``trials`` for CM scores.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 from sasv.chunked import DEFAULT_CHUNK_SIZE, Item, run_chunked
-from sasv.cli import ArgumentParser, auto_int
+from sasv.cli import ArgumentParser, auto_int, non_negative_int, positive_int
 from sasv.conf import ConfError, load_conf, load_model
 from sasv.cpu_kernels import CPU_KERNELS
 from sasv.datadir import read_wav_scp, validate_datadir
@@ -36,13 +35,6 @@ from sasv.provenance import RANDOM_INIT_NOTE, check_model_name_owner, model_key,
 log = logging.getLogger(__name__)
 
 _KIND_WORDS = {"asv": ("ASV", "embedding", "embeddings"), "cm": ("CM", "scoring", "CM scores")}
-
-
-def positive_int(value: str) -> int:
-    n = int(value)
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
 
 
 def model_stage_parser(kind: str, prog: str, description: str) -> ArgumentParser:
@@ -78,7 +70,7 @@ def model_stage_parser(kind: str, prog: str, description: str) -> ArgumentParser
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="intra-op threads per job (default 0: OMP_NUM_THREADS or all cores, divided by --nj)",
     )
@@ -189,7 +181,6 @@ def run_model_stage(
                 inputs=inputs,
                 jobs=jobs,
             )
-        log.info("wrote %s", out.file)
 
 
 def stage_main(kind: str, prog: str, description: str, argv: Sequence[str] | None) -> int:

@@ -350,3 +350,94 @@ def test_a_finished_output_is_skipped_without_computing(corpus, tmp_path, caplog
     assert calls == [] and "is complete for these inputs: skipping" in caplog.text
     run_chunked(engine, corpus, out, "another model", chunk_size=3)
     assert sum(calls) == len(corpus)
+
+
+def test_a_damaged_cm_scores_file_is_merged_again_not_skipped(corpus, tmp_path, caplog):
+    """cm_scores.txt with a line deleted after stage 3: the re-run sees that the file is not the one its
+    marker vouched for (size and sha256) and merges it again from its chunks, without running the model."""
+    engine = CountermeasureEngine(TwoLogits(), torch.device("cpu"), model_batch=3)
+    out = cm_scores_output(tmp_path / "cm" / "cm_scores.txt")
+    good = run_chunked(engine, corpus, out, "cm", chunk_size=3).read_text()
+    out.file.write_text("".join(good.splitlines(keepends=True)[:3] + good.splitlines(keepends=True)[4:]))
+    compute, calls = engine.compute, []
+    engine.compute = lambda wavs: calls.append(len(wavs)) or compute(wavs)
+    caplog.set_level("INFO", logger="sasv.chunked")
+    run_chunked(engine, corpus, out, "cm", chunk_size=3)
+    assert "skipping" not in caplog.text
+    assert f"{out.file} changed since it was marked complete (6 lines, 7 then)" in caplog.text
+    assert out.file.read_text() == good and calls == [], "merged again from the chunks, nothing computed"
+    caplog.clear()
+    run_chunked(engine, corpus, out, "cm", chunk_size=3)
+    assert "is complete for these inputs: skipping" in caplog.text and calls == []
+
+
+def test_a_damaged_xvector_scp_or_ark_is_redone(corpus, tmp_path, caplog):
+    """xvector.scp with a line deleted is merged again; an ark it points into that was truncated (or
+    deleted) since: the chunks of that ark are computed again, the others kept. The marker records the
+    index's sha256 and the arks' sizes only (arks of GBs are not hashed)."""
+    model = FrameStats().eval()
+    engine = EmbeddingEngine(model, torch.device("cpu"), model_batch=32)
+    out = embeddings_output(tmp_path / "emb")
+    first = read_embeddings(run_chunked(engine, corpus, out, "m", chunk_size=3))
+    index = out.file.read_text()
+    recorded = json.loads(out.marker.read_text())["output"]
+    assert (
+        set(recorded["data"]) == {str(p) for p in out.chunk_dir.glob("*.ark")} and len(recorded["data"]) == 3
+    )
+    caplog.set_level("INFO", logger="sasv.chunked")
+
+    out.file.write_text("".join(index.splitlines(keepends=True)[1:]))
+    calls = model.calls
+    run_chunked(engine, corpus, out, "m", chunk_size=3)
+    assert out.file.read_text() == index and model.calls == calls
+    assert "skipping" not in caplog.text
+
+    ark = sorted(out.chunk_dir.glob("00001.*.ark"))[0]
+    ark.write_bytes(ark.read_bytes()[:-100])
+    caplog.clear()
+    run_chunked(engine, corpus, out, "m", chunk_size=3)
+    assert f"{ark}" in caplog.text and "skipping" not in caplog.text
+    assert 0 < model.calls - calls <= 2 * 3, "only the chunk of the truncated ark is computed again"
+    again = read_embeddings(out.file)
+    assert list(again) == list(first) and all(np.array_equal(first[u], again[u]) for u in first)
+
+
+def test_a_marker_without_an_output_record_is_verified_by_merging_again(corpus, tmp_path, caplog):
+    """A marker written before it recorded its output vouches for nothing it can check: the output is merged
+    again from its chunks (no model run) and the new marker records it."""
+    engine = CountermeasureEngine(TwoLogits(), torch.device("cpu"), model_batch=3)
+    out = cm_scores_output(tmp_path / "cm" / "cm_scores.txt")
+    good = run_chunked(engine, corpus, out, "cm", chunk_size=3).read_text()
+    record = json.loads(out.marker.read_text())
+    del record["output"]
+    out.marker.write_text(json.dumps(record))
+    out.file.write_text(good.replace("utt3", "utt9"))
+    compute, calls = engine.compute, []
+    engine.compute = lambda wavs: calls.append(len(wavs)) or compute(wavs)
+    caplog.set_level("INFO", logger="sasv.chunked")
+    run_chunked(engine, corpus, out, "cm", chunk_size=3)
+    assert out.file.read_text() == good and calls == [] and "records no checksum" in caplog.text
+    assert "output" in json.loads(out.marker.read_text())
+
+
+def test_a_skipped_stage_says_only_that_it_skipped(corpus, tmp_path, caplog):
+    """The stage's log says `wrote X` when it wrote X, and not after `X is complete ...: skipping` (it did
+    both before: stage.py logged `wrote` whatever the driver had done)."""
+    from sasv.engines import EngineOptions
+    from sasv.stage import run_model_stage
+    from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
+
+    data = tmp_path / "data" / "dev"
+    data.mkdir(parents=True)
+    (data / "wav.scp").write_text("".join(f"{u} {p}\n" for u, p in corpus[:3]))
+    conf = write_tiny_conf(tmp_path, TINY_ECAPA)
+    caplog.set_level("INFO")
+    run = lambda: run_model_stage(  # noqa: E731
+        "asv", conf, [data], tmp_path / "exp", EngineOptions(device="cpu"), allow_random_init=True
+    )
+    run()
+    scp = tmp_path / "exp" / "tiny_ecapa" / "embeddings" / "dev" / "xvector.scp"
+    assert f"wrote {scp}" in caplog.text
+    caplog.clear()
+    run()
+    assert f"{scp} is complete for these inputs: skipping" in caplog.text and "wrote" not in caplog.text

@@ -7,7 +7,7 @@ import errno
 
 import pytest
 
-from sasv.cli import ArgumentParser, error_line, str2bool
+from sasv.cli import ArgumentParser, auto_int, error_line, non_negative_int, positive_int, str2bool
 from sasv.datadir import DataDirError
 from sasv.errors import SasvError, error_class, one_line
 
@@ -49,3 +49,24 @@ def test_job_relay_finds_error_classes_by_name() -> None:
     assert error_class("DataDirError") is DataDirError
     assert error_class("SasvError") is SasvError
     assert error_class("ZeroDivisionError") is None
+
+
+def test_counts_are_checked_when_parsed() -> None:
+    """Negative thread or worker counts reached torch and ended in tracebacks; they are option errors."""
+    assert non_negative_int("0") == 0 and positive_int("3") == 3
+    assert auto_int("auto") is None and auto_int("0") == 0
+    for parse, bad in ((non_negative_int, "-1"), (positive_int, "0"), (auto_int, "-2"), (auto_int, "x")):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"got '{bad}'"):
+            parse(bad)
+
+
+def test_an_option_error_is_one_line(capsys) -> None:
+    p = ArgumentParser(prog="sasv t")
+    p.add_argument("--num_workers", type=auto_int, default=None)
+    with pytest.raises(SystemExit) as exit_:
+        p.parse_args(["--num_workers", "-2"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err == (
+        "ERROR: sasv t: argument --num_workers: expected auto or a whole number >= 0, got '-2' "
+        "(see sasv t --help)\n"
+    )

@@ -128,3 +128,28 @@ def test_stage_inputs_list_every_change(tmp_path):
         StaleOutputError, match=rf"\(changed: conf {re.escape(conf.source)}, wav.scp .*wav.scp\)"
     ):
         check_stage_inputs(marker, conf, lists)
+
+
+def test_done_marker_vouches_for_its_output_and_data_files(tmp_path):
+    """The marker records the index's size, lines and sha256 and its arks' sizes; any change is named."""
+    from sasv.markers import output_damage, output_record
+
+    output, marker, ark = tmp_path / "xvector.scp", tmp_path / "xvector.done", tmp_path / "00000.ab.ark"
+    ark.write_bytes(b"\0" * 64)
+    output.write_text(f"u1 {ark}:10\nu2 {ark}:40\n")
+    write_done_marker(marker, "fp", 2, None, output_record(output, [ark, ark]))
+    assert json.loads(marker.read_text())["output"]["data"] == {str(ark): 64}
+    assert output_damage(output, marker) is None
+    ark.write_bytes(b"\0" * 63)
+    assert output_damage(output, marker) == (
+        f"1 file(s) that {output} points into changed or went since it was marked complete: {ark}",
+        [ark],
+    )
+    ark.write_bytes(b"\0" * 64)
+    output.write_text(f"u1 {ark}:10\nu2 {ark}:41\n")  # same size and lines, other bytes
+    assert output_damage(output, marker) == (
+        f"{output} changed since it was marked complete (2 lines, 2 then)",
+        [],
+    )
+    write_done_marker(marker, "fp", 2, None)
+    assert "records no checksum" in output_damage(output, marker)[0]

@@ -34,6 +34,7 @@ CONFIRM_PAGE = (
 class Server(http.server.ThreadingHTTPServer):
     payload = PAYLOAD
     requests: list[str]
+    truncate_at: int | None = None  # /file: announce the whole payload, close the connection after this many
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -66,7 +67,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for key, value in (extra or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(body)
+        cut = self.server.truncate_at  # type: ignore[attr-defined]
+        self.wfile.write(body if cut is None or kind != "application/octet-stream" else body[:cut])
 
     def _file(self, payload: bytes) -> None:
         wanted = self.headers.get("Range")
@@ -233,6 +235,56 @@ def test_a_partial_download_is_resumed(server, tmp_path) -> None:
     part.write_bytes(PAYLOAD[:40_000])
     assert download(conf, tmp_path / "lock") == 0
     assert (tmp_path / "pretrained" / "tiny.model").read_bytes() == PAYLOAD
+
+
+def test_a_truncated_download_is_neither_installed_nor_recorded(server, tmp_path, capsys) -> None:
+    """The connection drops after half the announced Content-Length: the download fails naming both sizes,
+    nothing is recorded in the lock (it trusted a truncated first download forever, refusing the right
+    file afterwards), and the next run resumes the part to the verified whole."""
+    lock = tmp_path / "checksums.lock"
+    conf = write_conf(tmp_path, [url(server, "/file")])
+    server.truncate_at = 40_000
+    assert download(conf, lock) == 1
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("ERROR:")]
+    assert len(errors) == 1 and "truncated: 40,000 of 102,400 bytes" in errors[0], errors
+    target = tmp_path / "pretrained" / "tiny.model"
+    assert not target.exists() and not lock.exists()
+    assert target.with_name("tiny.model.part").stat().st_size == 40_000, "kept, to be resumed"
+    server.truncate_at = None
+    assert download(conf, lock) == 0
+    assert target.read_bytes() == PAYLOAD and server.requests[-1] == "/file"
+    assert json.loads(lock.read_text())[str(target)]["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def test_forget_resets_one_lock_entry(server, tmp_path, caplog) -> None:
+    """A lock entry that is wrong (or an upstream file replaced on purpose) is reset by --forget NAME: that
+    entry alone goes, and the next download (or a file put in place) is recorded anew."""
+    lock = tmp_path / "checksums.lock"
+    conf = write_conf(tmp_path, [url(server, "/file")])
+    assert download(conf, lock) == 0
+    target = tmp_path / "pretrained" / "tiny.model"
+    entries = json.loads(lock.read_text())
+    entries["other/model.pt"] = {"sha256": "0" * 64, "url": None, "recorded": "2024-01-01 00:00:00"}
+    lock.write_text(json.dumps(entries))
+    server.payload = PAYLOAD[::-1]  # upstream replaced the file on purpose; the lock refuses it
+    assert download(conf, lock) == 0
+    assert target.read_bytes() == PAYLOAD, "the old file in place, verified against the lock, stays"
+    target.write_bytes(PAYLOAD[::-1])  # the new file, put in place by hand, is refused by the old entry
+    assert download(conf, lock) == 1 and target.with_name("tiny.model.bad").read_bytes() == PAYLOAD[::-1]
+    target.with_name("tiny.model.bad").replace(target)
+    caplog.set_level("INFO")
+    assert download(conf, lock, "--forget", "tiny_ecapa") == 0
+    after = json.loads(lock.read_text())
+    assert str(target) not in after and after["other/model.pt"] == entries["other/model.pt"]
+    assert "tiny_ecapa: forgot the sha256 " + hashlib.sha256(PAYLOAD).hexdigest() in caplog.text
+    assert target.read_bytes() == PAYLOAD[::-1], "--forget touches the lock only"
+    requests = len(server.requests)
+    assert download(conf, lock) == 0 and len(server.requests) == requests, "the file in place is recorded"
+    assert json.loads(lock.read_text())[str(target)]["sha256"] == hashlib.sha256(PAYLOAD[::-1]).hexdigest()
+    assert not target.with_name("tiny.model.bad").exists()
+    for wrong in (["--forget"], ["--forget", "tiny_ecapa", "--check"]):  # no name; another action
+        with pytest.raises(SystemExit, match="2"):
+            download(conf, lock, *wrong)
 
 
 def test_google_drive_links_go_through_the_confirm_page(server, tmp_path, monkeypatch) -> None:

@@ -25,7 +25,9 @@ def test_every_documented_choice_parses(kind: str) -> None:
     else:
         with pytest.raises(SystemExit):
             p.parse_args([*base, "--autocast", "bf16"])
-    for bad in (["--nj", "0"], ["--model_batch", "0"], ["--allow_random_init"]):
+    bads = (["--nj", "0"], ["--model_batch", "0"], ["--allow_random_init"], ["--threads", "-1"],
+            ["--num_workers", "-2"], ["--chunk_size", "0"])  # fmt: skip
+    for bad in bads:
         with pytest.raises(SystemExit):
             p.parse_args([*base, *bad])
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +24,7 @@ USER_SCRIPTS = [
     "local/download_la.sh",
     "local/download_train_corpora.sh",
     "local/download_pretrained.sh",
+    "local/slurm_test_cluster.sh",
 ]
 
 
@@ -109,3 +113,139 @@ def test_torchrun_task_usage_and_bad_process_count() -> None:
     assert out.returncode == 1 and "One node's share of a training run" in out.stderr
     out = subprocess.run([script, "two", "-m", "sasv"], capture_output=True, text=True)
     assert out.returncode == 1 and "NPROC must be a positive integer, got 'two'" in out.stderr
+
+
+# ------------------------------------------------------------------------------------------------ Ctrl-C
+
+INTERRUPTED = "ERROR: interrupted (Ctrl-C); re-run the same command to resume"
+
+
+def _start_in_own_group(cmd: list[str], **env: str) -> subprocess.Popen:
+    """A script as a terminal starts it: its own process group (Ctrl-C reaches every process in it: the
+    script, its tools and the log's tee), SIGINT at its default even when the tests run in the background."""
+    from tests.conftest import default_sigint
+
+    full_env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]), **env)
+    return subprocess.Popen(
+        ["bash", *cmd], cwd=REPO_ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True, preexec_fn=default_sigint,
+    )  # fmt: skip
+
+
+def _ctrl_c(proc: subprocess.Popen, ready: Callable[[], bool]) -> tuple[str, int]:
+    """Wait until ``ready()``, send SIGINT to the script's process group; (terminal output, exit status)."""
+    deadline = time.monotonic() + 120
+    while not ready():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the script never got to the slow step"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    return out + err, proc.returncode
+
+
+def _reader_is_waiting(fifo: Path, keep: list[int]) -> bool:
+    """Whether a process has the FIFO open for reading (then it is kept open for writing: the reader
+    blocks in read() until the test interrupts it)."""
+    try:
+        keep.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError:
+        return False
+    return True
+
+
+def _one_interrupted_line(terminal: str, status: int, logs: list[Path]) -> None:
+    assert status == 130, terminal
+    assert [ln for ln in terminal.splitlines() if "ERROR:" in ln] == [INTERRUPTED], terminal
+    assert "Traceback" not in terminal
+    assert len(logs) == 1, logs
+    log = logs[0].read_text()
+    assert [ln for ln in log.splitlines() if "ERROR:" in ln] == [INTERRUPTED], log
+
+
+def test_ctrl_c_in_a_python_tool_is_one_line_in_terminal_and_log_and_exit_130(tmp_path) -> None:
+    """Ctrl-C while stage 2's tool runs (here: blocked reading a wav.scp that is a FIFO): the tool's
+    interruption is one line in the terminal and in the log (the log's tee survives the SIGINT), exit 130."""
+    from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
+
+    conf = write_tiny_conf(tmp_path, TINY_ECAPA)
+    data = tmp_path / "data" / "dev"
+    data.mkdir(parents=True)
+    os.mkfifo(data / "wav.scp")
+    keep: list[int] = []
+    proc = _start_in_own_group(
+        ["run_spk_ebd_extract.sh", "--stage", "2", "--stop_stage", "2", "--sets", "dev", "--data_dir",
+         str(tmp_path / "data"), "--exp_dir", str(tmp_path / "exp"), "--asv_conf", str(conf),
+         "--device", "cpu", "--allow_random_init", "true"]
+    )  # fmt: skip
+    try:
+        terminal, status = _ctrl_c(proc, lambda: _reader_is_waiting(data / "wav.scp", keep))
+    finally:
+        for fd in keep:
+            os.close(fd)
+    _one_interrupted_line(
+        terminal, status, list((tmp_path / "exp" / "logs").glob("run_spk_ebd_extract.*.log"))
+    )
+
+
+def test_ctrl_c_in_a_job_command_is_one_line_in_terminal_and_log_and_exit_130(tmp_path) -> None:
+    """Ctrl-C while a step of run_test runs through a job command that is not Python (it dies of the
+    SIGINT, printing nothing): the script says it, in terminal and log, and exits 130."""
+    started = tmp_path / "started"
+    slow = tmp_path / "slow_cmd.sh"
+    slow.write_text(f"#!/usr/bin/env bash\ntouch {started}\nsleep 100\n")
+    slow.chmod(0o755)
+    proc = _start_in_own_group(
+        ["run_test_nonorm.sh", "--stop_stage", "1", "--sets", "dev", "--exp_dir", str(tmp_path / "exp"),
+         "--data_dir", str(tmp_path / "data"), "--cmd", str(slow)]
+    )  # fmt: skip
+    terminal, status = _ctrl_c(proc, started.exists)
+    _one_interrupted_line(terminal, status, list((tmp_path / "exp" / "logs").glob("run_test_nonorm.*.log")))
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--threads", "-1", "argument --threads: expected a whole number >= 0, got '-1'"),
+        ("--num_workers", "-2", "argument --num_workers: expected auto or a whole number >= 0, got '-2'"),
+        ("--nj", "0", "argument --nj: expected a whole number >= 1, got '0'"),
+    ],
+)
+def test_negative_counts_are_one_error_line(tmp_path, option: str, value: str, message: str) -> None:
+    """--threads -1, --num_workers -2 reached torch (set_num_threads, the DataLoader) and ended in
+    tracebacks; the tools' option parsing refuses them in one ERROR line."""
+    import numpy as np
+    import soundfile as sf
+
+    from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
+
+    data = tmp_path / "data" / "dev"
+    data.mkdir(parents=True)
+    sf.write(str(tmp_path / "u1.flac"), np.zeros(16000, dtype=np.float32) + 0.01, 16000)
+    (data / "wav.scp").write_text(f"u1 {tmp_path / 'u1.flac'}\n")
+    conf = write_tiny_conf(tmp_path, TINY_ECAPA)
+    out = run("run_spk_ebd_extract.sh", "--stage", "2", "--stop_stage", "2", "--sets", "dev", "--data_dir",
+              str(tmp_path / "data"), "--exp_dir", str(tmp_path / "exp"), "--asv_conf", str(conf), "--device",
+              "cpu", "--allow_random_init", "true", option, value)  # fmt: skip
+    terminal = out.stdout + out.stderr
+    assert out.returncode != 0 and "Traceback" not in terminal, terminal
+    errors = [line for line in terminal.splitlines() if "ERROR:" in line or "error:" in line]
+    assert errors == [f"ERROR: sasv extract_embeddings: {message} (see sasv extract_embeddings --help)"], (
+        terminal
+    )
+
+
+def test_every_script_with_a_shebang_is_executable() -> None:
+    """A script meant to be run (#! line) has its executable bit, on disk and in git (local/mutation_report.py
+    had neither: `local/mutation_report.py` said Permission denied)."""
+    scripts = [p for d in ("", "local", "utils") for p in sorted((REPO_ROOT / d).glob("*"))
+               if p.is_file() and p.read_bytes()[:2] == b"#!"]  # fmt: skip
+    assert REPO_ROOT / "local" / "mutation_report.py" in scripts
+    assert [p.name for p in scripts if not os.access(p, os.X_OK)] == []
+    listed = subprocess.run(
+        ["git", "ls-files", "-s", *map(str, scripts)], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    modes = {line.split("\t")[1]: line.split()[0] for line in listed.stdout.splitlines()}
+    assert [path for path, mode in modes.items() if mode != "100755"] == []

@@ -3,7 +3,12 @@
 #                              not a run that does nothing
 #   start_log <exp_dir> <name> everything the script prints goes to the terminal and to
 #                              <exp_dir>/logs/<name>.<timestamp>.<pid>.log (two runs never share one);
-#                              the first line is the command with every option's value (from $help_message)
+#                              the first line is the command with every option's value (from $help_message);
+#                              Ctrl-C (SIGINT to the process group) ends the script with one line
+#                              `ERROR: interrupted (Ctrl-C); re-run the same command to resume`, in the
+#                              terminal and the log, and exit status 130 (the log's tee ignores SIGINT, so it
+#                              outlives the script and carries that line; the Python tools the script runs
+#                              leave the line to it: SASV_INTERRUPT_REPORTER, sasv/cli.py)
 #   log MESSAGE                a timestamped line naming the script and line (like ESPnet's log())
 #   run_job [--num-threads N] NAME COMMAND ...
 #                              COMMAND here, or through the job command ${cmd} when the script has one
@@ -25,14 +30,32 @@ check_stage_range() {
 start_log() {
   mkdir -p "$1/logs"
   log_file="$1/logs/$2.$(date +%Y%m%d-%H%M%S).$$.log"
-  exec > >(tee -a "${log_file}") 2>&1
+  exec > >(trap '' INT; exec tee -a "${log_file}") 2>&1
   _log_name="$2"
+  # the outermost script reports an interruption; a tool or script it runs exits 130 without a line
+  [ -n "${SASV_INTERRUPT_REPORTER:-}" ] || export SASV_INTERRUPT_REPORTER=$$
+  trap 'exit 130' INT
+  trap _log_exit EXIT
   local _opt _command="${script_name:-$0}"   # _-prefixed: an option may be called `name` or `command`
   for _opt in $(printf '%s\n' "${help_message}" | grep -o -- '--[a-z0-9_]*' | awk '!seen[$0]++'); do
     _opt="${_opt#--}"
-    if declare -p "${_opt}" >/dev/null 2>&1; then _command+=" --${_opt} '${!_opt}'"; fi
+    if ! declare -p "${_opt}" >/dev/null 2>&1; then continue; fi
+    if [[ "${!_opt}" == *$'\n'* ]]; then  # a list of one item per line: $'...' keeps the line one line
+      _command+=" --${_opt} $(printf '%q' "${!_opt}")"
+    else
+      _command+=" --${_opt} '${!_opt}'"
+    fi
   done
   log "${_command}  (log: ${log_file})"
+}
+
+# the EXIT trap of start_log: exit status 130 (Ctrl-C here, or a tool interrupted) is one line
+_log_exit() {
+  local status=$?
+  if [ "${status}" -eq 130 ] && [ "${SASV_INTERRUPT_REPORTER:-}" = "$$" ]; then
+    echo "ERROR: interrupted (Ctrl-C); re-run the same command to resume"
+  fi
+  exit "${status}"
 }
 
 log() { echo "$(date '+%Y-%m-%dT%H:%M:%S') (${_log_name:-${0##*/}}:${BASH_LINENO[0]}) $*"; }
@@ -47,8 +70,11 @@ run_job() {
     return
   fi
   _job_log="${log_file%.log}/${_name}.log"
+  local _status=0
   # shellcheck disable=SC2086  # ${cmd} is a command line: it splits into words, as in Kaldi
-  if ! ${cmd} "${_opts[@]}" "${_job_log}" "$@"; then
+  ${cmd} "${_opts[@]}" "${_job_log}" "$@" || _status=$?
+  [ "${_status}" -ne 130 ] || exit 130  # interrupted: one line (the EXIT trap), not a failure report
+  if [ "${_status}" -ne 0 ]; then
     echo "${script_name:-$0}: ${_name} failed through '${cmd}'; the end of ${_job_log}:" >&2
     tail -n 20 "${_job_log}" >&2 || true
     return 1

@@ -6,6 +6,12 @@ against the sha256 recorded by the first download in the lock file (``--lock``; 
 missing) before it is renamed into place. When no source serves a checkpoint, the error lists every
 source's failure and says what to do instead (the training recipe for models without a public host).
 
+Only a download of the size its server announced is recorded in the lock (a dropped connection leaves a
+``.part`` that the next run resumes). ``--forget NAME ...`` removes those names' entries from the lock and
+does nothing else: for a file replaced upstream on purpose, or an entry recorded from a truncated download
+by an older version (it refused the right file, moving a copy put in place by hand to ``<path>.bad``); the
+next download, or the file in place, is then recorded anew.
+
 ``--check`` asks each source whether the file is there (a one-byte range request; Google Drive's confirm
 step first) and prints a table: name, source, reachable, size, whether a sha256 is known. Nothing is
 downloaded. Offline it says so in one line.
@@ -36,6 +42,23 @@ def select(confs: Sequence[ModelConf], names: Sequence[str]) -> list[ModelConf]:
     return [c for c in confs if c.checkpoint is not None and (not names or c.name in names)]
 
 
+def forget(confs: Sequence[ModelConf], names: Sequence[str], lock: ChecksumLock) -> None:
+    """Remove the lock entries of ``names`` (logging what each held); a conf with its own sha256 has none."""
+    for conf in confs:
+        assert conf.checkpoint is not None
+        entry = lock.forget(conf.checkpoint.path)
+        if entry is not None:
+            log.info(
+                "%s: forgot the sha256 %s of %s (recorded %s from %s) in %s; the next download or the file "
+                "in place is recorded anew",
+                conf.name, entry.get("sha256"), conf.checkpoint.path, entry.get("recorded"), entry.get("url"),
+                lock.path,
+            )  # fmt: skip
+        else:
+            where = "its conf holds its sha256" if conf.checkpoint.sha256 else "nothing recorded"
+            log.info("%s: no entry in %s (%s)", conf.name, lock.path, where)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="sasv download_pretrained", description=__doc__)
     p.add_argument(
@@ -45,16 +68,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--check", action="store_true", help="ask every source whether it serves its file; no download"
     )
     p.add_argument(
+        "--forget",
+        action="store_true",
+        help="remove the lock entries of the NAMEs given (and do nothing else); the next download, or the "
+        "file in place, is recorded anew",
+    )
+    p.add_argument(
         "--confs", nargs="+", default=None, help="conf files (default: conf/asv/*.yaml and conf/cm/*.yaml)"
     )
     p.add_argument("--lock", default=str(DEFAULT_LOCK), help=f"checksum lock file (default: {DEFAULT_LOCK})")
     p.add_argument("--root", default=".", help="where relative checkpoint paths start (default: .)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a source (default: 30)")
     args = p.parse_args(argv)
+    if args.forget and (args.check or not args.names):
+        p.error("--forget takes the NAMEs whose entries to remove, and no --check")
 
     paths = args.confs or sorted([*Path("conf/asv").glob("*.yaml"), *Path("conf/cm").glob("*.yaml")])
     confs = select([load_conf(path) for path in paths], args.names)
     lock = ChecksumLock(args.lock)
+    if args.forget:
+        forget(confs, args.names, lock)
+        return 0
     if args.check:
         print("\n".join(check_table(confs, lock, args.timeout)))
         return 0
