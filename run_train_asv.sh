@@ -8,7 +8,8 @@
 #            the last --average_last epochs, export in the conf's public checkpoint format, validate on
 #            --valid_set -> exp/train/<name>/{checkpoints/,train_log.csv,model.<ext>,model.yaml,validation.md}
 # Then: ./run_spk_ebd_extract.sh --asv_conf exp/train/<name>/model.yaml (and the run_test scripts).
-# Your own corpus: skip stage 1 and pass --train_set (wav.scp + utt2spk) and --valid_set (wav.scp + trials).
+# Your own corpus: skip stage 1 and pass --train_set (wav.scp + utt2spk) and --valid_set (wav.scp + trials);
+# their defaults are the sets stage 1 writes into --data_dir.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -24,8 +25,8 @@ rirs_root=RIRS_NOISES
 data_dir=data
 asv_conf="conf/asv/se_res2net50.yaml"          # the architecture to train (its checkpoint is not loaded)
 train_conf="conf/train/asv/voxceleb_aam.yaml"  # epochs, batch, crops, optimizer, schedules, AAM, augmentation
-train_set=data/voxceleb2_dev                   # Kaldi data dir: wav.scp + utt2spk
-valid_set=data/voxceleb1                       # Kaldi data dir: wav.scp + trials ("" to skip validation)
+train_set="<data_dir>/voxceleb2_dev"           # Kaldi data dir: wav.scp + utt2spk (in --data_dir)
+valid_set="<data_dir>/voxceleb1"               # Kaldi data dir: wav.scp + trials ("" to skip validation)
 average_last=10                                # the exported model averages the last N epochs
 name=""                                        # trained model's name (default: <conf name>_trained)
 exp_dir=exp
@@ -73,6 +74,9 @@ Options (default):
   --download_dir DIR     where stage 0 keeps the archives (${download_dir})"
 
 . utils/parse_options.sh
+# the sets stage 1 writes into --data_dir, unless given: a --data_dir of its own must not train on data/
+[ "${train_set}" != "<data_dir>/voxceleb2_dev" ] || train_set=${data_dir}/voxceleb2_dev
+[ "${valid_set}" != "<data_dir>/voxceleb1" ] || valid_set=${data_dir}/voxceleb1
 . utils/log.sh
 . utils/torchrun.sh
 check_stage_range

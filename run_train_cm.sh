@@ -11,7 +11,8 @@
 #            AASIST / AASIST-L eval CM-EER (0.83 % / 0.99 %) and what retrained models reach (1.5-2.2 %)
 # Then: ./run_spk_ebd_extract.sh --cm_conf exp/train/<name>/model.yaml (and the run_test scripts).
 # ASVspoof 5: --corpus asvspoof5 --root <release folder> (stage 1 from ASVspoof5.{train,dev,eval}.tsv).
-# Another corpus: skip stage 1 and pass --train_set / --dev_set / --eval_set (wav.scp + utt2spf each).
+# Another corpus: skip stage 1 and pass --train_set / --dev_set / --eval_set (wav.scp + utt2spf each); their
+# defaults are the sets stage 1 writes into --data_dir.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -25,9 +26,9 @@ la_root=LA                                  # the LA/ folder of LA.zip
 data_dir=data
 cm_conf="conf/cm/aasist.yaml"               # the architecture to train (its checkpoint is not loaded)
 train_conf="conf/train/cm/aasist.yaml"      # epochs, batch, crops, optimizer, schedule, averaging, RawBoost
-train_set=data/cm_train                     # data dir: wav.scp + utt2spf
-dev_set=data/cm_dev                         # scored after every epoch; selects the exported epochs
-eval_set=data/cm_eval                       # the exported model is scored on it ("" to skip)
+train_set="<data_dir>/cm_train"             # data dir: wav.scp + utt2spf (default: in --data_dir)
+dev_set="<data_dir>/cm_dev"                 # scored after every epoch; selects the exported epochs
+eval_set="<data_dir>/cm_eval"               # the exported model is scored on it ("" to skip)
 name=""                                     # trained model's name (default: <conf name>_trained)
 exp_dir=exp
 device=auto
@@ -70,6 +71,10 @@ Options (default):
   --download_dir DIR     where stage 0 keeps LA.zip (${download_dir})"
 
 . utils/parse_options.sh
+# the sets stage 1 writes into --data_dir, unless given: a --data_dir of its own must not train on data/
+[ "${train_set}" != "<data_dir>/cm_train" ] || train_set=${data_dir}/cm_train
+[ "${dev_set}" != "<data_dir>/cm_dev" ] || dev_set=${data_dir}/cm_dev
+[ "${eval_set}" != "<data_dir>/cm_eval" ] || eval_set=${data_dir}/cm_eval
 . utils/corpus.sh
 check_corpus
 . utils/log.sh

@@ -51,6 +51,10 @@ class CheckpointSpec:
     trained_on: str | None = None
     # the training conf that makes these weights when no source serves them (models without a public host)
     train_with: str | None = None
+    # where a relative path starts: None, the recipe root (the `root` of resolved_path: every hand-written
+    # conf's `pretrained/...`); or a folder, the conf's own (`relative_to: conf`, written by the training
+    # tools' export, so that a training folder moved or copied whole keeps a working model.yaml)
+    base: str | None = None
 
     @property
     def url(self) -> str | None:
@@ -59,7 +63,9 @@ class CheckpointSpec:
 
     def resolved_path(self, root: Path) -> Path:
         p = Path(self.path)
-        return p if p.is_absolute() else root / p
+        if p.is_absolute():
+            return p
+        return (Path(self.base) if self.base is not None else root) / p
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,13 @@ class ModelConf:
     def how_to_obtain(self) -> str:
         if self.checkpoint is None:
             return ""
+        if self.checkpoint.trained_on is not None and not self.checkpoint.sources:
+            # written by `sasv train_asv|train_cm` beside this conf: nothing to download
+            return (
+                f"{self.name} was trained here (`sasv train_{self.kind}`, run_train_{self.kind}.sh; "
+                f"{self.checkpoint.trained_on}): its weights are written beside its model.yaml; move or copy "
+                f"the training folder as a whole, or train it again under this name (--name {self.name})."
+            )
         where = f" from {self.checkpoint.url}" if self.checkpoint.url else ""
         return (
             f"Download it{where} with `local/download_pretrained.sh {self.name}` or put the file there by "
@@ -140,7 +153,7 @@ def _checkpoint_spec(ckpt: Any, source: str) -> CheckpointSpec | None:
         return None
     if not isinstance(ckpt, dict) or "path" not in ckpt or "format" not in ckpt:
         raise ConfError(f"{source}: checkpoint needs at least 'path' and 'format'")
-    extra = set(ckpt) - {"path", "format", "sha256", "url", "urls", "trained_on", "train_with"}
+    extra = set(ckpt) - {"path", "format", "sha256", "url", "urls", "trained_on", "train_with", "relative_to"}
     if extra:
         raise ConfError(f"{source}: unknown checkpoint keys {sorted(extra)}")
     for key in ("path", "format"):
@@ -156,6 +169,9 @@ def _checkpoint_spec(ckpt: Any, source: str) -> CheckpointSpec | None:
         get_format(ckpt["format"])
     except CheckpointError as e:
         raise ConfError(f"{source}: {e}") from e
+    relative_to = ckpt.get("relative_to", "root")
+    if relative_to not in ("root", "conf"):
+        raise ConfError(f"{source}: checkpoint.relative_to: expected root or conf, got {relative_to!r}")
     return CheckpointSpec(
         ckpt["path"],
         ckpt["format"],
@@ -163,6 +179,8 @@ def _checkpoint_spec(ckpt: Any, source: str) -> CheckpointSpec | None:
         _checkpoint_sources(ckpt, source),
         ckpt.get("trained_on"),
         ckpt.get("train_with"),
+        # the conf's folder, absolute: a conf read once resolves the same wherever the process goes next
+        str(Path(source).absolute().parent) if relative_to == "conf" else None,
     )
 
 

@@ -9,9 +9,10 @@ it: what is written always loads back strictly, key for key.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import yaml
@@ -22,7 +23,14 @@ from sasv.checkpoints import map_checkpoint_keys
 from sasv.conf import ModelConf, parse_conf
 from sasv.fileio import atomic_output, atomic_write_text, sha256_file
 
-__all__ = ["file_key", "save_checkpoint", "state_dict_for_format", "write_conf"]
+__all__ = [
+    "exported_conf",
+    "file_key",
+    "save_checkpoint",
+    "save_torch_file",
+    "state_dict_for_format",
+    "write_conf",
+]
 
 
 def _loaded_name(key: str, fmt: CheckpointFormat) -> str:
@@ -113,6 +121,39 @@ def state_dict_for_format(
     return obj
 
 
+def _os_error(error: BaseException) -> OSError | None:
+    """The OSError behind ``error``: itself, or the first in its chain of causes and contexts (torch's
+    writer turns a failed write of a Python file object into a RuntimeError raised while handling it)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def save_torch_file(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj)`` to ``path`` atomically, a failed write (a full disk, a file size limit) raised as
+    an OSError naming ``path``: the recipe's one-line error (:func:`sasv.cli.run_cli`), not torch's
+    "PytorchStreamWriter failed writing file" or "unexpected pos" without a file name.
+
+    torch writes through a Python file object here, so the operating system's error (ENOSPC, EFBIG) is
+    raised by Python with its errno, and found even when torch wraps it; its file name is the temporary
+    file's, which is not what the user should look for, so it is replaced by ``path``."""
+    path = Path(path)
+    try:
+        with atomic_output(path) as tmp, open(tmp, "wb") as f:
+            torch.save(obj, f)
+    except (OSError, RuntimeError) as e:
+        cause = _os_error(e)
+        if cause is None:
+            raise
+        code = cause.errno if cause.errno is not None else 0
+        raise OSError(code, cause.strerror or os.strerror(code), str(path)) from e
+
+
 def save_checkpoint(
     model: nn.Module,
     path: str | Path,
@@ -123,8 +164,7 @@ def save_checkpoint(
     its final name, which a re-run would take for a finished one); returns the file's sha256 for the conf."""
     obj = state_dict_for_format(model, fmt_name, extra)
     path = Path(path)
-    with atomic_output(path) as tmp:
-        torch.save(obj, tmp)
+    save_torch_file(obj, path)
     return sha256_file(path)
 
 
@@ -149,7 +189,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_conf(
+def exported_conf(
     conf: ModelConf,
     checkpoint_path: str | Path,
     sha256: str,
@@ -158,15 +198,11 @@ def write_conf(
     *,
     format_name: str | None = None,
     trained_on: str | None = None,
-) -> Path:
-    """Write a conf for the exported checkpoint: ``conf``'s architecture, arguments, front-end and format,
-    the new file and its sha256 (so a later load refuses any other file) and no URL (nothing to download).
-
-    ``checkpoint_path`` is written as given; a relative one is resolved against the recipe root, as in every
-    conf. ``format_name`` is only needed when ``conf`` names no checkpoint; ``trained_on`` says in words what
-    the weights were trained on (tables show it). The result is parsed with
-    :func:`sasv.conf.parse_conf` before it is written, so an invalid conf is never left behind.
-    """
+    relative_to: Literal["root", "conf"] = "root",
+) -> dict[str, Any]:
+    """The conf :func:`write_conf` writes, as a mapping, checked by :func:`sasv.conf.parse_conf` as if
+    read from ``path`` (a bad name or format is a :class:`~sasv.conf.ConfError`). The training tools call
+    it before the first step too, with a placeholder sha256: what would fail at the export fails then."""
     fmt = format_name or (conf.checkpoint.format if conf.checkpoint is not None else None)
     if fmt is None:
         raise ValueError(f"{conf.source}: names no checkpoint format; pass format_name")
@@ -178,14 +214,47 @@ def write_conf(
         raw["embedding_dim"] = conf.embedding_dim
     raw["batch_size"] = conf.batch_size
     raw["checkpoint"] = {"path": str(checkpoint_path), "format": fmt, "sha256": sha256.lower(), "url": None}
+    if relative_to != "root":
+        raw["checkpoint"]["relative_to"] = relative_to
     if trained_on is not None:
         raw["checkpoint"]["trained_on"] = trained_on
-    path = Path(path)
     parse_conf(raw, source=str(path))
+    return raw
+
+
+def write_conf(
+    conf: ModelConf,
+    checkpoint_path: str | Path,
+    sha256: str,
+    path: str | Path,
+    name: str | None = None,
+    *,
+    format_name: str | None = None,
+    trained_on: str | None = None,
+    relative_to: Literal["root", "conf"] = "root",
+) -> Path:
+    """Write a conf for the exported checkpoint: ``conf``'s architecture, arguments, front-end and format,
+    the new file and its sha256 (so a later load refuses any other file) and no URL (nothing to download).
+
+    ``checkpoint_path`` is written as given; a relative one is resolved against the recipe root, as in every
+    hand-written conf, or with ``relative_to="conf"`` against the folder of the conf written here (the
+    training tools write ``model.<ext>`` beside ``model.yaml`` so: the folder can be moved whole).
+    ``format_name`` is only needed when ``conf`` names no checkpoint; ``trained_on`` says in words what
+    the weights were trained on (tables show it). The result is parsed with
+    :func:`sasv.conf.parse_conf` before it is written, so an invalid conf is never left behind.
+    """
+    raw = exported_conf(
+        conf, checkpoint_path, sha256, path, name,
+        format_name=format_name, trained_on=trained_on, relative_to=relative_to,
+    )  # fmt: skip
+    path = Path(path)
     source = " ".join(str(conf.source).split())  # one comment line, whatever the source string holds
+    fmt = raw["checkpoint"]["format"]
     header = (
         f"# Generated by sasv.export from {source}: the same model with exported weights ({fmt} format).\n"
         f"# arch, args, frontend and format are copied from it; the checkpoint is the exported file.\n"
     )
+    if relative_to == "conf":
+        header += "# checkpoint.path is relative to this file's folder: move or copy the folder as a whole.\n"
     atomic_write_text(path, header + yaml.dump(raw, Dumper=_ConfDumper, sort_keys=False))
     return path

@@ -28,14 +28,20 @@ import torch
 from torch import nn
 
 from sasv.cli import run_cli
-from sasv.conf import ModelConf, build_from_conf
+from sasv.conf import ConfError, ModelConf, build_from_conf
 from sasv.engines import resolve_device
 from sasv.fileio import atomic_write_text
 from sasv.train.asv import train
 from sasv.train.confs import AsvTrainConf, load_train_conf
 from sasv.train.loop import average_checkpoints, epoch_checkpoints
-from sasv.train.tool import export_trained, model_conf_and_output, train_and_export, training_parser
-from sasv.train.validate import validation_eer
+from sasv.train.tool import (
+    check_export,
+    export_trained,
+    model_conf_and_output,
+    train_and_export,
+    training_parser,
+)
+from sasv.train.validate import validation_eer, validation_trials
 
 log = logging.getLogger("train_asv")
 
@@ -61,6 +67,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_conf, name, out = model_conf_and_output(args, "asv")
     train_conf = load_train_conf(args.train_conf, AsvTrainConf)
     device = resolve_device(args.device)
+    # everything the export and the validation after the last epoch need, checked before the first one
+    if args.average_last > train_conf.epochs:
+        raise ConfError(
+            f"--average_last {args.average_last}: {args.train_conf} trains {train_conf.epochs} epoch(s), "
+            f"fewer than that to average"
+        )
+    check_export(model_conf, name, out)
+    if args.valid_set:
+        validation_trials(args.valid_set)
 
     def export() -> None:
         epochs = epoch_checkpoints(out)[-args.average_last :]

@@ -37,8 +37,14 @@ from sasv.train.cm import average_rule, cm_train_list, crop_dataset, exported_ep
 from sasv.train.cm_results import results_table
 from sasv.train.confs import CmTrainConf, load_train_conf
 from sasv.train.loop import average_checkpoints, epoch_checkpoints
-from sasv.train.tool import export_trained, model_conf_and_output, train_and_export, training_parser
-from sasv.train.validate import validation_cm_metrics
+from sasv.train.tool import (
+    check_export,
+    export_trained,
+    model_conf_and_output,
+    train_and_export,
+    training_parser,
+)
+from sasv.train.validate import cm_validation_set, validation_cm_metrics
 
 log = logging.getLogger("train_cm")
 
@@ -56,6 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_conf, name, out = model_conf_and_output(args, "cm")
     conf = load_train_conf(args.train_conf, CmTrainConf)
     device = resolve_device(args.device)
+    # every set and what the export needs, checked before the first epoch (a dev set of one class would
+    # stop the run after it, an eval set after the last)
+    cm_train_list(args.train_set)
+    for data_set in (args.dev_set, args.eval_set):
+        if data_set:
+            cm_validation_set(data_set)
+    check_export(model_conf, name, out)
     train_and_export(
         args,
         out,

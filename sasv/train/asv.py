@@ -24,6 +24,7 @@ from sasv.train.loop import (
     TrainingTask,
     finish_distributed,
     init_distributed,
+    model_identity,
     run_training,
 )
 from sasv.train.losses import AAMSoftmax
@@ -38,14 +39,11 @@ def speaker_task(
 ) -> TrainingTask:
     """The speaker classifier of ``model_conf``'s architecture on the speakers of ``train_dir``."""
     train_list = TrainList.from_data_dir(train_dir)
+    augmenter = _augmenter(conf, augmentation_dirs)
     torch.manual_seed(conf.seed)
     model = build_from_conf(model_conf)
     dataset = CropDataset(
-        train_list,
-        round(conf.crop_seconds * SAMPLE_RATE),
-        conf.seed,
-        _augmenter(conf, augmentation_dirs),
-        conf.speed_perturb,
+        train_list, round(conf.crop_seconds * SAMPLE_RATE), conf.seed, augmenter, conf.speed_perturb
     )
     head = AAMSoftmax(model.embedding_dim, dataset.num_classes, conf.aam_scale, conf.aam_margin)
 
@@ -60,7 +58,12 @@ def speaker_task(
         conf,
         ModelWithLoss(model, head),
         dataset,
-        {"classes": train_list.classes, "train_list": train_list.fingerprint()},
+        {
+            "classes": train_list.classes,
+            "train_list": train_list.fingerprint(),
+            "model": model_identity(model_conf),
+            "augmentation": augmenter.lists.fingerprint() if augmenter is not None else "none",
+        },
         ("margin",),
         before_step=set_margin,
         plot_labels={"accuracy": "training accuracy", "lr": "learning rate", "margin": "AAM margin"},

@@ -23,6 +23,7 @@ then, in the dataset, ``crop = augment(random_crop(wav, n, rng), rng)`` with the
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -111,6 +112,14 @@ class AugmentationLists:
                 files[name] = tuple(_info(p) for p in paths)
                 bar.update(len(paths))
         return cls(**files)
+
+    def fingerprint(self) -> str:
+        """sha256 of every list's files and lengths: a resumed run must draw from the same files."""
+        text = "".join(
+            f"{name} {f.path} {f.frames}\n" for name in ("noise", "music", "speech", "rirs")
+            for f in getattr(self, name)
+        )  # fmt: skip
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _read(path: str, start: int = 0, frames: int = -1) -> np.ndarray:

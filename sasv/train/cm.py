@@ -12,6 +12,7 @@ The shared loop (:mod:`sasv.train.loop`) runs it: resumable epochs, torchrun, lo
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 
@@ -28,9 +29,10 @@ from sasv.train.loop import (
     TrainingTask,
     finish_distributed,
     init_distributed,
+    model_identity,
     run_training,
 )
-from sasv.train.validate import validation_cm_eer
+from sasv.train.validate import cm_validation_set, validation_cm_eer
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,12 @@ class WeightedCrossEntropy(nn.Module):
         loss = nn.functional.cross_entropy(logits.float(), labels, weight=self.weight)
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         return loss, accuracy
+
+
+def _list_fingerprint(wav_scp: dict[str, str], labels: dict[str, str]) -> str:
+    """sha256 of a scored set's utterance ids with their labels."""
+    text = "".join(f"{u} {labels[u]}\n" for u in sorted(wav_scp))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def cm_train_list(data_dir: str | Path) -> TrainList:
@@ -79,8 +87,15 @@ def cm_task(
     dev_dir: str | Path | None,
     device: torch.device,
 ) -> TrainingTask:
-    """The countermeasure of ``model_conf``'s architecture on ``train_dir``, validated on ``dev_dir``."""
+    """The countermeasure of ``model_conf``'s architecture on ``train_dir``, validated on ``dev_dir`` (both
+    checked first: a dev set that cannot give a CM-EER stops the run before its first epoch)."""
     train_list = cm_train_list(train_dir)
+    identity = {"classes": train_list.classes, "train_list": train_list.fingerprint(),
+                "model": model_identity(model_conf)}  # fmt: skip
+    if dev_dir is not None:
+        # the dev CM-EERs of all epochs select the exported ones: a resumed run must score the same set
+        dev_wavs, dev_labels = cm_validation_set(dev_dir)
+        identity["dev_list"] = _list_fingerprint(dev_wavs, dev_labels)
     torch.manual_seed(conf.seed)
     model = build_from_conf(model_conf)
     head = WeightedCrossEntropy(tuple(conf.class_weights[c] for c in CM_CLASSES))
@@ -92,7 +107,7 @@ def cm_task(
         conf,
         ModelWithLoss(model, head),
         crop_dataset(conf, train_list),
-        {"classes": train_list.classes, "train_list": train_list.fingerprint()},
+        identity,
         ("dev_cm_eer",) if dev_dir is not None else (),
         after_epoch=validate if dev_dir is not None else None,
         plot_labels={"accuracy": "training accuracy", "lr": "learning rate", "dev_cm_eer": "dev CM-EER"},

@@ -10,18 +10,37 @@ values of the wrong type are a :class:`~sasv.conf.ConfError` naming the key.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import ClassVar, Literal, TypeVar
 
 import yaml
 
 from sasv.arg_types import check_arguments
+from sasv.audio import MIN_SAMPLES, SAMPLE_RATE
 from sasv.conf import ConfError
 from sasv.train.augment import KINDS as AUGMENTATION_KINDS
 
+MAX_AAM_MARGIN = math.pi / 2
+"""As :data:`sasv.train.losses.MAX_MARGIN` (not imported: reading a training conf imports no torch)."""
+
 CM_CLASSES = ("spoof", "bonafide")
 """CM class labels in logit order: index 1 is bona fide, as AASIST's output and ``utt2spf`` values."""
+
+
+def _finite(key: str, value: float, minimum: float, strict: bool) -> None:
+    """``train.<key>`` must be a finite number above (``strict``) or at least ``minimum``: NaN and inf pass
+    every comparison the other checks make, and a negative rate, decay or weight trains backwards."""
+    if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+        raise ValueError(
+            f"train.{key}: must be a finite number {'>' if strict else '>='} {minimum:g}, got {value}"
+        )
+
+
+def _at_least(key: str, value: int, minimum: int) -> None:
+    if value < minimum:
+        raise ValueError(f"train.{key}: must be at least {minimum}, got {value}")
 
 
 @dataclass(frozen=True)
@@ -56,24 +75,44 @@ class CommonTrainConf:
     # names as in sasv.train.loop.ModelWithLoss: "model.<...>", "head.*"
     freeze: list[str] = dataclasses.field(default_factory=list)
     lr_multipliers: dict[str, float] = dataclasses.field(default_factory=dict)
+    # keys a resumed run may change (not a conf key): they change none of the steps already taken or to
+    # come; num_workers: every crop is a function of (seed, epoch, index), whichever worker reads it.
+    # epochs is judged by sasv.train.loop.resume_differences (only where the learning rates stay the same)
+    resume_may_change: ClassVar[frozenset[str]] = frozenset({"num_workers"})
 
     def __post_init__(self) -> None:
-        """What can be checked without the data (the step count also depends on the train set's size)."""
+        """Every value in its range, checked when the conf is read: what can be checked without the data
+        (the step count also depends on the train set's size) and without the model (a freeze prefix
+        that matches no parameter is found when the optimizer is built, before the first step)."""
         for key in ("epochs", "batch_size"):
-            if getattr(self, key) < 1:
-                raise ValueError(f"train.{key}: must be at least 1, got {getattr(self, key)}")
+            _at_least(key, getattr(self, key), 1)
         if not 0 <= self.warmup_epochs < self.epochs:
             raise ValueError(
                 f"train.warmup_epochs: must be in [0, epochs={self.epochs}), got {self.warmup_epochs}"
             )
+        _finite("initial_lr", self.initial_lr, 0.0, strict=True)
         if not 0 < self.final_lr <= self.initial_lr:
             raise ValueError(
                 f"train.final_lr: must be in (0, initial_lr={self.initial_lr}], got {self.final_lr}"
             )
+        if not (math.isfinite(self.momentum) and 0 <= self.momentum < 1):
+            raise ValueError(f"train.momentum: must be in [0, 1), got {self.momentum}")
+        _finite("weight_decay", self.weight_decay, 0.0, strict=False)
+        _at_least("seed", self.seed, 0)  # numpy's generators take no negative seed
         if self.num_workers < 0:
             raise ValueError("train.num_workers: must not be negative")
         if self.lr_reference_batch is not None and self.lr_reference_batch < 1:
             raise ValueError(f"train.lr_reference_batch: at least 1, or null, got {self.lr_reference_batch}")
+        for prefix in self.freeze:
+            if not prefix:
+                raise ValueError(
+                    "train.freeze: an empty prefix freezes every parameter (each name starts with it); "
+                    "name what to freeze, e.g. model.feature_extract"
+                )
+        for prefix, factor in self.lr_multipliers.items():
+            if not prefix:
+                raise ValueError("train.lr_multipliers: an empty prefix matches every parameter")
+            _finite(f"lr_multipliers.{prefix}", factor, 0.0, strict=True)
 
 
 @dataclass(frozen=True)
@@ -94,14 +133,30 @@ class AsvTrainConf(CommonTrainConf):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        _at_least("margin_increase_start", self.margin_increase_start, 0)
         if self.margin_fix_start < self.margin_increase_start:
             raise ValueError("train.margin_fix_start: must not be before margin_increase_start")
-        if self.crop_seconds <= 0:
-            raise ValueError("train.crop_seconds: must be positive")
+        shortest = MIN_SAMPLES / SAMPLE_RATE
+        if not (math.isfinite(self.crop_seconds) and round(self.crop_seconds * SAMPLE_RATE) >= MIN_SAMPLES):
+            raise ValueError(
+                f"train.crop_seconds: at least {shortest:g} s ({MIN_SAMPLES} samples, what the models' "
+                f"front-ends need), got {self.crop_seconds}"
+            )
+        # the AAM-softmax head's own ranges (sasv.train.losses.AAMSoftmax): beyond pi/2 even a perfectly
+        # aligned embedding gets a negative target logit; a negative margin or scale inverts the loss
+        if not (math.isfinite(self.aam_margin) and 0 <= self.aam_margin < MAX_AAM_MARGIN):
+            raise ValueError(f"train.aam_margin: must be in [0, pi/2) (radians), got {self.aam_margin}")
+        _finite("aam_scale", self.aam_scale, 0.0, strict=True)
         unknown = sorted(set(self.augmentation) - set(AUGMENTATION_KINDS))
         if unknown:
             raise ValueError(
                 f"train.augmentation.{unknown[0]}: unknown kind; one of {', '.join(AUGMENTATION_KINDS)}"
+            )
+        for kind, weight in self.augmentation.items():
+            _finite(f"augmentation.{kind}", weight, 0.0, strict=False)
+        if self.augmentation and not any(self.augmentation.values()):
+            raise ValueError(
+                "train.augmentation: every weight is 0; give clean a weight, or leave augmentation out"
             )
 
 
@@ -135,15 +190,26 @@ class CmTrainConf(CommonTrainConf):
     average: Literal["best_dev", "last"] = "best_dev"
     average_max_dev_eer: float = 1.0
     bn_update: bool = True
+    # the export rule is read after the last step (sasv train_cm's export), never by a training step
+    resume_may_change: ClassVar[frozenset[str]] = CommonTrainConf.resume_may_change | {
+        "average",
+        "average_max_dev_eer",
+        "bn_update",
+    }
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.crop_samples < 400:
             raise ValueError(f"train.crop_samples: must be at least 400, got {self.crop_samples}")
-        if sorted(self.class_weights) != sorted(CM_CLASSES) or min(self.class_weights.values()) <= 0:
+        weights = self.class_weights.values()
+        if (
+            sorted(self.class_weights) != sorted(CM_CLASSES)
+            or min(weights) <= 0
+            or not all(math.isfinite(w) for w in weights)
+        ):
             raise ValueError(
-                f"train.class_weights: positive weights of exactly {', '.join(CM_CLASSES)}, got "
-                f"{self.class_weights}"
+                f"train.class_weights: positive weights of exactly {', '.join(CM_CLASSES)}, each finite, "
+                f"got {self.class_weights}"
             )
         if not 0 <= self.rawboost <= 8:
             raise ValueError(f"train.rawboost: 0 (off) or an algorithm 1-8, got {self.rawboost}")

@@ -44,6 +44,17 @@ class TrainList:
             raise DataDirError(
                 f"{data_dir}/{label_file}: no label for {len(missing)} utterance(s): {missing[:5]}"
             )
+        # a labelled utterance without audio would be left out silently, and with all of its speaker's
+        # utterances the speaker (a class) would vanish from the classifier
+        unheard = sorted(set(utt2label) - set(wav_scp))
+        if unheard:
+            gone = sorted({utt2label[u] for u in unheard} - {utt2label[u] for u in wav_scp if u in utt2label})
+            what = {"utt2spk": "speaker", "utt2spf": "class"}.get(label_file, "label")
+            raise DataDirError(
+                f"{data_dir}/wav.scp: no audio for {len(unheard)} utterance(s) of {label_file}, first "
+                f"{unheard[:5]}; {len(gone)} {what}(s) would lose every utterance"
+                + (f" ({', '.join(gone[:5])})" if gone else "")
+            )
         utts = sorted(wav_scp)
         found = sorted({utt2label[u] for u in utts})
         if classes is None:

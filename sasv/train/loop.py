@@ -5,9 +5,10 @@ A kind of training (:mod:`sasv.train.asv`: speaker classifier; :mod:`sasv.train.
 the run, and optional hooks (a value set before every step, such as the AAM margin; a validation after
 every epoch, such as the dev CM-EER). Everything else is here, once:
 
-* the state at the end of every epoch (model, head, optimizer, scaler, epoch, the epoch's log row) is
-  written atomically to ``<out>/checkpoints/epoch_<n>.pt``; a re-run resumes from the last one and refuses
-  one made with another conf or label set;
+* the state at the end of every epoch (model, head, optimizer, scaler, epoch, the epoch's log row, the
+  training conf, the task's identity and the world size) is written atomically to
+  ``<out>/checkpoints/epoch_<n>.pt`` (a full disk is one error naming it); a re-run resumes from the last
+  one and refuses one whose steps would differ, naming what differs (:func:`resume_differences`);
 * everything random is derived from (seed, epoch, ...): the data order and crops (:mod:`sasv.train.data`)
   and torch's generator, re-seeded every epoch (dropout), so a resumed run continues exactly as an
   uninterrupted one; learning rates are functions of the step (:mod:`sasv.train.schedules`);
@@ -24,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import hashlib
 import io
+import json
 import logging
 import math
 import os
@@ -39,8 +42,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from sasv.conf import ConfError
-from sasv.fileio import atomic_output, atomic_write_text
+from sasv.conf import ConfError, ModelConf
+from sasv.export import save_torch_file
+from sasv.fileio import atomic_write_text
 from sasv.progress import progress_bar
 from sasv.train.confs import CommonTrainConf
 from sasv.train.data import CropDataset, epoch_order
@@ -88,7 +92,8 @@ class ModelWithLoss(nn.Module):
 class TrainingTask:
     """What one kind of training gives the loop.
 
-    ``identity`` (e.g. the class names) is stored in every checkpoint and must match on resume.
+    ``identity`` (e.g. the class names, the train list's fingerprint) is stored in every checkpoint and
+    must match on resume, entry by entry (:data:`IDENTITY_WORDS` says what each is, for the message).
     ``before_step(net, epoch_float)`` sets per-step values on the net (the AAM margin) and returns them for
     the log; ``after_epoch(model, epoch)`` runs on rank 0 after each epoch (validation) and returns more
     log columns. ``extra_fields`` names the columns the two hooks add, in log order.
@@ -109,6 +114,14 @@ class TrainingTask:
     @property
     def log_fields(self) -> tuple[str, ...]:
         return (*COMMON_FIELDS, *self.extra_fields, *TIMING_FIELDS)
+
+
+def model_identity(model_conf: ModelConf) -> str:
+    """sha256 of a model conf's architecture, arguments and front-end (not its name or checkpoint): a
+    resumed run must build the same network. Arguments that change no shape (a front-end's ``f_min``)
+    would load into another network without complaint."""
+    described = {"arch": model_conf.arch, "args": model_conf.args, "frontend": model_conf.frontend}
+    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
 def checkpoint_path(out_dir: Path, epoch: int) -> Path:
@@ -157,7 +170,9 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
     net = task.net.to(device)
     optimizer = _optimizer(net, conf)
     scaler = torch.amp.GradScaler(device.type, enabled=conf.precision == "fp16")
-    start_epoch = _resume(out_dir, task, optimizer, scaler, device)
+    steps_per_epoch = _steps_per_epoch(len(task.dataset), ranks.world_size, conf.batch_size)
+    lr_at = _lr_function(conf, steps_per_epoch, ranks.world_size, len(task.dataset))
+    start_epoch = _resume(out_dir, task, optimizer, scaler, device, ranks.world_size)
     trained: nn.Module = net
     if ranks.distributed:
         trained = DistributedDataParallel(
@@ -165,9 +180,6 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
             device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=task.unused_parameters,
         )
-    per_rank = math.ceil(len(task.dataset) / ranks.world_size)
-    steps_per_epoch = math.ceil(per_rank / conf.batch_size)
-    lr_at = _lr_function(conf, steps_per_epoch, ranks.world_size, len(task.dataset))
     for epoch in range(start_epoch, conf.epochs):
         row = _train_epoch(trained, task, optimizer, scaler, epoch, steps_per_epoch, lr_at, device, ranks)
         if ranks.distributed:
@@ -187,8 +199,7 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
                 "world_size": ranks.world_size,
                 "log": row,
             }
-            with atomic_output(checkpoint_path(out_dir, epoch + 1)) as tmp:
-                torch.save(state, tmp)
+            save_torch_file(state, checkpoint_path(out_dir, epoch + 1))
             _log_epoch(out_dir, row, task.log_fields)
             _plot_log(out_dir, task)
             shown = ", ".join(f"{k} {row[k]:.4g}" for k in task.log_fields[1:] if k not in TIMING_FIELDS)
@@ -198,6 +209,11 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
     last = last_checkpoint(out_dir)
     assert last is not None
     return last
+
+
+def _steps_per_epoch(num_examples: int, world_size: int, batch_size: int) -> int:
+    """Optimizer steps per epoch: each process's share of the examples (:func:`epoch_order`), in batches."""
+    return math.ceil(math.ceil(num_examples / world_size) / batch_size)
 
 
 def _lr_function(
@@ -221,7 +237,9 @@ def _lr_function(
 
 
 def _param_groups(net: nn.Module, conf: CommonTrainConf) -> list[dict[str, Any]]:
-    """Trainable parameters grouped by learning-rate multiplier (``lr_scale``); frozen ones left out."""
+    """Trainable parameters grouped by learning-rate multiplier (``lr_scale``); frozen ones left out. A
+    prefix that matches nothing, or prefixes that freeze every parameter, are refused before the first
+    step (the second would otherwise be torch's "empty parameter list")."""
     groups: dict[float, list[nn.Parameter]] = {}
     unused = set(conf.freeze) | set(conf.lr_multipliers)
     for name, param in net.named_parameters():
@@ -235,6 +253,8 @@ def _param_groups(net: nn.Module, conf: CommonTrainConf) -> list[dict[str, Any]]
         groups.setdefault(conf.lr_multipliers[matches[-1]] if matches else 1.0, []).append(param)
     if unused:
         raise ConfError(f"training conf: freeze/lr_multipliers prefix {sorted(unused)[0]!r} matches nothing")
+    if not groups:
+        raise ConfError(f"training conf: freeze {conf.freeze} freezes every parameter: nothing to train")
     return [{"params": params, "lr_scale": scale} for scale, params in sorted(groups.items())]
 
 
@@ -253,16 +273,22 @@ def _resume(
     optimizer: torch.optim.Optimizer,
     scaler: torch.amp.GradScaler,
     device: torch.device,
+    world_size: int,
 ) -> int:
-    """Load the last epoch checkpoint into the task's net and ``optimizer``; the epoch to start from."""
+    """Load the last epoch checkpoint into the task's net and ``optimizer``; the epoch to start from.
+
+    A checkpoint made by another setup is refused, naming every difference (:func:`resume_differences`):
+    resuming it would give a run that is neither the one it began nor the one asked for."""
     resume = last_checkpoint(out_dir)
     if resume is None:
         return 0
     state = torch.load(resume, map_location=device, weights_only=True)
-    if state.get("identity") != task.identity or state["train_conf"] != dataclasses.asdict(task.conf):
+    differences = resume_differences(state, task, world_size)
+    if differences:
         raise ConfError(
-            f"{resume}: made with another training conf or label set; use another output dir or "
-            f"delete {resume.parent}"
+            f"{resume}: made with another training setup, so it cannot be resumed: "
+            f"{'; '.join(differences)}. Resume with the setup the run began with, or use another output dir "
+            f"(or delete {resume.parent})"
         )
     task.net.model.load_state_dict(state["model"])
     task.net.head.load_state_dict(state["head"])
@@ -271,6 +297,95 @@ def _resume(
         scaler.load_state_dict(state["scaler"])
     log.info("resuming from %s (epoch %d of %d)", resume, state["epoch"], task.conf.epochs)
     return state["epoch"]
+
+
+IDENTITY_WORDS = {
+    "classes": "the class list",
+    "train_list": "the train list (its utterance ids or their labels)",
+    "model": "the model conf's architecture, arguments or front-end",
+    "augmentation": "the augmentation files (the MUSAN and RIR lists)",
+    "dev_list": "the dev set (its utterances or labels), whose CM-EERs select the exported epochs",
+}
+"""What each entry of a task's ``identity`` is, in words, for the message that refuses a resume."""
+
+
+def resume_differences(state: dict[str, Any], task: TrainingTask, world_size: int) -> list[str]:
+    """Why the checkpoint ``state`` cannot be resumed by ``task`` on ``world_size`` processes; [] if it can.
+
+    A resumed run must take exactly the steps the interrupted run would have taken (the tests hold a
+    resumed run to the weights of an uninterrupted one), so anything that changes a step is refused:
+
+    * the world size: each process's share of an epoch (:func:`epoch_order` deals the examples round-robin),
+      so the steps per epoch and every batch, and the learning-rate scale (:func:`lr_scale`);
+    * the task's identity (:data:`IDENTITY_WORDS`): the classes, the train list, the model conf, the
+      augmentation files, a CM run's dev set; an entry the checkpoint does not record (made by an older
+      version) cannot be compared and is not;
+    * every training conf key, but for those the conf class lists in ``resume_may_change`` (they change no
+      step: ``num_workers``, whose workers draw nothing of their own, since every crop is a function of
+      seed, epoch and index; a CM run's export rule, read after the last step), and ``epochs``.
+
+    ``epochs`` may grow (or shrink, down to the epochs done) only where that leaves the learning rate of
+    every step already taken unchanged. Both schedules span the whole run (the exponential decay and the
+    cosine reach ``final_lr`` at the last step of the last epoch), so with ``initial_lr > final_lr`` more
+    epochs give every earlier step another rate: 6 epochs resumed as 8 would be a run that decayed as if
+    it had 6 epochs, then decayed again over the rest, neither the 6-epoch nor the 8-epoch run. That is
+    refused, saying so, rather than adapted (rescaling the rest of the schedule would be a third schedule
+    no conf describes). A rate that does not decay (``initial_lr == final_lr``: the warm-up depends on
+    ``warmup_epochs`` only) is the same at every step whatever ``epochs`` says, and the run is extended
+    exactly; so is an AAM margin, whose schedule does not depend on ``epochs`` either. The device is not
+    checked: another device rounds differently, but takes the same steps.
+    """
+    conf = task.conf
+    differences = []
+    recorded_world_size = state.get("world_size", 1)
+    if recorded_world_size != world_size:
+        differences.append(
+            f"world size: {recorded_world_size} in the checkpoint, {world_size} now (each process's share "
+            f"of an epoch, the steps per epoch and the learning-rate scale depend on it; launch "
+            f"{recorded_world_size} process(es) in all, e.g. --nproc_per_node {recorded_world_size} on one "
+            f"node)"
+        )
+    recorded = state.get("identity") or {}
+    for key in sorted(set(recorded) & set(task.identity)):
+        if recorded[key] != task.identity[key]:
+            differences.append(f"{IDENTITY_WORDS.get(key, key)} differs from the checkpoint's")
+    old, new = state.get("train_conf") or {}, dataclasses.asdict(conf)
+    for key in sorted(set(old) | set(new)):
+        if old.get(key, "(absent)") == new.get(key, "(absent)") or key in conf.resume_may_change:
+            continue
+        change = f"train.{key}: {old.get(key, '(absent)')} in the checkpoint, {new.get(key, '(absent)')} now"
+        if key == "epochs" and isinstance(old.get(key), int):
+            why = _epochs_change_problem(task, old[key], int(state["epoch"]), world_size)
+            if why is not None:
+                differences.append(f"{change}: {why}")
+            continue
+        differences.append(change)
+    return differences
+
+
+def _epochs_change_problem(task: TrainingTask, old_epochs: int, done: int, world_size: int) -> str | None:
+    """Why ``task.conf.epochs`` cannot replace ``old_epochs`` after ``done`` epochs (None: it can): see
+    :func:`resume_differences`."""
+    conf = task.conf
+    if conf.epochs < done:
+        return f"the checkpoint is already after epoch {done}"
+    num_examples = len(task.dataset)
+    steps_per_epoch = _steps_per_epoch(num_examples, world_size, conf.batch_size)
+    try:
+        before = _lr_function(dataclasses.replace(conf, epochs=old_epochs), steps_per_epoch, world_size,
+                              num_examples)  # fmt: skip
+    except (ValueError, ConfError) as e:
+        return f"the conf with the checkpoint's epochs is not valid ({e})"
+    now = _lr_function(conf, steps_per_epoch, world_size, num_examples)
+    for step in range(done * steps_per_epoch):
+        if before(step) != now(step):
+            return (
+                f"the {conf.lr_schedule} learning-rate schedule spans every epoch, so the "
+                f"{done * steps_per_epoch} steps already taken would have had other learning rates (step "
+                f"{step}: {now(step):.6g}, not {before(step):.6g}); a run of {conf.epochs} epochs is a new "
+                f"run (another output dir), unless its rate does not decay (initial_lr = final_lr)"
+            )
+    return None
 
 
 def _agree(net: nn.Module, ranks: Ranks) -> None:

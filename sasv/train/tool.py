@@ -13,9 +13,9 @@ from typing import Any
 from torch import nn
 
 from sasv.cli import ArgumentParser
-from sasv.conf import ConfError, ModelConf, load_conf
-from sasv.exp_layout import ExpLayout
-from sasv.export import save_checkpoint, write_conf
+from sasv.conf import ConfError, ModelConf, build_from_conf, load_conf
+from sasv.exp_layout import ExpLayout, check_model_name
+from sasv.export import exported_conf, save_checkpoint, state_dict_for_format, write_conf
 from sasv.fileio import atomic_write_text, sha256_file
 from sasv.locking import exclusive_lock
 from sasv.markers import DATA_DIR_FILES
@@ -48,16 +48,42 @@ def training_parser(tool: str, description: str, kind: str, model_example: str, 
 
 
 def model_conf_and_output(args: Namespace, kind: str) -> tuple[ModelConf, str, Path]:
-    """The model conf (of ``kind``), the trained model's name and the run's output dir."""
+    """The model conf (of ``kind``), the trained model's name and the run's output dir. A ``--name`` that
+    cannot name a model (``a/b``, ``fusion``: :func:`sasv.exp_layout.check_model_name`) is refused here,
+    before anything is written: the export's conf would refuse it after the last epoch."""
     model_conf = load_conf(args.model_conf)
     if model_conf.kind != kind:
         article = {"asv": "an ASV", "cm": "a CM"}
         raise ConfError(
             f"{args.model_conf}: {article[model_conf.kind]} conf; this trains {kind.upper()} models"
         )
+    if args.name is not None:
+        check_model_name(args.name, "--name")
     name = args.name or ExpLayout.trained_name(model_conf.name)
     out = Path(args.out) if args.out else ExpLayout(args.exp_dir).train_dir(name)
     return model_conf, name, out
+
+
+def _export_format(model_conf: ModelConf) -> tuple[str, str]:
+    """(format, file name) of the export: the conf's checkpoint format and suffix, else plain ``model.pt``."""
+    checkpoint = model_conf.checkpoint
+    if checkpoint is None:
+        return "plain", "model.pt"
+    return checkpoint.format, f"model{Path(checkpoint.path).suffix}"
+
+
+def check_export(model_conf: ModelConf, name: str, out: Path) -> None:
+    """Before the first step, everything the export after the last one needs: the model's weights can be
+    written in the conf's checkpoint format (the loader's key mapping inverts onto them,
+    :func:`sasv.export.state_dict_for_format`) and the exported conf is valid (its name, format, arguments:
+    :func:`sasv.export.exported_conf`). Builds the untrained model once (the training seeds its own)."""
+    fmt, file_name = _export_format(model_conf)
+    exported_conf(model_conf, file_name, "0" * 64, out / "model.yaml", name, format_name=fmt,
+                  relative_to="conf")  # fmt: skip
+    try:
+        state_dict_for_format(build_from_conf(model_conf), fmt)
+    except (ValueError, AssertionError) as e:
+        raise ConfError(f"{model_conf.source}: the trained weights could not be exported: {e}") from e
 
 
 def export_trained(
@@ -65,14 +91,15 @@ def export_trained(
 ) -> tuple[Path, Path]:
     """Write ``model`` in the public format its conf loads (``model.<ext>``, plain ``model.pt`` for a conf
     without a checkpoint) and ``model.yaml`` naming it with its sha256 and what it was trained on; returns
-    both paths."""
-    checkpoint = model_conf.checkpoint
-    fmt = checkpoint.format if checkpoint is not None else "plain"
-    weights = out / f"model{Path(checkpoint.path).suffix if checkpoint is not None else '.pt'}"
+    both paths. The conf names its weights relative to its own folder (``relative_to: conf``), so the
+    output dir can be moved or copied whole."""
+    fmt, file_name = _export_format(model_conf)
+    weights = out / file_name
     sha256 = save_checkpoint(model, weights, fmt)
     conf_path = write_conf(
-        model_conf, weights, sha256, out / "model.yaml", name=name, format_name=fmt, trained_on=trained_on
-    )
+        model_conf, file_name, sha256, out / "model.yaml", name=name, format_name=fmt, trained_on=trained_on,
+        relative_to="conf",
+    )  # fmt: skip
     log.info("exported %s: %s (%s format), conf %s", name, weights, fmt, conf_path)
     return weights, conf_path
 

@@ -43,19 +43,52 @@ def read_pair_trials(path: Path) -> list[tuple[list[str], str, bool]]:
     if not all(len(f) == 4 for f in fields) or not enroll_path.is_file():
         raise DataDirError(f"{path}: neither pair trials (3 fields) nor SASV trials (4 fields, with enroll)")
     enroll = {line.split()[0]: line.split()[1:] for _, line in read_lines(enroll_path)}
+    unenrolled = sorted({s for s, _, _, k in fields if k in ("target", "nontarget") and s not in enroll})
+    if unenrolled:
+        raise DataDirError(
+            f"{enroll_path}: {len(unenrolled)} trial speaker(s) without enrolment: {unenrolled[:3]}"
+        )
     return [(enroll[s], u, k == "target") for s, u, _, k in fields if k in ("target", "nontarget")]
 
 
-def validation_eer(model: nn.Module, data_dir: str | Path, device: torch.device | None = None) -> float:
-    """SV-EER (a fraction) of ``model`` on the trials of ``data_dir`` (wav.scp + trials: see the module)."""
+def _missing_audio(data_dir: Path, wav_scp: dict[str, str], utts: list[str]) -> None:
+    """Refuse ``utts`` without an existing audio file: found after training, it would cost the run."""
+    absent = [u for u in utts if not Path(wav_scp[u]).is_file()]
+    if absent:
+        raise DataDirError(
+            f"{data_dir / 'wav.scp'}: the audio of {len(absent)} utterance(s) does not exist, first "
+            f"{absent[0]}: {wav_scp[absent[0]]}"
+        )
+
+
+def validation_trials(data_dir: str | Path) -> tuple[list[tuple[list[str], str, bool]], dict[str, str]]:
+    """The trials of ``data_dir`` (:func:`read_pair_trials`) and the ``wav.scp`` of their utterances, every
+    one checked: each trial utterance has audio on disk, and there are target and nontarget trials (an
+    EER needs both). ``sasv train_asv`` calls it before the first step, so a bad --valid_set stops the run
+    before training, not after it."""
     data_dir = Path(data_dir)
-    device = device or torch.device("cpu")
     trials = read_pair_trials(data_dir / "trials")
     wav_scp = read_wav_scp(data_dir / "wav.scp")
     needed = sorted({u for enrol, test, _ in trials for u in (*enrol, test)})
     missing = [u for u in needed if u not in wav_scp]
     if missing:
         raise DataDirError(f"{data_dir / 'wav.scp'}: {len(missing)} trial utterances missing: {missing[:3]}")
+    targets = sum(is_target for _, _, is_target in trials)
+    if targets == 0 or targets == len(trials):
+        absent = "target" if targets == 0 else "nontarget"
+        raise DataDirError(
+            f"{data_dir / 'trials'}: no {absent} trials ({len(trials)} trials in all); an SV-EER needs "
+            f"target and nontarget trials"
+        )
+    _missing_audio(data_dir, wav_scp, needed)
+    return trials, {u: wav_scp[u] for u in needed}
+
+
+def validation_eer(model: nn.Module, data_dir: str | Path, device: torch.device | None = None) -> float:
+    """SV-EER (a fraction) of ``model`` on the trials of ``data_dir`` (wav.scp + trials: see the module)."""
+    device = device or torch.device("cpu")
+    trials, wav_scp = validation_trials(data_dir)
+    needed = sorted(wav_scp)
     was_training = model.training
     engine = EmbeddingEngine(model, device, default_model_batch(device, 16, model), cpu_kernels="torch")
     try:
@@ -72,6 +105,40 @@ def validation_eer(model: nn.Module, data_dir: str | Path, device: torch.device 
     return compute_eer(scores_arr[keys_arr], scores_arr[~keys_arr])
 
 
+def cm_validation_set(data_dir: str | Path) -> tuple[dict[str, str], dict[str, str]]:
+    """``wav.scp`` and ``utt2spf`` of a CM data dir to score, every utterance checked: in both files,
+    labelled ``bonafide`` or ``spoof``, its audio on disk, and both classes there (a CM-EER needs both).
+    ``sasv train_cm`` calls it for the dev and eval sets before the first step: a dev set of one class
+    would otherwise stop the run after its first epoch."""
+    data_dir = Path(data_dir)
+    wav_scp = read_wav_scp(data_dir / "wav.scp")
+    labels = read_utt2spk(data_dir / "utt2spf")
+    utts = sorted(wav_scp)
+    unlabelled = [u for u in utts if u not in labels]
+    if unlabelled:
+        raise DataDirError(
+            f"{data_dir / 'utt2spf'}: no label for {len(unlabelled)} utterance(s) of wav.scp: "
+            f"{unlabelled[:3]}"
+        )
+    unheard = sorted(set(labels) - set(wav_scp))
+    if unheard:  # they would be left out of the CM-EER without a word
+        raise DataDirError(
+            f"{data_dir / 'wav.scp'}: no audio for {len(unheard)} utterance(s) of utt2spf, first "
+            f"{unheard[:3]}"
+        )
+    found = {labels[u] for u in utts}
+    unknown = sorted(found - {"bonafide", "spoof"})
+    if unknown:
+        raise DataDirError(f"{data_dir / 'utt2spf'}: label {unknown[0]!r}; expected bonafide or spoof")
+    if len(found) < 2:
+        raise DataDirError(
+            f"{data_dir / 'utt2spf'}: only {''.join(found)} utterances ({len(utts)}); a CM-EER needs "
+            f"bona fide and spoofed utterances"
+        )
+    _missing_audio(data_dir, wav_scp, utts)
+    return wav_scp, {u: labels[u] for u in utts}
+
+
 def validation_cm_log_odds(
     model: nn.Module, data_dir: str | Path, device: torch.device | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -80,14 +147,9 @@ def validation_cm_log_odds(
     (:class:`~sasv.engines.CountermeasureEngine`: the first 64,600 samples), and whether it is bona fide.
     The log-odds rank as the recipe's CM score softmax(logits)[1] does, without its saturation at 1.0 that
     would tie confident utterances, and are what CLLR and actDCF read as LLRs."""
-    data_dir = Path(data_dir)
     device = device or torch.device("cpu")
-    wav_scp = read_wav_scp(data_dir / "wav.scp")
-    labels = read_utt2spk(data_dir / "utt2spf")
+    wav_scp, labels = cm_validation_set(data_dir)
     utts = sorted(wav_scp)
-    unknown = sorted({labels.get(u, "(none)") for u in utts} - {"bonafide", "spoof"})
-    if unknown:
-        raise DataDirError(f"{data_dir / 'utt2spf'}: label {unknown[0]!r}; expected bonafide or spoof")
     was_training = model.training
     engine = CountermeasureEngine(model, device, default_model_batch(device, 16, model), cpu_kernels="torch")
     try:

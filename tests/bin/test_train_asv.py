@@ -28,7 +28,10 @@ def test_trained_model_is_exported_with_a_conf_the_stages_use(train_dir, tmp_pat
     assert sasv_main(argv) == 0, capsys.readouterr().err
     conf = load_conf(out / "model.yaml")
     assert conf.name == "mine" and conf.checkpoint.format == "taoruijie_ecapa"
-    assert conf.checkpoint.path == str(out / "model.model")
+    assert (
+        conf.checkpoint.path == "model.model"
+        and conf.checkpoint.resolved_path(tmp_path) == out / "model.model"
+    )
     loaded = load_model(conf)  # strict, sha256 checked
     averaged = average_checkpoints(sorted((out / "checkpoints").glob("epoch_*.pt")))
     assert all(torch.equal(loaded.model.state_dict()[k], v) for k, v in averaged.items())

@@ -256,6 +256,27 @@ def test_run_train_cm_sh_under_torchrun_keeps_the_ranks_identical(
     assert all(torch.equal(first[k], second[k]) for k in first)
 
 
+def test_a_two_process_run_resumed_with_one_process_is_refused_naming_the_world_size(
+    cm_data, torchrun_weights, tmp_path
+) -> None:
+    """Stopped after epoch 1 of a 2-process run, resumed with 1: the learning-rate scale, the steps per
+    epoch and each step's batch would all change, so the resume is refused, saying how to launch it."""
+    folder, _ = torchrun_weights
+    out = tmp_path / "run"
+    shutil.copytree(folder / "exp" / "train" / "tiny_aasist_trained" / "checkpoints", out / "checkpoints")
+    checkpoint_path(out, 2).unlink()  # as if stopped after epoch 1
+    conf = dataclasses.replace(TINY_CM_TRAIN, epochs=2)
+    with pytest.raises(ConfError) as error:
+        train(parse_conf(TINY_AASIST), conf, cm_data / "cm_train", out, cm_data / "cm_dev")
+    message = str(error.value)
+    assert (
+        message.startswith(f"{checkpoint_path(out, 1)}: ")
+        and "world size: 2 in the checkpoint, 1 now" in message
+    )
+    assert "--nproc_per_node" in message and "train." not in message, message
+    assert epoch_checkpoints(out) == [checkpoint_path(out, 1)]
+
+
 def test_export_loads_through_the_shipped_aasist_conf_with_only_the_checkpoint_changed(cm_data, tmp_path):
     """The full-size AASIST trained for one short epoch: conf/cm/aasist.yaml, with its checkpoint's path
     (and the sha256 that goes with the file) replaced, loads the export strictly with its own loader."""
@@ -272,24 +293,31 @@ def test_export_loads_through_the_shipped_aasist_conf_with_only_the_checkpoint_c
     assert sasv_main(argv) == 0
     shipped = yaml.safe_load((REPO_ROOT / "conf/cm/aasist.yaml").read_text())
     exported = load_conf(out / "model.yaml")
-    changed = {**shipped, "checkpoint": {**shipped["checkpoint"], "path": exported.checkpoint.path,
+    weights = exported.checkpoint.resolved_path(REPO_ROOT)
+    assert weights == out / "model.pth", "beside model.yaml, whatever the root"
+    changed = {**shipped, "checkpoint": {**shipped["checkpoint"], "path": str(weights),
                                          "sha256": exported.checkpoint.sha256}}  # fmt: skip
     loaded = load_model(parse_conf(changed, source="conf/cm/aasist.yaml with the exported checkpoint"))
     assert loaded.pretrained
-    raw = torch.load(exported.checkpoint.path, weights_only=True)
+    raw = torch.load(weights, weights_only=True)
     assert set(raw) == set(loaded.model.state_dict()), "the clovaai format: a plain state dict, same keys"
     assert all(torch.equal(raw[k], v) for k, v in loaded.model.state_dict().items())
 
 
 def test_resume_refuses_checkpoints_of_another_conf_or_train_list(cm_data, tmp_path) -> None:
     """A checkpoint made with another conf, or from another list of the same length (one label flipped),
-    is never resumed from: the run stops with the folder to clear."""
+    is never resumed from: the run stops naming what differs and the folder to clear. The export rule,
+    read after the last step, may change."""
     conf = dataclasses.replace(TINY_CM_TRAIN, epochs=2, crop_samples=4000)
     out = tmp_path / "run"
     cut = dataclasses.replace(conf, epochs=1)
     train(parse_conf(TINY_AASIST), cut, cm_data / "cm_train", out, cm_data / "cm_dev")
-    with pytest.raises(ConfError, match="made with another training conf or label set"):
+    with pytest.raises(
+        ConfError, match=r"made with another training setup.*train\.epochs: 1 in the checkpoint, 2 now"
+    ):
         train(parse_conf(TINY_AASIST), conf, cm_data / "cm_train", out, cm_data / "cm_dev")
+    assert train(parse_conf(TINY_AASIST), dataclasses.replace(cut, average="last", bn_update=False),
+                 cm_data / "cm_train", out, cm_data / "cm_dev") == checkpoint_path(out, 1)  # fmt: skip
     flipped = tmp_path / "flipped"
     flipped.mkdir()
     (flipped / "wav.scp").write_text((cm_data / "cm_train" / "wav.scp").read_text())
@@ -297,8 +325,13 @@ def test_resume_refuses_checkpoints_of_another_conf_or_train_list(cm_data, tmp_p
     utt, label = lines[0].split()
     lines[0] = f"{utt} {'spoof' if label == 'bonafide' else 'bonafide'}"
     (flipped / "utt2spf").write_text("\n".join(lines) + "\n")
-    with pytest.raises(ConfError, match="made with another training conf or label set"):
+    with pytest.raises(
+        ConfError, match=r"made with another training setup.*the train list \(its utterance ids"
+    ):
         train(parse_conf(TINY_AASIST), cut, flipped, out, cm_data / "cm_dev")
+    other_model = {**TINY_AASIST, "args": {**TINY_AASIST["args"], "gat_dims": [16, 8]}}
+    with pytest.raises(ConfError, match=r"the model conf's architecture, arguments or front-end differs"):
+        train(parse_conf(other_model), cut, cm_data / "cm_train", out, cm_data / "cm_dev")
 
 
 def test_rawboost_option_augments_the_same_crops(cm_data) -> None:
