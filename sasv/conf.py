@@ -292,7 +292,10 @@ def load_model(
                 lock = ChecksumLock(Path(root) / DEFAULT_LOCK)
                 expected = lock.get(conf.checkpoint.path)
                 if expected is not None:
-                    hint = f"{lock.path} recorded its sha256 at the first download: delete it to accept this."
+                    hint = (
+                        f"{lock.path} recorded its sha256 at the first download; to accept this file: "
+                        f"sasv download_pretrained --forget {conf.name}"
+                    )
             digest = load_checkpoint_into(model, path, conf.checkpoint.format, expected, hint)
         else:
             log.warning(
