@@ -240,13 +240,14 @@ def sklearn_reference(path: str) -> None:
 
 
 def write_submission(path: Path, n_lines: int, seed: int = 0) -> None:
-    """LA-shaped ids (``LA_0037 LA_E_3215055 A13 spoof score``), a tenth target, 40 % spoofed."""
+    """LA-shaped ids (``LA_0037 LA_E_3215055 A13 spoof score``), a tenth target, 40 % spoofed; every trial
+    (speaker, utterance) once, as the readers require."""
     rng = np.random.default_rng(seed)
     keys = np.array(["target", "nontarget", "spoof"])[rng.choice(3, n_lines, p=[0.1, 0.5, 0.4])]
     scores = rng.normal(size=n_lines) + 2.0 * (keys == "target")
     spk, utt, att = (
         rng.integers(0, 67, n_lines),
-        rng.integers(1_000_000, 9_999_999, n_lines),
+        1_000_000 + rng.permutation(max(n_lines, 9_000_000))[:n_lines],
         rng.integers(7, 20, n_lines),
     )
     with open(path, "w") as handle:

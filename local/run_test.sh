@@ -6,7 +6,8 @@
 #   stage 2  logistic-regression fusion of the ASV systems of this norm with the first --cm_conf
 #            (needs >= 2 ASV confs)
 #            -> exp/fusion/logreg_<variant>/{weights.json,scores_<set>.txt,results.md}
-# <variant> is the norm, plus _asnorm with --score_norm asnorm; paths come from sasv/exp_layout.py.
+# <variant> is the norm, plus _asnorm with --score_norm asnorm and _sum with --fusion sum; paths come from
+# sasv/exp_layout.py.
 #   stage 3  summary over every model and variant present -> exp/summary.md and exp/RESULTS.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,7 +63,8 @@ start_log "${exp_dir}" "run_test_${norm}"
 
 # where a system's outputs live: asked of the one owner of the exp/ layout
 layout() {
-  python -m sasv.exp_layout "$1" --exp_dir "${exp_dir}" --norm "${norm}" --score_norm "${score_norm}" "${@:2}"
+  python -m sasv.exp_layout "$1" --exp_dir "${exp_dir}" --norm "${norm}" --score_norm "${score_norm}" \
+    --fusion "${fusion}" "${@:2}"
 }
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
@@ -100,7 +102,8 @@ fi
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "Stage 3: summary table over every system in ${exp_dir}"
   run_job make_summary \
-    python -m sasv make_summary --exp_dir "${exp_dir}" --data_dir "${data_dir}" --asv_confs ${asv_conf}
+    python -m sasv make_summary --exp_dir "${exp_dir}" --data_dir "${data_dir}" --asv_confs ${asv_conf} \
+    --cm_confs ${cm_conf}
   cat "${exp_dir}/summary.md"
 fi
 log "Done."

@@ -16,7 +16,10 @@ Per utterance rather than per speaker because LA train has only 20 speakers (2,5
 20 speaker means would make a top-K of any useful size the whole cohort, i.e. plain S-norm. The train
 speakers are disjoint from the dev and eval speakers, so no trial side can find itself in the cohort and
 no self-exclusion is needed. ``top_k`` defaults to ``DEFAULT_TOP_K`` (300, a common choice for cohorts of a
-few thousand); it has not been tuned on LA dev.
+few thousand); it has not been tuned on LA dev. A cohort smaller than ``top_k`` (the mini corpus has a few
+dozen utterances) is used whole: :func:`effective_top_k` caps K at the cohort size, which is what a top-K of
+a larger cohort would approach, rather than stopping a run whose default simply does not fit; a K below
+2 is an error, since one score has no spread.
 
 Everything is vectorised: the cohort statistics of every enrolment model and every test utterance come
 from chunked matrix products (each chunk at most ``_CHUNK_CELLS`` cosines) and ``np.partition`` top-K
@@ -29,13 +32,42 @@ from __future__ import annotations
 
 import numpy as np
 
+from sasv.errors import SasvError
 from sasv.scoring import COSINE_EPS, cosine_scores
 
 DEFAULT_TOP_K = 300
+MIN_TOP_K = 2  # the statistics need a spread
 _CHUNK_CELLS = 1 << 22  # 32 MiB of float64 cosines per chunk
 # A cohort standard deviation this small means degenerate vectors (e.g. all-zero embeddings); dividing by
 # it would produce huge scores that look valid, so it is an error instead.
 _MIN_STD = 1e-12
+
+
+class AsNormError(SasvError, ValueError):
+    """An AS-norm setting that cannot work: a top-K below 2, or a cohort of fewer than 2 utterances."""
+
+
+def check_top_k(top_k: int) -> int:
+    """``top_k`` if it can be a top-K of cohort scores (>= :data:`MIN_TOP_K`), else :class:`AsNormError`."""
+    if top_k < MIN_TOP_K:
+        raise AsNormError(
+            f"--top_k {top_k}: AS-norm averages the K highest cohort scores and needs their spread, so K "
+            f"must be at least {MIN_TOP_K} (default {DEFAULT_TOP_K})"
+        )
+    return top_k
+
+
+def effective_top_k(top_k: int, n_cohort: int, cohort: str = "the cohort") -> int:
+    """The K that AS-norm uses with a cohort of ``n_cohort`` utterances: ``top_k`` (checked by
+    :func:`check_top_k`), capped at the cohort size (the caller says so in its log); a cohort of fewer than
+    :data:`MIN_TOP_K` utterances is an :class:`AsNormError` naming ``cohort``."""
+    check_top_k(top_k)
+    if n_cohort < MIN_TOP_K:
+        raise AsNormError(
+            f"{cohort}: {n_cohort} cohort utterance(s); AS-norm needs at least {MIN_TOP_K} (their scores' "
+            "spread)"
+        )
+    return min(top_k, n_cohort)
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:

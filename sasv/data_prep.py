@@ -1,6 +1,8 @@
 """What the corpus preparation tools (stage 1: ``sasv prepare_la``, ``sasv prepare_asvspoof5``) share:
 audio paths checked against the disk in one directory scan, the decode-everything audio check and its
-report, and the CM data dirs (``wav.scp``, ``utt2spk``, ``spk2utt``, ``utt2spf``) ``sasv train_cm`` trains on.
+report, who speaks each utterance (:func:`utterance_speakers`: the trial, enrolment and CM lists must agree
+wherever two of them say it), and the CM data dirs (``wav.scp``, ``utt2spk``, ``spk2utt``, ``utt2spf``)
+``sasv train_cm`` trains on.
 A corpus is described to them by a layout with ``audio_dir(split)`` and ``audio``-file names ``<utt>.flac``.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -27,7 +29,14 @@ from sasv.datadir import (
 )
 from sasv.fileio import atomic_write_text
 from sasv.markers import write_prepared_marker
-from sasv.protocols import offenders
+from sasv.protocols import (
+    CmEntry,
+    Trial,
+    check_enrollment_against_cm,
+    check_nontarget_claims,
+    offenders,
+    true_speakers,
+)
 
 log = logging.getLogger("prepare")
 
@@ -52,6 +61,39 @@ def audio_paths(layout: AudioLayout, split: str, utts: Iterable[str], what: str)
         )
     root = audio_dir.resolve()
     return {u: str(root / f"{u}.flac") for u in utts}
+
+
+def utterance_speakers(
+    trials: Sequence[Trial],
+    enroll: Mapping[str, Sequence[str]],
+    cm: Sequence[CmEntry] | None,
+    sources: Mapping[str, str],
+    unit: str = "utterance",
+) -> dict[str, str]:
+    """utt2spk of a trial data dir: the true speaker of every test utterance
+    (:func:`sasv.protocols.true_speakers`) and the enrolled speaker of every enrolment utterance, after
+    checking that the lists agree wherever two of them determine the same label: trials against the CM
+    protocol (speaker, bona fide or spoofed, attack), enrolment utterances against it (bona fide, the
+    enrolled speaker), an enrolment utterance that is also a test utterance (one speaker), a nontarget
+    trial against its utterance's speaker (not the claimed one). ``cm``: the CM protocol's entries, None
+    without one (then a test utterance seen only in nontarget trials is its enrolled speaker's, if it is
+    an enrolment utterance, else its own speaker). ``sources``: the files' names for errors, keys
+    ``trials``, ``enroll`` and ``cm``; ``unit``: what the corpus calls an utterance in errors.
+    """
+    speakers = true_speakers(trials, cm, sources.get("cm", "the CM protocol"), sources["trials"])
+    if cm is not None:
+        check_enrollment_against_cm(enroll, cm, sources.get("cm", "the CM protocol"))
+    unknown = {u for u, s in speakers.items() if u == s} if cm is None else set()
+    utt2spk = dict(speakers)
+    for spk, utts in enroll.items():
+        for u in utts:
+            if u in unknown:  # a test utterance of no known speaker: the enrolment list names it
+                utt2spk[u] = spk
+                unknown.discard(u)
+            elif utt2spk.setdefault(u, spk) != spk:
+                raise DataDirError(f"{u} is an enrolment {unit} of {spk} and a test {unit} of {utt2spk[u]}")
+    check_nontarget_claims(trials, utt2spk, f"{sources['trials']} (with {sources['enroll']})")
+    return utt2spk
 
 
 AUDIO_REPORT = "audio_report.txt"

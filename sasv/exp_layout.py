@@ -15,7 +15,7 @@
 A system is named ``<asv>/<cm>/<variant>``, its path under ``exp/``: model names cannot contain ``/`` and
 cannot be the folder names above (:func:`check_model_name`, enforced when a conf is read), so a name can
 neither collide nor be mis-split. ``<variant>`` is the embedding norm, plus ``_<score_norm>`` when the ASV
-score is normalised (:func:`variant`).
+score is normalised and ``_<fusion>`` when the fused score is not the default product rule (:func:`variant`).
 
 The shell stages ask this module instead of recomputing paths (``python -m sasv.exp_layout --help``).
 """
@@ -39,6 +39,7 @@ TRAINED_SUFFIX = "_trained"  # a trained model's default name: <conf name>_train
 MODEL_RECORD = "model.json"
 RESULTS_RECORD = "results.json"
 FUSION_NAME = "logreg"
+DEFAULT_FUSION = "product"  # the reference rule (sasv.scoring.FUSION_RULES): its systems' names carry no rule
 FUSED_VARIANT = "fused"
 RESERVED_NAMES = frozenset({EMBEDDINGS_DIR, CM_SCORES_DIR, FUSION_DIR, LOGS_DIR, TRAIN_DIR})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
@@ -73,9 +74,16 @@ def system_file(system_dir: str | Path, kind: str, set_name: str) -> Path:
     return Path(system_dir) / SYSTEM_FILES[kind].format(set=set_name)
 
 
-def variant(norm: str, score_norm: str = "none") -> str:
-    """The scoring variant: ``nonorm``/``l2norm``, with ``_asnorm`` when the ASV score is AS-normed."""
-    return norm if score_norm == "none" else f"{norm}_{score_norm}"
+def variant(norm: str, score_norm: str = "none", fusion: str = DEFAULT_FUSION) -> str:
+    """The scoring variant: ``nonorm``/``l2norm``, with ``_asnorm`` when the ASV score is AS-normed and
+    ``_<fusion>`` (``_sum``) when the SASV score is not the default product rule.
+
+    Everything a system dir holds (scores, tables, figures) depends on the fusion rule, so two rules must
+    not share a dir: a ``--fusion sum`` run used to overwrite the product run's results. The default rule
+    adds nothing, so the reference layout (and every existing output's path) stays as it was.
+    """
+    name = norm if score_norm == "none" else f"{norm}_{score_norm}"
+    return name if fusion == DEFAULT_FUSION else f"{name}_{fusion}"
 
 
 @dataclass(frozen=True)
@@ -180,6 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         q.add_argument("--cm_conf", required=True)
         q.add_argument("--norm", required=True)
         q.add_argument("--score_norm", default="none")
+        q.add_argument("--fusion", default=DEFAULT_FUSION)
     q = sub.add_parser("train_dir", help="the folder of a model trained from a conf")
     q.add_argument("--exp_dir", default="exp")
     q.add_argument("--conf", required=True, help="the model conf that was trained")
@@ -188,12 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     q.add_argument("--exp_dir", default="exp")
     q.add_argument("--norm", required=True)
     q.add_argument("--score_norm", default="none")
+    q.add_argument("--fusion", default=DEFAULT_FUSION, help="the fixed rule of the systems it fuses")
     args = p.parse_args(argv)
     layout = ExpLayout(args.exp_dir)
     if args.query == "train_dir":
         print(layout.train_dir(args.name or layout.trained_name(load_conf(args.conf).name)))
         return 0
-    name = variant(args.norm, args.score_norm)
+    name = variant(args.norm, args.score_norm, args.fusion)
     if args.query == "fusion_dir":
         print(layout.fusion_dir(name))
         return 0

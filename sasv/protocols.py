@@ -245,18 +245,126 @@ def format_trial_counts(counts: Mapping[str, int]) -> str:
     return " ".join(f"{k}={counts[k]}" for k in KEYS)
 
 
+def check_trial_attacks(trials: Sequence[Trial], trials_source: str = "the trial list") -> None:
+    """Refuse a trial list that gives one test utterance two attack labels (bona fide in one trial, an
+    attack in another, or two attacks): an utterance is one recording, bona fide or spoofed once."""
+    first: dict[str, Trial] = {}
+    bad = []
+    for t in trials:
+        seen = first.setdefault(t.utt, t)
+        if seen.attack != t.attack:
+            bad.append(f"{t.utt} ({seen.attack} for {seen.spk} {seen.key}, {t.attack} for {t.spk} {t.key})")
+    if bad:
+        raise ProtocolError(
+            f"{trials_source}: {len(bad)} trials give their test utterance another attack label than an "
+            f"earlier trial: {offenders(bad)}"
+        )
+
+
+def check_trials_against_cm(
+    trials: Sequence[Trial], cm: Sequence[CmEntry], cm_source: str = "the CM protocol"
+) -> None:
+    """Refuse trials that contradict the CM protocol about the test utterances it lists (others are not
+    checked here), one kind of contradiction per error, each naming the first offenders:
+
+    * a spoof trial of an utterance the CM protocol calls bona fide, or a target/nontarget (bona fide)
+      trial of one it calls spoofed;
+    * a spoof trial whose attack is not the CM protocol's;
+    * a target or spoof trial whose utterance is not the claimed speaker's (a spoof is made of its target);
+    * a nontarget trial whose utterance *is* the claimed speaker's (it would be a target trial).
+
+    The CM protocol's speaker column is the true speaker and its label the truth about spoofing: two
+    files that disagree on either are from different releases, or one of them is corrupt, and scoring
+    either way would count trials under the wrong key.
+    """
+    by_utt = {e.utt: e for e in cm}
+    kinds: dict[str, list[str]] = {
+        "spoof trials of utterances that are bona fide in the CM protocol": [],
+        "target or nontarget trials of utterances that are spoofed in the CM protocol": [],
+        "spoof trials whose attack is not the CM protocol's": [],
+        "target or spoof trials whose utterance is not the claimed speaker's in the CM protocol": [],
+        "nontarget trials whose utterance is the claimed speaker's in the CM protocol": [],
+    }
+    bad = list(kinds.values())
+    for t in trials:
+        e = by_utt.get(t.utt)
+        if e is None:
+            continue
+        shown = f"{t.spk} {t.utt} {t.attack} {t.key} vs CM {e.spk} {e.attack} {e.label}"
+        if t.key == SPOOF and e.label == BONAFIDE:
+            bad[0].append(shown)
+        elif t.key != SPOOF and e.label == SPOOF:
+            bad[1].append(shown)
+        elif t.key == SPOOF and e.attack != t.attack:
+            bad[2].append(shown)
+        if t.key != NONTARGET and e.spk != t.spk:
+            bad[3].append(shown)
+        elif t.key == NONTARGET and e.spk == t.spk:
+            bad[4].append(shown)
+    for what, found in kinds.items():
+        if found:
+            raise ProtocolError(
+                f"{cm_source}: {len(found)} trials contradict the CM protocol, {what}: {offenders(found)}"
+            )
+
+
+def check_enrollment_against_cm(
+    enroll: Mapping[str, Sequence[str]], cm: Sequence[CmEntry], cm_source: str = "the CM protocol"
+) -> None:
+    """Refuse enrolment utterances that the CM protocol lists as another speaker's or as spoofed (an
+    enrolment is bona fide speech of the enrolled speaker); those it does not list are not checked."""
+    by_utt = {e.utt: e for e in cm}
+    spoofed, other = [], []
+    for spk, utts in enroll.items():
+        for u in utts:
+            e = by_utt.get(u)
+            if e is not None and e.label == SPOOF:
+                spoofed.append(f"{u} of {spk} ({e.attack})")
+            elif e is not None and e.spk != spk:
+                other.append(f"{u} of {spk} (CM: {e.spk})")
+    if spoofed:
+        raise ProtocolError(
+            f"{cm_source}: {len(spoofed)} enrolment utterances are spoofed in the CM protocol: "
+            f"{offenders(spoofed)}"
+        )
+    if other:
+        raise ProtocolError(
+            f"{cm_source}: {len(other)} enrolment utterances are another speaker's in the CM protocol: "
+            f"{offenders(other)}"
+        )
+
+
+def check_nontarget_claims(
+    trials: Sequence[Trial], utt2spk: Mapping[str, str], source: str = "the trial list"
+) -> None:
+    """Refuse nontarget trials whose test utterance is the claimed speaker's by ``utt2spk`` (the true
+    speakers with the enrolment lists merged in: e.g. a nontarget trial of the claimed speaker's own
+    enrolment utterance), which would be a target trial counted as an impostor."""
+    bad = [f"{t.spk} {t.utt}" for t in trials if t.key == NONTARGET and utt2spk.get(t.utt) == t.spk]
+    if bad:
+        raise ProtocolError(
+            f"{source}: {len(bad)} nontarget trials test an utterance of the claimed speaker (by the "
+            f"enrolment or CM lists): {offenders(bad)}"
+        )
+
+
 def true_speakers(
-    trials: Sequence[Trial], cm: Sequence[CmEntry] | None = None, cm_source: str = "the CM protocol"
+    trials: Sequence[Trial],
+    cm: Sequence[CmEntry] | None = None,
+    cm_source: str = "the CM protocol",
+    trials_source: str = "the trial list",
 ) -> dict[str, str]:
     """The true speaker of every test utterance of ``trials``.
 
     The trial list names the *claimed* speaker, which for a nontarget trial is not the one speaking; the CM
     protocol's speaker column is the true one, so it is used when given, and then it must cover every test
-    utterance and agree with every target and spoof trial (a spoof is a spoof of its target) - otherwise
-    the two files are from different releases. Without a CM protocol the claimed speaker of a target or
-    spoof trial is used, and an utterance seen only in nontarget trials becomes its own speaker (Kaldi's
-    convention for an unknown speaker). ``cm_source`` names the CM protocol file in errors.
+    utterance and agree with every trial (:func:`check_trials_against_cm`) - otherwise the two files are
+    from different releases. Without a CM protocol the claimed speaker of a target or spoof trial is used,
+    and an utterance seen only in nontarget trials becomes its own speaker (Kaldi's convention for an
+    unknown speaker). Either way a test utterance has one attack label over all its trials
+    (:func:`check_trial_attacks`). ``cm_source`` and ``trials_source`` name the files in errors.
     """
+    check_trial_attacks(trials, trials_source)
     out: dict[str, str] = {}
     if cm is not None:
         by_utt = {e.utt: e for e in cm}
@@ -266,22 +374,14 @@ def true_speakers(
                 f"{cm_source}: {len(missing)} test utterances of the trials are not in the CM protocol: "
                 f"{offenders(missing)}"
             )
-        bad = []
-        for t in trials:
-            e = by_utt[t.utt]
-            cm_attack = BONAFIDE if e.attack == "-" else e.attack
-            if cm_attack != t.attack or (t.key != "nontarget" and e.spk != t.spk):
-                bad.append(f"{t.spk} {t.utt} {t.attack} {t.key} vs CM {e.spk} {e.attack} {e.label}")
-            out[t.utt] = e.spk
-        if bad:
-            raise ProtocolError(
-                f"{cm_source}: {len(bad)} trials contradict the CM protocol: {offenders(bad)}"
-            )
-        return out
+        check_trials_against_cm(trials, cm, cm_source)
+        return {t.utt: by_utt[t.utt].spk for t in trials}
     for t in trials:
         if t.key != "nontarget":
             if out.get(t.utt, t.spk) != t.spk:
-                raise ProtocolError(f"test utterance {t.utt} is claimed by both {out[t.utt]} and {t.spk}")
+                raise ProtocolError(
+                    f"{trials_source}: test utterance {t.utt} is claimed by both {out[t.utt]} and {t.spk}"
+                )
             out[t.utt] = t.spk
     for t in trials:
         out.setdefault(t.utt, t.utt)

@@ -3,7 +3,9 @@
 The per-system score file (``spk utt attack key asv cm fused``) and the SASV 2022 submission format
 (``SPK UTT ATTACK KEY SCORE``) are how every stage exchanges scores: one strict, round-trip-exact format
 (floats written as the shortest repr that parses back to the same float64), written atomically, read with
-one error per bad line naming the file and line.
+one error per bad line naming the file and line. A trial (SPK, UTT) is scored once: a file that lists one
+twice, with the same score or another, is an error naming both lines (a repeated line would count twice in
+every metric, two scores would make the metric depend on which one a reader keeps).
 """
 
 from __future__ import annotations
@@ -146,24 +148,31 @@ def _read_table(
 ) -> list[np.ndarray]:
     """Read a whitespace-separated table column-wise; the first bad line fails as ``file:line: problem``.
 
-    The first ``n_text`` columns are identifiers (the last of them is the key, returned as codes: its index
-    in ``KEYS``), the rest finite floats. Blank lines are skipped and CRLF endings tolerated (files often
-    pass through other tools); anything else that is not exactly one trial is an error, because a misparsed
-    trial silently shifts an EER. ``keep``: the indices of the columns to return (default all); every column
-    is checked either way. The file is read in blocks of :data:`_READ_BLOCK_CHARS` characters, each checked
-    column-wise (field counts, keys, numbers; a failure is mapped back to its line number), so the text and
-    its tokens never exist for the whole file at once: what stays is one numpy array per kept column.
+    The first ``n_text`` columns are identifiers (the first two the trial, SPK and UTT; the last of them the
+    key, returned as codes: its index in ``KEYS``), the rest finite floats. Blank lines are skipped and CRLF
+    endings tolerated (files often pass through other tools); anything else that is not exactly one trial is
+    an error, because a misparsed trial silently shifts an EER, and so is a trial listed twice
+    (:func:`_check_unique_trials`). ``keep``: the indices of the columns to return (default all); every
+    column is checked either way. The file is read in blocks of :data:`_READ_BLOCK_CHARS` characters, each
+    checked column-wise (field counts, keys, numbers; a failure is mapped back to its line number), so the
+    text and its tokens never exist for the whole file at once: what stays is one numpy array per kept
+    column, and one 64-bit hash per trial.
     """
     kept = list(range(len(columns))) if keep is None else list(keep)
     blocks: list[list[np.ndarray]] = [[] for _ in kept]
+    hashes: list[np.ndarray] = []
     first_lineno = 1
     for text in _text_blocks(path):
         n_lines = text.count("\n") + 1
-        for index, column in enumerate(_read_block(path, text, first_lineno, columns, n_text, kept)):
+        *block, trial_hashes = _read_block(path, text, first_lineno, columns, n_text, kept)
+        for index, column in enumerate(block):
             blocks[index].append(column)
+        hashes.append(trial_hashes)
         first_lineno += n_lines
     if not blocks[0] or not sum(map(len, blocks[0])):
         raise ScoreFileError(f"{path}: no trials (empty file)")
+    _check_unique_trials(path, np.concatenate(hashes), columns)
+    del hashes
     table = []
     for index in range(len(kept)):  # one column at a time, its blocks freed as soon as they are joined
         table.append(np.concatenate(blocks[index]))
@@ -220,7 +229,7 @@ def _read_block(
     kept: Sequence[int],
 ) -> list[np.ndarray]:
     """The ``kept`` columns of one block of text (line ``first_lineno`` first), checked as
-    :func:`_read_table` says."""
+    :func:`_read_table` says, and last the :func:`_trial_hashes` of its trials."""
     n_columns = len(columns)
     counts = _fields_per_line(text)
     wrong = (counts != 0) & (counts != n_columns)
@@ -237,6 +246,7 @@ def _read_block(
     tokens = text.split()
     raw = [tokens[index::n_columns] for index in range(n_columns)]
     del tokens
+    trial_hashes = _trial_hashes(raw[0], raw[1])
     table: dict[int, np.ndarray] = {i: np.array(raw[i], dtype=str) for i in kept if i < n_text - 1}
     # the key column through a dict (4x faster than a string array and isin)
     keys = raw[n_text - 1]
@@ -261,7 +271,63 @@ def _read_block(
                 f"{path}:{linenos[first]}: {columns[index]} is {column[first]!r}; scores must be finite"
             )
         table[index] = values
-    return [table[index] for index in kept]
+    return [*(table[index] for index in kept), trial_hashes]
+
+
+def _trial_hashes(spk: list[str], utt: list[str]) -> np.ndarray:
+    """A 64-bit hash of each trial (SPK, UTT): Python's tuple hash, which costs ~0.07 s per million trials
+    where keeping the two identifier columns would cost two string arrays as large as the file."""
+    return np.fromiter(map(hash, zip(spk, utt, strict=True)), dtype=np.int64, count=len(spk))
+
+
+def _check_unique_trials(path: str | os.PathLike[str], hashes: np.ndarray, columns: Sequence[str]) -> None:
+    """Refuse a file that lists a trial (SPK, UTT) twice, naming both lines.
+
+    One sort of the trials' hashes finds the candidates (~0.01 s per million); only when two hashes are
+    equal is the file read again, line by line, to tell a real repeat from a hash collision (which is then
+    accepted) and to name the lines: the first repeat in file order is the error, ``listed twice`` when the
+    lines are the same trial with the same values, else what differs (two scores for one trial).
+    """
+    ordered = np.sort(hashes)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return
+    order = np.argsort(hashes, kind="stable")
+    same = hashes[order][1:] == hashes[order][:-1]
+    candidates = set(order[1:][same].tolist()) | set(order[:-1][same].tolist())
+    lines = _trial_lines(path, candidates)
+    first: dict[tuple[str, str], tuple[int, list[str]]] = {}
+    for index in sorted(candidates):
+        lineno, fields = lines[index]
+        trial = (fields[0], fields[1])
+        if trial not in first:
+            first[trial] = (lineno, fields)
+            continue
+        first_lineno, first_fields = first[trial]
+        where = (
+            f"{path}:{lineno}: trial {fields[0]} {fields[1]} is listed twice (lines {first_lineno}, {lineno})"
+        )
+        differ = [i for i, (a, b) in enumerate(zip(first_fields, fields, strict=True)) if a != b]
+        if not differ:
+            raise ScoreFileError(f"{where}: a repeated line would count twice in every metric")
+        names = ", ".join(columns[i] for i in differ)
+        values = "; ".join(f"{first_fields[i]}, {fields[i]}" for i in differ)
+        raise ScoreFileError(f"{where} with different {names} ({values}): a trial has one score")
+
+
+def _trial_lines(path: str | os.PathLike[str], indices: set[int]) -> dict[int, tuple[int, list[str]]]:
+    """(line number, fields) of the trials with the given indices (0-based, blank lines not counted), read
+    line by line as :func:`_text_blocks` splits the text (universal newlines, a byte-order mark dropped)."""
+    found: dict[int, tuple[int, list[str]]] = {}
+    index = 0
+    with open(path, encoding="utf-8-sig") as handle:
+        for lineno, line in enumerate(handle, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if index in indices:
+                found[index] = (lineno, fields)
+            index += 1
+    return found
 
 
 def _is_float(token: str) -> bool:

@@ -62,3 +62,18 @@ def test_as_norm_argument_checks():
         as_norm(enrol, test, cohort, np.array([0, 5]), idx[1], top_k=2)
     with pytest.raises(ValueError, match="zero-spread"):
         as_norm(enrol, test, np.ones((6, 4)), *idx, top_k=3)
+
+
+def test_top_k_is_checked_and_capped_at_the_cohort_size():
+    """--top_k below 2 is an error naming the option; a valid K larger than the cohort uses it whole."""
+    from sasv.asnorm import AsNormError, effective_top_k
+
+    for bad in (0, -3, 1):
+        with pytest.raises(AsNormError, match=rf"^--top_k {bad}: .* K must be at least 2"):
+            effective_top_k(bad, 1000)
+    assert effective_top_k(300, 24) == 24 and effective_top_k(100000, 24) == 24
+    assert effective_top_k(3, 24) == 3 and effective_top_k(2, 2) == 2
+    with pytest.raises(
+        AsNormError, match=r"^data/train_cohort: 1 cohort utterance\(s\); AS-norm needs at least 2"
+    ):
+        effective_top_k(300, 1, "data/train_cohort")

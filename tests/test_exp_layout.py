@@ -39,6 +39,18 @@ def test_system_names_split_back_unambiguously() -> None:
     assert variant("nonorm") == "nonorm"
 
 
+def test_a_fusion_rule_other_than_the_default_has_its_own_system_dir() -> None:
+    """--fusion sum after the default product must not overwrite the product system's outputs; the default
+    keeps the paths every existing output has."""
+    assert variant("nonorm", "none", "product") == "nonorm" and variant("l2norm", "asnorm") == "l2norm_asnorm"
+    assert variant("nonorm", "none", "sum") == "nonorm_sum"
+    assert variant("l2norm", "asnorm", "sum") == "l2norm_asnorm_sum"
+    names = {
+        variant(n, s, f) for n in ("nonorm", "l2norm") for s in ("none", "asnorm") for f in ("product", "sum")
+    }
+    assert len(names) == 8
+
+
 @pytest.mark.parametrize("name", ["a/b", "", "-x", "a b", "fusion", "logs", "embeddings", "scores"])
 def test_names_that_would_break_the_layout_are_refused(name: str) -> None:
     with pytest.raises(LayoutError, match="conf.yaml: name"):
@@ -69,6 +81,11 @@ def test_the_shell_query_prints_what_the_library_computes(tmp_path) -> None:
         [*run, "fusion_dir", *common], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert out == str(ExpLayout(tmp_path / "exp").fusion_dir("l2norm_asnorm"))
+    out = subprocess.run(
+        [*run, "system_dir", "--asv_conf", str(conf), "--cm_conf", str(cm), *common, "--fusion", "sum"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    assert out == str(tmp_path / "exp" / "my_asv" / "aasist_l" / "l2norm_asnorm_sum")
     layout = ExpLayout(tmp_path / "exp")
     for extra, name in (([], "my_asv_trained"), (["--name", "mine"], "mine")):
         out = subprocess.run(

@@ -206,3 +206,93 @@ def test_utf8_byte_order_mark_is_not_part_of_the_first_id(tmp_path):
     )
     enrol = read_enrollment(_write(tmp_path / "enrol.txt", bom + "LA_0001 LA_D_1,LA_D_2\n"))
     assert list(enrol) == ["LA_0001"]
+
+
+# the trials and CM protocol of test_true_speakers_without_and_against_cm, each contradiction one edit away
+_TRIALS = [
+    Trial("A", "u1", "bonafide", "target"),
+    Trial("B", "u1", "bonafide", "nontarget"),
+    Trial("B", "u2", "bonafide", "nontarget"),
+    Trial("A", "u3", "A01", "spoof"),
+]
+_CM = [
+    CmEntry("A", "u1", "-", "bonafide"),
+    CmEntry("C", "u2", "-", "bonafide"),
+    CmEntry("A", "u3", "A01", "spoof"),
+]
+
+
+@pytest.mark.parametrize(
+    ("trials", "cm", "kind"),
+    [
+        # the converse of a target trial of another speaker's utterance: a nontarget of the claimed speaker's
+        ([*_TRIALS[:2], Trial("C", "u2", "bonafide", "nontarget"), _TRIALS[3]], _CM,
+         "nontarget trials whose utterance is the claimed speaker's in the CM protocol: C u2"),
+        (_TRIALS, [*_CM[:1], CmEntry("B", "u2", "-", "bonafide"), _CM[2]],
+         "nontarget trials whose utterance is the claimed speaker's in the CM protocol: B u2"),
+        (_TRIALS, [CmEntry("C", "u1", "-", "bonafide"), *_CM[1:]],
+         "target or spoof trials whose utterance is not the claimed speaker's in the CM protocol: A u1"),
+        (_TRIALS, [*_CM[:2], CmEntry("A", "u3", "-", "bonafide")],
+         "spoof trials of utterances that are bona fide in the CM protocol: A u3 A01 spoof vs CM A - "
+         "bonafide"),
+        (_TRIALS, [*_CM[:1], CmEntry("C", "u2", "A05", "spoof"), _CM[2]],
+         "target or nontarget trials of utterances that are spoofed in the CM protocol: B u2"),
+        (_TRIALS, [*_CM[:2], CmEntry("A", "u3", "A02", "spoof")],
+         "spoof trials whose attack is not the CM protocol's: A u3 A01 spoof vs CM A A02 spoof"),
+    ],
+)  # fmt: skip
+def test_each_contradiction_of_trials_and_cm_protocol_is_one_clear_error(trials, cm, kind) -> None:
+    with pytest.raises(ProtocolError) as info:
+        true_speakers(trials, cm, "cm.txt")
+    assert str(info.value).startswith("cm.txt: 1 trials contradict the CM protocol, " + kind)
+
+
+def test_a_trial_list_alone_gives_an_utterance_one_attack_label() -> None:
+    """Without a CM protocol the trial list is the only witness: an utterance bona fide in one trial and
+    spoofed in another (or of two attacks) contradicts itself."""
+    for other in (Trial("B", "u3", "bonafide", "nontarget"), Trial("B", "u3", "A02", "spoof")):
+        with pytest.raises(ProtocolError) as info:
+            true_speakers([*_TRIALS, other], None, trials_source="trials.txt")
+        assert str(info.value) == (
+            "trials.txt: 1 trials give their test utterance another attack label than an earlier trial: "
+            f"u3 (A01 for A spoof, {other.attack} for B {other.key})"
+        )
+
+
+def test_enrolment_and_trials_agree_with_the_cm_protocol_and_each_other() -> None:
+    from sasv.data_prep import utterance_speakers
+    from sasv.datadir import DataDirError
+
+    sources = {"trials": "trials.txt", "enroll": "enroll.txt", "cm": "cm.txt"}
+    enroll = {"A": ["e1"], "B": ["e2"]}
+    assert utterance_speakers(_TRIALS, enroll, _CM, sources) == {
+        "u1": "A",
+        "u2": "C",
+        "u3": "A",
+        "e1": "A",
+        "e2": "B",
+    }
+    for cm, message in (
+        ([*_CM, CmEntry("A", "e1", "A03", "spoof")],
+         "1 enrolment utterances are spoofed in the CM protocol: e1 of A"),
+        ([*_CM, CmEntry("C", "e2", "-", "bonafide")],
+         "1 enrolment utterances are another speaker's in the CM protocol: e2 of B (CM: C)"),
+    ):  # fmt: skip
+        with pytest.raises(ProtocolError) as info:
+            utterance_speakers(_TRIALS, enroll, cm, sources)
+        assert str(info.value).startswith(f"cm.txt: {message}")
+    # a nontarget trial of the claimed speaker's own enrolment utterance, with or without a CM protocol
+    own = [*_TRIALS, Trial("B", "e2", "bonafide", "nontarget")]
+    with pytest.raises(ProtocolError) as info:
+        utterance_speakers(own, enroll, None, sources)
+    assert str(info.value) == (
+        "trials.txt (with enroll.txt): 1 nontarget trials test an utterance of the claimed speaker (by "
+        "the enrolment or CM lists): B e2"
+    )
+    with pytest.raises(ProtocolError, match="the claimed speaker's in the CM protocol: B e2"):
+        utterance_speakers(own, enroll, [*_CM, CmEntry("B", "e2", "-", "bonafide")], sources)
+    # without a CM protocol, an utterance seen only in nontarget trials is its enrolled speaker's
+    other = [*_TRIALS, Trial("A", "e2", "bonafide", "nontarget")]
+    assert utterance_speakers(other, enroll, None, sources)["e2"] == "B"
+    with pytest.raises(DataDirError, match="e1 is an enrolment utterance of A and a test utterance of B"):
+        utterance_speakers([*_TRIALS, Trial("B", "e1", "bonafide", "target")], enroll, None, sources)

@@ -239,6 +239,36 @@ def test_asnorm_variant(recipe):
     np.testing.assert_allclose([float(n[6]) for n in normed], cm / (1 + np.exp(-asv)), rtol=1e-9)
 
 
+def test_asnorm_top_k_is_checked_and_capped_at_the_cohort(recipe, tmp_path):
+    """The default --top_k 300 with the mini corpus's small cohort runs, on the whole cohort, and says so
+    (it crashed); --top_k 0, -3 are one ERROR line; 100000 is capped like 300."""
+    work, _ = recipe
+    exp = tmp_path / "exp"
+    shutil.copytree(work / "exp", exp, ignore=shutil.ignore_patterns(".lock", "logs"))
+    n_cohort = len((work / "data" / "train_cohort" / "wav.scp").read_text().splitlines())
+    assert 2 <= n_cohort < 300
+    common = ["--data_dir", str(work / "data"), "--exp_dir", str(exp), "--asv_conf",
+              str(work / "tiny_ecapa.yaml"), "--score_norm", "asnorm", "--stop_stage", "1",
+              "--bootstrap", "0", "--plots", "false"]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
+    for bad in ("0", "-3"):
+        proc = subprocess.run(["bash", "run_test_nonorm.sh", *common, "--top_k", bad], cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True)  # fmt: skip
+        errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "ERROR:" in line]
+        assert proc.returncode != 0 and len(errors) == 1, proc.stdout + proc.stderr
+        assert f"ERROR: --top_k {bad}: AS-norm averages the K highest cohort scores" in errors[0]
+        assert "Traceback" not in proc.stdout + proc.stderr
+    system = exp / "tiny_ecapa" / "aasist" / "nonorm_asnorm"
+    records = {}
+    for top_k in ("300", "100000"):
+        out = _run(["bash", "run_test_nonorm.sh", *common, "--top_k", top_k], REPO_ROOT)
+        assert f"--top_k {top_k} is more than the {n_cohort} utterances of the cohort" in out
+        records[top_k] = json.loads((system / "results.json").read_text())
+        assert records[top_k]["top_k"] == n_cohort and records[top_k]["top_k_requested"] == int(top_k)
+        assert set(records[top_k]["data"]) == {"dev", "eval", "train_cohort"}  # the cohort is data too
+    assert records["300"]["results"] == records["100000"]["results"]
+
+
 def test_test_stages_through_a_job_command(recipe, tmp_path):
     """run_test_nonorm.sh --cmd utils/run.sh: every step runs as a logged task, and the scored systems
     (recomputed in a copy of exp/ without them) are the terminal run's byte for byte."""

@@ -7,6 +7,7 @@ import pytest
 
 from sasv import score_files
 from sasv.score_files import (
+    ScoreFileError,
     TrialScores,
     read_score_file,
     read_submission_keys,
@@ -205,3 +206,50 @@ def test_fields_per_line_matches_str_split_on_any_whitespace():
         expected = [len(line.split()) for line in text.split("\n")]
         assert score_files._fields_per_line(text).tolist() == expected, repr(text)
     assert score_files._fields_per_line("a\u00a0b\nc").tolist() == [2, 1]  # non-ASCII: the per-line split
+
+
+@pytest.mark.parametrize("block_chars", [16, 1 << 21])
+@pytest.mark.parametrize("reader", [read_submission_scores, read_submission_keys, read_score_file])
+def test_a_trial_listed_twice_is_refused_naming_both_lines(tmp_path, monkeypatch, block_chars, reader):
+    """A repeated line would count twice in every metric (and read_submission_keys, which keeps no ids,
+    must still see it); one trial with two scores leaves the metric to whichever a reader keeps."""
+    monkeypatch.setattr(score_files, "_READ_BLOCK_CHARS", block_chars)
+    extra = " 0.25 0.5" if reader is read_score_file else ""
+    lines = [
+        f"LA_{i % 3:04d} LA_E_{i:07d} bonafide {('target', 'nontarget')[i % 2]}{extra} 0.{i}"
+        for i in range(8)
+    ]
+    path = tmp_path / "scores.txt"
+    path.write_text("\n".join([*lines, lines[2]]) + "\n")
+    with pytest.raises(ScoreFileError) as info:
+        reader(path)
+    assert str(info.value) == (
+        f"{path}:9: trial LA_0002 LA_E_0000002 is listed twice (lines 3, 9): a repeated line would count "
+        "twice in every metric"
+    )
+    path.write_text("\n".join([*lines[:5], lines[2][:-1] + "7", *lines[5:]]) + "\n")
+    with pytest.raises(ScoreFileError) as info:
+        reader(path)
+    column = "fused" if reader is read_score_file else "SCORE"
+    assert str(info.value) == (
+        f"{path}:6: trial LA_0002 LA_E_0000002 is listed twice (lines 3, 6) with different {column} "
+        "(0.2, 0.7): a trial has one score"
+    )
+    # the same utterance for another claimed speaker is another trial
+    path.write_text("\n".join([*lines, lines[2].replace("LA_0002", "LA_0009")]) + "\n")
+    assert len(reader(path)[0] if reader is read_submission_keys else reader(path)) == 9
+
+
+def test_hash_collisions_are_not_mistaken_for_repeated_trials(tmp_path, monkeypatch):
+    """Trials are compared by a 64-bit hash first; equal hashes of different trials are read back and
+    accepted."""
+    monkeypatch.setattr(score_files, "_trial_hashes", lambda spk, utt: np.zeros(len(spk), dtype=np.int64))
+    trials = _random_trials(n=50)
+    path = tmp_path / "sub.txt"
+    write_submission_file(path, trials)
+    assert read_submission_scores(path).utt.tolist() == trials.utt.tolist()
+    path.write_text(path.read_text() + path.read_text().splitlines(keepends=True)[7])
+    with pytest.raises(
+        ScoreFileError, match=r"sub.txt:51: trial LA_0000 LA_E_0000007 is listed twice \(lines 8, 51\)"
+    ):
+        read_submission_keys(path)

@@ -12,6 +12,15 @@ list in the same order: checked, an error otherwise), trains the fusion of sasv/
   results.json            the same numbers; read by `sasv make_summary` (fusion "logreg", variant "fused")
 
 Numbers on the training set are optimistic (the weights were fitted on it); results.md says so.
+
+The inputs' results.json records must agree on what they share (:func:`sasv.provenance.check_records_agree`):
+each model name one checkpoint, conf and embedding storage, each set the same data (trial list, enrolment,
+audio), one benchmark and choice of metrics; otherwise the fusion is refused before anything is written.
+Equal trial lists in the score files are not enough: a CM re-run with another checkpoint under the same
+name between the scoring of two inputs, or one input scored on another data dir with the same trials,
+would give a fusion whose inputs were never one system's parts. Refused rather than noted (as
+``sasv make_summary`` notes it): the fusion's weights and scores are one new number made of its inputs,
+and the fix is to re-score the stale input. The fusion's record carries the models and data it agreed on.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from sasv.metrics_record import (
     metrics_record,
     rank_trials,
 )
+from sasv.provenance import check_records_agree
 from sasv.report import format_eer, interval_table, systems_table
 from sasv.score_files import TrialScores, read_score_file, write_score_file, write_submission_file
 from sasv.scoring import FUSION_RULES, fuse_scores
@@ -79,6 +89,16 @@ def metric_choice_of(exp: Path, systems: list[str]) -> tuple[str, MetricChoice]:
             f"score them on the same benchmark with the same --a_dcf_cost"
         )
     return benchmark, choices.pop()
+
+
+def shared_inputs(records: list[dict]) -> dict:
+    """``models`` (each model entry of the inputs once) and ``data`` (per set, from the first input that
+    records it: the inputs agree, :func:`sasv.provenance.check_records_agree`) for the fusion's record."""
+    models = []
+    for record in records:
+        models += [m for m in record.get("models") or [] if m not in models]
+    data = next((r["data"] for r in records if r.get("data")), None)
+    return {**({"models": models} if models else {}), **({"data": data} if data else {})}
 
 
 def input_notes(exp: Path, systems: list[str]) -> list[str]:
@@ -183,11 +203,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise LayoutError(f"--systems lists a system twice: {' '.join(systems)}")
 
     train = read_systems(exp, systems, args.train_set)
+    benchmark, choice = metric_choice_of(exp, systems)
+    records = input_records(exp, systems)
+    check_records_agree(list(zip(systems, records, strict=True)), exp, "the systems to fuse")
     model = train_fusion(train, systems, C=args.C, set_name=args.train_set)
     out.mkdir(parents=True, exist_ok=True)
     model.save(out / "weights.json")
     log.info("fusion weights (trained on %s): %s", args.train_set, describe(model))
-    benchmark, choice = metric_choice_of(exp, systems)
     spec = BootstrapSpec(args.bootstrap) if args.bootstrap > 0 else None
     results, rows = fuse_sets(args.sets, args.train_set, exp, out, systems, train, model, choice, spec)
 
@@ -212,6 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "inputs": systems,
         "benchmark": benchmark,
         "metrics": choice.to_dict(),
+        **shared_inputs(records),
         "weights": model.to_dict(),
         "note": note,
         "results": results,

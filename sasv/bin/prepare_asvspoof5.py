@@ -38,6 +38,7 @@ from sasv.data_prep import (
     audio_paths,
     check_audio,
     parse_stage1_args,
+    utterance_speakers,
     write_cm_dir,
     write_cohort_dir,
     write_trial_dir,
@@ -46,7 +47,13 @@ from sasv.datadir import (
     DataDir,
     DataDirError,
 )
-from sasv.protocols import CmEntry, ProtocolError, format_trial_counts, true_speakers
+from sasv.protocols import (
+    CmEntry,
+    ProtocolError,
+    check_enrollment_against_cm,
+    check_trials_against_cm,
+    format_trial_counts,
+)
 
 log = logging.getLogger("prepare_asvspoof5")
 
@@ -69,25 +76,25 @@ def build(layout: ASVspoof5Layout, split: str) -> tuple[DataDir, list[Path]]:
     utts = sorted({t.utt for t in trials} | {u for us in enroll.values() for u in us})
     wav_scp = audio_paths(layout, split, utts, f"the {split} protocols")
     sources = [trials_path, enroll_path]
-    speakers = utt2codec = None
+    names = {"trials": str(trials_path), "enroll": str(enroll_path)}
+    cm = utt2codec = None
     if metadata is not None:
         entries, path = metadata
+        names["cm"] = str(path)
+        cm = [CmEntry(e.spk, e.utt, "-" if e.label == "bonafide" else e.attack, e.label) for e in entries]
         covered = {e.utt for e in entries}
         if all(t.utt in covered for t in trials):
-            cm = [CmEntry(e.spk, e.utt, "-" if e.label == "bonafide" else e.attack, e.label) for e in entries]
-            speakers = true_speakers(trials, cm, str(path))
             sources.append(path)
             codec_of = {e.utt: e.codec for e in entries}
             utt2codec = {t.utt: codec_of[t.utt] for t in trials}
         else:
+            # the files it lists must still agree with the trials and enrolments: a partial metadata file is
+            # no excuse for a contradiction
             log.warning("%s does not list every trial file: test speakers taken from the trial list", path)
-    if speakers is None:
-        speakers = true_speakers(trials)
-    utt2spk = dict(speakers)
-    for spk, files in enroll.items():
-        for u in files:
-            if utt2spk.setdefault(u, spk) != spk:
-                raise DataDirError(f"{u} is an enrolment file of {spk} and a test file of {utt2spk[u]}")
+            check_trials_against_cm(trials, cm, str(path))
+            check_enrollment_against_cm(enroll, cm, str(path))
+            cm = None
+    utt2spk = utterance_speakers(trials, enroll, cm, names, unit="file")
     data = DataDir(wav_scp=wav_scp, utt2spk=utt2spk, enroll=enroll, trials=trials, utt2codec=utt2codec)
     problems = data.problems()
     if problems:

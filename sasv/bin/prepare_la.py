@@ -5,6 +5,11 @@ Reads, under --la_root (the LA/ folder of LA.zip):
   <trials_dir>/ASVspoof2019.LA.asv.<set>.gi.trl.txt                              SASV trial lists
   ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.<set>.trl.txt                   true speaker of each test
                                                                                   utterance (optional)
+
+Where two of these lists say the same thing they must agree (sasv.data_prep.utterance_speakers): a trial's
+key and attack against the CM protocol's label and attack, a target or spoof trial's claimed speaker against
+its utterance's true speaker, a nontarget trial's against it too (it must differ), enrolment utterances
+against the CM protocol; each contradiction is one error naming its kind and first offenders.
   ASVspoof2019_LA_<set>/flac/<utt>.flac                                           audio (must all exist)
 
 With --cohort, also data/train_cohort/{wav.scp,utt2spk,spk2utt}: the bona fide utterances of the LA train
@@ -41,6 +46,7 @@ from sasv.data_prep import (
     audio_paths,
     check_audio,
     parse_stage1_args,
+    utterance_speakers,
     write_cm_dir,
     write_cohort_dir,
     write_trial_dir,
@@ -55,7 +61,6 @@ from sasv.protocols import (
     read_cm_protocol,
     read_enrollments,
     read_sasv_trials,
-    true_speakers,
 )
 
 log = logging.getLogger("prepare_la")
@@ -69,24 +74,21 @@ def build(layout: LALayout, split: str) -> DataDir:
     utts = sorted({t.utt for t in trials} | {u for us in enroll.values() for u in us})
     wav_scp = audio_paths(layout, split, utts, f"the {split} protocols")
     cm_path = layout.cm_protocol(split)
-    if cm_path.is_file():
-        speakers = true_speakers(trials, read_cm_protocol(cm_path), str(cm_path))
-    else:
-        speakers = true_speakers(trials)
-        unknown = sum(1 for u, s in speakers.items() if u == s)
+    sources = {
+        "trials": str(layout.trial_list(split)),
+        "enroll": " and ".join(map(str, layout.enrollment_lists(split))),
+        "cm": str(cm_path),
+    }
+    cm = read_cm_protocol(cm_path) if cm_path.is_file() else None
+    utt2spk = utterance_speakers(trials, enroll, cm, sources)
+    if cm is None:
+        unknown = sum(1 for u, s in utt2spk.items() if u == s)
         log.warning(
             "%s not found: test speakers taken from the trial list; %d utterances seen only in nontarget "
             "trials are their own speaker in utt2spk",
             cm_path,
             unknown,
         )
-    utt2spk = dict(speakers)
-    for spk, utts in enroll.items():
-        for u in utts:
-            if utt2spk.setdefault(u, spk) != spk:
-                raise DataDirError(
-                    f"{u} is an enrolment utterance of {spk} and a test utterance of {utt2spk[u]}"
-                )
 
     data = DataDir(
         wav_scp=wav_scp,

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sasv.asnorm import DEFAULT_TOP_K
+from sasv.asnorm import DEFAULT_TOP_K, check_top_k, effective_top_k
 from sasv.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
 from sasv.cli import ArgumentParser, run_cli
 from sasv.conf import ModelConf, load_conf
@@ -51,7 +51,14 @@ from sasv.metrics_record import (
 )
 from sasv.outputs import EmbeddingArchive, read_cm_log_odds, read_cm_scores, read_embeddings
 from sasv.protocols import format_trial_counts
-from sasv.provenance import RANDOM_INIT_NOTE, read_model_record
+from sasv.provenance import (
+    EMBEDDING_DTYPE_KEY,
+    RANDOM_INIT_NOTE,
+    data_record,
+    joined_by_set,
+    read_model_record,
+    stored_embedding_dtype,
+)
 from sasv.report import format_eer, interval_table, results_table
 from sasv.score_files import TrialScores, write_score_file, write_submission_file
 from sasv.scoring import FUSION_RULES, NORMS
@@ -77,7 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="asnorm: adaptive symmetric normalisation of the ASV score against --cohort_set (default: none)",
     )
     p.add_argument("--cohort_set", default="train_cohort", help="data dir of the AS-norm cohort")
-    p.add_argument("--top_k", type=int, default=DEFAULT_TOP_K, help="AS-norm top-K cohort scores")
+    p.add_argument(
+        "--top_k",
+        type=int,
+        default=DEFAULT_TOP_K,
+        help="AS-norm top-K cohort scores (>= 2; capped at the cohort size) (default: %(default)s)",
+    )
     p.add_argument(
         "--bootstrap",
         type=int,
@@ -94,6 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
 
+    check_top_k(args.top_k)  # before any work, whatever --score_norm: a bad value is a mistake either way
     asv, cm = load_conf(args.asv_conf), load_conf(args.cm_conf)
     layout = ExpLayout(args.exp_dir)
     models = [
@@ -102,16 +115,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     random_models = [m["name"] for m in models if not m["pretrained"]]
     note = f"{', '.join(random_models)}: {RANDOM_INIT_NOTE}" if random_models else None
-    variant_name = variant(args.norm, args.score_norm)
+    variant_name = variant(args.norm, args.score_norm, args.fusion)
     out_dir = layout.system_dir(asv.name, cm.name, variant_name)
     out_dir.mkdir(parents=True, exist_ok=True)
 
-    cohort = None
+    cohort, top_k = None, None
     if args.score_norm == "asnorm":
-        cohort = read_cohort(layout, asv, Path(args.data_dir) / args.cohort_set)
-        log.info(
-            "AS-norm against %d cohort utterances of %s, top %d", len(cohort), args.cohort_set, args.top_k
-        )
+        cohort_dir = Path(args.data_dir) / args.cohort_set
+        cohort = read_cohort(layout, asv, cohort_dir)
+        top_k = effective_top_k(args.top_k, len(cohort), str(cohort_dir))
+        if top_k < args.top_k:
+            log.info(
+                "AS-norm: --top_k %d is more than the %d utterances of the cohort %s: using all %d",
+                args.top_k, len(cohort), cohort_dir, top_k,
+            )  # fmt: skip
+        log.info("AS-norm against %d cohort utterances of %s, top %d", len(cohort), args.cohort_set, top_k)
     benchmark = set_benchmark(Path(args.data_dir), args.sets)
     choice = metric_choice(benchmark, args.a_dcf_cost)
     with exclusive_lock(out_dir, "scores and tables"):
@@ -126,12 +144,16 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.norm,
                 args.fusion,
                 cohort,
-                args.top_k,
+                top_k or args.top_k,
                 choice,
                 track2=benchmark == "asvspoof5",
                 bootstrap=BootstrapSpec(args.bootstrap) if args.bootstrap > 0 else None,
             )
         add_actual_costs(results, ranked, choice)
+        # how the ASV model's embeddings were stored (float16 rounds them) and what each set was scored on:
+        # the summary and the fusion compare them across the systems they gather
+        stored = {s: stored_embedding_dtype(layout.stage_output(asv.name, "asv", s).file) for s in args.sets}
+        models[0] = {**models[0], EMBEDDING_DTYPE_KEY: joined_by_set(stored)}
         record = {
             "system": layout.system_name(asv.name, cm.name, variant_name),
             "asv": asv.name,
@@ -140,10 +162,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             "variant": variant_name,
             "fusion": args.fusion,
             "score_norm": args.score_norm,
-            "top_k": args.top_k if args.score_norm == "asnorm" else None,
+            "top_k": top_k,
+            **({"top_k_requested": args.top_k} if top_k is not None and top_k != args.top_k else {}),
             "benchmark": benchmark,
             "metrics": choice.to_dict(),
             "models": models,
+            "data": {
+                s: data_record(Path(args.data_dir) / s)
+                for s in [*args.sets, *([args.cohort_set] if cohort is not None else [])]
+            },
             "note": note,
             "results": results,
         }

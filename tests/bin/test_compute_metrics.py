@@ -122,3 +122,91 @@ def test_key_and_score_columns_give_the_full_reader_s_record(tmp_path):
         full[name] *= 100.0
     assert metrics_of_file(str(path), ("paper", "sasv2024")) == full
     assert full["min_a_dcf[sasv2024]"] is not None and len(full) == 4 + 4 + 4  # EERs, counts; a-DCFs; minDCFs
+
+
+def test_a_trial_listed_twice_exits_1_naming_both_lines(tmp_path):
+    """A repeated line is not a second trial (here it would move the SASV-EER from 33.33 % to 25 %), and
+    one trial with two scores has no single metric: both are one ERROR line naming the lines."""
+    lines = [
+        "LA_0001 LA_E_1 bonafide target 0.0",
+        "LA_0001 LA_E_2 bonafide target 0.4",
+        "LA_0001 LA_E_3 bonafide target 0.5",
+        "LA_0002 LA_E_1 bonafide nontarget 0.1",
+        "LA_0002 LA_E_4 bonafide nontarget 0.2",
+        "LA_0001 LA_E_5 A07 spoof 0.3",
+    ]
+    path = tmp_path / "scores.txt"
+    path.write_text("\n".join(lines) + "\n")
+    proc = run(path)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["sasv_eer"] == pytest.approx(100 / 3)
+    for extra, problem in (
+        (lines[1], "a repeated line would count twice in every metric"),
+        (lines[1][:-1] + "9", "with different SCORE (0.4, 0.9): a trial has one score"),
+    ):
+        path.write_text("\n".join([*lines, extra]) + "\n")
+        proc = run(path)
+        assert proc.returncode == 1 and proc.stdout == ""
+        assert proc.stderr.strip() == (
+            f"ERROR: {path}:7: trial LA_0001 LA_E_2 is listed twice (lines 2, 7)"
+            + (": " if problem.startswith("a ") else " ")
+            + problem
+        )
+
+
+def test_every_null_says_why_in_notes(tmp_path):
+    """A null is never left unexplained: SASV 2022 files name the class they lack, and nothing else."""
+    path = tmp_path / "no_spoof.txt"
+    write_submission(path, ["target", "nontarget", "target"], [0.9, 0.1, 0.8])
+    result = json.loads(run(path, "--a_dcf_cost", "paper", "sasv2024").stdout)
+    nulls = {key for key, value in result.items() if value is None}
+    assert nulls == set(result["notes"]) and {"sasv_eer", "spf_eer", "min_a_dcf[sasv2024]"} <= nulls
+    assert result["notes"]["spf_eer"] == "no spoof trials; it needs target, spoof trials"
+    assert result["notes"]["min_a_dcf[paper]"] == "no spoof trials; it needs target, nontarget, spoof trials"
+    path = tmp_path / "no_target.txt"
+    write_submission(path, ["spoof", "nontarget"], [0.9, 0.1])
+    notes = json.loads(run(path).stdout)["notes"]
+    assert notes["min_dcf_0.01"] == "no target trials; it needs target, nontarget trials"
+    assert notes["sasv_eer"] == "no target trials; it needs target, nontarget, spoof trials"
+    path = tmp_path / "all.txt"
+    write_submission(path, ["target", "nontarget", "spoof"], [0.9, 0.1, 0.2])
+    assert json.loads(run(path).stdout)["notes"] == {}
+
+
+def test_a_dash_in_a_track2_submission_is_named_in_the_notes(tmp_path):
+    """One '-' score nulls the metrics that read its column for the whole file; the notes say which column
+    and how many trials, and the metrics of the other columns stay."""
+    from sasv.track2_files import write_keys
+    from sasv.track2_files import write_submission as write_track2
+
+    rng = np.random.default_rng(5)
+    keys = np.array(["target", "nontarget", "spoof"])[np.arange(90) % 3]
+    cm, asv = rng.normal(size=90) + (keys != "spoof"), rng.normal(size=90) + (keys == "target")
+    names = [(f"E_{i % 4:04d}", f"E_{i:010d}") for i in range(90)]
+    rows = [(*n, c, a, c + a) for n, c, a in zip(names, cm.tolist(), asv.tolist(), strict=True)]
+    rows[7] = (*rows[7][:2], None, *rows[7][3:])  # '-' as one cm-score
+    scores, key_file = tmp_path / "scores.tsv", tmp_path / "keys.tsv"
+    write_track2(scores, rows)
+    write_keys(key_file, [(*n, k) for n, k in zip(names, keys.tolist(), strict=True)])
+    result = json.loads(run(scores, "--keys", key_file).stdout)
+    assert result["min_t_dcf"] is None and result["t_eer"] is None and result["min_a_dcf"] is not None
+    why = "cm-score is '-' on 1 of 90 trials: the metric needs the score of every trial"
+    assert result["notes"] == {"min_t_dcf": why, "t_eer": why}
+
+
+def test_track1_nulls_say_why(tmp_path):
+    from sasv.track1_files import write_track1
+
+    utts = [f"E_{i:010d}" for i in range(6)]
+    is_spoof = [False, False, False, True, True, False]
+    attacks = ["bonafide", "bonafide", "bonafide", "A11", "A12", "bonafide"]
+    codecs = ["-", "C01", "-", "-", "C01", "-"]
+    scores, keys = tmp_path / "scores.tsv", tmp_path / "keys.tsv"
+    write_track1(scores, keys, utts, [0.5, 0.1, 0.2, -1.0, -0.3, 0.9], is_spoof, attacks, codecs)
+    result = json.loads(run(scores, "--keys", keys, "--track", "1").stdout)
+    assert result["eer"] is not None and set(result["notes"]) == {"breakdown"}
+    assert any(cell is None for row in result["breakdown"]["eer"] for cell in row)
+    write_track1(scores, keys, utts, [0.5] * 6, [False] * 6, ["bonafide"] * 6)
+    result = json.loads(run(scores, "--keys", keys, "--track", "1").stdout)
+    notes = result["notes"]
+    assert set(notes) == {"min_dcf", "eer", "cllr", "act_dcf", "breakdown"}
+    assert notes["eer"] == "no spoof files; it needs bonafide, spoof files"

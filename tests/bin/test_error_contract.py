@@ -131,6 +131,34 @@ def test_prepare_asvspoof5_errors(tmp_path, capsys) -> None:
     assert not (tmp_path / "d").exists(), "nothing is written when a list is bad"
 
 
+def test_prepare_asvspoof5_contradicting_protocols(tmp_path, capsys) -> None:
+    """The metadata and the trial list both give a spoof's attack: they must agree, also where the metadata
+    lists only some of the trial files (it was then not compared at all)."""
+    mini = ["make_mini_corpus", "--out", tmp_path, "--corpus", "asvspoof5", "--speakers", "2",
+            "--bonafide_per_spk", "1", "--enroll_per_spk", "1", "--attacks", "1",
+            "--train_utts_per_spk", "1"]  # fmt: skip
+    assert sasv(*mini) == 0
+    root = tmp_path / "ASVspoof5"
+    metadata = root / "ASVspoof5.dev.tsv"
+    lines = metadata.read_text().splitlines()
+    spoof = next(i for i, line in enumerate(lines) if line.split()[8] == "spoof")
+    spk, utt, attack = lines[spoof].split()[0], lines[spoof].split()[1], lines[spoof].split()[7]
+    other = f"A{int(attack[1:]) + 1:02d}"
+    lines[spoof] = lines[spoof].replace(f" {attack} spoof", f" {other} spoof")
+    bonafide = next(i for i, line in enumerate(lines) if line.split()[8] == "bonafide")
+    expected = (
+        f"ERROR: {metadata}: 1 trials contradict the CM protocol, spoof trials whose attack is not the CM "
+        f"protocol's: {spk} {utt} {attack} spoof vs CM {spk} {other} spoof"
+    )
+    for kept in (lines, [line for i, line in enumerate(lines) if i != bonafide]):  # all files, then some
+        metadata.write_text("\n".join(kept) + "\n")
+        line = error_line(
+            capsys, sasv("prepare_asvspoof5", "--root", root, "--out", tmp_path / "d", "--sets", "dev")
+        )
+        assert line == expected
+    assert not (tmp_path / "d").exists(), "nothing is written when the lists disagree"
+
+
 def test_prepare_augmentation_errors(tmp_path, capsys) -> None:
     (tmp_path / "RIRS_NOISES").mkdir()
     argv = ["prepare_augmentation", "--musan_root", tmp_path / "absent", "--rirs_root",
@@ -436,6 +464,36 @@ def test_analysis_fusion_summary_and_metrics_errors(work, tmp_path, capsys) -> N
     bad.write_text("LA_0001 LA_E_1 bonafide target\n")
     line = error_line(capsys, sasv("compute_metrics", bad))
     assert f"ERROR: {bad}:1: expected 5 fields" in line
+
+
+def test_inputs_that_would_give_silently_wrong_numbers(work, tmp_path, capsys) -> None:
+    """A score file listing a trial twice, an AS-norm top-K that cannot work, a fusion of systems whose
+    records disagree about a model they share: one ERROR line each (issue 26)."""
+    data, exp = copy_exp(work, tmp_path)
+    line = error_line(capsys, sasv(*scoring_args(work, data, exp), "--score_norm", "asnorm", "--top_k", "0"))
+    assert line.startswith("ERROR: --top_k 0: AS-norm averages the K highest cohort scores")
+
+    system = exp / "tiny_ecapa" / "tiny_aasist" / "nonorm"
+    submission = system / "scores_dev.sasv.txt"
+    first = submission.read_text().splitlines()[0]
+    submission.write_text(submission.read_text() + first + "\n")
+    line = error_line(capsys, sasv("compute_metrics", submission))
+    n = len(submission.read_text().splitlines())
+    assert line.startswith(
+        f"ERROR: {submission}:{n}: trial {' '.join(first.split()[:2])} is listed twice (lines 1, {n})"
+    )
+
+    other = exp / "other" / "tiny_aasist" / "nonorm"
+    shutil.copytree(system, other)
+    record = json.loads((other / "results.json").read_text())
+    record["models"][1]["checkpoint_sha256"] = "f" * 64  # the CM re-run with weights under the same name
+    (other / "results.json").write_text(json.dumps(record))
+    fuse = ["fuse_systems", "--exp_dir", exp, "--out", exp / "fusion" / "x", "--sets", "dev", "--systems"]
+    line = error_line(capsys, sasv(*fuse, "tiny_ecapa/tiny_aasist/nonorm", "other/tiny_aasist/nonorm"))
+    assert line.startswith(
+        f"ERROR: {exp}: the systems to fuse were not made from the same inputs: model tiny_aasist:"
+    )
+    assert not (exp / "fusion" / "x").exists()
 
 
 def test_train_asv_errors(work, tmp_path, capsys) -> None:

@@ -72,3 +72,51 @@ def test_mismatched_trial_order_is_an_error(exp):
 def test_missing_system_is_an_error(exp):
     proc = run("--exp_dir", "exp", "--systems", SYSTEMS[0], "absent/aasist/nonorm", "--out", "exp/f", cwd=exp)
     assert proc.returncode == 1 and "absent/aasist/nonorm/scores_dev.txt not found" in proc.stderr
+
+
+def _record(system: str, cm_sha: str | None, trials_sha: str = "1" * 64) -> dict:
+    asv = system.split("/")[0]
+    dev = {"dir": f"/data/{trials_sha[:1]}/dev", "sha256": {"trials": trials_sha, "enroll": "e" * 64}}
+    return {
+        "system": system, "asv": asv, "cm": "aasist", "variant": "l2norm", "fusion": "product",
+        "models": [
+            {"name": asv, "kind": "asv", "checkpoint_sha256": asv * 8, "conf_sha256": "c" * 64,
+             "embedding_dtype": "float32"},
+            {"name": "aasist", "kind": "cm", "checkpoint_sha256": cm_sha, "conf_sha256": "d" * 64},
+        ],
+        "data": {"dev": dev},
+    }  # fmt: skip
+
+
+A, B = SYSTEMS
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        (_record(B, "b" * 64),
+         f"model aasist: checkpoint aaaaaaaaaaaa in {A}; checkpoint bbbbbbbbbbbb in {B}"),
+        (_record(B, None), f"model aasist: checkpoint aaaaaaaaaaaa in {A}; random weights in {B}"),
+        (_record(B, "a" * 64, "2" * 64),
+         f"dev data: trials 111111111111 in {A} (/data/1/dev); trials 222222222222 in {B} (/data/2/dev)"),
+    ],
+)  # fmt: skip
+def test_inputs_whose_records_disagree_are_refused(exp, second, message):
+    """The score files hold the same trials, but the records say the CM was another checkpoint in each
+    input (re-run under one name between the two scorings), or the dev set other data: the fusion of such
+    inputs is no fusion of one system's parts; refused in one line, before anything is written."""
+    (exp / "exp" / A / "results.json").write_text(json.dumps(_record(A, "a" * 64)))
+    (exp / "exp" / B / "results.json").write_text(json.dumps(second))
+    proc = run("--exp_dir", "exp", "--systems", *SYSTEMS, "--out", "exp/fusion/x", cwd=exp)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == (
+        f"ERROR: exp: the systems to fuse were not made from the same inputs: {message}; re-score the stale "
+        "system(s) (run_test stage 1) so that they share them"
+    )
+    assert not (exp / "exp" / "fusion" / "x").exists()
+    (exp / "exp" / B / "results.json").write_text(json.dumps(_record(B, "a" * 64)))
+    proc = run("--exp_dir", "exp", "--systems", *SYSTEMS, "--out", "exp/fusion/x", cwd=exp)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads((exp / "exp" / "fusion" / "x" / "results.json").read_text())
+    assert [m["name"] for m in record["models"]] == ["ecapa", "aasist", "resnet"]
+    assert record["data"] == _record(A, "a" * 64)["data"]

@@ -204,3 +204,23 @@ def test_cm_protocol_errors_name_the_cm_protocol(la_copy, tmp_path):
     run = prepare("--la_root", str(la_copy), "--out", "data", cwd=tmp_path)
     assert run.returncode == 1
     assert f"ERROR: {cm}: 1 test utterances of the trials are not in the CM protocol" in run.stderr
+
+
+def test_a_nontarget_trial_of_the_claimed_speaker_s_own_utterance_is_refused(la_copy, tmp_path):
+    """The CM protocol (true speakers) and the trial list both say who speaks a nontarget trial's utterance:
+    not the claimed speaker. Was checked for target trials only: a target trial whose key became
+    'nontarget' was scored as an impostor trial."""
+    trl, cm = LALayout(la_copy).trial_list("dev"), LALayout(la_copy).cm_protocol("dev")
+    lines = trl.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.endswith(" target"))
+    spk, utt = lines[at].split()[:2]
+    lines[at] = lines[at].replace(" target", " nontarget")
+    trl.write_text("\n".join(lines) + "\n")
+    run = prepare("--la_root", str(la_copy), "--out", "data", "--sets", "dev", cwd=tmp_path)
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line]
+    assert run.returncode == 1 and len(errors) == 1 and "Traceback" not in run.stderr
+    assert errors[0] == (
+        f"ERROR: {cm}: 1 trials contradict the CM protocol, nontarget trials whose utterance is the claimed "
+        f"speaker's in the CM protocol: {spk} {utt} bonafide nontarget vs CM {spk} - bonafide"
+    )
+    assert not (tmp_path / "data").exists()
