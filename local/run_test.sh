@@ -38,7 +38,8 @@ Options (default):
   --stage N              first stage to run (${stage})
   --stop_stage N         last stage to run (${stop_stage})
   --norm N               nonorm | l2norm (fixed by run_test_nonorm.sh / run_test_l2norm.sh) (${norm})
-  --asv_conf 'F ...'     ASV model conf(s) to score (${asv_conf})
+  --asv_conf 'F ...'     ASV model conf(s) to score (${asv_conf}); several: space separated, or one per
+                         line when a path holds spaces
   --cm_conf 'F ...'      CM model conf(s); fusion uses the first (${cm_conf})
   --data_dir DIR         data dirs root (${data_dir})
   --exp_dir DIR          experiment root (${exp_dir})
@@ -60,6 +61,8 @@ case "${norm}" in nonorm|l2norm) ;; *) echo "${script_name}: --norm must be nono
 . utils/log.sh
 check_stage_range
 start_log "${exp_dir}" "run_test_${norm}"
+split_list asv_confs "${asv_conf}"   # paths with spaces: utils/parse_options.sh
+split_list cm_confs "${cm_conf}"
 
 # where a system's outputs live: asked of the one owner of the exp/ layout
 layout() {
@@ -68,8 +71,8 @@ layout() {
 }
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  for cm in ${cm_conf}; do
-    for conf in ${asv_conf}; do
+  for cm in "${cm_confs[@]}"; do
+    for conf in "${asv_confs[@]}"; do
       log "Stage 1: scoring ${conf} + ${cm} (${norm}, fusion ${fusion})"
       system_name="$(layout system_name --asv_conf "${conf}" --cm_conf "${cm}")"
       run_job "score_trials.${system_name//\//.}" \
@@ -85,8 +88,8 @@ fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   systems=()
-  read -r first_cm _ <<< "${cm_conf}"
-  for conf in ${asv_conf}; do systems+=("$(layout system_name --asv_conf "${conf}" --cm_conf "${first_cm}")"); done
+  first_cm=${cm_confs[0]}
+  for conf in "${asv_confs[@]}"; do systems+=("$(layout system_name --asv_conf "${conf}" --cm_conf "${first_cm}")"); done
   if [ "${#systems[@]}" -ge 2 ]; then
     out="$(layout fusion_dir)"
     log "Stage 2: logistic-regression fusion of ${systems[*]} (trained on ${fusion_train_set}) -> ${out}"
@@ -102,8 +105,8 @@ fi
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   log "Stage 3: summary table over every system in ${exp_dir}"
   run_job make_summary \
-    python -m sasv make_summary --exp_dir "${exp_dir}" --data_dir "${data_dir}" --asv_confs ${asv_conf} \
-    --cm_confs ${cm_conf}
+    python -m sasv make_summary --exp_dir "${exp_dir}" --data_dir "${data_dir}" --asv_confs "${asv_confs[@]}" \
+    --cm_confs "${cm_confs[@]}"
   cat "${exp_dir}/summary.md"
 fi
 log "Done."

@@ -81,11 +81,6 @@ def test_extraction_takes_paths_and_confs_with_spaces(spaced) -> None:
     assert f"--cm_conf '{spaced['cm']}'" in log[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local/run_test.sh splits --asv_conf/--cm_conf on spaces (for conf in ${asv_conf}, --asv_confs "
-    "${asv_conf}); the fix, split_list as in run_spk_ebd_extract.sh, is its owner's to make (issue 26)",
-)
 def test_scoring_takes_paths_and_confs_with_spaces(spaced) -> None:
     """The test stages with the same lists: every system scored, the summary written."""
     extracted = spaced["work"] / "my exp" / "tiny_aasist" / "scores" / "eval" / "cm_scores.txt"
