@@ -265,9 +265,7 @@ def paired_differences(
 
 
 def default_jobs() -> int:
-    """Threads for the resamples: the CPUs this process may use, at most 4 (the gain stops there)."""
-    import os
+    """Threads for the resamples: the cores this process may use, at most 4 (the gain stops there)."""
+    from sasv.cmd import usable_cpus
 
-    return max(
-        1, min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
-    )
+    return min(4, usable_cpus())

@@ -192,6 +192,18 @@ def resumed_parts(chunk_dir: Path, name: str, suffix: str) -> tuple[int, list[Pa
     return offset, kept
 
 
+def compute_group(engine: Engine, decode_batch: int) -> int:
+    """Utterances per ``engine.compute`` call: whole decode batches, enough to fill one model batch.
+
+    The decode batch is what a DataLoader worker hands over; it must not cap the model batch (a GPU CM's
+    conf batch of 24 ran at 8, and ``--compile`` padded 8 real rows to 24). On CPU the model batch (at most
+    5) is below the decode batch, so each call is one decode batch, as before: the same batches, the same
+    bits. The group restarts at each chunk's (and resumed part's) start and never crosses a chunk's end.
+    """
+    model_batch = int(getattr(engine, "model_batch", 1) or 1)
+    return decode_batch * max(1, -(-model_batch // decode_batch))
+
+
 def compute_chunks(
     engine: Engine,
     output: OutputFormat,
@@ -206,21 +218,24 @@ def compute_chunks(
 
     Ctrl-C (or any interruption raised as KeyboardInterrupt) saves the utterances of the current chunk
     that are finished as a part (``<name>.part<start>-<end>``), so a re-run loses seconds, not a chunk. A
-    part always ends on a decode batch, and the rest of the chunk is decoded from there in the same batches,
-    so a resumed chunk is bit-identical to an uninterrupted one.
+    part always ends on a group of decode batches (:func:`compute_group`), and the rest of the chunk is
+    decoded from there in the same groups, so a resumed chunk is bit-identical to an uninterrupted one.
     """
     suffix = output.index_suffix
     resumed = {name: resumed_parts(chunk_dir, name, suffix) for name, _ in todo}
     batches = iterate_audio([chunk[resumed[name][0] :] for name, chunk in todo], decode_batch, num_workers)
+    per_compute = compute_group(engine, decode_batch)
     for name, chunk in todo:
         offset, parts = resumed[name]
         rest = chunk[offset:]
         results: list = []
         try:
             while len(results) < len(rest):
-                batch = next(batches)
-                results.extend(engine.compute([w for _, w in batch]))
-                progress(len(batch))
+                group: list[tuple[str, np.ndarray]] = []
+                while len(group) < per_compute and len(results) + len(group) < len(rest):
+                    group.extend(next(batches))
+                results.extend(engine.compute([w for _, w in group]))
+                progress(len(group))
         except KeyboardInterrupt:
             if results:
                 part = f"{name}.part{offset:05d}-{offset + len(results):05d}"
@@ -291,7 +306,7 @@ def run_chunked(
     out: StageOutput,
     model_key: str,
     decode_batch: int = DECODE_BATCH,
-    num_workers: int = 0,
+    num_workers: int | None = 0,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     inputs: dict | None = None,
     jobs: JobOptions | None = None,
@@ -301,8 +316,9 @@ def run_chunked(
     ``model_key`` identifies the model (conf + checkpoint + options that change numbers); with the item
     list it forms the fingerprint that decides whether finished chunks and outputs can be reused.
     ``inputs`` (see :func:`sasv.markers.stage_inputs`) is recorded in ``out.marker`` for later stages to
-    check. ``decode_batch`` utterances are decoded and computed together (the engine splits them into model
-    batches). ``jobs`` with more than one job needs an :class:`EngineSpec`; the caller holds the output
+    check. ``decode_batch`` utterances are decoded together, and enough of those batches computed together
+    to fill a model batch (:func:`compute_group`). ``num_workers`` None: each job or task chooses.
+    ``jobs`` with more than one job needs an :class:`EngineSpec`; the caller holds the output
     lock, and its script must guard its entry point with ``if __name__ == "__main__":`` (jobs are spawned
     processes, which import the main module). Returns ``out.file``.
     """
@@ -349,7 +365,7 @@ def run_chunked(
             if isinstance(engine, EngineSpec):
                 device = torch.device(jobs.devices[0]) if jobs and jobs.devices else torch.device("cpu")
                 engine = engine.build(device)
-            compute_chunks(engine, output, plan.chunk_dir, todo, decode_batch, num_workers, bar.update)
+            compute_chunks(engine, output, plan.chunk_dir, todo, decode_batch, num_workers or 0, bar.update)
     if todo:
         seconds = time.perf_counter() - start
         n_utts = sum(len(c) for _, c in todo) - saved

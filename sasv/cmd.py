@@ -151,10 +151,18 @@ def log_footer(code: int, seconds: float, threads: int) -> str:
     )
 
 
+def usable_cpus() -> int:
+    """The cores this process may run on: its CPU affinity (a Slurm task's allocation, ``taskset``), which
+    ``os.cpu_count()`` ignores (it counts the whole machine)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def available_cores() -> int:
-    """OMP_NUM_THREADS when set (the user's ceiling), else the machine's online cores."""
+    """OMP_NUM_THREADS when set (the user's ceiling), else the cores this process may use."""
     omp = os.environ.get("OMP_NUM_THREADS", "")
-    return int(omp) if omp.isdigit() and int(omp) > 0 else (os.cpu_count() or 1)
+    return int(omp) if omp.isdigit() and int(omp) > 0 else usable_cpus()
 
 
 def run_local(job: JobCommand) -> None:

@@ -17,6 +17,7 @@ import copy
 import logging
 import os
 import shutil
+import subprocess
 import sysconfig
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,10 +32,12 @@ from torch import nn
 from sasv.audio import CM_SAMPLES, cm_input, embedding_segments
 from sasv.cpu_kernels import CPU_KERNELS, has_2d_convolutions, prepare_model
 from sasv.errors import SasvError
+from sasv.torch_version import require_torch
 
 if TYPE_CHECKING:
     from sasv.conf import LoadedModel, ModelConf
 
+require_torch()  # the engines use torch >= 2.4 APIs (autocast, GradScaler): one line on an older one
 log = logging.getLogger(__name__)
 
 AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -59,17 +62,25 @@ class EmbeddingRangeError(SasvError, ValueError):
 
 
 class CompileError(SasvError, RuntimeError):
-    """``torch.compile`` cannot build CPU kernels on this machine (no C++ compiler or Python headers)."""
+    """``torch.compile`` cannot build kernels on this machine (no C/C++ compiler or Python headers)."""
 
 
 def compile_problem(device: torch.device) -> str | None:
-    """Why ``torch.compile`` cannot run on ``device`` here, or None. On CPU inductor compiles C++ kernels
-    with ``$CXX`` (default g++) against the Python headers; a GPU needs neither (Triton comes with torch)."""
-    if device.type != "cpu":
-        return None
-    compiler = os.environ.get("CXX", "g++")
-    if shutil.which(compiler) is None:
-        return f"no C++ compiler ({compiler}; install g++ or set CXX)"
+    """Why ``torch.compile`` cannot run on ``device`` here, or None.
+
+    On CPU inductor compiles C++ kernels with ``$CXX`` (default g++) against the Python headers. On a GPU
+    Triton (which comes with torch) writes the kernels, but builds each kernel's launcher, a small C
+    extension, with ``$CC`` (else cc, gcc or clang) against the same Python headers: without them the first
+    compiled forward fails deep in Triton, after the model was loaded, instead of here in one line.
+    """
+    if device.type == "cpu":
+        compiler = os.environ.get("CXX", "g++")
+        if shutil.which(compiler) is None:
+            return f"no C++ compiler ({compiler}; install g++ or set CXX)"
+    else:
+        names = [os.environ["CC"]] if os.environ.get("CC") else ["cc", "gcc", "clang"]
+        if not any(shutil.which(name) for name in names):
+            return f"no C compiler for Triton's launchers ({' or '.join(names)}; install gcc or set CC)"
     include = sysconfig.get_paths()["include"]
     if not os.path.isfile(os.path.join(include, "Python.h")):
         return f"no Python headers ({include}/Python.h; install python3-dev)"
@@ -89,7 +100,8 @@ def compiled_model(model: nn.Module, device: torch.device) -> Callable[[torch.Te
     """
     problem = compile_problem(device)
     if problem:
-        raise CompileError(f"--compile true: torch.compile cannot build CPU kernels here: {problem}")
+        where = "CPU" if device.type == "cpu" else "GPU"
+        raise CompileError(f"--compile true: torch.compile cannot build {where} kernels here: {problem}")
     plain = prepare_model(copy.deepcopy(model), device, cpu_kernels="torch")
     log.info("torch.compile: the first forward of each input shape compiles (up to a minute on CPU)")
     return _Frozen(torch.compile(plain, dynamic=False))
@@ -122,17 +134,82 @@ def padded_batches(x: np.ndarray, model_batch: int, pad: bool) -> Iterator[tuple
         yield batch, n_real
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto``: the GPU when there is one, else the CPU; ``cuda[:N]`` without CUDA is an error."""
+def check_device_spelling(device: str) -> None:
+    """Refuse a device that no machine has (``--device gpu``), without asking this machine for CUDA: the
+    process that submits tasks (``--cmd``, a login node) validates the spelling only, each task resolves
+    the device where it runs (:func:`resolve_device`)."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return
     try:
         dev = torch.device(device)
     except RuntimeError:
         raise DeviceError(f"--device {device}: not a device (auto, cpu, cuda or cuda:N)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"--device {device}: CUDA is not available on this machine")
+    if dev.type not in ("cpu", "cuda"):
+        raise DeviceError(f"--device {device}: not a device (auto, cpu, cuda or cuda:N)")
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``auto``: the GPU when there is one, else the CPU; ``cuda[:N]`` without CUDA, or ``cuda:N`` beyond
+    this machine's GPUs, is one error line (torch's own is an "invalid device ordinal" traceback at the
+    first tensor). ``auto`` on CPU warns when ``nvidia-smi`` sees a GPU this torch cannot use (a CPU build
+    of torch, installed on a login node): the run would be silently slow."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        unused = unused_gpus()
+        if unused:
+            log.warning(
+                "--device auto: running on the CPU, but nvidia-smi sees %s, which this torch (%s) cannot "
+                "use: install a CUDA build of torch (local/setup_env.sh --torch-index-url URL)",
+                unused, torch.__version__,
+            )  # fmt: skip
+        return torch.device("cpu")
+    check_device_spelling(device)
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(f"--device {device}: CUDA is not available on this machine")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise DeviceError(
+                f"--device {device}: this machine has {count} GPU(s), cuda:0..cuda:{count - 1} "
+                "(CUDA_VISIBLE_DEVICES renumbers them from 0)"
+            )
     return dev
+
+
+def unused_gpus() -> str | None:
+    """The GPUs ``nvidia-smi -L`` lists (e.g. "1 GPU(s): NVIDIA H100 ..."), or None when there is no
+    nvidia-smi or it lists none; asked only when torch sees no CUDA device."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    gpus = [line.split("(UUID")[0].strip() for line in listing.splitlines() if line.startswith("GPU ")]
+    return f"{len(gpus)} GPU(s): {'; '.join(gpus)}" if gpus else None
+
+
+def bind_device(device: torch.device) -> None:
+    """Make ``device`` this process's current CUDA device, before any CUDA work.
+
+    ``.to("cuda:k")`` alone puts the tensors on GPU k, but CUDA's context, pinned host memory and the
+    caching allocator's first calls still go to the current device, GPU 0 by default: every job of
+    ``--nj N`` would also hold a context (~500 MB) on GPU 0, and N of them could fill it.
+    """
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+
+
+def check_autocast(device: torch.device, autocast: str) -> None:
+    """Refuse ``--autocast bf16`` on a GPU without bfloat16 (V100, T4): it would run emulated, if at all,
+    many times slower. Refused, not replaced by fp16 or fp32: the outputs are fingerprinted as bf16, and a
+    silent switch would give numbers of another precision under that name."""
+    if device.type == "cuda" and autocast == "bf16" and not torch.cuda.is_bf16_supported():
+        name = torch.cuda.get_device_name(device)
+        raise DeviceError(f"--autocast bf16: {name} has no bfloat16 support; use --autocast fp16 or none")
 
 
 def default_model_batch(
@@ -187,7 +264,15 @@ class EngineOptions:
 
     def fingerprint_suffix(self, kind: str) -> str:
         """What of these options changes the numbers an engine computes, for output fingerprints (float32
-        storage and eager forwards add nothing, so outputs made before those options existed stay valid)."""
+        storage and eager forwards add nothing, so outputs made before those options existed stay valid).
+
+        The device is not part of it, on purpose, like the model batch and the threads: in fp32 (TF32 off)
+        a GPU and the CPU differ by float rounding only (within the engines' 1e-5, tests/test_gpu.py), as
+        two batch sizes do, so a run resumed on another device (a CPU node after a GPU one, or the OOM
+        fallback computing one utterance on the CPU) keeps its finished chunks instead of redoing hours of
+        them. The price is bit-reproducibility across devices: a re-run on one device alone gives the same
+        bits, a mixed one the same numbers within rounding. What changes numbers beyond rounding (autocast,
+        float16 storage, compile) is in it."""
         compiled = " compile=true" if self.compile else ""
         if kind != "asv":
             return compiled
@@ -214,6 +299,69 @@ def exact_fp32(device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
+def cpu_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with its parameters and buffers on the CPU, made without allocating GPU memory
+    (``copy.deepcopy`` of a GPU model would copy it on the GPU first: the memory that just ran out)."""
+    memo: dict[int, object] = {}
+    for param in model.parameters():
+        memo[id(param)] = nn.Parameter(param.detach().cpu(), requires_grad=param.requires_grad)
+    for buffer in model.buffers():
+        memo[id(buffer)] = buffer.detach().cpu()
+    return copy.deepcopy(model, memo)
+
+
+class _SplitsOnOutOfMemory:
+    """A model batch that runs out of GPU memory is split in halves, down to one input; one input that
+    still does not fit (a very long utterance) is computed on the CPU, with a log line.
+
+    Without this a CUDA OOM lost the chunk in flight, and a resume met the same utterance and failed again,
+    forever. Rows are independent in eval mode, so smaller batches change nothing but float rounding, and
+    the CPU's fp32 result is the GPU's within the same rounding (the device is not in the fingerprint:
+    :meth:`EngineOptions.fingerprint_suffix`). The batches after an OOM keep the model batch: a batch that
+    fits is computed as it would be without the OOM. Split pieces run the eager model (a compiled one would
+    compile again for each new shape).
+    """
+
+    device: torch.device
+    cpu_kernels: str
+
+    def _run(
+        self, batch: np.ndarray, model: Callable[[torch.Tensor], torch.Tensor], device: torch.device
+    ) -> np.ndarray:
+        raise NotImplementedError
+
+    def _eager_model(self) -> nn.Module:
+        raise NotImplementedError
+
+    def _fitting(
+        self, batch: np.ndarray, model: Callable[[torch.Tensor], torch.Tensor], n_real: int | None = None
+    ) -> np.ndarray:
+        """``model`` on ``batch`` (its first ``n_real`` rows real, the rest padding), splitting on OOM."""
+        try:
+            return self._run(batch, model, self.device)
+        except torch.OutOfMemoryError:
+            if self.device.type == "cpu":
+                raise
+        # here, not in the except block: the traceback no longer holds the failed forward's tensors
+        torch.cuda.empty_cache()
+        batch = batch[:n_real]
+        eager = self._eager_model()
+        if len(batch) > 1:
+            half = (len(batch) + 1) // 2
+            log.warning(
+                "out of GPU memory on a batch of %d inputs of %d samples: splitting it in two "
+                "(a smaller --model_batch avoids the retries)", len(batch), batch.shape[-1],
+            )  # fmt: skip
+            return np.concatenate([self._fitting(batch[:half], eager), self._fitting(batch[half:], eager)])
+        log.warning(
+            "out of GPU memory on one input of %d samples (%.1f s) alone: computing it on the CPU",
+            batch.shape[-1], batch.shape[-1] / 16000,
+        )  # fmt: skip
+        if getattr(self, "_cpu_model", None) is None:
+            self._cpu_model = prepare_model(cpu_copy(eager), torch.device("cpu"), self.cpu_kernels)
+        return self._run(batch, self._cpu_model, torch.device("cpu"))
+
+
 def to_device(batch: np.ndarray, device: torch.device) -> torch.Tensor:
     """float32 host array -> tensor on ``device``; to a GPU through pinned memory, copied asynchronously."""
     x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
@@ -222,7 +370,7 @@ def to_device(batch: np.ndarray, device: torch.device) -> torch.Tensor:
     return x if device.type == "cpu" else x.to(device)
 
 
-class EmbeddingEngine:
+class EmbeddingEngine(_SplitsOnOutOfMemory):
     """Embeds utterances as the reference 6 rows: the full utterance + five 3 s segments.
 
     Full utterances differ in length and the models normalise features over time (mean/instance norm,
@@ -231,7 +379,7 @@ class EmbeddingEngine:
     the same length. Segments all have the same length and are batched freely across utterances. Batching
     changes nothing but float rounding (tests/test_engines.py holds every model family to the
     reference per-utterance computation within 1e-5). The model is prepared in place by
-    :func:`sasv.cpu_kernels.prepare_model`.
+    :func:`sasv.cpu_kernels.prepare_model`. Out of GPU memory: :class:`_SplitsOnOutOfMemory`.
     """
 
     kind = "asv"
@@ -253,20 +401,32 @@ class EmbeddingEngine:
         self.model_batch = model_batch
         self.autocast_dtype = autocast_dtype
         self.storage_dtype = storage_dtype
+        self.cpu_kernels = cpu_kernels
+        self._cpu_model: nn.Module | None = None
+
+    def _eager_model(self) -> nn.Module:
+        return self.model
 
     @torch.inference_mode()
-    def _forward(
-        self, batch: np.ndarray, model: Callable[[torch.Tensor], torch.Tensor] | None = None
+    def _run(
+        self, batch: np.ndarray, model: Callable[[torch.Tensor], torch.Tensor], device: torch.device
     ) -> np.ndarray:
-        model = self.model if model is None else model
-        x = to_device(batch, self.device)
+        x = to_device(batch, device)
         if self.autocast_dtype is not None:
-            with torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype):
+            with torch.autocast(device_type=device.type, dtype=self.autocast_dtype):
                 out = model(x)
         else:
-            with exact_fp32(self.device):
+            with exact_fp32(device):
                 out = model(x)
         return out.float().cpu().numpy()
+
+    def _forward(
+        self,
+        batch: np.ndarray,
+        model: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        n_real: int | None = None,
+    ) -> np.ndarray:
+        return self._fitting(batch, self.model if model is None else model, n_real)
 
     def compute(self, wavs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """A (6, D) float32 array per waveform: row 0 the full utterance, rows 1-5 the segments."""
@@ -284,7 +444,7 @@ class EmbeddingEngine:
         compiled = self.segment_model is not None
         seg_out = np.concatenate(
             [
-                self._forward(batch, self.segment_model)[:n_real]
+                self._forward(batch, self.segment_model, n_real)[:n_real]
                 for batch, n_real in padded_batches(segments, self.model_batch, pad=compiled)
             ]
         )
@@ -306,9 +466,9 @@ class EmbeddingEngine:
         return stored
 
 
-class CountermeasureEngine:
+class CountermeasureEngine(_SplitsOnOutOfMemory):
     """AASIST-style CM on the first 64,600 samples (tiled when shorter), in model batches of
-    ``model_batch``."""
+    ``model_batch``; out of GPU memory: :class:`_SplitsOnOutOfMemory`."""
 
     kind = "cm"
 
@@ -326,19 +486,36 @@ class CountermeasureEngine:
         self.model = (
             compiled_model(model, device) if compile_model else prepare_model(model, device, cpu_kernels)
         )
+        # the model as given (compiled_model works on a copy): the eager model of an OOM split, made then
+        self._plain = model if compile_model else None
         self.device = device
         self.num_samples = num_samples
         self.model_batch = model_batch
+        self.cpu_kernels = cpu_kernels
+        self._cpu_model: nn.Module | None = None
+
+    def _eager_model(self) -> nn.Module:
+        if self._plain is not None:
+            self.model_eager = prepare_model(self._plain, self.device, cpu_kernels="torch")
+            self._plain = None
+        return getattr(self, "model_eager", self.model)
 
     @torch.inference_mode()
+    def _run(
+        self, batch: np.ndarray, model: Callable[[torch.Tensor], torch.Tensor], device: torch.device
+    ) -> np.ndarray:
+        with exact_fp32(device):
+            return model(to_device(batch, device)).float().cpu().numpy()
+
     def compute(self, wavs: Sequence[np.ndarray]) -> np.ndarray:
         """Logits (B, 2) [spoof, bona fide], one row per waveform."""
         x = np.stack([cm_input(w, self.num_samples) for w in wavs]).astype(np.float32)
-        out = []
-        with exact_fp32(self.device):
-            for batch, n_real in padded_batches(x, self.model_batch, pad=self.compiled):
-                out.append(self.model(to_device(batch, self.device))[:n_real])
-        return torch.cat(out).float().cpu().numpy()
+        return np.concatenate(
+            [
+                self._fitting(batch, self.model, n_real)[:n_real]
+                for batch, n_real in padded_batches(x, self.model_batch, pad=self.compiled)
+            ]
+        )
 
 
 Engine = EmbeddingEngine | CountermeasureEngine
@@ -346,7 +523,10 @@ Engine = EmbeddingEngine | CountermeasureEngine
 
 def build_engine(loaded: LoadedModel, device: torch.device, options: EngineOptions) -> Engine:
     """The engine of a loaded model's kind, its model batch resolved by :func:`default_model_batch` in this
-    process (call :meth:`EngineOptions.apply_threads` first)."""
+    process (call :meth:`EngineOptions.apply_threads` first). The device is made the process's current CUDA
+    device (:func:`bind_device`) and checked for the options' precision (:func:`check_autocast`)."""
+    bind_device(device)
+    check_autocast(device, options.autocast)
     model_batch = options.model_batch or default_model_batch(device, loaded.conf.batch_size, loaded.model)
     if loaded.conf.kind == "asv":
         return EmbeddingEngine(

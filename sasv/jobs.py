@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from sasv.cmd import usable_cpus
 from sasv.errors import SasvError, error_class
 from sasv.fileio import atomic_write_text
 
@@ -60,14 +61,15 @@ class JobOptions:
 class PendingWork:
     """What a model stage's jobs compute, however they run: the ``todo`` chunks of ``plan``, with the engine
     ``spec`` builds, written in ``output``'s format, decoded ``decode_batch`` utterances at a time by
-    ``num_workers`` workers per job."""
+    ``num_workers`` workers per job (None: each job's :func:`default_num_workers`, for tasks of a job
+    command that resolve their device where they run)."""
 
     spec: EngineSpec
     output: OutputFormat
     plan: ChunkPlan
     todo: list[Chunk]
     decode_batch: int
-    num_workers: int
+    num_workers: int | None
 
 
 def job_devices(device: torch.device, num_jobs: int) -> tuple[str, ...]:
@@ -77,11 +79,12 @@ def job_devices(device: torch.device, num_jobs: int) -> tuple[str, ...]:
     return (str(device),)
 
 
-def default_num_workers(device: torch.device, num_jobs: int = 1) -> int:
-    """Decoding workers per job: none on CPU (decoding is negligible there), a few per GPU job."""
+def default_num_workers(device: torch.device, num_jobs: int = 1, cores: int | None = None) -> int:
+    """Decoding workers per job: none on CPU (decoding is negligible there), a few per GPU job, from the
+    ``cores`` the jobs share (default: this machine's)."""
     if device.type == "cpu":
         return 0
-    return max(1, min(GPU_DECODE_WORKERS, (os.cpu_count() or 1) // max(1, num_jobs) - 1))
+    return max(1, min(GPU_DECODE_WORKERS, (cores or usable_cpus()) // max(1, num_jobs) - 1))
 
 
 @dataclass(frozen=True)
@@ -97,12 +100,18 @@ class _Job:
 def _job_main(job: _Job, counter: Any) -> None:
     """Entry point of a spawned job process: build the engine, compute its chunks, report errors to a file."""
     from sasv.chunked import compute_chunks
+    from sasv.engines import bind_device
 
     try:
+        device = torch.device(job.device)
+        bind_device(device)  # job k's context on GPU k only, before anything touches CUDA
         torch.set_num_threads(job.threads)
         logging.getLogger("sasv.conf").setLevel(logging.ERROR)  # the parent already warned about the model
         work = job.work
-        engine = work.spec.build(torch.device(job.device))
+        engine = work.spec.build(device)
+        num_workers = work.num_workers
+        if num_workers is None:
+            num_workers = default_num_workers(device, 1)
 
         def progress(n: int) -> None:
             with counter.get_lock():
@@ -111,7 +120,7 @@ def _job_main(job: _Job, counter: Any) -> None:
                 raise SystemExit(1)
 
         compute_chunks(
-            engine, work.output, work.plan.chunk_dir, work.todo, work.decode_batch, work.num_workers, progress
+            engine, work.output, work.plan.chunk_dir, work.todo, work.decode_batch, num_workers, progress
         )
     except BaseException as e:
         record = {"type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}

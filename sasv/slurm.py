@@ -107,7 +107,10 @@ def batch_script(job: JobCommand) -> str:
     variable = job.variable or "JOB"
     srun = ""
     if "num_nodes" in job.options:
-        srun = 'srun --nodes="${SLURM_NNODES}" --ntasks="${SLURM_NNODES}" --ntasks-per-node=1 '
+        srun = (
+            'srun --nodes="${SLURM_NNODES}" --ntasks="${SLURM_NNODES}" --ntasks-per-node=1 '
+            '--cpus-per-task="${SLURM_CPUS_PER_TASK:-1}" '
+        )
     lines = [
         "#!/usr/bin/env bash",
         "# written by utils/slurm.sh; one array task: the command with its task number, logged",

@@ -24,6 +24,7 @@ from sasv.engines import (
     EngineOptions,
     EngineSpec,
     build_engine,
+    check_device_spelling,
     resolve_device,
 )
 from sasv.exp_layout import ExpLayout
@@ -138,12 +139,18 @@ def run_model_stage(
     with ``options.threads`` intra-op threads (None: the cores divided among them); ``num_workers`` decoding
     workers per job (None: :func:`~sasv.jobs.default_num_workers`). ``cmd``: a Kaldi-style job command the
     jobs run through (tasks of a Slurm job array, ...; :mod:`sasv.submitted_jobs`); '' spawns them here.
+    With ``cmd`` this process (often a login node without a GPU) only checks the device's spelling: each
+    task resolves the device and its decoding workers on the machine it runs on.
     """
     options = options or EngineOptions()
     conf = load_conf(conf_path)
     if conf.kind != kind:
         raise ConfError(f"{conf_path}: a {conf.kind} conf, expected a {_KIND_WORDS[kind][0]} model conf")
-    device = resolve_device(options.device)
+    if cmd:  # the tasks resolve the device (and their decoding workers) where they run, e.g. on GPU nodes
+        check_device_spelling(options.device)
+        device = None
+    else:
+        device = resolve_device(options.device)
     if nj == 1 and not cmd:
         options.apply_threads()
     loaded = load_model(conf, allow_random_init=allow_random_init)
@@ -154,8 +161,11 @@ def run_model_stage(
     write_model_record(loaded, layout.model_record(conf.name, kind))
     key = model_key(loaded) + options.fingerprint_suffix(kind)
     checkpoint_sha256 = loaded.checkpoint_sha256
-    jobs = JobOptions(nj, job_devices(device, nj), options.threads, cmd or None)
-    num_workers = default_num_workers(device, nj) if num_workers is None else num_workers
+    jobs = JobOptions(nj, job_devices(device, nj) if device else (), options.threads, cmd or None)
+    if device is not None and num_workers is None:
+        num_workers = default_num_workers(device, nj)
+    where = str(device) if device else f"the device each task resolves (--device {options.device})"
+    workers = "auto" if num_workers is None else str(num_workers)
     if nj > 1 or cmd:  # each job builds its own model; this process only needs the key and the record
         engine = EngineSpec(conf, allow_random_init, options)
         del loaded
@@ -166,8 +176,8 @@ def run_model_stage(
         items, lists = stage_items(kind, data_dir)
         inputs = stage_inputs(conf, checkpoint_sha256, lists)
         log.info(
-            "%s: %s %d utterances of %s on %s (--nj %d, %d decoding worker(s) per job)",
-            conf.name, verb, len(items), data_dir, device, nj, num_workers,
+            "%s: %s %d utterances of %s on %s (--nj %d, %s decoding worker(s) per job)",
+            conf.name, verb, len(items), data_dir, where, nj, workers,
         )  # fmt: skip
         out = layout.stage_output(conf.name, kind, data_dir.name)
         with exclusive_lock(out.dir, what):

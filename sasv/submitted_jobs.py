@@ -33,9 +33,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from sasv.cmd import usable_cpus
 from sasv.errors import StaleOutputError
 from sasv.fileio import atomic_write_text
-from sasv.jobs import JobFailedError, job_devices
+from sasv.jobs import JobFailedError, default_num_workers, job_devices
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -61,9 +62,10 @@ def task_log(out: StageOutput, kind: str) -> Path:
 
 def write_tasks(
     spec: EngineSpec, model_key: str, plan: ChunkPlan, tasks: list[list[Chunk]], num_jobs: int,
-    decode_batch: int, num_workers: int,
+    decode_batch: int, num_workers: int | None,
 ) -> Path:  # fmt: skip
-    """Write ``tasks.json``: what every task computes and how (JSON: readable, nothing executable)."""
+    """Write ``tasks.json``: what every task computes and how (JSON: readable, nothing executable).
+    ``num_workers`` None (null) lets each task choose from its device and cores."""
     record = {
         "version": TASKS_VERSION,
         "num_jobs": num_jobs,
@@ -205,7 +207,7 @@ def run_task(tasks_file: str | Path, task: int) -> None:
     """Compute the unfinished chunks of task ``task`` (1-based) of ``tasks_file`` (see the module doc)."""
     from sasv.chunked import compute_chunks
     from sasv.conf import load_conf, load_model
-    from sasv.engines import EngineOptions, build_engine, resolve_device
+    from sasv.engines import EngineOptions, bind_device, build_engine, resolve_device
     from sasv.outputs import OUTPUTS
     from sasv.progress import LogProgress
     from sasv.provenance import model_key
@@ -228,6 +230,7 @@ def run_task(tasks_file: str | Path, task: int) -> None:
         raise TasksFileError(f"{chunk_dir}: its chunks were replaced since the tasks were written; re-run")
     signal.signal(signal.SIGTERM, _raise_interrupt)  # scancel, a time limit: save the finished utterances
     options = EngineOptions(**record["options"])
+    device = resolve_device(options.device)  # here, where the task runs: the submitter may have no GPU
     slurm_cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
     threads = options.threads or (int(slurm_cpus) if slurm_cpus.isdigit() else None)
     if threads:
@@ -239,8 +242,13 @@ def run_task(tasks_file: str | Path, task: int) -> None:
             f"{conf.source}: the conf or its checkpoint changed since the tasks were written; "
             "re-run the stage"
         )
-    devices = job_devices(resolve_device(options.device), len(tasks))
+    devices = job_devices(device, len(tasks))
     device = torch.device(devices[(task - 1) % len(devices)])
+    bind_device(device)  # this task's CUDA context on its own GPU only (sasv.engines.bind_device)
+    num_workers = record["num_workers"]
+    if num_workers is None:  # auto: from this task's machine (its Slurm allocation, else the tasks here)
+        cores = int(slurm_cpus) if slurm_cpus.isdigit() else usable_cpus()
+        num_workers = default_num_workers(device, 1 if slurm_cpus.isdigit() else len(tasks), cores)
     output = OUTPUTS[conf.kind]
     todo = [
         (chunk["name"], [tuple(item) for item in chunk["items"]])
@@ -249,14 +257,14 @@ def run_task(tasks_file: str | Path, task: int) -> None:
     ]
     total = sum(len(items) for _, items in todo)
     log.info(
-        "task %d of %d: %d chunk(s), %d utterances on %s, %d thread(s)",
-        task, len(tasks), len(todo), total, device, torch.get_num_threads(),
+        "task %d of %d: %d chunk(s), %d utterances on %s, %d thread(s), %d decoding worker(s)",
+        task, len(tasks), len(todo), total, device, torch.get_num_threads(), num_workers,
     )  # fmt: skip
     if not todo:
         return
     engine = build_engine(loaded, device, options)
     bar = LogProgress(total, 0, f"task {task}: {output.what}", "utt")
-    compute_chunks(engine, output, chunk_dir, todo, record["decode_batch"], record["num_workers"], bar.update)
+    compute_chunks(engine, output, chunk_dir, todo, record["decode_batch"], num_workers, bar.update)
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:

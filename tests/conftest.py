@@ -46,7 +46,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
 # The longest test files (a demo run of minutes, the recipe end to end, training): collected first, so the
 # workers start them first and the short files fill the gaps (started last, the demo alone was the tail).
 # run_tests.sh passes --no-loadscope-reorder: xdist would otherwise reorder the files by test count.
-LONG_TEST_FILES = ("tests/test_demo.py", "tests/test_recipe_e2e.py", "tests/train/test_asv.py")
+LONG_TEST_FILES = (
+    "tests/test_demo.py",
+    "tests/test_recipe_e2e.py",
+    "tests/test_gpu_check.py",
+    "tests/train/test_asv.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -235,15 +235,14 @@ def test_progress_in_logs_is_a_line_per_step_not_carriage_returns(corpus, tmp_pa
 
 @pytest.mark.parametrize("kind", ["asv", "cm"])
 def test_ctrl_c_keeps_the_finished_part_of_a_chunk(corpus, tmp_path, kind):
-    """An interruption loses at most the decode batch in flight, not the whole chunk; the resumed output is
-    bit-identical to an uninterrupted run."""
+    """An interruption loses at most the decode batch in flight (the model batches here are below it, as on
+    CPU; a larger one groups several decode batches: test_engines_gpu_paths.py), not the whole chunk; the
+    resumed output is bit-identical to an uninterrupted run."""
 
     def make():
         if kind == "asv":
-            return EmbeddingEngine(
-                FrameStats().eval(), torch.device("cpu"), model_batch=32
-            ), embeddings_output
-        return CountermeasureEngine(TwoLogits(), torch.device("cpu"), model_batch=3), cm_scores_output
+            return EmbeddingEngine(FrameStats().eval(), torch.device("cpu"), model_batch=2), embeddings_output
+        return CountermeasureEngine(TwoLogits(), torch.device("cpu"), model_batch=2), cm_scores_output
 
     engine, output_of = make()
     reference = output_of(tmp_path / "ref" / ("xvector" if kind == "asv" else "cm.txt"))
@@ -278,16 +277,16 @@ def test_ctrl_c_keeps_the_finished_part_of_a_chunk(corpus, tmp_path, kind):
 def test_two_interruptions_in_one_chunk_resume_from_both_parts(corpus, tmp_path, kind):
     """Ctrl-C twice inside the same chunk leaves two parts; the resumed chunk's index joins both and the
     rest, and the output equals an uninterrupted run's (found by mutation testing: one part only was
-    tested)."""
+    tested). Model batches of 2: each compute is one decode batch (:func:`sasv.chunked.compute_group`)."""
     if kind == "asv":
         engine, output_of, name = (
-            EmbeddingEngine(FrameStats().eval(), torch.device("cpu"), 32),
+            EmbeddingEngine(FrameStats().eval(), torch.device("cpu"), 2),
             embeddings_output,
             "xvector",
         )
     else:
         engine, output_of, name = (
-            CountermeasureEngine(TwoLogits(), torch.device("cpu"), 3),
+            CountermeasureEngine(TwoLogits(), torch.device("cpu"), 2),
             cm_scores_output,
             "cm.txt",
         )

@@ -70,7 +70,9 @@ def test_compile_is_part_of_the_fingerprint_only_when_on() -> None:
 def test_missing_compiler_is_a_clear_error(monkeypatch) -> None:
     monkeypatch.setenv("CXX", "no-such-compiler-here")
     assert "no C++ compiler (no-such-compiler-here" in compile_problem(CPU)
-    assert compile_problem(torch.device("cuda")) is None  # Triton comes with torch
+    # a GPU needs no C++ compiler: Triton builds its launchers with $CC (test_engines_gpu_paths.py)
+    monkeypatch.setenv("CC", "no-such-c-compiler")
+    assert "no C compiler for Triton's launchers (no-such-c-compiler" in compile_problem(torch.device("cuda"))
     with pytest.raises(CompileError, match="--compile true: .*no C\\+\\+ compiler"):
         compiled_model(torch.nn.Linear(2, 2), CPU)
 

@@ -56,3 +56,78 @@ def test_training_steps_on_the_gpu(train_dir, tmp_path, precision: str) -> None:
     state = torch.load(last, map_location="cpu", weights_only=True)
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
     assert dataclasses.asdict(conf) == state["train_conf"]
+
+
+def test_cm_compiled_on_the_gpu_matches_the_cpu_reference() -> None:
+    model = _build(_aasist)
+    waveforms = _waveforms()
+    with torch.inference_mode():
+        reference = np.concatenate([model(torch.from_numpy(cm_input(w))[None]).numpy() for w in waveforms])
+    engine = CountermeasureEngine(copy.deepcopy(model), CUDA, model_batch=4, compile_model=True)
+    got = engine.compute(waveforms)
+    assert np.abs(got - reference).max() / np.abs(reference).max() <= 1e-4
+
+
+@pytest.mark.parametrize("autocast", ["bf16", "fp16"])
+def test_autocast_extraction_stays_close_and_float16_storage_holds_it(autocast: str) -> None:
+    from sasv.engines import AUTOCAST_DTYPES
+
+    model = _build(ASV_FAMILIES["ecapa_tdnn"])
+    waveforms = _waveforms()
+    reference = [reference_rows(model, w) for w in waveforms]
+    engine = EmbeddingEngine(
+        copy.deepcopy(model), CUDA, model_batch=16, autocast_dtype=AUTOCAST_DTYPES[autocast],
+        storage_dtype=np.float16,
+    )  # fmt: skip
+    for rows, ref in zip(engine.compute(waveforms), reference, strict=True):
+        assert rows.dtype == np.float16
+        cosine = (rows.astype(np.float64) * ref).sum(1) / (
+            np.linalg.norm(rows, axis=1) * np.linalg.norm(ref, axis=1)
+        )
+        assert cosine.min() >= 0.99, f"{autocast}: cosine {cosine.min():.5f}"
+
+
+def test_oom_fallback_on_the_gpu_matches_the_run_without() -> None:
+    """A model that raises torch.OutOfMemoryError on the GPU for inputs above 60,000 samples: the engine
+    computes those on the CPU, and the rows equal the CPU reference within the engines' tolerance."""
+
+    class OomOnGpu(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.is_cuda and (x.shape[-1] > 60000 or x.shape[0] > 2):
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated on a real GPU)")
+            return self.inner(x)
+
+    model = _build(ASV_FAMILIES["ecapa_tdnn"])
+    waveforms = _waveforms()
+    reference = [reference_rows(model, w) for w in waveforms]
+    engine = EmbeddingEngine(OomOnGpu(copy.deepcopy(model)), CUDA, model_batch=16)
+    for i, (rows, ref) in enumerate(zip(engine.compute(waveforms), reference, strict=True)):
+        assert_rows_match(rows, ref, f"OOM fallback, utterance {i}")
+
+
+def test_cm_with_two_jobs_on_the_gpu_equals_one_job(tmp_path) -> None:
+    from sasv.__main__ import main as sasv_main
+    from tests.tiny_confs import TINY_AASIST, write_tiny_conf
+
+    conf = write_tiny_conf(tmp_path, TINY_AASIST)
+    assert sasv_main(["make_mini_corpus", "--out", str(tmp_path / "corpus"), "--seed", "7", "--speakers", "2",
+                      "--bonafide_per_spk", "4", "--enroll_per_spk", "2"]) == 0  # fmt: skip
+    la = tmp_path / "corpus" / "LA"
+    assert (
+        sasv_main(["prepare_la", "--la_root", str(la), "--out", str(tmp_path / "data"), "--sets", "dev"]) == 0
+    )
+    outs = []
+    for nj in ("1", "2"):
+        exp = tmp_path / f"exp{nj}"
+        assert sasv_main(["score_cm", "--conf", str(conf), "--data_dirs", str(tmp_path / "data" / "dev"),
+                          "--exp_dir", str(exp), "--device", "cuda", "--allow_random_init", "true",
+                          "--chunk_size", "4", "--nj", nj]) == 0  # fmt: skip
+        lines = (exp / "tiny_aasist" / "scores" / "dev" / "cm_scores.txt").read_text().split("\n")
+        outs.append([line.split()[0] for line in lines if line] + [])
+        outs.append(np.array([[float(v) for v in line.split()[1:]] for line in lines if line]))
+    assert outs[0] == outs[2]  # the same utterances, in order; the numbers within rounding (one cuDNN each)
+    np.testing.assert_allclose(outs[1], outs[3], rtol=1e-5, atol=1e-6)

@@ -140,3 +140,23 @@ def test_slurm_sh_help_and_a_missing_config_are_one_line(tmp_path) -> None:
     assert out.stderr.splitlines() == [
         f"ERROR: {tmp_path / 'absent.conf'}: Slurm config not found (copy and edit conf/slurm.conf)"
     ]
+
+
+def test_training_jobs_ask_for_cpu_cores_and_srun_passes_them_on() -> None:
+    """A Slurm training job gets the cores its ranks and their data loaders need (issue 27): the launcher
+    asks for --num-threads (conf/slurm.conf: --cpus-per-task) per node, and the sbatch script's srun passes
+    the job's --cpus-per-task to its tasks (srun no longer inherits it), else each node trains on 1 core."""
+    script = (
+        'log() { :; }; cmd="utils/slurm.sh --config conf/slurm.conf"; device=cuda; nnodes=2; '
+        "nproc_per_node=4; . utils/torchrun.sh; set_launcher exp/x.log; "
+        'printf "%s\\n" "${launch[@]}"'
+    )
+    env = dict(os.environ, SASV_TRAIN_CPUS_PER_RANK="6")
+    out = subprocess.run(["bash", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    words = out.stdout.split()
+    assert out.returncode == 0 and words[words.index("--num-threads") + 1] == "24", out.stdout + out.stderr
+    config = SlurmConfig.read(REPO_ROOT / "conf" / "slurm.conf")
+    assert "--cpus-per-task" in config.sbatch_options({"num_threads": "24"})
+    srun = [line for line in (REPO_ROOT / "local" / "slurm_train.sbatch").read_text().splitlines()
+            if line.startswith("srun ")]  # fmt: skip
+    assert len(srun) == 1 and '--cpus-per-task="${SLURM_CPUS_PER_TASK' in srun[0]

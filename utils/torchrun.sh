@@ -2,7 +2,8 @@
 #   set_launcher LOG  sets the array ${launch[@]} that starts a training tool (its python arguments follow).
 #     With a job command ${cmd} (cmd.sh's train_cmd, e.g. utils/slurm.sh): one job of --nnodes nodes with
 #     --nproc_per_node GPUs each (none with --device cpu), which starts utils/torchrun_task.sh on every node
-#     (torchrun, rendezvous on the first node); its output goes to LOG.
+#     (torchrun, rendezvous on the first node) with SASV_TRAIN_CPUS_PER_RANK (default 8) CPU cores per
+#     process (--num-threads); its output goes to LOG.
 #     Without: `python` for one process, torchrun on this node for --nproc_per_node > 1, torchrun with a
 #     c10d rendezvous at --rdzv_endpoint for --nnodes > 1 (run the script on every node with its --node_rank).
 #     Reads cmd, device, nproc_per_node, nnodes, node_rank, rdzv_endpoint.
@@ -10,9 +11,14 @@ set_launcher() {
   if [ -n "${cmd:-}" ]; then
     local gpus=${nproc_per_node}
     [ "${device}" != cpu ] || gpus=0
+    # CPU cores per node: each rank's main process and its DataLoader workers (decoding, augmentation)
+    # need cores of their own; without --num-threads a Slurm job gets one core for the whole node's ranks
+    local threads=$(( nproc_per_node * ${SASV_TRAIN_CPUS_PER_RANK:-8} ))
     # shellcheck disable=SC2206  # ${cmd} is a command line: it splits into words, as in Kaldi
-    launch=(${cmd} --num-nodes "${nnodes}" --gpu "${gpus}" "$1" utils/torchrun_task.sh "${nproc_per_node}")
-    log "the training runs through '${cmd}': ${nnodes} node(s) x ${gpus} GPU(s); its output goes to $1"
+    launch=(${cmd} --num-nodes "${nnodes}" --gpu "${gpus}" --num-threads "${threads}" "$1"
+      utils/torchrun_task.sh "${nproc_per_node}")
+    log "the training runs through '${cmd}': ${nnodes} node(s) x ${gpus} GPU(s), ${threads} CPU core(s);" \
+      "its output goes to $1"
     return
   fi
   launch=(python)

@@ -416,7 +416,13 @@ class WavLM(nn.Module):
     """The WavLM network (eval mode, no masking): normalised waveform (B, N) -> L + 1 hidden states (B, T, D).
 
     ``mask_emb`` (the learnt embedding for masked frames in pre-training) is unused at inference; it is kept
-    because it is part of the checkpoint and the load is strict.
+    because it is part of the checkpoint and the load is strict. It is frozen (``requires_grad`` off): no
+    forward of this network masks frames, so it can never receive a gradient, and DistributedDataParallel
+    without ``find_unused_parameters`` (the ASV task: every other parameter is used every step) waits for
+    the gradient of every trainable parameter, and stops a fine-tuning run at its second step. Freezing it
+    here, where the reason lives, keeps it in the checkpoint and costs DDP nothing; searching every step
+    for unused parameters (``find_unused_parameters=True``) would cost a graph traversal per step, and
+    hide a parameter that a bug leaves unused.
     """
 
     def __init__(self, cfg: WavLMConfig) -> None:
@@ -426,7 +432,7 @@ class WavLM(nn.Module):
         self.post_extract_proj = (
             nn.Linear(conv_dim, cfg.encoder_embed_dim) if conv_dim != cfg.encoder_embed_dim else None
         )
-        self.mask_emb = nn.Parameter(torch.empty(cfg.encoder_embed_dim).uniform_())
+        self.mask_emb = nn.Parameter(torch.empty(cfg.encoder_embed_dim).uniform_(), requires_grad=False)
         self.encoder = TransformerEncoder(cfg)
         self.layer_norm = nn.LayerNorm(conv_dim)
 

@@ -3,3 +3,7 @@ countermeasures with weighted cross-entropy (:mod:`sasv.train.cm`), both run by 
 epoch loop (:mod:`sasv.train.loop`) from checked confs (:mod:`sasv.train.confs`); cropped training data
 (:mod:`sasv.train.data`), augmentation (:mod:`sasv.train.augment`, :mod:`sasv.train.rawboost`), loss heads
 and schedules as pure functions of the step (:mod:`sasv.train.losses`, :mod:`sasv.train.schedules`)."""
+
+from sasv.torch_version import require_torch
+
+require_torch()  # one clear error on a torch too old, before any training module uses its APIs

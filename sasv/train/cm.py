@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from sasv.conf import ConfError, ModelConf, build_from_conf
+from sasv.train.collectives import Collectives
 from sasv.train.confs import CM_CLASSES, CmTrainConf
 from sasv.train.data import CropDataset, TrainList
 from sasv.train.loop import (
@@ -100,8 +101,8 @@ def cm_task(
     model = build_from_conf(model_conf)
     head = WeightedCrossEntropy(tuple(conf.class_weights[c] for c in CM_CLASSES))
 
-    def validate(trained: nn.Module, epoch: int) -> dict[str, float]:
-        return {"dev_cm_eer": validation_cm_eer(trained, dev_dir, device)}
+    def validate(trained: nn.Module, epoch: int, collectives: Collectives) -> dict[str, float]:
+        return {"dev_cm_eer": validation_cm_eer(trained, dev_dir, collectives.device, collectives)}
 
     return TrainingTask(
         conf,

@@ -15,9 +15,13 @@ every epoch, such as the dev CM-EER). Everything else is here, once:
 * under torchrun every process trains on its share of each epoch with gradients averaged by
   DistributedDataParallel (gloo on CPU, NCCL on GPUs), learning rates scaled linearly with the number of
   processes (with the global batch, ``world_size * batch_size / lr_reference_batch``, when the conf sets
-  ``lr_reference_batch``: wespeaker's rule); rank 0 validates, writes checkpoints, ``train_log.csv`` and
-  ``train_curves.png``, after checking that every rank holds the same weights and that the epoch drew
-  every example exactly once.
+  ``lr_reference_batch``: wespeaker's rule); every rank validates its share of the dev set (the scores
+  gathered on rank 0), rank 0 writes checkpoints, ``train_log.csv`` and ``train_curves.png``, after
+  checking that every rank holds the same weights and that the epoch drew every example exactly once;
+* every collective goes through :class:`~sasv.train.collectives.Collectives`, which refuses a tensor that
+  is not on the training device (NCCL has no CPU backend; the CPU tests' gloo would not notice);
+* a step makes no host sync: batches are copied from pinned memory without blocking (on CUDA), the loss and
+  accuracy sums stay on the device and are read once, at the end of the epoch.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from sasv.conf import ConfError, ModelConf
 from sasv.export import save_torch_file
 from sasv.fileio import atomic_write_text
 from sasv.progress import progress_bar
+from sasv.train.collectives import PROCESS_GROUP_TIMEOUT, Collectives
 from sasv.train.confs import CommonTrainConf
 from sasv.train.data import CropDataset, epoch_order
 from sasv.train.schedules import lr_scale, warmup_cosine_lr, warmup_exponential_lr
@@ -95,8 +100,9 @@ class TrainingTask:
     ``identity`` (e.g. the class names, the train list's fingerprint) is stored in every checkpoint and
     must match on resume, entry by entry (:data:`IDENTITY_WORDS` says what each is, for the message).
     ``before_step(net, epoch_float)`` sets per-step values on the net (the AAM margin) and returns them for
-    the log; ``after_epoch(model, epoch)`` runs on rank 0 after each epoch (validation) and returns more
-    log columns. ``extra_fields`` names the columns the two hooks add, in log order.
+    the log; ``after_epoch(model, epoch, collectives)`` runs on every rank after each epoch (validation,
+    each rank its share) and returns more log columns, complete on rank 0 (the other ranks' are ignored).
+    ``extra_fields`` names the columns the two hooks add, in log order.
     """
 
     conf: CommonTrainConf
@@ -105,7 +111,7 @@ class TrainingTask:
     identity: dict[str, Any]
     extra_fields: tuple[str, ...] = ()
     before_step: Callable[[ModelWithLoss, float], dict[str, float]] | None = None
-    after_epoch: Callable[[nn.Module, int], dict[str, float]] | None = None
+    after_epoch: Callable[[nn.Module, int, Collectives], dict[str, float]] | None = None
     plot_labels: dict[str, str] = field(default_factory=dict)
     # the model has parameters some forward passes never use (AASIST keeps clovaai's unused bn1 layers):
     # DistributedDataParallel must then look for them after every backward pass
@@ -139,14 +145,16 @@ def last_checkpoint(out_dir: Path) -> Path | None:
 
 
 def init_distributed(device: torch.device, ranks: Ranks) -> torch.device:
-    """Join the torchrun process group (NCCL on GPUs, gloo on CPU); a GPU rank takes its local GPU."""
+    """Join the torchrun process group (NCCL on GPUs, gloo on CPU); a GPU rank takes its local GPU. The
+    group waits :data:`~sasv.train.collectives.PROCESS_GROUP_TIMEOUT` for a rank, not NCCL's 10 minutes."""
     if not ranks.distributed:
         return device
     if device.type == "cuda":
         device = torch.device("cuda", ranks.local_rank)
         torch.cuda.set_device(device)
     if not torch.distributed.is_initialized():
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend, timeout=PROCESS_GROUP_TIMEOUT)
     return device
 
 
@@ -173,6 +181,7 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
     steps_per_epoch = _steps_per_epoch(len(task.dataset), ranks.world_size, conf.batch_size)
     lr_at = _lr_function(conf, steps_per_epoch, ranks.world_size, len(task.dataset))
     start_epoch = _resume(out_dir, task, optimizer, scaler, device, ranks.world_size)
+    collectives = Collectives(device, ranks.rank, ranks.world_size)
     trained: nn.Module = net
     if ranks.distributed:
         trained = DistributedDataParallel(
@@ -181,13 +190,15 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
             find_unused_parameters=task.unused_parameters,
         )
     for epoch in range(start_epoch, conf.epochs):
-        row = _train_epoch(trained, task, optimizer, scaler, epoch, steps_per_epoch, lr_at, device, ranks)
+        row = _train_epoch(trained, task, optimizer, scaler, epoch, steps_per_epoch, lr_at, collectives)
         if ranks.distributed:
-            _agree(net, ranks)
+            _agree(net, collectives)
+        if task.after_epoch is not None:  # every rank scores its share
+            validated = task.after_epoch(net.model, epoch, collectives)
+            net.train()
+            if ranks.rank == 0:
+                row.update(validated)
         if ranks.rank == 0:
-            if task.after_epoch is not None:
-                row.update(task.after_epoch(net.model, epoch))
-                net.train()
             state = {
                 "epoch": epoch + 1,
                 "model": net.model.state_dict(),
@@ -204,8 +215,7 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
             _plot_log(out_dir, task)
             shown = ", ".join(f"{k} {row[k]:.4g}" for k in task.log_fields[1:] if k not in TIMING_FIELDS)
             log.info("epoch %d/%d: %s, %.1f samples/s", epoch + 1, conf.epochs, shown, row["samples_per_s"])
-        if ranks.distributed:
-            torch.distributed.barrier()
+        collectives.barrier()
     last = last_checkpoint(out_dir)
     assert last is not None
     return last
@@ -237,7 +247,8 @@ def _lr_function(
 
 
 def _param_groups(net: nn.Module, conf: CommonTrainConf) -> list[dict[str, Any]]:
-    """Trainable parameters grouped by learning-rate multiplier (``lr_scale``); frozen ones left out. A
+    """Trainable parameters grouped by learning-rate multiplier (``lr_scale``); frozen ones (by the conf's
+    ``freeze``, or by the model itself: parameters its forward never uses) left out. A
     prefix that matches nothing, or prefixes that freeze every parameter, are refused before the first
     step (the second would otherwise be torch's "empty parameter list")."""
     groups: dict[float, list[nn.Parameter]] = {}
@@ -247,6 +258,8 @@ def _param_groups(net: nn.Module, conf: CommonTrainConf) -> list[dict[str, Any]]
         unused -= set(frozen)
         if frozen:
             param.requires_grad_(False)
+            continue
+        if not param.requires_grad:  # the model's own frozen parameters (WavLM's mask_emb): no update
             continue
         matches = sorted((p for p in conf.lr_multipliers if name.startswith(p)), key=len)
         unused -= set(matches)
@@ -388,17 +401,26 @@ def _epochs_change_problem(task: TrainingTask, old_epochs: int, done: int, world
     return None
 
 
-def _agree(net: nn.Module, ranks: Ranks) -> None:
+def _agree(net: nn.Module, collectives: Collectives) -> None:
     """Give every rank rank 0's buffers (BatchNorm statistics are per process) and check that the
     parameters agree on every rank: a checkpoint is the state of all of them."""
     for buffer in net.buffers():
-        torch.distributed.broadcast(buffer, 0)
+        collectives.broadcast(buffer, 0)
     digest = torch.stack([p.detach().double().sum() for p in net.parameters()])
-    gathered = [torch.empty_like(digest) for _ in range(ranks.world_size)]
-    torch.distributed.all_gather(gathered, digest)
+    gathered = collectives.all_gather(digest)
     if not all(torch.equal(g, gathered[0]) for g in gathered):
         raise RuntimeError("the ranks' parameters differ after an epoch: gradients were not synchronised")
-    log.info("parameters identical on all %d ranks", ranks.world_size)
+    log.info("parameters identical on all %d ranks", collectives.world_size)
+
+
+def epoch_loader(
+    dataset: CropDataset, batches: list[list[int]], num_workers: int, device: torch.device
+) -> DataLoader:
+    """The epoch's batches; in pinned host memory when training on CUDA, so that the copy to the GPU
+    (``non_blocking=True``) overlaps the previous step instead of waiting for it."""
+    return DataLoader(
+        dataset, batch_sampler=batches, num_workers=num_workers, pin_memory=device.type == "cuda"
+    )
 
 
 def _train_epoch(
@@ -409,17 +431,25 @@ def _train_epoch(
     epoch: int,
     steps_per_epoch: int,
     lr_at: Callable[[int], float],
-    device: torch.device,
-    ranks: Ranks,
+    collectives: Collectives,
 ) -> dict[str, float]:
-    conf, dataset = task.conf, task.dataset
+    """One epoch of this rank's share; the row of the log, with totals over every rank.
+
+    No step waits for the device: the batch is copied from pinned memory without blocking (CUDA), and the
+    loss and accuracy sums accumulate on the device in float64 (each the float32 value times the batch
+    size, as exact as a Python float was), read once after the last step. On CPU the sums are the very
+    numbers the per-step ``float(loss)`` gave."""
+    conf, dataset, device = task.conf, task.dataset, collectives.device
+    rank, world_size = collectives.rank, collectives.world_size
     dataset.set_epoch(epoch)
-    torch.manual_seed(conf.seed * 100_003 + epoch * 1_009 + ranks.rank)  # dropout: a function of epoch, rank
-    order = epoch_order(len(dataset), epoch, conf.seed, ranks.rank, ranks.world_size)
+    torch.manual_seed(conf.seed * 100_003 + epoch * 1_009 + rank)  # dropout: a function of epoch, rank
+    order = epoch_order(len(dataset), epoch, conf.seed, rank, world_size)
     batches = [order[i : i + conf.batch_size].tolist() for i in range(0, len(order), conf.batch_size)]
-    loader = DataLoader(dataset, batch_sampler=batches, num_workers=conf.num_workers)
+    loader = epoch_loader(dataset, batches, conf.num_workers, device)
+    pin = loader.pin_memory
     trained.train()
-    totals = torch.zeros(3, dtype=torch.float64)  # loss sum, correct, examples
+    totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, examples
+    examples = 0
     lr, values = 0.0, {}
     amp = AMP_DTYPES.get(conf.precision)
     start = time.perf_counter()
@@ -432,25 +462,27 @@ def _train_epoch(
             if task.before_step is not None:
                 values = task.before_step(task.net, epoch + step_in_epoch / steps_per_epoch)
             with torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext():
-                loss, accuracy = trained(x.to(device), y.to(device))
+                loss, accuracy = trained(x.to(device, non_blocking=pin), y.to(device, non_blocking=pin))
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()  # fp32 and bf16: the scaler is disabled and changes nothing
             scaler.step(optimizer)
             scaler.update()
-            totals += torch.tensor([float(loss.detach()) * len(y), float(accuracy) * len(y), len(y)])
+            totals[0] += loss.detach().double() * len(y)
+            totals[1] += torch.as_tensor(accuracy, dtype=torch.float64, device=device).detach() * len(y)
+            examples += len(y)
             bar.update(1)
-    if ranks.distributed:
-        torch.distributed.all_reduce(totals)
-    if int(totals[2]) != len(dataset):
-        raise RuntimeError(f"epoch {epoch + 1} drew {int(totals[2])} examples for {len(dataset)}")
+    totals[2] = examples
+    loss_sum, correct, drawn = collectives.all_reduce(totals).tolist()  # the epoch's one host sync
+    if int(drawn) != len(dataset):
+        raise RuntimeError(f"epoch {epoch + 1} drew {int(drawn)} examples for {len(dataset)}")
     seconds = time.perf_counter() - start
     return {
         "epoch": epoch + 1,
-        "loss": float(totals[0] / totals[2]),
-        "accuracy": float(totals[1] / totals[2]),
+        "loss": loss_sum / drawn,
+        "accuracy": correct / drawn,
         "lr": lr,
         **values,
-        "samples_per_s": float(totals[2]) / seconds,
+        "samples_per_s": drawn / seconds,
         "seconds": seconds,
     }
 

@@ -226,3 +226,59 @@ def test_relative_position_buckets() -> None:
     assert row[500 - 80] == 80 and row[500 - 100] == 87 and row[0] == 143
     assert buckets[999, 200] == 159 and buckets[999, 199] == 159 and buckets[0, 999] == 319
     assert torch.all(torch.diff(buckets[0]) >= 0)  # monotone in distance
+
+
+# a WavLM + ECAPA small enough to fine-tune on CPU in seconds (the golden tiny model's architecture)
+TINY_WAVLM_ECAPA = {
+    "name": "tiny_wavlm_ecapa",
+    "kind": "asv",
+    "arch": "wavlm_ecapa",
+    "args": {
+        "wavlm": {
+            "encoder_layers": 2, "encoder_embed_dim": 64, "encoder_ffn_embed_dim": 128,
+            "encoder_attention_heads": 4,
+            "conv_feature_layers": "[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2",
+            "extractor_mode": "layer_norm", "conv_bias": False, "normalize": True, "conv_pos": 128,
+            "conv_pos_groups": 16, "relative_position_embedding": True, "num_buckets": 320,
+            "max_distance": 800, "gru_rel_pos": True, "layer_norm_first": True, "activation_fn": "gelu",
+        },
+        "channels": 16,
+        "embedding_dim": 16,
+    },
+    "embedding_dim": 16,
+}  # fmt: skip
+
+
+def test_two_process_fine_tuning_takes_its_second_step(train_dir: Path, tmp_path: Path) -> None:
+    """`sasv train_asv` under torchrun with 2 gloo ranks, a tiny WavLM + ECAPA, 2 steps: every trainable
+    parameter must get a gradient every step (the ASV task lets DDP find no unused parameters). WavLM's
+    ``mask_emb`` is only used by pre-training's masking: trainable, it stopped DDP at step 2 ("Expected to
+    have finished reduction in the prior iteration")."""
+    import os
+    import subprocess
+    import sys
+
+    import yaml
+
+    from sasv.train.loop import epoch_checkpoints
+    from tests.tiny_confs import write_tiny_conf
+
+    model_conf = write_tiny_conf(tmp_path, TINY_WAVLM_ECAPA)
+    # 36 utterances, 18 per rank, batches of 9: two steps
+    train_conf = {"epochs": 1, "batch_size": 9, "crop_seconds": 1.0, "initial_lr": 0.01,
+                  "final_lr": 0.01, "warmup_epochs": 0, "margin_increase_start": 0, "margin_fix_start": 0,
+                  "seed": 3}  # fmt: skip
+    (tmp_path / "t.yaml").write_text(yaml.safe_dump(train_conf))
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "sasv", "train_asv", "--model_conf", str(model_conf), "--train_conf", str(tmp_path / "t.yaml"),
+           "--train_set", str(train_dir), "--out", str(out), "--device", "cpu"]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "parameters identical on all 2 ranks" in proc.stderr
+    state = torch.load(epoch_checkpoints(out)[-1], weights_only=True)
+    assert state["world_size"] == 2 and state["epoch"] == 1
+    model = build_from_conf(load_conf(model_conf))
+    assert not model.feature_extract.model.mask_emb.requires_grad
+    assert all(p.requires_grad for n, p in model.named_parameters() if not n.endswith("mask_emb"))
