@@ -57,7 +57,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from sasv.audio import SAMPLE_RATE, cm_input, embedding_segments, read_audio
 from sasv.chunked import run_chunked
 from sasv.conf import LoadedModel, ModelConf, load_conf, load_model
-from sasv.engines import Engine, EngineOptions, EngineSpec, build_engine, exact_fp32, resolve_device
+from sasv.devices import resolve_device
+from sasv.engines import Engine, EngineOptions, EngineSpec, build_engine, exact_fp32
 from sasv.exp_layout import cm_scores_output, embeddings_output
 from sasv.jobs import JobOptions, default_num_workers, job_devices
 from sasv.outputs import read_embeddings

@@ -231,7 +231,8 @@ def _cm_logits(exp: Path, set_name: str) -> tuple[list[str], list[list[float]]]:
 
 
 def cmd_cm(dev: str, data: str, conf: str, bound: str, cpu_compile: str) -> None:
-    from sasv.engines import compile_problem, resolve_device
+    from sasv.compiled import compile_problem
+    from sasv.devices import resolve_device
 
     work = OUT / "cm"
     shutil.rmtree(work, ignore_errors=True)
@@ -285,7 +286,8 @@ def cmd_probe(dev: str, confs_dir: str, seconds: str) -> None:
         def body(conf=conf) -> str:
             import torch
 
-            from sasv.engines import EngineOptions, load_engine, resolve_device
+            from sasv.devices import resolve_device
+            from sasv.engines import EngineOptions, load_engine
 
             if resolve_device(dev).type != "cuda":
                 raise Skip("peak GPU memory: the device is the CPU")
@@ -415,7 +417,7 @@ import sys
 
 import torch
 
-from sasv.engines import resolve_device
+from sasv.devices import resolve_device
 
 dev = resolve_device(sys.argv[1])
 name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"

@@ -15,10 +15,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
-import shutil
-import subprocess
-import sysconfig
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,7 +26,9 @@ import torch
 from torch import nn
 
 from sasv.audio import CM_SAMPLES, cm_input, embedding_segments
+from sasv.compiled import compiled_model
 from sasv.cpu_kernels import CPU_KERNELS, has_2d_convolutions, prepare_model
+from sasv.devices import bind_device, check_autocast, resolve_device
 from sasv.errors import SasvError
 from sasv.torch_version import require_torch
 
@@ -53,73 +51,8 @@ CPU_BATCH_1D_PER_THREAD = 2
 CPU_BATCH_1D_MAX = 5
 
 
-class DeviceError(SasvError, RuntimeError):
-    """The requested device does not exist on this machine."""
-
-
 class EmbeddingRangeError(SasvError, ValueError):
     """An embedding value does not fit the storage dtype (float16 holds magnitudes up to 65,504)."""
-
-
-class CompileError(SasvError, RuntimeError):
-    """``torch.compile`` cannot build kernels on this machine (no C/C++ compiler or Python headers)."""
-
-
-def compile_problem(device: torch.device) -> str | None:
-    """Why ``torch.compile`` cannot run on ``device`` here, or None.
-
-    On CPU inductor compiles C++ kernels with ``$CXX`` (default g++) against the Python headers. On a GPU
-    Triton (which comes with torch) writes the kernels, but builds each kernel's launcher, a small C
-    extension, with ``$CC`` (else cc, gcc or clang) against the same Python headers: without them the first
-    compiled forward fails deep in Triton, after the model was loaded, instead of here in one line.
-    """
-    if device.type == "cpu":
-        compiler = os.environ.get("CXX", "g++")
-        if shutil.which(compiler) is None:
-            return f"no C++ compiler ({compiler}; install g++ or set CXX)"
-    else:
-        names = [os.environ["CC"]] if os.environ.get("CC") else ["cc", "gcc", "clang"]
-        if not any(shutil.which(name) for name in names):
-            return f"no C compiler for Triton's launchers ({' or '.join(names)}; install gcc or set CC)"
-    include = sysconfig.get_paths()["include"]
-    if not os.path.isfile(os.path.join(include, "Python.h")):
-        return f"no Python headers ({include}/Python.h; install python3-dev)"
-    return None
-
-
-def compiled_model(model: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A ``torch.compile``-d copy of ``model`` (inductor, one static graph per input shape, freezing).
-
-    The copy keeps torch's own kernels (``cpu_kernels='torch'``): dynamo does not trace the oneDNN-routed
-    modules. Inductor fuses the elementwise chains (BatchNorm, ReLU, SELU, adds) the eager model runs as
-    separate passes; freezing (the weights are constants of the graph, as inference allows) lets it also
-    prepack the convolution weights for oneDNN, without which the 2-D models gain little. Compiling happens
-    on the first call of each shape, up to a minute per real-size model on CPU (docs/PERFORMANCE.md: the
-    break-even in utterances), so it is for the fixed-shape forwards only: 3 s segments and CM inputs.
-    Outputs differ from eager by float rounding.
-    """
-    problem = compile_problem(device)
-    if problem:
-        where = "CPU" if device.type == "cpu" else "GPU"
-        raise CompileError(f"--compile true: torch.compile cannot build {where} kernels here: {problem}")
-    plain = prepare_model(copy.deepcopy(model), device, cpu_kernels="torch")
-    log.info("torch.compile: the first forward of each input shape compiles (up to a minute on CPU)")
-    return _Frozen(torch.compile(plain, dynamic=False))
-
-
-class _Frozen:
-    """Calls a compiled model with inductor's ``freezing`` on. Compiling happens inside the first call of
-    each shape, so the setting must be in force there; ``torch.compile(options={"freezing": True})`` was
-    measured not to take effect (torch 2.13: the same kernels and speed as without)."""
-
-    def __init__(self, compiled: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        self.compiled = compiled
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        import torch._inductor.config as inductor_config  # imported by torch.compile's first call anyway
-
-        with inductor_config.patch(freezing=True):
-            return self.compiled(x)
 
 
 def padded_batches(x: np.ndarray, model_batch: int, pad: bool) -> Iterator[tuple[np.ndarray, int]]:
@@ -132,84 +65,6 @@ def padded_batches(x: np.ndarray, model_batch: int, pad: bool) -> Iterator[tuple
         if pad and n_real < model_batch:
             batch = np.concatenate([batch, np.repeat(batch[-1:], model_batch - n_real, axis=0)])
         yield batch, n_real
-
-
-def check_device_spelling(device: str) -> None:
-    """Refuse a device that no machine has (``--device gpu``), without asking this machine for CUDA: the
-    process that submits tasks (``--cmd``, a login node) validates the spelling only, each task resolves
-    the device where it runs (:func:`resolve_device`)."""
-    if device == "auto":
-        return
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise DeviceError(f"--device {device}: not a device (auto, cpu, cuda or cuda:N)") from None
-    if dev.type not in ("cpu", "cuda"):
-        raise DeviceError(f"--device {device}: not a device (auto, cpu, cuda or cuda:N)")
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``auto``: the GPU when there is one, else the CPU; ``cuda[:N]`` without CUDA, or ``cuda:N`` beyond
-    this machine's GPUs, is one error line (torch's own is an "invalid device ordinal" traceback at the
-    first tensor). ``auto`` on CPU warns when ``nvidia-smi`` sees a GPU this torch cannot use (a CPU build
-    of torch, installed on a login node): the run would be silently slow."""
-    if device == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        unused = unused_gpus()
-        if unused:
-            log.warning(
-                "--device auto: running on the CPU, but nvidia-smi sees %s, which this torch (%s) cannot "
-                "use: install a CUDA build of torch (local/setup_env.sh --torch-index-url URL)",
-                unused, torch.__version__,
-            )  # fmt: skip
-        return torch.device("cpu")
-    check_device_spelling(device)
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError(f"--device {device}: CUDA is not available on this machine")
-        count = torch.cuda.device_count()
-        if dev.index is not None and dev.index >= count:
-            raise DeviceError(
-                f"--device {device}: this machine has {count} GPU(s), cuda:0..cuda:{count - 1} "
-                "(CUDA_VISIBLE_DEVICES renumbers them from 0)"
-            )
-    return dev
-
-
-def unused_gpus() -> str | None:
-    """The GPUs ``nvidia-smi -L`` lists (e.g. "1 GPU(s): NVIDIA H100 ..."), or None when there is no
-    nvidia-smi or it lists none; asked only when torch sees no CUDA device."""
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return None
-    try:
-        listing = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return None
-    gpus = [line.split("(UUID")[0].strip() for line in listing.splitlines() if line.startswith("GPU ")]
-    return f"{len(gpus)} GPU(s): {'; '.join(gpus)}" if gpus else None
-
-
-def bind_device(device: torch.device) -> None:
-    """Make ``device`` this process's current CUDA device, before any CUDA work.
-
-    ``.to("cuda:k")`` alone puts the tensors on GPU k, but CUDA's context, pinned host memory and the
-    caching allocator's first calls still go to the current device, GPU 0 by default: every job of
-    ``--nj N`` would also hold a context (~500 MB) on GPU 0, and N of them could fill it.
-    """
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
-
-
-def check_autocast(device: torch.device, autocast: str) -> None:
-    """Refuse ``--autocast bf16`` on a GPU without bfloat16 (V100, T4): it would run emulated, if at all,
-    many times slower. Refused, not replaced by fp16 or fp32: the outputs are fingerprinted as bf16, and a
-    silent switch would give numbers of another precision under that name."""
-    if device.type == "cuda" and autocast == "bf16" and not torch.cuda.is_bf16_supported():
-        name = torch.cuda.get_device_name(device)
-        raise DeviceError(f"--autocast bf16: {name} has no bfloat16 support; use --autocast fp16 or none")
 
 
 def default_model_batch(

@@ -100,7 +100,7 @@ class _Job:
 def _job_main(job: _Job, counter: Any) -> None:
     """Entry point of a spawned job process: build the engine, compute its chunks, report errors to a file."""
     from sasv.chunked import compute_chunks
-    from sasv.engines import bind_device
+    from sasv.devices import bind_device
 
     try:
         device = torch.device(job.device)

@@ -18,14 +18,13 @@ from sasv.cli import ArgumentParser, auto_int, non_negative_int, positive_int
 from sasv.conf import ConfError, load_conf, load_model
 from sasv.cpu_kernels import CPU_KERNELS
 from sasv.datadir import read_wav_scp, validate_datadir
+from sasv.devices import check_device_spelling, resolve_device
 from sasv.engines import (
     AUTOCAST_DTYPES,
     EMBEDDING_DTYPES,
     EngineOptions,
     EngineSpec,
     build_engine,
-    check_device_spelling,
-    resolve_device,
 )
 from sasv.exp_layout import ExpLayout
 from sasv.jobs import JobOptions, default_num_workers, job_devices

@@ -207,7 +207,8 @@ def run_task(tasks_file: str | Path, task: int) -> None:
     """Compute the unfinished chunks of task ``task`` (1-based) of ``tasks_file`` (see the module doc)."""
     from sasv.chunked import compute_chunks
     from sasv.conf import load_conf, load_model
-    from sasv.engines import EngineOptions, bind_device, build_engine, resolve_device
+    from sasv.devices import bind_device, resolve_device
+    from sasv.engines import EngineOptions, build_engine
     from sasv.outputs import OUTPUTS
     from sasv.progress import LogProgress
     from sasv.provenance import model_key
@@ -244,7 +245,7 @@ def run_task(tasks_file: str | Path, task: int) -> None:
         )
     devices = job_devices(device, len(tasks))
     device = torch.device(devices[(task - 1) % len(devices)])
-    bind_device(device)  # this task's CUDA context on its own GPU only (sasv.engines.bind_device)
+    bind_device(device)  # this task's CUDA context on its own GPU only (sasv.devices.bind_device)
     num_workers = record["num_workers"]
     if num_workers is None:  # auto: from this task's machine (its Slurm allocation, else the tasks here)
         cores = int(slurm_cpus) if slurm_cpus.isdigit() else usable_cpus()

@@ -16,13 +16,11 @@ import pytest
 import torch
 
 from sasv.audio import cm_input
+from sasv.compiled import CompileError, compile_problem, compiled_model
 from sasv.engines import (
-    CompileError,
     CountermeasureEngine,
     EmbeddingEngine,
     EngineOptions,
-    compile_problem,
-    compiled_model,
     padded_batches,
 )
 from tests.test_engines import (

@@ -21,18 +21,13 @@ import soundfile as sf
 import torch
 from torch import nn
 
+import sasv.compiled as compiled
+import sasv.devices as devices
 import sasv.engines as engines
 from sasv.chunked import compute_chunks, compute_group
-from sasv.engines import (
-    CountermeasureEngine,
-    DeviceError,
-    EmbeddingEngine,
-    EngineOptions,
-    check_autocast,
-    check_device_spelling,
-    compile_problem,
-    resolve_device,
-)
+from sasv.compiled import compile_problem
+from sasv.devices import DeviceError, check_autocast, check_device_spelling, resolve_device
+from sasv.engines import CountermeasureEngine, EmbeddingEngine, EngineOptions
 from sasv.outputs import OUTPUTS
 from tests.tiny_confs import TINY_AASIST, TINY_ECAPA, write_tiny_conf
 
@@ -250,16 +245,16 @@ def test_device_spelling_is_checked_without_cuda() -> None:
 
 def test_auto_warns_when_nvidia_smi_sees_a_gpu_torch_cannot_use(monkeypatch, caplog) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    monkeypatch.setattr(engines.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
+    monkeypatch.setattr(devices.shutil, "which", lambda name: "/usr/bin/nvidia-smi")
     listing = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1234)\n"
     monkeypatch.setattr(
-        engines.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=listing)
+        devices.subprocess, "run", lambda *a, **k: subprocess.CompletedProcess(a, 0, stdout=listing)
     )
-    with caplog.at_level(logging.WARNING, logger="sasv.engines"):
+    with caplog.at_level(logging.WARNING, logger="sasv.devices"):
         assert resolve_device("auto") == torch.device("cpu")
     assert "nvidia-smi sees 1 GPU(s): GPU 0: NVIDIA H100 80GB HBM3, which this torch" in caplog.text
     caplog.clear()
-    monkeypatch.setattr(engines.shutil, "which", lambda name: None)
+    monkeypatch.setattr(devices.shutil, "which", lambda name: None)
     assert resolve_device("auto") == torch.device("cpu") and not caplog.text
 
 
@@ -268,10 +263,10 @@ def test_auto_warns_when_nvidia_smi_sees_a_gpu_torch_cannot_use(monkeypatch, cap
 
 def test_compile_on_a_gpu_needs_a_c_compiler_and_python_headers(monkeypatch, tmp_path) -> None:
     monkeypatch.delenv("CC", raising=False)
-    monkeypatch.setattr(engines.shutil, "which", lambda name: None)
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: None)
     assert "no C compiler for Triton's launchers (cc or gcc or clang" in compile_problem(CUDA)
-    monkeypatch.setattr(engines.shutil, "which", lambda name: f"/usr/bin/{name}")
-    monkeypatch.setattr(engines.sysconfig, "get_paths", lambda: {"include": str(tmp_path)})
+    monkeypatch.setattr(compiled.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(compiled.sysconfig, "get_paths", lambda: {"include": str(tmp_path)})
     assert "no Python headers" in compile_problem(CUDA)
     (tmp_path / "Python.h").write_text("")
     assert compile_problem(CUDA) is None

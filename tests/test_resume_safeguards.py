@@ -26,8 +26,8 @@ import torch
 import yaml
 
 from sasv.__main__ import main as sasv_main
+from sasv.compiled import compile_problem
 from sasv.conf import build_from_conf, load_conf
-from sasv.engines import compile_problem
 from sasv.exp_layout import ExpLayout
 from sasv.outputs import read_embeddings
 from tests.tiny_confs import TINY_AASIST, TINY_RESNET, write_tiny_conf

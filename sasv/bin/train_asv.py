@@ -29,7 +29,7 @@ from torch import nn
 
 from sasv.cli import run_cli
 from sasv.conf import ConfError, ModelConf, build_from_conf
-from sasv.engines import resolve_device
+from sasv.devices import resolve_device
 from sasv.fileio import atomic_write_text
 from sasv.train.asv import train
 from sasv.train.confs import AsvTrainConf, load_train_conf

@@ -31,7 +31,7 @@ import torch
 
 from sasv.cli import run_cli
 from sasv.conf import ModelConf, build_from_conf
-from sasv.engines import resolve_device
+from sasv.devices import resolve_device
 from sasv.fileio import atomic_write_text
 from sasv.train.cm import average_rule, cm_train_list, crop_dataset, exported_epochs, train, update_batchnorm
 from sasv.train.cm_results import results_table
