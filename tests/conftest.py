@@ -195,6 +195,9 @@ def slurm_cluster(tmp_path_factory) -> Iterator[tuple[dict[str, str], Path]]:
         SASV_SLURM_POLL="0.5",
         OMP_NUM_THREADS="1",
         SASV_VENV=str(Path(sys.executable).parents[1]),
+        # the test node has this machine's cores (2): a training job asking for the default 8 per rank
+        # (utils/torchrun.sh) would wait forever for a node that has them
+        SASV_TRAIN_CPUS_PER_RANK="1",
     )
     pids = [(folder / "run" / f"{name}.pid").read_text().strip() for name in SLURM_DAEMONS]
     try:
