@@ -15,11 +15,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from sasv.errors import SasvError, one_line
@@ -113,20 +116,60 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
     """Run a tool's ``main(argv)`` under the error contract; returns the exit status (see the module doc).
 
     The stage script's ``SASV_INTERRUPT_REPORTER`` is taken out of the environment: a tool's own tasks and
-    jobs (job logs of their own) print their interruption as usual.
+    jobs (job logs of their own) print their interruption as usual. A Ctrl-C is remembered when it comes:
+    Python drops a KeyboardInterrupt raised inside a finaliser (``__del__``, e.g. a closing sound file) with
+    an "Exception ignored" traceback, and the tool would then finish as if nothing had happened, exit 0.
     """
     script_reports_interrupt = bool(os.environ.pop(INTERRUPT_REPORTER_ENV, ""))
     setup_logging()
-    try:
-        return main(argv) or 0
-    except (SasvError, OSError) as e:
-        if os.environ.get("SASV_DEBUG"):
-            raise
-        print(error_line(e), file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        if os.environ.get("SASV_DEBUG"):
-            raise
+    with _remembered_interrupts() as received:
+        try:
+            status = main(argv) or 0
+        except (SasvError, OSError) as e:
+            if os.environ.get("SASV_DEBUG"):
+                raise
+            print(error_line(e), file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            if os.environ.get("SASV_DEBUG"):
+                raise
+            received.append(True)
+        if not received:
+            return status
         if not script_reports_interrupt:
             print(INTERRUPTED_LINE, file=sys.stderr)
         return INTERRUPTED_EXIT
+
+
+@contextlib.contextmanager
+def _remembered_interrupts() -> Iterator[list[bool]]:
+    """While a tool runs in the main thread with Python's own SIGINT handler: a list that becomes non-empty
+    when SIGINT arrives (the handler raises KeyboardInterrupt the first time), and an unraisable-exception
+    hook that keeps a KeyboardInterrupt dropped by a finaliser quiet (it is reported once, as the ERROR
+    line). A SIGINT that is ignored (a background job) stays ignored; other threads are left alone."""
+    received: list[bool] = []
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield received
+        return
+
+    def on_sigint(signum: int, frame: object) -> None:
+        received.append(True)
+        if len(received) == 1:  # a second Ctrl-C while the first unwinds is noted, not raised mid-cleanup
+            raise KeyboardInterrupt
+
+    previous_hook = sys.unraisablehook
+
+    def unraisable(info: Any) -> None:
+        if not isinstance(info.exc_value, KeyboardInterrupt):
+            previous_hook(info)
+
+    signal.signal(signal.SIGINT, on_sigint)
+    sys.unraisablehook = unraisable
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        sys.unraisablehook = previous_hook
