@@ -19,9 +19,7 @@ import contextlib
 import logging
 import os
 import re
-import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
@@ -143,33 +141,21 @@ def run_cli(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[s
 
 @contextlib.contextmanager
 def _remembered_interrupts() -> Iterator[list[bool]]:
-    """While a tool runs in the main thread with Python's own SIGINT handler: a list that becomes non-empty
-    when SIGINT arrives (the handler raises KeyboardInterrupt the first time), and an unraisable-exception
-    hook that keeps a KeyboardInterrupt dropped by a finaliser quiet (it is reported once, as the ERROR
-    line). A SIGINT that is ignored (a background job) stays ignored; other threads are left alone."""
+    """A list that becomes non-empty when a KeyboardInterrupt is dropped by a finaliser: Python reports
+    those through ``sys.unraisablehook`` (an "Exception ignored" traceback) and carries on, so the hook notes
+    it and stays quiet (it is reported once, as the ERROR line). Signal handling itself is left as Python
+    sets it (a handler of our own would also reach the tool's forked workers)."""
     received: list[bool] = []
-    if (
-        threading.current_thread() is not threading.main_thread()
-        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
-    ):
-        yield received
-        return
-
-    def on_sigint(signum: int, frame: object) -> None:
-        received.append(True)
-        if len(received) == 1:  # a second Ctrl-C while the first unwinds is noted, not raised mid-cleanup
-            raise KeyboardInterrupt
-
     previous_hook = sys.unraisablehook
 
     def unraisable(info: Any) -> None:
-        if not isinstance(info.exc_value, KeyboardInterrupt):
+        if isinstance(info.exc_value, KeyboardInterrupt):
+            received.append(True)
+        else:
             previous_hook(info)
 
-    signal.signal(signal.SIGINT, on_sigint)
     sys.unraisablehook = unraisable
     try:
         yield received
     finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
         sys.unraisablehook = previous_hook

@@ -80,7 +80,9 @@ def test_cpu_run_has_every_row_ok_or_skipped_with_its_reason(tmp_path) -> None:
     # key figures that say the check compared something
     assert "max rel diff" in rows["extract_wavlm_ecapa_bf16"]["key"]
     assert "max rel diff 0.00e+00" in rows["cm_nj2"]["key"]  # 2 jobs on the CPU: the same bits
-    assert rows["train_asv_fp32"]["key"].startswith("2 ranks (torchrun, gloo); epochs 2, loss")
+    assert rows["train_asv_fp32"]["key"].startswith(
+        "1 process (CPU smoke; 2-rank gloo: tests/train); epochs 2"
+    )
     assert "utt/s" in rows["bench"]["key"]
 
 
