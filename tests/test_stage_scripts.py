@@ -145,13 +145,30 @@ def _ctrl_c(proc: subprocess.Popen, ready: Callable[[], bool]) -> tuple[str, int
 
 
 def _reader_is_waiting(fifo: Path, keep: list[int]) -> bool:
-    """Whether a process has the FIFO open for reading (then it is kept open for writing: the reader
-    blocks in read() until the test interrupts it)."""
-    try:
-        keep.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-    except OSError:
-        return False
-    return True
+    """Whether a process is blocked in read() on the FIFO. Its open() returns once the test opens the
+    writing end (kept open: the reader then blocks until the test interrupts it); a SIGINT sent between
+    that open() and the read() is taken by Python's handler while no syscall is there to interrupt, and the
+    read then blocks for good (CI saw it), so the test waits until the reader sleeps in the pipe's read."""
+    if not keep:
+        try:
+            keep.append(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:
+            return False
+    return any(wchan.endswith("pipe_read") for wchan in _fifo_readers_wchan(fifo))
+
+
+def _fifo_readers_wchan(fifo: Path) -> list[str]:
+    """The kernel wait channel of each other process holding ``fifo`` open."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or int(proc.name) == os.getpid():
+            continue
+        try:
+            if any(os.readlink(fd) == str(fifo) for fd in (proc / "fd").iterdir()):
+                found.append((proc / "wchan").read_text())
+        except OSError:
+            continue
+    return found
 
 
 def _one_interrupted_line(terminal: str, status: int, logs: list[Path]) -> None:
