@@ -98,3 +98,23 @@ def check_autocast(device: torch.device, autocast: str) -> None:
     if device.type == "cuda" and autocast == "bf16" and not torch.cuda.is_bf16_supported():
         name = torch.cuda.get_device_name(device)
         raise DeviceError(f"--autocast bf16: {name} has no bfloat16 support; use --autocast fp16 or none")
+
+
+OUT_OF_MEMORY_MARKERS = (
+    "out of memory",
+    "CUDNN_STATUS_ALLOC_FAILED",
+    "CUBLAS_STATUS_ALLOC_FAILED",
+    "CUFFT_ALLOC_FAILED",
+    "CUSOLVER_STATUS_ALLOC_FAILED",
+)
+"""What the CUDA libraries say when they cannot allocate: cuDNN, cuBLAS, cuFFT and cuSOLVER allocate their
+own workspaces and report a failure as a plain ``RuntimeError`` (a ``torch.AcceleratorError`` in recent
+torch), not as ``torch.OutOfMemoryError``."""
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` is a GPU running out of memory, whichever library said it (the caching allocator's
+    ``torch.OutOfMemoryError``, or a CUDA library's RuntimeError: :data:`OUT_OF_MEMORY_MARKERS`)."""
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    return isinstance(error, RuntimeError) and any(m in str(error) for m in OUT_OF_MEMORY_MARKERS)

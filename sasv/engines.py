@@ -28,7 +28,7 @@ from torch import nn
 from sasv.audio import CM_SAMPLES, cm_input, embedding_segments
 from sasv.compiled import compiled_model
 from sasv.cpu_kernels import CPU_KERNELS, has_2d_convolutions, prepare_model
-from sasv.devices import bind_device, check_autocast, resolve_device
+from sasv.devices import bind_device, check_autocast, is_out_of_memory, resolve_device
 from sasv.errors import SasvError
 from sasv.torch_version import require_torch
 
@@ -166,7 +166,8 @@ def cpu_copy(model: nn.Module) -> nn.Module:
 
 
 class _SplitsOnOutOfMemory:
-    """A model batch that runs out of GPU memory is split in halves, down to one input; one input that
+    """A model batch that runs out of GPU memory (:func:`sasv.devices.is_out_of_memory`: the allocator's
+    error or a CUDA library's) is split in halves, down to one input; one input that
     still does not fit (a very long utterance) is computed on the CPU, with a log line.
 
     Without this a CUDA OOM lost the chunk in flight, and a resume met the same utterance and failed again,
@@ -194,8 +195,8 @@ class _SplitsOnOutOfMemory:
         """``model`` on ``batch`` (its first ``n_real`` rows real, the rest padding), splitting on OOM."""
         try:
             return self._run(batch, model, self.device)
-        except torch.OutOfMemoryError:
-            if self.device.type == "cpu":
+        except RuntimeError as error:  # torch.OutOfMemoryError is one; cuDNN's and cuBLAS's are plain
+            if self.device.type == "cpu" or not is_out_of_memory(error):
                 raise
         # here, not in the except block: the traceback no longer holds the failed forward's tensors
         torch.cuda.empty_cache()

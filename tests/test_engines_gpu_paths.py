@@ -40,12 +40,17 @@ class OomModel(nn.Module):
     off: the CPU has the memory). Records the batch sizes it computed."""
 
     def __init__(
-        self, max_batch: int | None = None, max_len: int | None = None, logits: bool = False
+        self,
+        max_batch: int | None = None,
+        max_len: int | None = None,
+        logits: bool = False,
+        error: Exception | None = None,
     ) -> None:
         super().__init__()
         torch.manual_seed(0)
         self.conv = nn.Conv1d(1, 4, kernel_size=400, stride=160)
         self.max_batch, self.max_len, self.logits = max_batch, max_len, logits
+        self.error = error or torch.OutOfMemoryError("CUDA out of memory (simulated)")
         self.ooms = True
         self.batches: list[int] = []
 
@@ -54,7 +59,7 @@ class OomModel(nn.Module):
             self.max_len is not None and x.shape[-1] > self.max_len
         )
         if self.ooms and too_big:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
+            raise self.error
         self.batches.append(x.shape[0])
         h = torch.tanh(self.conv(x.unsqueeze(1)))
         out = torch.cat([h.mean(-1), h.std(-1)], dim=1)
@@ -114,6 +119,32 @@ def test_cm_after_oom_equals_the_run_without(simulated_cuda) -> None:
     engine.device = CUDA
     np.testing.assert_allclose(engine.compute(wavs), expected, rtol=1e-5, atol=1e-6)
     assert max(model.batches) == 2
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["cuDNN error: CUDNN_STATUS_ALLOC_FAILED", "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling "
+     "`cublasCreate(handle)`", "CUDA error: out of memory"],
+)  # fmt: skip
+def test_a_cuda_library_out_of_memory_splits_too(simulated_cuda, message: str) -> None:
+    """cuDNN and cuBLAS allocate their own workspaces and say they could not as a plain RuntimeError."""
+    wavs = _waves(LENGTHS)
+    expected = CountermeasureEngine(OomModel(logits=True), torch.device("cpu"), model_batch=8).compute(wavs)
+    model = OomModel(max_batch=2, logits=True, error=RuntimeError(message))
+    engine = CountermeasureEngine(model, torch.device("cpu"), model_batch=8)
+    engine.device = CUDA
+    np.testing.assert_allclose(engine.compute(wavs), expected, rtol=1e-5, atol=1e-6)
+    assert max(model.batches) == 2
+
+
+def test_other_cuda_errors_are_not_taken_for_out_of_memory(simulated_cuda) -> None:
+    error = RuntimeError("CUDA error: an illegal memory access was encountered")
+    engine = CountermeasureEngine(
+        OomModel(max_batch=2, logits=True, error=error), torch.device("cpu"), model_batch=8
+    )
+    engine.device = CUDA
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        engine.compute(_waves(LENGTHS))
 
 
 def test_oom_on_the_cpu_is_not_swallowed() -> None:

@@ -58,6 +58,29 @@ def test_training_steps_on_the_gpu(train_dir, tmp_path, precision: str) -> None:
     assert dataclasses.asdict(conf) == state["train_conf"]
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
+def test_cm_training_on_the_gpu_validates_every_epoch(train_dir, tmp_path, precision: str) -> None:
+    """The CM trainer on the GPU: RawBoost crops, weighted cross entropy, the dev CM-EER after every epoch
+    (validation on the GPU in batches), BatchNorm re-estimation, finite weights."""
+    import csv
+
+    from sasv.conf import parse_conf
+    from sasv.train.cm import train
+    from sasv.train.confs import CmTrainConf
+    from tests.tiny_confs import TINY_AASIST
+
+    conf = CmTrainConf(
+        epochs=2, batch_size=8, crop_samples=16000, initial_lr=0.002, final_lr=0.0001, seed=3,
+        precision=precision, average_max_dev_eer=1.0, num_workers=0,
+    )  # fmt: skip
+    out, data = tmp_path / precision, train_dir.parent
+    last = train(parse_conf(TINY_AASIST), conf, data / "cm_train", out, data / "cm_dev", device=CUDA)
+    state = torch.load(last, map_location="cpu", weights_only=True)
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    rows = list(csv.DictReader((out / "train_log.csv").open()))
+    assert len(rows) == 2 and all(0.0 <= float(r["dev_cm_eer"]) <= 1.0 for r in rows), rows
+
+
 def test_cm_compiled_on_the_gpu_matches_the_cpu_reference() -> None:
     model = _build(_aasist)
     waveforms = _waveforms()

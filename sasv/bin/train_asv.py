@@ -41,7 +41,7 @@ from sasv.train.tool import (
     train_and_export,
     training_parser,
 )
-from sasv.train.validate import validation_eer, validation_trials
+from sasv.train.validate import AudioCache, validation_eer, validation_trials
 
 log = logging.getLogger("train_asv")
 
@@ -103,13 +103,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 def validate(
     model_conf: ModelConf, exported: nn.Module, epochs: list[Path], valid_set: Path, out: Path, device
 ) -> None:
-    """SV-EER of every averaged epoch and of the exported model, as validation.{md,json}."""
+    """SV-EER of every averaged epoch and of the exported model, as validation.{md,json}; the set is
+    decoded once for all of them (:class:`~sasv.train.validate.AudioCache`)."""
+    audio = AudioCache(validation_trials(valid_set)[1])
     rows = []
     for path in epochs:
         model = build_from_conf(model_conf)
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True)["model"])
-        rows.append((path.stem, validation_eer(model, valid_set, device)))
-    rows.append((f"exported (average of {len(epochs)})", validation_eer(exported, valid_set, device)))
+        rows.append((path.stem, validation_eer(model, valid_set, device, audio=audio)))
+    rows.append(
+        (f"exported (average of {len(epochs)})", validation_eer(exported, valid_set, device, audio=audio))
+    )
+    log.info("validation set %s: %d utterances decoded for %d models", valid_set, audio.decoded, len(rows))
     table = ["| model | SV-EER (%) |", "| --- | ---: |", *(f"| {n} | {100 * e:.2f} |" for n, e in rows)]
     atomic_write_text(out / "validation.md", f"### Validation on {valid_set}\n\n" + "\n".join(table) + "\n")
     atomic_write_text(out / "validation.json", json.dumps({n: e for n, e in rows}, indent=2) + "\n")

@@ -15,6 +15,10 @@ Utterances are read and scored in batches of :data:`VALIDATION_BATCH` (one at a 
 round-robin to the ranks (:class:`~sasv.train.collectives.Collectives`) and the rows gathered back in
 order; the batches are cut the same way whatever the number of ranks, so every utterance is computed in
 the same batch and the scores are exactly those of one process.
+
+Validating several models on one set (``sasv train_asv`` scores every averaged epoch and the exported
+model on Vox1-O) decodes it once: an :class:`AudioCache` keeps the decoded waveforms up to a memory bound
+(Vox1-O's 4,708 utterances are about 2.5 GB as float32) and decodes again only beyond it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,32 @@ from sasv.train.collectives import Collectives
 NORM = "l2norm"
 VALIDATION_BATCH = 64
 """Utterances read and handed to the engine at once (the engine cuts its own model batches from them)."""
+AUDIO_CACHE_BYTES = 4 << 30
+"""What an :class:`AudioCache` keeps by default: Vox1-O whole, with room to spare on a training node."""
+
+
+class AudioCache:
+    """Decoded waveforms of a ``wav.scp``, kept while their total stays within ``limit_bytes`` (the
+    utterances beyond it are decoded again at every read): several models validated on one set decode it
+    once. ``decoded`` counts the files decoded (for the logs and the tests)."""
+
+    def __init__(self, wav_scp: dict[str, str], limit_bytes: int = AUDIO_CACHE_BYTES) -> None:
+        self.wav_scp = wav_scp
+        self.limit_bytes = limit_bytes
+        self.kept: dict[str, np.ndarray] = {}
+        self.kept_bytes = 0
+        self.decoded = 0
+
+    def read(self, utt: str) -> np.ndarray:
+        """The waveform of ``utt`` (:func:`sasv.audio.read_audio`), from memory when it was kept."""
+        if utt in self.kept:
+            return self.kept[utt]
+        audio = read_audio(self.wav_scp[utt])
+        self.decoded += 1
+        if self.kept_bytes + audio.nbytes <= self.limit_bytes:
+            self.kept[utt] = audio
+            self.kept_bytes += audio.nbytes
+        return audio
 
 
 def sharded_rows(
@@ -128,17 +158,23 @@ def validation_eer(
     data_dir: str | Path,
     device: torch.device | None = None,
     collectives: Collectives | None = None,
+    audio: AudioCache | None = None,
 ) -> float:
     """SV-EER (a fraction) of ``model`` on the trials of ``data_dir`` (wav.scp + trials: see the module);
-    with ``collectives`` every rank embeds its share (:func:`sharded_rows`) and every rank gets the EER."""
+    with ``collectives`` every rank embeds its share (:func:`sharded_rows`) and every rank gets the EER.
+    ``audio`` (an :class:`AudioCache` of the set's ``wav.scp``) is shared by the calls that validate several
+    models on one set; by default the set is decoded afresh."""
     device = device or torch.device("cpu")
     trials, wav_scp = validation_trials(data_dir)
+    if audio is not None and any(audio.wav_scp.get(u) != path for u, path in wav_scp.items()):
+        raise ValueError(f"the audio cache given for {data_dir} holds another wav.scp")
+    audio = audio or AudioCache(wav_scp, limit_bytes=0)
     needed = sorted(wav_scp)
     was_training = model.training
     engine = EmbeddingEngine(model, device, default_model_batch(device, 16, model), cpu_kernels="torch")
 
     def embed(items: range) -> np.ndarray:
-        rows = engine.compute([read_audio(wav_scp[needed[i]]) for i in items])
+        rows = engine.compute([audio.read(needed[i]) for i in items])
         return np.stack(rows) if rows else np.zeros((0, 6, engine_dim(model)), np.float32)
 
     try:
