@@ -55,8 +55,8 @@ asv_training=$!
 cm_training=$!
 wait "${asv_training}" || { echo "$0: ASV training failed: see ${exp_dir}/logs/run_train_asv.*.log" >&2; exit 1; }
 wait "${cm_training}" || { echo "$0: CM training failed: see ${exp_dir}/logs/run_train_cm.*.log" >&2; exit 1; }
-trained_asv=$(python -m sasv.exp_layout train_dir --exp_dir "${exp_dir}" --conf "${asv_conf}")/model.yaml
-trained_cm=$(python -m sasv.exp_layout train_dir --exp_dir "${exp_dir}" --conf "${cm_conf}")/model.yaml
+trained_asv=$(python -m sasv exp_path train_dir --exp_dir "${exp_dir}" --conf "${asv_conf}")/model.yaml
+trained_cm=$(python -m sasv exp_path train_dir --exp_dir "${exp_dir}" --conf "${cm_conf}")/model.yaml
 cat "$(dirname "${trained_asv}")/validation.md" "$(dirname "${trained_cm}")/results.md"
 
 models=(--asv_conf "${trained_asv} ${asv_conf}" --cm_conf "${trained_cm} ${cm_conf}")

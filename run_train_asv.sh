@@ -124,7 +124,7 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
   [ -z "${name}" ] || opts+=(--name "${name}")
   [ -z "${valid_set}" ] || opts+=(--valid_set "${valid_set}")
   [ -d "${data_dir}/musan" ] && opts+=(--musan_dir "${data_dir}/musan" --rirs_dir "${data_dir}/rirs")
-  set_launcher "$(python -m sasv.exp_layout train_dir --exp_dir "${exp_dir}" --conf "${asv_conf}" \
+  set_launcher "$(python -m sasv exp_path train_dir --exp_dir "${exp_dir}" --conf "${asv_conf}" \
     ${name:+--name "${name}"})/log/train_asv.log"
   log "Stage 3: training ${asv_conf} on ${train_set} (${train_conf}) under ${exp_dir}/train/," \
     "${nnodes} node(s) x ${nproc_per_node} process(es)"

@@ -107,7 +107,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   opts=()
   [ -z "${name}" ] || opts+=(--name "${name}")
   [ -z "${eval_set}" ] || opts+=(--eval_set "${eval_set}")
-  set_launcher "$(python -m sasv.exp_layout train_dir --exp_dir "${exp_dir}" --conf "${cm_conf}" \
+  set_launcher "$(python -m sasv exp_path train_dir --exp_dir "${exp_dir}" --conf "${cm_conf}" \
     ${name:+--name "${name}"})/log/train_cm.log"
   log "Stage 2: training ${cm_conf} on ${train_set} (${train_conf}), dev ${dev_set}, under ${exp_dir}/train/," \
     "${nnodes} node(s) x ${nproc_per_node} process(es)"

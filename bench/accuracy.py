@@ -2,13 +2,15 @@
 """How far the recipe's embedding engine is from the reference strategy, on trained-looking models.
 
 For each real-size ASV conf (seeded random weights: no checkpoint is needed), on speech-like synthetic
-utterances (:mod:`sasv.synthvoice`, 2-8 s at 16 kHz, peak 0.5), every path below is compared per embedding
-row with the **reference strategy** of the original implementation: per utterance ``model(full[None])``
-then ``model(five 3 s segments)`` as one batch of 5, torch's own kernels, float32, under ``no_grad``.
+utterances (:mod:`sasv.corpora.synthvoice`, 2-8 s at 16 kHz, peak 0.5), every path below is compared per
+embedding row with the **reference strategy** of the original implementation: per utterance
+``model(full[None])`` then ``model(five 3 s segments)`` as one batch of 5, torch's own kernels, float32, under
+``no_grad``.
 
-* ``engine default``: :class:`sasv.engines.EmbeddingEngine` as the stages run it on CPU: oneDNN routing of
+* ``engine default``: :class:`sasv.extraction.engines.EmbeddingEngine` as the stages run it on CPU: oneDNN
+routing of
   1x1 convs and linear layers, 2-D conv weights channels-last, the default CPU model batch
-  (:func:`sasv.engines.default_model_batch`: 1 for 2-D models, 2 per thread for 1-D ones);
+  (:func:`sasv.extraction.engines.default_model_batch`: 1 for 2-D models, 2 per thread for 1-D ones);
 * ``engine, oneDNN, no channels-last`` (models with 2-D convs only): the same engine with its conv weights
   put back in the contiguous layout: what the routing alone changes;
 * ``engine, torch kernels, batch 1``: ``cpu_kernels="torch"`` (no routing, no channels-last), batch 1:
@@ -64,11 +66,11 @@ import torch
 from torch import nn
 
 from sasv.audio import SAMPLE_RATE, embedding_segments
-from sasv.conf import load_conf, load_model
-from sasv.cpu_kernels import has_2d_convolutions, onednn_available
-from sasv.engines import EmbeddingEngine, default_model_batch
-from sasv.frontend import LogMelFrontend
-from sasv.synthvoice import draw_voice, synthesize
+from sasv.corpora.synthvoice import draw_voice, synthesize
+from sasv.extraction.engines import EmbeddingEngine, default_model_batch
+from sasv.models.conf import load_conf, load_model
+from sasv.models.frontend import LogMelFrontend
+from sasv.runtime.cpu_kernels import has_2d_convolutions, onednn_available
 
 REPO = Path(__file__).resolve().parents[1]
 CONFS: dict[str, str] = {

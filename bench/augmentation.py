@@ -5,7 +5,7 @@ What one DataLoader worker does per training example (:func:`sasv.train.augment.
 decode an ASVspoof-like FLAC utterance (3-6 s), take a random crop, augment it. ``clean`` is decode + crop
 alone, the floor the augmentation adds to. By default the MUSAN-like noise, music and speech files are
 ``--noise_seconds`` long (60 s: real MUSAN files last minutes, so decoding a whole file per example would
-dominate), written with :mod:`sasv.train.synthetic_augmentation`; ``--musan_dir/--rirs_dir`` measure the
+dominate), written with :mod:`sasv.corpora.musan_rirs_mini`; ``--musan_dir/--rirs_dir`` measure the
 real lists written by ``sasv prepare_augmentation`` instead. Markdown to stdout.
 
     OMP_NUM_THREADS=1 python bench/augmentation.py
@@ -26,9 +26,9 @@ import soundfile as sf
 
 from sasv.audio import SAMPLE_RATE
 from sasv.bin.prepare_augmentation import main as prepare_augmentation
-from sasv.synthvoice import draw_voice, synthesize
+from sasv.corpora.musan_rirs_mini import make_musan_and_rirs
+from sasv.corpora.synthvoice import draw_voice, synthesize
 from sasv.train.augment import DEFAULT_WEIGHTS, KINDS, AugmentationLists, Augmenter, bench_augmentation
-from sasv.train.synthetic_augmentation import make_musan_and_rirs
 
 
 def training_files(folder: Path, count: int, seed: int = 0) -> list[str]:

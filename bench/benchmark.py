@@ -5,11 +5,12 @@ For every model (real-size conf, random weights) and every thread setting, on ge
 
 * reference: per utterance, soundfile decode, ``model(full[None])`` then ``model(five segments)`` as a
   batch of 5 (the CM: ``model(first 64,600 samples[None])``), under ``torch.no_grad`` and
-  :func:`sasv.engines.exact_fp32` (TF32 off on a GPU), in this process;
-* recipe: :func:`sasv.chunked.run_chunked` with the engine the stages build (every default from
-  :class:`sasv.engines.EngineOptions`, through :func:`sasv.engines.build_engine`), writing its chunks like
-  the recipe does;
-* with 2 threads also the recipe as 2 jobs x 1 thread (``--nj 2``: an :class:`sasv.engines.EngineSpec`).
+  :func:`sasv.extraction.engines.exact_fp32` (TF32 off on a GPU), in this process;
+* recipe: :func:`sasv.stages.driver.run_chunked` with the engine the stages build (every default from
+  :class:`sasv.extraction.engines.EngineOptions`, through :func:`sasv.extraction.engines.build_engine`),
+  writing its chunks like the recipe does;
+* with 2 threads also the recipe as 2 jobs x 1 thread (``--nj 2``: an
+:class:`sasv.extraction.engines.EngineSpec`).
 
 Reported: utterances/s, real-time factor (processing seconds per second of audio), achieved GFLOP/s (FLOPs
 counted once per input size with FlopCounterMode on fake tensors) as a fraction of this machine's fp32
@@ -44,8 +45,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-# before tqdm is imported (through sasv.chunked): tqdm reads its TQDM_* settings at import time, and the
-# stages' progress bars would interleave with the tables
+# before tqdm is imported (through sasv.extraction.chunks): tqdm reads its TQDM_* settings at import time, and
+# the stages' progress bars would interleave with the tables
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 import numpy as np
@@ -55,18 +56,18 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from sasv.audio import SAMPLE_RATE, cm_input, embedding_segments, read_audio
-from sasv.chunked import run_chunked
-from sasv.conf import LoadedModel, ModelConf, load_conf, load_model
-from sasv.devices import resolve_device
-from sasv.engines import Engine, EngineOptions, EngineSpec, build_engine, exact_fp32
 from sasv.exp_layout import cm_scores_output, embeddings_output
-from sasv.jobs import JobOptions, default_num_workers, job_devices
-from sasv.outputs import read_embeddings
+from sasv.extraction.engines import Engine, EngineOptions, EngineSpec, build_engine, exact_fp32
+from sasv.extraction.outputs import read_embeddings
+from sasv.jobs.local import JobOptions, default_num_workers, job_devices
+from sasv.models.conf import LoadedModel, ModelConf, load_conf, load_model
+from sasv.runtime.devices import resolve_device
+from sasv.stages.driver import run_chunked
 
 sys.path.insert(0, str(Path(__file__).parent))
 import scale  # noqa: E402  (bench/scale.py, beside this script)
 
-from sasv.synthvoice import draw_voice, synthesize
+from sasv.corpora.synthvoice import draw_voice, synthesize
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS: dict[str, str] = {
@@ -174,7 +175,8 @@ def peak_rates(threads: int, device: torch.device, repeats: int = 7) -> tuple[fl
 
 
 def make_corpus(folder: Path, n: int, seed: int) -> list[Utterance]:
-    """``n`` 16-bit FLAC utterances of 2-12 s in the mini corpus's synthetic voices (:mod:`sasv.synthvoice`).
+    """``n`` 16-bit FLAC utterances of 2-12 s in the mini corpus's synthetic voices
+    (:mod:`sasv.corpora.synthvoice`).
 
     The models' speed does not depend on the content; lengths are drawn uniformly (some repeat exactly, as
     they do in a real corpus rarely), so full utterances are batched only when the recipe may batch them.
@@ -244,7 +246,7 @@ def reference_run(model: nn.Module, items: Sequence[Utterance], device: torch.de
 
 def read_cm_logits(path: Path) -> Rows:
     """utt -> [logit_spoof, logit_bonafide] from a CM output file (the differences are taken on logits;
-    :func:`sasv.outputs.read_cm_scores` reads only P(bona fide))."""
+    :func:`sasv.extraction.outputs.read_cm_scores` reads only P(bona fide))."""
     rows = {}
     for line in path.read_text().splitlines():
         utt, spoof, bona, _ = line.split()
@@ -426,16 +428,16 @@ def bench_model(
 
 
 def bench_scoring(n_trials: int, repeats: int, seed: int = 0) -> tuple[float, int, int]:
-    """Median seconds of :func:`sasv.evaluate.compute_trial_scores` (speaker models, cosine, fusion) + the
-    three EERs on synthetic lists.
+    """Median seconds of :func:`sasv.scoring.evaluate.compute_trial_scores` (speaker models, cosine, fusion) +
+    the three EERs on synthetic lists.
 
     Shaped like LA eval scaled up: 67 speakers with 10 enrolment utterances, 6 x 192 rows per utterance,
     about 14 trials per test utterance, 60 % of test utterances spoofed.
     """
-    from sasv.datadir import DataDir
-    from sasv.evaluate import compute_trial_scores
-    from sasv.metrics import sasv_eers
-    from sasv.protocols import Trial
+    from sasv.corpora.datadir import DataDir
+    from sasv.corpora.protocols import Trial
+    from sasv.metrics.eer import sasv_eers
+    from sasv.scoring.evaluate import compute_trial_scores
 
     rng = np.random.default_rng(seed)
     n_spk, n_enrol, dim = 67, 10, 192
@@ -477,8 +479,8 @@ def bench_official_metrics(n_trials: int, repeats: int, seed: int = 0) -> float:
     Key shares roughly those of the Track 2 lists (a tenth target, a quarter nontarget, the rest spoofed);
     the sorts and searches cost the same whatever the scores are.
     """
-    from sasv.metrics_record import BENCHMARK_METRICS, record_costs
-    from sasv.score_files import TrialScores
+    from sasv.reports.records import BENCHMARK_METRICS, record_costs
+    from sasv.scoring.score_files import TrialScores
 
     rng = np.random.default_rng(seed)
     keys = np.array(["target", "nontarget", "spoof"])[rng.choice(3, n_trials, p=[0.1, 0.25, 0.65])]
@@ -492,9 +494,9 @@ def bench_official_metrics(n_trials: int, repeats: int, seed: int = 0) -> float:
 def bench_bootstrap(n_trials: int, resamples: int, jobs: int, seed: int = 0) -> float:
     """Seconds for ``resamples`` bootstrap resamples of claimed speakers (the three EERs and the
     a-DCF[sasv2024] each time) on ``n_trials`` synthetic trials of 367 speakers (ASVspoof 5 eval's), with
-    ``jobs`` threads: what each system's intervals cost (:mod:`sasv.bootstrap`)."""
-    from sasv.bootstrap import BootstrapSpec, bootstrap_intervals
-    from sasv.metrics import key_codes
+    ``jobs`` threads: what each system's intervals cost (:mod:`sasv.metrics.bootstrap`)."""
+    from sasv.metrics.bootstrap import BootstrapSpec, bootstrap_intervals
+    from sasv.metrics.eer import key_codes
 
     rng = np.random.default_rng(seed)
     keys = np.array(["target", "nontarget", "spoof"])[rng.choice(3, n_trials, p=[0.1, 0.25, 0.65])]

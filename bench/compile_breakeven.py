@@ -4,8 +4,8 @@
 For each model (real-size conf, seeded random weights) the 3 s segment forward (batch 1, the CPU default
 for 2-D models; the segments are 5 of an utterance's 6 rows and most of its FLOPs) is timed as the stages
 run it (eager, oneDNN routing) and compiled as ``--compile true`` compiles it
-(:func:`sasv.compiled.compiled_model`: inductor with freezing, ``dynamic=False``, one graph for the one
-segment shape, built from a copy with torch's own kernels, since dynamo does not trace the routed oneDNN
+(:func:`sasv.runtime.compiled.compiled_model`: inductor with freezing, ``dynamic=False``, one graph for the
+one segment shape, built from a copy with torch's own kernels, since dynamo does not trace the routed oneDNN
 calls; freezing lets inductor prepack the weights for oneDNN itself). Reported: compile time (first
 call), eager and compiled seconds per segment (median of 5), the largest relative difference of the
 compiled output, and the break-even in utterances: compile time / (5 x time saved per segment). Full
@@ -38,14 +38,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import MODELS, differences, random_conf  # noqa: E402
 
 from sasv.audio import SEGMENT_SAMPLES  # noqa: E402
-from sasv.compiled import compiled_model  # noqa: E402
-from sasv.conf import build_from_conf  # noqa: E402
-from sasv.cpu_kernels import prepare_model  # noqa: E402
-from sasv.engines import (  # noqa: E402
+from sasv.extraction.engines import (  # noqa: E402
     CountermeasureEngine,
     EmbeddingEngine,
     default_model_batch,
 )
+from sasv.models.conf import build_from_conf  # noqa: E402
+from sasv.runtime.compiled import compiled_model  # noqa: E402
+from sasv.runtime.cpu_kernels import prepare_model  # noqa: E402
 
 CPU = torch.device("cpu")
 

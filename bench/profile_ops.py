@@ -34,8 +34,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import MODELS, forward_flops, peak_rates, random_conf  # noqa: E402
 
-from sasv.conf import build_from_conf  # noqa: E402
-from sasv.cpu_kernels import prepare_model  # noqa: E402
+from sasv.models.conf import build_from_conf  # noqa: E402
+from sasv.runtime.cpu_kernels import prepare_model  # noqa: E402
 
 COMPUTE = ("convolution", "linear", "addmm", "matmul", "mm", "bmm", "baddbmm", "conv", "_pointwise", "einsum")
 MOVEMENT = ("copy_", "cat", "to_dense", "reorder", "contiguous", "clone", "split", "narrow", "slice", "index")

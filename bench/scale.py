@@ -91,7 +91,7 @@ def make_scale_set(
 ) -> Path:
     """Write the synthetic set into ``work``: ``xvector.scp`` and its arks (rows in ``dtype``), and
     ``lists.npz`` (trial speaker/utterance indexes and keys, CM probabilities). Returns the scp."""
-    from sasv.outputs import write_embedding_chunk
+    from sasv.extraction.outputs import write_embedding_chunk
 
     sizes = sizes or ASVSPOOF5_EVAL
     rng = np.random.default_rng(seed)
@@ -122,7 +122,7 @@ def make_scale_set(
     target = ~spoofed[test_idx] & (own < n_spk) & (rng.random(n_trials) < 0.5)
     other = (own + rng.integers(1, n_spk, n_trials)) % n_spk  # an enrolled speaker that is not the voice
     spk_idx = np.where(spoofed[test_idx] | target, own, other)
-    keys = np.where(spoofed[test_idx], 2, np.where(target, 0, 1))  # index into sasv.metrics.KEYS
+    keys = np.where(spoofed[test_idx], 2, np.where(target, 0, 1))  # index into sasv.metrics.eer.KEYS
     cm = np.where(spoofed, rng.beta(1.5, 8, n_test), rng.beta(8, 1.5, n_test))
     np.savez(work / "lists.npz", spk_idx=spk_idx, test_idx=test_idx, keys=keys, cm=cm,
              enrol_voice=enrol_voice, n_enrol=n_enrol)  # fmt: skip
@@ -133,12 +133,12 @@ def score_child(work: Path, scp: Path, in_memory: bool, norm: str = "l2norm") ->
     """What ``sasv score_trials`` does with one set (a child process): the trial list as Trials, the CM
     scores as a dict, the embeddings streamed (or all loaded), scores, then the ASVspoof 5 record. Prints
     JSON: the record's EERs and costs, the seconds, and writes the ASV scores to ``asv_<scp stem>.npy``."""
-    from sasv.datadir import DataDir
-    from sasv.evaluate import compute_trial_scores
-    from sasv.metrics import KEYS
-    from sasv.metrics_record import BENCHMARK_METRICS, metrics_record
-    from sasv.outputs import EmbeddingArchive, read_embeddings
-    from sasv.protocols import Trial
+    from sasv.corpora.datadir import DataDir
+    from sasv.corpora.protocols import Trial
+    from sasv.extraction.outputs import EmbeddingArchive, read_embeddings
+    from sasv.metrics.eer import KEYS
+    from sasv.reports.records import BENCHMARK_METRICS, metrics_record
+    from sasv.scoring.evaluate import compute_trial_scores
 
     start = time.perf_counter()
     lists = np.load(work / "lists.npz")

@@ -18,9 +18,9 @@ Two rates decide how fast a speaker model trains, and how many DataLoader worker
 
 Each model's row puts its step rate beside the per-worker loader rate and their ratio: the DataLoader
 workers one training process needs so that it never waits for data. The MUSAN-like and RIR files are
-synthetic (:mod:`sasv.train.synthetic_augmentation`, ``--noise_seconds`` long, like real MUSAN files of
-minutes only the needed frames are decoded), the training files synthetic speech (:mod:`sasv.synthvoice`),
-read from the page cache. Markdown to stdout.
+synthetic (:mod:`sasv.corpora.musan_rirs_mini`, ``--noise_seconds`` long, like real MUSAN files of
+minutes only the needed frames are decoded), the training files synthetic speech
+(:mod:`sasv.corpora.synthvoice`), read from the page cache. Markdown to stdout.
 
     python bench/training.py                        # 4 architectures, 1 and 2 threads, ~3 min on 2 cores
     python bench/training.py --models ecapa_tdnn --threads 1 --steps 3
@@ -54,14 +54,14 @@ from torch.utils.data import DataLoader
 
 from sasv.audio import SAMPLE_RATE
 from sasv.bin.prepare_augmentation import main as prepare_augmentation
-from sasv.conf import build_from_conf, load_conf
-from sasv.synthvoice import draw_voice, synthesize
+from sasv.corpora.musan_rirs_mini import make_musan_and_rirs
+from sasv.corpora.synthvoice import draw_voice, synthesize
+from sasv.models.conf import build_from_conf, load_conf
 from sasv.train.augment import DEFAULT_WEIGHTS, AugmentationLists, Augmenter
 from sasv.train.confs import AsvTrainConf
 from sasv.train.data import CropDataset, TrainList, epoch_order
 from sasv.train.loop import AMP_DTYPES, ModelWithLoss
 from sasv.train.losses import AAMSoftmax
-from sasv.train.synthetic_augmentation import make_musan_and_rirs
 
 REPO = Path(__file__).resolve().parents[1]
 MODELS = ("ecapa_tdnn", "se_resnet34", "se_res2net50", "res2next50", "wavlm_ecapa")

@@ -15,8 +15,8 @@
 #
 # Sizes: vox1_test_wav.zip 1 GB, vox2_aac.zip 72 GB, musan.tar.gz 11 GB, rirs_noises.zip 1.3 GB (vox1_dev
 # 31 GB), about as much again unpacked; the archives are kept in <download_dir> (delete them once unpacked).
-# URLs and published md5 come from sasv/train_corpora.py and sasv/voxceleb_layout.py (one source of truth;
-# `python -m sasv.train_corpora manifest` prints them). Each part is checked against its md5; the parts of a
+# URLs and published md5 come from sasv/corpora/train_downloads.py and sasv/corpora/voxceleb.py (one source of truth;
+# `sasv training_downloads` prints them). Each part is checked against its md5; the parts of a
 # multi-part archive are concatenated in order, the whole is checked against its md5, then the parts are
 # deleted. An archive without a published md5 is tested instead (unzip -t, gzip -t) and its sha256 is
 # recorded in <download_dir>/<archive>.sha256.
@@ -54,7 +54,7 @@ if [ -n "${SASV_DOWNLOAD_MANIFEST:-}" ]; then
   fi
 else
   python=$(command -v python || command -v python3) || { echo "ERROR: no python on PATH (see path.sh)" >&2; exit 1; }
-  manifest=$("${python}" -m sasv.train_corpora manifest "$@") || exit 1
+  manifest=$("${python}" -m sasv training_downloads "$@") || exit 1
 fi
 mapfile -t rows < <(printf '%s\n' "${manifest}" | grep -v '^$' || true)
 if [ ${#rows[@]} -eq 0 ]; then
@@ -63,7 +63,7 @@ if [ ${#rows[@]} -eq 0 ]; then
 fi
 
 # ------------------------------------------------------------------------------------------- helpers
-# One manifest row (sasv.train_corpora.manifest_row) into globals: corpus name kind md5 into probes note,
+# One manifest row (sasv.corpora.train_downloads.manifest_row) into globals: corpus name kind md5 into probes note,
 # then parts/urls/md5s; dest (the folder it goes into), archive (its file in <download_dir>), stamp.
 load_row() {
   local -a f

@@ -165,8 +165,8 @@ def cmd_confs(confs_dir: str) -> None:
     """Tiny confs of every family (random weights: no checkpoint), from the tests' one definition."""
     import yaml
 
-    from sasv.conf import load_conf
-    from tests.test_engines import TINY_RESNET_ARGS, TINY_WAVLM_CFG
+    from sasv.models.conf import load_conf
+    from tests.extraction.test_engines import TINY_RESNET_ARGS, TINY_WAVLM_CFG
     from tests.tiny_confs import TINY_AASIST, TINY_ECAPA
 
     folder = Path(confs_dir)
@@ -185,7 +185,7 @@ def cmd_confs(confs_dir: str) -> None:
 def cmd_extract(dev: str, data: str, confs_dir: str, fp32_bound: str, bf16_bound: str) -> None:
     import numpy as np
 
-    from sasv.outputs import read_embeddings
+    from sasv.extraction.outputs import read_embeddings
 
     bounds = {"fp32": float(fp32_bound), "bf16": float(bf16_bound)}
     work = OUT / "extract"
@@ -231,8 +231,8 @@ def _cm_logits(exp: Path, set_name: str) -> tuple[list[str], list[list[float]]]:
 
 
 def cmd_cm(dev: str, data: str, conf: str, bound: str, cpu_compile: str) -> None:
-    from sasv.compiled import compile_problem
-    from sasv.devices import resolve_device
+    from sasv.runtime.compiled import compile_problem
+    from sasv.runtime.devices import resolve_device
 
     work = OUT / "cm"
     shutil.rmtree(work, ignore_errors=True)
@@ -286,8 +286,8 @@ def cmd_probe(dev: str, confs_dir: str, seconds: str) -> None:
         def body(conf=conf) -> str:
             import torch
 
-            from sasv.devices import resolve_device
-            from sasv.engines import EngineOptions, load_engine
+            from sasv.runtime.devices import resolve_device
+            from sasv.extraction.engines import EngineOptions, load_engine
 
             if resolve_device(dev).type != "cuda":
                 raise Skip("peak GPU memory: the device is the CPU")
@@ -417,7 +417,7 @@ import sys
 
 import torch
 
-from sasv.devices import resolve_device
+from sasv.runtime.devices import resolve_device
 
 dev = resolve_device(sys.argv[1])
 name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "CPU"
@@ -496,7 +496,7 @@ train() {  # asv|cm PRECISION
       --nproc_per_node "${nproc}" --cmd ''
   fi
   local key
-  key=$(python "${helper}" train_key "$(python -m sasv.exp_layout train_dir --exp_dir "${exp}" --conf "${model_conf}")")
+  key=$(python "${helper}" train_key "$(python -m sasv exp_path train_dir --exp_dir "${exp}" --conf "${model_conf}")")
   echo "${launcher}; ${key}" > "${key_file}"
 }
 if wants train; then

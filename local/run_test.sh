@@ -66,7 +66,7 @@ split_list cm_confs "${cm_conf}"
 
 # where a system's outputs live: asked of the one owner of the exp/ layout
 layout() {
-  python -m sasv.exp_layout "$1" --exp_dir "${exp_dir}" --norm "${norm}" --score_norm "${score_norm}" \
+  python -m sasv exp_path "$1" --exp_dir "${exp_dir}" --norm "${norm}" --score_norm "${score_norm}" \
     --fusion "${fusion}" "${@:2}"
 }
 

@@ -53,7 +53,7 @@ elif ! "${venv}/bin/python" -c "import torch" 2>/dev/null; then
   echo "setup_env: installing ${torch_spec}"
   "${venv}/bin/pip" install -q "${torch_spec}"
 fi
-# a torch the venv keeps must be new enough (sasv/torch_version.py; pip would not object to an old one)
+# a torch the venv keeps must be new enough (sasv/runtime/torch_version.py; pip would not object to an old one)
 if ! "${venv}/bin/python" -c "import sys, torch; sys.exit(tuple(map(int, torch.__version__.split('.')[:2])) < (2, 4))"; then
   version="$("${venv}/bin/python" -c "import torch; print(torch.__version__)" 2>/dev/null || echo none)"
   echo "ERROR: setup_env: the venv keeps torch ${version}; the recipe needs torch >= 2.4: re-run with" \

@@ -1,7 +1,7 @@
 """Values read from a conf, checked against the type hints of the code that takes them.
 
 A model conf's ``args`` go to an architecture's constructor and its ``frontend`` to
-:class:`~sasv.frontend.LogMelFrontend`; their type hints are the schema (one source of truth, no second
+:class:`~sasv.models.frontend.LogMelFrontend`; their type hints are the schema (one source of truth, no second
 description to keep in step, no extra dependency such as pydantic). :func:`check_arguments` refuses
 unknown keys and values of the wrong type with the key's name, before anything is built: ``"16"`` where an
 int belongs is an error naming ``args.C``, not a torch error deep inside a layer.

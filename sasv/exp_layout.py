@@ -17,14 +17,12 @@ cannot be the folder names above (:func:`check_model_name`, enforced when a conf
 neither collide nor be mis-split. ``<variant>`` is the embedding norm, plus ``_<score_norm>`` when the ASV
 score is normalised and ``_<fusion>`` when the fused score is not the default product rule (:func:`variant`).
 
-The shell stages ask this module instead of recomputing paths (``python -m sasv.exp_layout --help``).
+The shell stages ask this module instead of recomputing paths (``sasv exp_path --help``).
 """
 
 from __future__ import annotations
 
 import re
-import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +37,9 @@ TRAINED_SUFFIX = "_trained"  # a trained model's default name: <conf name>_train
 MODEL_RECORD = "model.json"
 RESULTS_RECORD = "results.json"
 FUSION_NAME = "logreg"
-DEFAULT_FUSION = "product"  # the reference rule (sasv.scoring.FUSION_RULES): its systems' names carry no rule
+DEFAULT_FUSION = (
+    "product"  # the reference rule (sasv.scoring.cosine.FUSION_RULES): its systems' names carry no rule
+)
 FUSED_VARIANT = "fused"
 RESERVED_NAMES = frozenset({EMBEDDINGS_DIR, CM_SCORES_DIR, FUSION_DIR, LOGS_DIR, TRAIN_DIR})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")
@@ -169,52 +169,3 @@ class ExpLayout:
     @property
     def logs_dir(self) -> Path:
         return self.root / LOGS_DIR
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sasv.exp_layout QUERY ...``: print one path or name of the layout (for the shell)."""
-    from sasv.cli import ArgumentParser
-    from sasv.conf import load_conf
-
-    p = ArgumentParser(prog="python -m sasv.exp_layout", description=__doc__)
-    sub = p.add_subparsers(dest="query", required=True)
-    for query, what in (
-        ("system_dir", "the folder of a scored system"),
-        ("system_name", "a system's name (its folder relative to --exp_dir)"),
-    ):
-        q = sub.add_parser(query, help=what)
-        q.add_argument("--exp_dir", default="exp")
-        q.add_argument("--asv_conf", required=True)
-        q.add_argument("--cm_conf", required=True)
-        q.add_argument("--norm", required=True)
-        q.add_argument("--score_norm", default="none")
-        q.add_argument("--fusion", default=DEFAULT_FUSION)
-    q = sub.add_parser("train_dir", help="the folder of a model trained from a conf")
-    q.add_argument("--exp_dir", default="exp")
-    q.add_argument("--conf", required=True, help="the model conf that was trained")
-    q.add_argument("--name", default=None, help="the trained model's name, if given to the trainer")
-    q = sub.add_parser("fusion_dir", help="the folder of the learned fusion of one variant")
-    q.add_argument("--exp_dir", default="exp")
-    q.add_argument("--norm", required=True)
-    q.add_argument("--score_norm", default="none")
-    q.add_argument("--fusion", default=DEFAULT_FUSION, help="the fixed rule of the systems it fuses")
-    args = p.parse_args(argv)
-    layout = ExpLayout(args.exp_dir)
-    if args.query == "train_dir":
-        print(layout.train_dir(args.name or layout.trained_name(load_conf(args.conf).name)))
-        return 0
-    name = variant(args.norm, args.score_norm, args.fusion)
-    if args.query == "fusion_dir":
-        print(layout.fusion_dir(name))
-        return 0
-    asv, cm = load_conf(args.asv_conf).name, load_conf(args.cm_conf).name
-    print(
-        layout.system_dir(asv, cm, name) if args.query == "system_dir" else layout.system_name(asv, cm, name)
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    from sasv.cli import run_cli
-
-    sys.exit(run_cli(main))

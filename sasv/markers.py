@@ -25,7 +25,7 @@ from sasv.errors import StaleOutputError
 from sasv.fileio import atomic_write_text, sha256_file
 
 if TYPE_CHECKING:
-    from sasv.conf import ModelConf
+    from sasv.models.conf import ModelConf
 
 PREPARED_MARKER = "prepared.json"
 
@@ -39,7 +39,7 @@ def write_prepared_marker(
 ) -> None:
     """Record the sha256 of the protocol files ``data_dir`` was made from and of its own files, and for a
     trial dir the benchmark its trials belong to (``la``, ``asvspoof5``: it decides which metrics scoring
-    reports, :data:`sasv.metrics_record.BENCHMARK_METRICS`)."""
+    reports, :data:`sasv.reports.records.BENCHMARK_METRICS`)."""
     data_dir = Path(data_dir)
     record: dict = {
         "sources": {str(Path(p).resolve()): sha256_file(p) for p in sorted(set(sources))},

@@ -20,9 +20,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sasv.conf import ConfError, LoadedModel, ModelConf
 from sasv.errors import MissingInputError, SasvError
 from sasv.fileio import atomic_write_text, sha256_file
+from sasv.models.conf import ConfError, LoadedModel, ModelConf
 
 RANDOM_INIT_NOTE = (
     "RANDOMLY INITIALISED weights (no pretrained checkpoint found): these numbers mean nothing."

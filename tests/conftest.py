@@ -19,9 +19,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 # starts one cluster, and no two of their jobs compete for its two CPUs (checked at collection below).
 SLURM_TEST_FILES = frozenset(
     {
-        "tests/test_slurm.py",
-        "tests/test_slurm_cluster.py",
-        "tests/test_submitted_jobs.py",
+        "tests/jobs/test_slurm.py",
+        "tests/jobs/test_slurm_cluster.py",
+        "tests/jobs/test_submitted.py",
         "tests/train/test_cm.py",
     }
 )
@@ -128,7 +128,7 @@ def make_train_corpus(work: Path, train_speakers: int, utts_per_speaker: int = 6
     speakers, for held-out validation. The CM data dirs ``<work>/data/cm_{train,dev,eval}`` are there too."""
     import subprocess
 
-    from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus
+    from sasv.corpora.la_mini import MiniCorpusConfig, make_mini_corpus
 
     config = MiniCorpusConfig(seed=5, train_speakers=train_speakers, train_utts_per_spk=utts_per_speaker)
     make_mini_corpus(work / "corpus", config)

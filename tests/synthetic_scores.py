@@ -6,8 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from sasv.score_files import TrialScores
-from sasv.scoring import fuse_scores
+from sasv.scoring.cosine import fuse_scores
+from sasv.scoring.score_files import TrialScores
 
 DEV_ATTACKS = ("A01", "A02", "A03", "A04", "A05", "A06")
 EVAL_ATTACKS = ("A07", "A08", "A17", "A18", "A19")

@@ -8,7 +8,7 @@ import errno
 import pytest
 
 from sasv.cli import ArgumentParser, auto_int, error_line, non_negative_int, positive_int, str2bool
-from sasv.datadir import DataDirError
+from sasv.corpora.datadir import DataDirError
 from sasv.errors import SasvError, error_class, one_line
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus
+from sasv.corpora.la_mini import MiniCorpusConfig, make_mini_corpus
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "local" / "download_la.sh"

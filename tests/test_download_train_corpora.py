@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from sasv.bin.prepare_augmentation import build as build_augmentation_lists
-from sasv.train_corpora import CORPORA, DEFAULT_CORPORA, MUSAN, RIRS, manifest, manifest_row
-from sasv.voxceleb_layout import VOX2_DEV, Download, VoxCeleb1Layout, VoxCeleb2Layout
+from sasv.corpora.musan_rirs import augmentation_lists as build_augmentation_lists
+from sasv.corpora.train_downloads import CORPORA, DEFAULT_CORPORA, MUSAN, RIRS, manifest, manifest_row
+from sasv.corpora.voxceleb import VOX2_DEV, Download, VoxCeleb1Layout, VoxCeleb2Layout
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "local" / "download_train_corpora.sh"

@@ -71,7 +71,7 @@ def test_the_shell_query_prints_what_the_library_computes(tmp_path) -> None:
     conf.write_text("name: my_asv\nkind: asv\narch: ecapa_tdnn\n")
     cm = REPO_ROOT / "conf" / "cm" / "aasist_l.yaml"
     common = ["--exp_dir", str(tmp_path / "exp"), "--norm", "l2norm", "--score_norm", "asnorm"]
-    run = [sys.executable, "-m", "sasv.exp_layout"]
+    run = [sys.executable, "-m", "sasv", "exp_path"]
     out = subprocess.run(
         [*run, "system_name", "--asv_conf", str(conf), "--cm_conf", str(cm), *common],
         capture_output=True, text=True, check=True,

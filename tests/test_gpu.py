@@ -15,8 +15,15 @@ import pytest
 import torch
 
 from sasv.audio import cm_input
-from sasv.engines import CountermeasureEngine, EmbeddingEngine
-from tests.test_engines import ASV_FAMILIES, _aasist, _build, _waveforms, assert_rows_match, reference_rows
+from sasv.extraction.engines import CountermeasureEngine, EmbeddingEngine
+from tests.extraction.test_engines import (
+    ASV_FAMILIES,
+    _aasist,
+    _build,
+    _waveforms,
+    assert_rows_match,
+    reference_rows,
+)
 
 pytestmark = [
     pytest.mark.gpu,
@@ -46,7 +53,7 @@ def test_cm_on_the_gpu_matches_the_cpu_reference() -> None:
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_training_steps_on_the_gpu(train_dir, tmp_path, precision: str) -> None:
-    from sasv.conf import parse_conf
+    from sasv.models.conf import parse_conf
     from sasv.train.asv import train
     from sasv.train.confs import AsvTrainConf as TrainConf
     from tests.tiny_confs import TINY_ECAPA
@@ -64,7 +71,7 @@ def test_cm_training_on_the_gpu_validates_every_epoch(train_dir, tmp_path, preci
     (validation on the GPU in batches), BatchNorm re-estimation, finite weights."""
     import csv
 
-    from sasv.conf import parse_conf
+    from sasv.models.conf import parse_conf
     from sasv.train.cm import train
     from sasv.train.confs import CmTrainConf
     from tests.tiny_confs import TINY_AASIST
@@ -93,7 +100,7 @@ def test_cm_compiled_on_the_gpu_matches_the_cpu_reference() -> None:
 
 @pytest.mark.parametrize("autocast", ["bf16", "fp16"])
 def test_autocast_extraction_stays_close_and_float16_storage_holds_it(autocast: str) -> None:
-    from sasv.engines import AUTOCAST_DTYPES
+    from sasv.extraction.engines import AUTOCAST_DTYPES
 
     model = _build(ASV_FAMILIES["ecapa_tdnn"])
     waveforms = _waveforms()

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sasv.conf import load_conf
 from sasv.errors import StaleOutputError
 from sasv.fileio import sha256_file
 from sasv.markers import (
@@ -24,6 +23,7 @@ from sasv.markers import (
     write_done_marker,
     write_prepared_marker,
 )
+from sasv.models.conf import load_conf
 from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
 
 

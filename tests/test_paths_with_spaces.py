@@ -33,7 +33,7 @@ def spaced(tmp_path_factory) -> dict[str, Path]:
     """A mini corpus, confs and a trained-like conf with its checkpoint, every path holding spaces."""
     import torch
 
-    from sasv.conf import build_from_conf, load_conf
+    from sasv.models.conf import build_from_conf, load_conf
 
     work = tmp_path_factory.mktemp("spaces") / "my work"
     models = work / "exp train" / "tiny ecapa trained"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from sasv.conf import LoadedModel, load_conf, parse_conf
 from sasv.fileio import sha256_file
+from sasv.models.conf import LoadedModel, load_conf, parse_conf
 from sasv.provenance import model_key, model_record, weights_origin
 from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
 

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sasv.asvspoof5_layout import ASVspoof5Layout
-from sasv.asvspoof5_protocols import read_metadata, read_trials
-from sasv.protocols import read_sasv_trials
+from sasv.corpora.asvspoof5 import ASVspoof5Layout
+from sasv.corpora.asvspoof5_protocols import read_metadata, read_trials
+from sasv.corpora.protocols import read_sasv_trials
 from tests.conftest import REPO_ROOT, tool
 from tests.tiny_confs import TINY_AASIST, TINY_ECAPA, write_tiny_conf
 

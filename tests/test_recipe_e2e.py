@@ -31,7 +31,7 @@ TINY_CONFS = {"tiny_ecapa": {**TINY_ECAPA, "embedding_dim": 192}, "tiny_resnet":
 
 
 def _official_eer(positive: np.ndarray, negative: np.ndarray) -> float:
-    """The SASV 2022 baseline's EER, written out independently of sasv.metrics."""
+    """The SASV 2022 baseline's EER, written out independently of sasv.metrics.eer."""
     labels = np.concatenate([np.ones(len(positive)), np.zeros(len(negative))])
     fpr, tpr, _ = roc_curve(labels, np.concatenate([positive, negative]), pos_label=1)
     return brentq(lambda x: 1.0 - x - interp1d(fpr, tpr)(x), 0.0, 1.0)

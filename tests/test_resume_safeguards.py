@@ -26,10 +26,10 @@ import torch
 import yaml
 
 from sasv.__main__ import main as sasv_main
-from sasv.compiled import compile_problem
-from sasv.conf import build_from_conf, load_conf
 from sasv.exp_layout import ExpLayout
-from sasv.outputs import read_embeddings
+from sasv.extraction.outputs import read_embeddings
+from sasv.models.conf import build_from_conf, load_conf
+from sasv.runtime.compiled import compile_problem
 from tests.tiny_confs import TINY_AASIST, TINY_RESNET, write_tiny_conf
 
 CHUNK = 4  # utterances per chunk: the mini corpus's dev set is several chunks
@@ -211,7 +211,7 @@ def test_compiled_stage_matches_eager_and_is_kept_apart(setup) -> None:
     """--compile true through the stage: the rows are the eager rows within the engines' tolerance, the
     compiled run does not take the eager output for its own (another fingerprint), and a re-run of it
     reuses its own output."""
-    from tests.test_engines import assert_rows_match
+    from tests.extraction.test_engines import assert_rows_match
 
     exp = setup["root"] / "exp"
     out = ExpLayout(exp).stage_output("tiny_resnet", "asv", "dev")
@@ -228,7 +228,7 @@ def test_compiled_stage_matches_eager_and_is_kept_apart(setup) -> None:
 
 
 def test_float16_overflow_is_an_error_not_inf() -> None:
-    from sasv.engines import EmbeddingEngine, EmbeddingRangeError, EngineOptions
+    from sasv.extraction.engines import EmbeddingEngine, EmbeddingRangeError, EngineOptions
 
     class Huge(torch.nn.Module):
         def forward(self, x):

@@ -15,9 +15,9 @@ import kaldiio
 import numpy as np
 import pytest
 
-from sasv.conf import parse_conf
 from sasv.locking import LockedError, exclusive_lock
 from sasv.markers import StaleOutputError, check_stage_inputs, stage_inputs
+from sasv.models.conf import parse_conf
 from tests.conftest import REPO_ROOT, tool
 from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
 

@@ -1,9 +1,10 @@
 """Second, independent checks of four semantics, each through the tools (the first checks are unit tests):
 
 * wrap padding of utterances shorter than a segment (unit: tests/test_audio.py) -> the stage's six rows;
-* the speaker model as the mean over all rows, not over utterance means (unit: tests/test_scoring.py)
-  -> a trial score of :func:`sasv.evaluate.compute_trial_scores` computed by hand;
-* ``weights_only`` loading (unit: tests/test_checkpoints.py) -> a checkpoint whose pickle would run code,
+* the speaker model as the mean over all rows, not over utterance means (unit: tests/scoring/test_cosine.py)
+  -> a trial score of :func:`sasv.scoring.evaluate.compute_trial_scores` computed by hand;
+* ``weights_only`` loading (unit: tests/models/test_checkpoints.py) -> a checkpoint whose pickle would run
+code,
   through the extraction stage: refused, and the code never runs;
 * the protocol hashes of ``prepared.json`` (unit: tests/test_robustness.py) -> a protocol file edited after
   stage 1 stops the extraction stage.
@@ -22,12 +23,12 @@ import torch
 
 from sasv.__main__ import main as sasv_main
 from sasv.audio import SEGMENT_SAMPLES
-from sasv.conf import build_from_conf, load_conf
-from sasv.datadir import DataDir
-from sasv.evaluate import compute_trial_scores
+from sasv.corpora.datadir import DataDir
+from sasv.corpora.protocols import Trial
 from sasv.exp_layout import ExpLayout
-from sasv.outputs import read_embeddings
-from sasv.protocols import Trial
+from sasv.extraction.outputs import read_embeddings
+from sasv.models.conf import build_from_conf, load_conf
+from sasv.scoring.evaluate import compute_trial_scores
 from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from sasv.conf import build_from_conf, load_conf
-from sasv.frontend import LogMelFrontend
+from sasv.models.conf import build_from_conf, load_conf
+from sasv.models.frontend import LogMelFrontend
 from sasv.models.registry import resolve_architecture
 from tests.conftest import REPO_ROOT
 

@@ -3,7 +3,7 @@
 Reads <system_dir>/scores_<set>.txt (``spk utt attack key asv cm fused``, as written by score_trials.py or
 fuse_systems.py) and writes beside it:
 
-  analysis.json        per set: the challenge EERs, counts and sasv.metrics_record.metrics_record (a-DCF
+  analysis.json        per set: the challenge EERs, counts and sasv.reports.records.metrics_record (a-DCF
                        under the cost models results.json names, ASVspoof 5's t-DCF and t-EER, minDCF at
                        p_target 0.01/0.05, CM-EER, SPF-EER per attack); on ASVspoof 5 also the CM's Track 1
                        metrics from the system's cm_scores_<set>.track1.tsv, overall and per attack (x codec)
@@ -25,14 +25,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sasv.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
 from sasv.cli import ArgumentParser, run_cli
-from sasv.detection_costs import a_dcf_key
 from sasv.errors import MissingInputError
 from sasv.exp_layout import system_file
 from sasv.fileio import atomic_write_text
-from sasv.metrics import RankedScores
-from sasv.metrics_record import (
+from sasv.metrics.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
+from sasv.metrics.detection_costs import a_dcf_key
+from sasv.metrics.eer import RankedScores
+from sasv.reports.records import (
     ATTACK_BREAKDOWN_KEY,
     BOOTSTRAP_KEY,
     CM_TRACK1_BREAKDOWN_KEY,
@@ -45,7 +45,7 @@ from sasv.metrics_record import (
     rank_trials,
     track2_breakdown,
 )
-from sasv.report import (
+from sasv.reports.tables import (
     CM_BREAKDOWN_COLUMNS,
     TRACK2_BREAKDOWN_COLUMNS,
     attack_table,
@@ -54,8 +54,8 @@ from sasv.report import (
     interval_table,
     results_table,
 )
-from sasv.score_files import read_score_file
-from sasv.track1_files import read_track1
+from sasv.scoring.score_files import read_score_file
+from sasv.scoring.track1_files import read_track1
 
 log = logging.getLogger("analyse_system")
 
@@ -97,7 +97,7 @@ def analyse_set(
             scores.asv, scores.cm, scores.fused, scores.key, scores.attack, codecs
         )
     if plots:
-        from sasv.plots import plot_det, plot_histograms  # matplotlib only when figures are wanted
+        from sasv.reports.figures import plot_det, plot_histograms  # matplotlib only when figures are wanted
 
         plot_det(scores, path.parent / f"det_{set_name}.png", f"{title}: {set_name}", note=note)
         plot_histograms(scores, path.parent / f"hist_{set_name}.png", f"{title}: {set_name}", note=note)

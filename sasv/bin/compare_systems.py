@@ -21,15 +21,21 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sasv.bootstrap import DEFAULT_RESAMPLES, DEFAULT_SEED, BootstrapSpec, default_jobs, paired_differences
 from sasv.cli import ArgumentParser, run_cli
-from sasv.detection_costs import A_DCF_COST_MODELS
 from sasv.errors import MissingInputError
 from sasv.fileio import atomic_write_text
-from sasv.fusion import check_same_trials
-from sasv.metrics_record import MetricChoice
-from sasv.report import comparison_table
-from sasv.score_files import TrialScores, read_score_file
+from sasv.metrics.bootstrap import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    BootstrapSpec,
+    default_jobs,
+    paired_differences,
+)
+from sasv.metrics.detection_costs import A_DCF_COST_MODELS
+from sasv.reports.records import MetricChoice
+from sasv.reports.tables import comparison_table
+from sasv.scoring.learned_fusion import check_same_trials
+from sasv.scoring.score_files import TrialScores, read_score_file
 
 
 def _score_file(system: Path, set_name: str) -> Path:

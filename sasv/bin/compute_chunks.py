@@ -1,7 +1,7 @@
 """One task of a model stage run through a job command (--cmd): compute its chunks of tasks.json.
 
 The stage (sasv extract_embeddings / score_cm with --cmd) writes <chunk dir>/tasks.json and runs this tool
-once per task, e.g. as a Slurm job array; see sasv/submitted_jobs.py. A task computes only its chunks that
+once per task, e.g. as a Slurm job array; see sasv/jobs/submitted.py. A task computes only its chunks that
 are not finished yet, and refuses to run when the conf, its checkpoint or the chunk dir changed since the
 tasks were written.
 """
@@ -11,9 +11,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from sasv.cli import ArgumentParser, run_cli
-from sasv.stage import positive_int
-from sasv.submitted_jobs import run_task
+from sasv.cli import ArgumentParser, positive_int, run_cli
+from sasv.jobs.submitted import run_task
 
 
 def main(argv: Sequence[str] | None = None) -> int:

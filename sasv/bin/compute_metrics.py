@@ -36,13 +36,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from sasv.cli import ArgumentParser, run_cli
-from sasv.detection_costs import A_DCF_COST_MODELS
-from sasv.metrics import EER_DEFINITIONS, RankedScores
-from sasv.metrics_record import MetricChoice, fused_record, track1_record, track2_record
-from sasv.protocols import BONAFIDE, KEYS, NONTARGET, SPOOF, TARGET
-from sasv.score_files import read_submission_keys
-from sasv.track1_files import Track1Trials, read_track1
-from sasv.track2_files import Track2Trials, read_track2
+from sasv.corpora.protocols import BONAFIDE, KEYS, NONTARGET, SPOOF, TARGET
+from sasv.metrics.detection_costs import A_DCF_COST_MODELS
+from sasv.metrics.eer import EER_DEFINITIONS, RankedScores
+from sasv.reports.records import MetricChoice, fused_record, track1_record, track2_record
+from sasv.scoring.score_files import read_submission_keys
+from sasv.scoring.track1_files import Track1Trials, read_track1
+from sasv.scoring.track2_files import Track2Trials, read_track2
 
 # The trial classes each metric is defined on (a null metric lacks one of them).
 _EER_CLASSES = {name: (positive, *negatives) for name, (positive, negatives) in EER_DEFINITIONS.items()}

@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sasv.cli import ArgumentParser, run_cli
-from sasv.conf import ModelConf, load_conf
 from sasv.errors import SasvError
-from sasv.pretrained import DEFAULT_LOCK, ChecksumLock, DownloadError, check_table, install
+from sasv.models.checksum_lock import DEFAULT_LOCK, ChecksumLock, DownloadError
+from sasv.models.conf import ModelConf, load_conf
+from sasv.models.pretrained import check_table, install
 
 log = logging.getLogger("download_pretrained")
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
+from sasv.bin.options import model_stage_main
 from sasv.cli import run_cli
-from sasv.stage import stage_main
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return stage_main("asv", "sasv extract_embeddings", __doc__, argv)
+    return model_stage_main("asv", "sasv extract_embeddings", __doc__, argv)
 
 
 if __name__ == "__main__":

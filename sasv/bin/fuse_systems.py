@@ -1,7 +1,7 @@
 """Learned logistic-regression fusion of scored SASV systems (trained on dev, applied to every set).
 
 Reads exp/<asv>/<cm>/<variant>/scores_<set>.txt of every ``--systems`` entry (all scored on the same trial
-list in the same order: checked, an error otherwise), trains the fusion of sasv/fusion.py on
+list in the same order: checked, an error otherwise), trains the fusion of sasv/scoring/learned_fusion.py on
 ``--train_set`` and writes to ``--out``:
 
   weights.json            the fusion (bias and one weight per system and feature), JSON
@@ -32,14 +32,14 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sasv.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
 from sasv.cli import ArgumentParser, run_cli
 from sasv.errors import MissingInputError
 from sasv.exp_layout import FUSED_VARIANT, FUSION_NAME, LayoutError
 from sasv.fileio import atomic_write_text
-from sasv.fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion
-from sasv.metrics import RankedScores
-from sasv.metrics_record import (
+from sasv.metrics.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
+from sasv.metrics.eer import RankedScores
+from sasv.provenance import check_records_agree
+from sasv.reports.records import (
     BOOTSTRAP_KEY,
     MetricChoice,
     MixedMetricsError,
@@ -48,10 +48,10 @@ from sasv.metrics_record import (
     metrics_record,
     rank_trials,
 )
-from sasv.provenance import check_records_agree
-from sasv.report import format_eer, interval_table, systems_table
-from sasv.score_files import TrialScores, read_score_file, write_score_file, write_submission_file
-from sasv.scoring import FUSION_RULES, fuse_scores
+from sasv.reports.tables import format_eer, interval_table, systems_table
+from sasv.scoring.cosine import FUSION_RULES, fuse_scores
+from sasv.scoring.learned_fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion
+from sasv.scoring.score_files import TrialScores, read_score_file, write_score_file, write_submission_file
 
 log = logging.getLogger("fuse_systems")
 

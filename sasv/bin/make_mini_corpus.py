@@ -20,8 +20,8 @@ import time
 from collections.abc import Sequence
 
 from sasv.cli import ArgumentParser, run_cli
-from sasv.mini_corpus import MiniCorpusConfig, plan_corpus, summarize, write_corpus
-from sasv.mini_corpus_asvspoof5 import write_asvspoof5_corpus
+from sasv.corpora.asvspoof5_mini import write_asvspoof5_corpus
+from sasv.corpora.la_mini import MiniCorpusConfig, plan_corpus, summarize, write_corpus
 
 WRITERS = {"la": write_corpus, "asvspoof5": write_asvspoof5_corpus}
 

@@ -27,14 +27,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sasv.cli import ArgumentParser, run_cli
-from sasv.conf import load_conf
 from sasv.errors import StaleOutputError
 from sasv.exp_layout import ExpLayout
 from sasv.fileio import atomic_write_text
-from sasv.metrics_record import BENCHMARK_TITLES
+from sasv.models.conf import load_conf
 from sasv.provenance import EMBEDDING_DTYPE_KEY, environment_info, record_disagreements, weights_origin
-from sasv.report import summary_table, systems_interval_table
-from sasv.scoring import NORMS
+from sasv.reports.records import BENCHMARK_TITLES
+from sasv.reports.tables import summary_table, systems_interval_table
+from sasv.scoring.cosine import NORMS
 
 log = logging.getLogger("make_summary")
 

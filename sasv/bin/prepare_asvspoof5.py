@@ -3,7 +3,7 @@ folder, the same Kaldi-style data dirs as ``sasv prepare_la`` writes for LA (wha
 plus ``utt2codec`` (the codec condition of each test file, from the metadata) for the per-codec tables.
 
 Reads, under --root (the folder holding flac_T/, flac_D/, flac_E_eval/ and the protocol files, beside them or
-in ASVspoof5_protocols/; release or challenge-phase names, see sasv/asvspoof5_layout.py):
+in ASVspoof5_protocols/; release or challenge-phase names, see sasv/corpora/asvspoof5.py):
   ASVspoof5.<set>.track_2.trial.tsv    Track 2 trials (claimed speaker, file, attack, key)
   ASVspoof5.<set>.track_2.enroll.tsv   enrolment files per speaker
   ASVspoof5.<set>.tsv                  metadata: the true speaker of each file, attacks of phase-era trials
@@ -26,28 +26,27 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from sasv.asvspoof5_layout import SPLITS, TRACK2_SPLITS, ASVspoof5Layout, Track2Counts, compare_counts
-from sasv.asvspoof5_protocols import Asv5Entry, read_enrollment, read_metadata, read_trials
+from sasv.bin.options import add_stage1_options, parse_stage1_args
 from sasv.cli import ArgumentParser, run_cli
-from sasv.data_prep import (
+from sasv.corpora.asvspoof5 import SPLITS, TRACK2_SPLITS, ASVspoof5Layout, Track2Counts, compare_counts
+from sasv.corpora.asvspoof5_protocols import Asv5Entry, read_enrollment, read_metadata, read_trials
+from sasv.corpora.data_prep import (
     AUDIO_REPORT,
     CM_PREFIX,
     COHORT,
     CmLists,
-    add_stage1_options,
     audio_paths,
     check_audio,
-    parse_stage1_args,
     utterance_speakers,
     write_cm_dir,
     write_cohort_dir,
     write_trial_dir,
 )
-from sasv.datadir import (
+from sasv.corpora.datadir import (
     DataDir,
     DataDirError,
 )
-from sasv.protocols import (
+from sasv.corpora.protocols import (
     CmEntry,
     ProtocolError,
     check_enrollment_against_cm,

@@ -6,10 +6,10 @@ Reads, under --la_root (the LA/ folder of LA.zip):
   ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.<set>.trl.txt                   true speaker of each test
                                                                                   utterance (optional)
 
-Where two of these lists say the same thing they must agree (sasv.data_prep.utterance_speakers): a trial's
-key and attack against the CM protocol's label and attack, a target or spoof trial's claimed speaker against
-its utterance's true speaker, a nontarget trial's against it too (it must differ), enrolment utterances
-against the CM protocol; each contradiction is one error naming its kind and first offenders.
+Where two of these lists say the same thing they must agree (sasv.corpora.data_prep.utterance_speakers): a
+trial's key and attack against the CM protocol's label and attack, a target or spoof trial's claimed speaker
+against its utterance's true speaker, a nontarget trial's against it too (it must differ), enrolment
+utterances against the CM protocol; each contradiction is one error naming its kind and first offenders.
   ASVspoof2019_LA_<set>/flac/<utt>.flac                                           audio (must all exist)
 
 With --cohort, also data/train_cohort/{wav.scp,utt2spk,spk2utt}: the bona fide utterances of the LA train
@@ -36,27 +36,26 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from sasv.bin.options import add_stage1_options, parse_stage1_args
 from sasv.cli import ArgumentParser, run_cli
-from sasv.data_prep import (
+from sasv.corpora.data_prep import (
     AUDIO_REPORT,
     CM_PREFIX,
     COHORT,
     CmLists,
-    add_stage1_options,
     audio_paths,
     check_audio,
-    parse_stage1_args,
     utterance_speakers,
     write_cm_dir,
     write_cohort_dir,
     write_trial_dir,
 )
-from sasv.datadir import (
+from sasv.corpora.datadir import (
     DataDir,
     DataDirError,
 )
-from sasv.la_layout import SPLITS, TRIAL_SPLITS, LALayout
-from sasv.protocols import (
+from sasv.corpora.la import SPLITS, TRIAL_SPLITS, LALayout
+from sasv.corpora.protocols import (
     format_trial_counts,
     read_cm_protocol,
     read_enrollments,

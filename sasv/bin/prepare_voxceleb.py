@@ -1,6 +1,6 @@
 """VoxCeleb data dirs: data/voxceleb2_dev (training) and data/voxceleb1 (Vox1-O validation trials).
 
-Reads (layouts: sasv/voxceleb_layout.py, where to get them: docs/VOXCELEB.md):
+Reads (layouts: sasv/corpora/voxceleb.py, where to get them: docs/VOXCELEB.md):
   --vox1_root  <vox1>/wav/idXXXXX/<youtube id>/<nnnnn>.wav                 16 kHz WAV, used as it is
   --vox2_root  <vox2>/dev/aac/idXXXXX/<youtube id>/<nnnnn>.m4a             AAC, converted once (below)
   --trials     veri_test2.txt: '1|0 <enrol>.wav <test>.wav'                the cleaned Vox1-O list
@@ -39,13 +39,15 @@ import soundfile as sf
 
 from sasv.audio import SAMPLE_RATE, AudioError
 from sasv.cli import ArgumentParser, run_cli
-from sasv.datadir import DataDirError, spk2utt_from_utt2spk, write_spk2utt, write_utt2spk, write_wav_scp
-from sasv.errors import SasvError
-from sasv.fileio import atomic_output, atomic_write_text
-from sasv.markers import write_prepared_marker
-from sasv.progress import progress_bar
-from sasv.protocols import offenders
-from sasv.voxceleb_layout import (
+from sasv.corpora.datadir import (
+    DataDirError,
+    spk2utt_from_utt2spk,
+    write_spk2utt,
+    write_utt2spk,
+    write_wav_scp,
+)
+from sasv.corpora.protocols import offenders
+from sasv.corpora.voxceleb import (
     KEYS,
     VERI_TEST2,
     VOX1_TEST,
@@ -55,6 +57,10 @@ from sasv.voxceleb_layout import (
     read_veri_trials,
     speaker_of,
 )
+from sasv.errors import SasvError
+from sasv.fileio import atomic_output, atomic_write_text
+from sasv.markers import write_prepared_marker
+from sasv.progress import progress_bar
 
 log = logging.getLogger("prepare_voxceleb")
 TRAIN, VALID = "voxceleb2_dev", "voxceleb1"

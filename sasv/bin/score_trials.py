@@ -9,7 +9,7 @@ cosine, sasv-score the fused score) and its key file keys_<set>.track2.tsv, and 
 cm_scores_<set>.track1.tsv (the AASIST log-odds logit_bonafide - logit_spoof per test utterance) and
 cm_keys_<set>.track1.tsv: what the organisers' scorer reads.
 
-The metrics are the benchmark's (sasv.metrics_record.BENCHMARK_METRICS): LA the a-DCF with the a-DCF paper's
+The metrics are the benchmark's (sasv.reports.records.BENCHMARK_METRICS): LA the a-DCF with the a-DCF paper's
 cost model, ASVspoof 5 the a-DCF with the official sasv2024 cost model, min t-DCF and t-EER, and the CM's
 Track 1 metrics (CM-EER, minDCF, CLLR, actDCF of its log-odds). --a_dcf_cost
 picks other cost models (both: --a_dcf_cost paper sasv2024).
@@ -25,20 +25,28 @@ from pathlib import Path
 
 import numpy as np
 
-from sasv.asnorm import DEFAULT_TOP_K, check_top_k, effective_top_k
-from sasv.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
 from sasv.cli import ArgumentParser, run_cli
-from sasv.conf import ModelConf, load_conf
-from sasv.datadir import validate_datadir
-from sasv.detection_costs import A_DCF_COST_MODELS
+from sasv.corpora.datadir import validate_datadir
+from sasv.corpora.protocols import format_trial_counts
 from sasv.errors import MissingInputError
-from sasv.evaluate import compute_trial_scores
 from sasv.exp_layout import ExpLayout, system_file, variant
+from sasv.extraction.outputs import EmbeddingArchive, read_cm_log_odds, read_cm_scores, read_embeddings
 from sasv.fileio import atomic_write_text
 from sasv.locking import exclusive_lock
 from sasv.markers import check_prepared_marker, check_stage_inputs, prepared_benchmark
-from sasv.metrics import RankedScores, cm_utterance_scores
-from sasv.metrics_record import (
+from sasv.metrics.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
+from sasv.metrics.detection_costs import A_DCF_COST_MODELS
+from sasv.metrics.eer import RankedScores, cm_utterance_scores
+from sasv.models.conf import ModelConf, load_conf
+from sasv.provenance import (
+    EMBEDDING_DTYPE_KEY,
+    RANDOM_INIT_NOTE,
+    data_record,
+    joined_by_set,
+    read_model_record,
+    stored_embedding_dtype,
+)
+from sasv.reports.records import (
     BOOTSTRAP_KEY,
     MetricChoice,
     MixedMetricsError,
@@ -49,21 +57,13 @@ from sasv.metrics_record import (
     metrics_record,
     rank_trials,
 )
-from sasv.outputs import EmbeddingArchive, read_cm_log_odds, read_cm_scores, read_embeddings
-from sasv.protocols import format_trial_counts
-from sasv.provenance import (
-    EMBEDDING_DTYPE_KEY,
-    RANDOM_INIT_NOTE,
-    data_record,
-    joined_by_set,
-    read_model_record,
-    stored_embedding_dtype,
-)
-from sasv.report import format_eer, interval_table, results_table
-from sasv.score_files import TrialScores, write_score_file, write_submission_file
-from sasv.scoring import FUSION_RULES, NORMS
-from sasv.track1_files import Track1Trials, read_track1, write_track1
-from sasv.track2_files import write_keys, write_submission
+from sasv.reports.tables import format_eer, interval_table, results_table
+from sasv.scoring.asnorm import DEFAULT_TOP_K, check_top_k, effective_top_k
+from sasv.scoring.cosine import FUSION_RULES, NORMS
+from sasv.scoring.evaluate import compute_trial_scores
+from sasv.scoring.score_files import TrialScores, write_score_file, write_submission_file
+from sasv.scoring.track1_files import Track1Trials, read_track1, write_track1
+from sasv.scoring.track2_files import write_keys, write_submission
 
 log = logging.getLogger("score_trials")
 

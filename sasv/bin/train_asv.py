@@ -27,20 +27,20 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from sasv.cli import run_cli
-from sasv.conf import ConfError, ModelConf, build_from_conf
-from sasv.devices import resolve_device
-from sasv.fileio import atomic_write_text
-from sasv.train.asv import train
-from sasv.train.confs import AsvTrainConf, load_train_conf
-from sasv.train.loop import average_checkpoints, epoch_checkpoints
-from sasv.train.tool import (
+from sasv.bin.training import (
     check_export,
     export_trained,
     model_conf_and_output,
     train_and_export,
     training_parser,
 )
+from sasv.cli import run_cli
+from sasv.fileio import atomic_write_text
+from sasv.models.conf import ConfError, ModelConf, build_from_conf
+from sasv.runtime.devices import resolve_device
+from sasv.train.asv import train
+from sasv.train.confs import AsvTrainConf, load_train_conf
+from sasv.train.loop import average_checkpoints, epoch_checkpoints
 from sasv.train.validate import AudioCache, validation_eer, validation_trials
 
 log = logging.getLogger("train_asv")

@@ -29,21 +29,21 @@ from pathlib import Path
 
 import torch
 
-from sasv.cli import run_cli
-from sasv.conf import ModelConf, build_from_conf
-from sasv.devices import resolve_device
-from sasv.fileio import atomic_write_text
-from sasv.train.cm import average_rule, cm_train_list, crop_dataset, exported_epochs, train, update_batchnorm
-from sasv.train.cm_results import results_table
-from sasv.train.confs import CmTrainConf, load_train_conf
-from sasv.train.loop import average_checkpoints, epoch_checkpoints
-from sasv.train.tool import (
+from sasv.bin.training import (
     check_export,
     export_trained,
     model_conf_and_output,
     train_and_export,
     training_parser,
 )
+from sasv.cli import run_cli
+from sasv.fileio import atomic_write_text
+from sasv.models.conf import ModelConf, build_from_conf
+from sasv.runtime.devices import resolve_device
+from sasv.train.cm import average_rule, cm_train_list, crop_dataset, exported_epochs, train, update_batchnorm
+from sasv.train.cm_results import results_table
+from sasv.train.confs import CmTrainConf, load_train_conf
+from sasv.train.loop import average_checkpoints, epoch_checkpoints
 from sasv.train.validate import cm_validation_set, validation_cm_metrics
 
 log = logging.getLogger("train_cm")

@@ -30,7 +30,7 @@ The published models have a few quirks that change the numbers and are reproduce
 
 Module names mirror the original state dicts where the originals agree (``layerN.M.convs.K``, ``se.fc.0``,
 ``se.se.1``, ``downsample.2``, ``attention.3``...); where an original used other names for the same block
-(UniSpeech's head), its checkpoint format in :mod:`sasv.checkpoints` renames the keys.
+(UniSpeech's head), its checkpoint format in :mod:`sasv.models.checkpoints` renames the keys.
 """
 
 from __future__ import annotations

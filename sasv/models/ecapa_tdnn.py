@@ -25,8 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from sasv.frontend import LogMelFrontend
 from sasv.models.blocks import SERes2Block1d, attention_network, attentive_pooling
+from sasv.models.frontend import LogMelFrontend
 
 # The front-end the published model was trained with (torchaudio MelSpectrogram behind pre-emphasis,
 # log(mel + 1e-6), per-bin mean removal over time). A conf's ``frontend`` block overrides single fields.

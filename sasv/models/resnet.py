@@ -19,7 +19,6 @@ from typing import Any
 import torch
 from torch import nn
 
-from sasv.frontend import LogMelFrontend
 from sasv.models.blocks import (
     BlockFactory,
     PoolingType,
@@ -30,6 +29,7 @@ from sasv.models.blocks import (
     attentive_pooling,
     pooled_dim,
 )
+from sasv.models.frontend import LogMelFrontend
 
 _MEL_COMMON: dict[str, Any] = {
     "sample_rate": 16000,

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from sasv.audio import SAMPLE_RATE
-from sasv.conf import ConfError, ModelConf, build_from_conf
+from sasv.models.conf import ConfError, ModelConf, build_from_conf
 from sasv.train.augment import AugmentationLists, Augmenter
 from sasv.train.confs import AsvTrainConf
 from sasv.train.data import CropDataset, TrainList

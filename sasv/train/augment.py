@@ -35,7 +35,7 @@ import soundfile as sf
 from scipy.signal import fftconvolve
 
 from sasv.audio import SAMPLE_RATE, AudioError
-from sasv.datadir import DataDirError, read_wav_scp
+from sasv.corpora.datadir import DataDirError, read_wav_scp
 from sasv.progress import progress_bar
 
 KINDS = ("clean", "reverb", "noise", "music", "babble")

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from sasv.conf import ConfError, ModelConf, build_from_conf
+from sasv.models.conf import ConfError, ModelConf, build_from_conf
 from sasv.train.collectives import Collectives
 from sasv.train.confs import CM_CLASSES, CmTrainConf
 from sasv.train.data import CropDataset, TrainList

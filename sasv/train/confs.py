@@ -4,7 +4,7 @@
 optimizer, learning-rate schedule, precision, seeds, fine-tuning. :class:`AsvTrainConf` adds the speaker
 classifier's crops, AAM-softmax and augmentation; :class:`CmTrainConf` the countermeasure's crops, class
 weights, RawBoost and weight averaging. A conf file is read with :func:`load_train_conf`: unknown keys and
-values of the wrong type are a :class:`~sasv.conf.ConfError` naming the key.
+values of the wrong type are a :class:`~sasv.models.conf.ConfError` naming the key.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import yaml
 
 from sasv.arg_types import check_arguments
 from sasv.audio import MIN_SAMPLES, SAMPLE_RATE
-from sasv.conf import ConfError
+from sasv.models.conf import ConfError
 from sasv.train.augment import KINDS as AUGMENTATION_KINDS
 
 MAX_AAM_MARGIN = math.pi / 2

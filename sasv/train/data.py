@@ -18,7 +18,7 @@ from scipy.signal import resample_poly
 from torch.utils.data import Dataset
 
 from sasv.audio import read_audio
-from sasv.datadir import DataDirError, read_utt2spk, read_wav_scp
+from sasv.corpora.datadir import DataDirError, read_utt2spk, read_wav_scp
 
 
 @dataclass(frozen=True)

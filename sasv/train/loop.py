@@ -46,13 +46,13 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from sasv.conf import ConfError, ModelConf
-from sasv.export import save_torch_file
 from sasv.fileio import atomic_write_text
+from sasv.models.conf import ConfError, ModelConf
 from sasv.progress import progress_bar
 from sasv.train.collectives import PROCESS_GROUP_TIMEOUT, Collectives
 from sasv.train.confs import CommonTrainConf
 from sasv.train.data import CropDataset, epoch_order
+from sasv.train.export import save_torch_file
 from sasv.train.schedules import lr_scale, warmup_cosine_lr, warmup_exponential_lr
 
 log = logging.getLogger(__name__)
@@ -509,7 +509,7 @@ def read_training_log(out_dir: Path) -> dict[str, list[float]]:
 
 def _plot_log(out_dir: Path, task: TrainingTask) -> None:
     """``train_curves.png``: one panel per logged quantity against the epoch."""
-    from sasv.plots import plot_training_log
+    from sasv.reports.figures import plot_training_log
 
     columns = read_training_log(out_dir)
     panels = {k: task.plot_labels.get(k, k) for k in task.log_fields[1:] if k not in TIMING_FIELDS}

@@ -1,10 +1,10 @@
 """Validation of trained models with the recipe's own inference: a speaker model's SV-EER on a trial list,
 a countermeasure's CM-EER (and its other Track 1 metrics) on a data dir labelled bona fide / spoof.
 
-Embeddings are computed exactly as stage 2 computes them (:class:`~sasv.engines.EmbeddingEngine`: the full
-utterance plus five 3 s segments), each row L2-normalised and averaged (the ``l2norm`` variant); a speaker
-is the mean of its enrolment rows; trials are scored by cosine; the EER is the SASV challenge's
-(:func:`sasv.metrics.compute_eer`). Two trial formats are read:
+Embeddings are computed exactly as stage 2 computes them (:class:`~sasv.extraction.engines.EmbeddingEngine`:
+the full utterance plus five 3 s segments), each row L2-normalised and averaged (the ``l2norm`` variant); a
+speaker is the mean of its enrolment rows; trials are scored by cosine; the EER is the SASV challenge's
+(:func:`sasv.metrics.eer.compute_eer`). Two trial formats are read:
 
 * a SASV/LA data dir (``trials`` ``SPK UTT ATTACK KEY`` with ``enroll``): target vs nontarget trials;
 * VoxCeleb-style pairs (``trials`` ``ENROL_UTT TEST_UTT target|nontarget``, e.g. the cleaned Vox1-O list,
@@ -31,12 +31,12 @@ import torch
 from torch import nn
 
 from sasv.audio import read_audio
-from sasv.cm_metrics import asvspoof_eer, track1_metrics
-from sasv.datadir import DataDirError, read_utt2spk, read_wav_scp
-from sasv.engines import CountermeasureEngine, EmbeddingEngine, default_model_batch
-from sasv.metrics import compute_eer
-from sasv.protocols import read_lines
-from sasv.scoring import speaker_model, utterance_vector
+from sasv.corpora.datadir import DataDirError, read_utt2spk, read_wav_scp
+from sasv.corpora.protocols import read_lines
+from sasv.extraction.engines import CountermeasureEngine, EmbeddingEngine, default_model_batch
+from sasv.metrics.cm import asvspoof_eer, track1_metrics
+from sasv.metrics.eer import compute_eer
+from sasv.scoring.cosine import speaker_model, utterance_vector
 from sasv.train.collectives import Collectives
 
 NORM = "l2norm"
@@ -239,9 +239,9 @@ def validation_cm_log_odds(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The CM's log-odds ``logit[1] - logit[0]`` of every utterance of ``data_dir`` (``wav.scp`` +
     ``utt2spf`` bonafide|spoof), each scored as stage 3 scores it
-    (:class:`~sasv.engines.CountermeasureEngine`: the first 64,600 samples), and whether it is bona fide.
-    The log-odds rank as the recipe's CM score softmax(logits)[1] does, without its saturation at 1.0 that
-    would tie confident utterances, and are what CLLR and actDCF read as LLRs. With ``collectives`` every
+    (:class:`~sasv.extraction.engines.CountermeasureEngine`: the first 64,600 samples), and whether it is bona
+    fide. The log-odds rank as the recipe's CM score softmax(logits)[1] does, without its saturation at 1.0
+    that would tie confident utterances, and are what CLLR and actDCF read as LLRs. With ``collectives`` every
     rank scores its share (:func:`sharded_rows`) and every rank gets every utterance's log-odds."""
     device = device or torch.device("cpu")
     wav_scp, labels = cm_validation_set(data_dir)
@@ -269,7 +269,7 @@ def validation_cm_eer(
     collectives: Collectives | None = None,
 ) -> float:
     """CM-EER (a fraction) of ``model`` on ``data_dir`` (:func:`validation_cm_log_odds`, sharded over the
-    ranks of ``collectives``), the ASVspoof scorers' EER (:func:`sasv.cm_metrics.asvspoof_eer`), as
+    ranks of ``collectives``), the ASVspoof scorers' EER (:func:`sasv.metrics.cm.asvspoof_eer`), as
     clovaai/aasist's published CM-EERs are."""
     log_odds, bonafide = validation_cm_log_odds(model, data_dir, device, collectives)
     return asvspoof_eer(log_odds[bonafide], log_odds[~bonafide])
@@ -279,7 +279,7 @@ def validation_cm_metrics(
     model: nn.Module, data_dir: str | Path, device: torch.device | None = None
 ) -> dict[str, float | None]:
     """All four of ASVspoof 5 Track 1's CM metrics of ``model`` on ``data_dir`` (minDCF, EER, CLLR and
-    actDCF of its log-odds, :func:`sasv.cm_metrics.track1_metrics`); ``eer`` is
+    actDCF of its log-odds, :func:`sasv.metrics.cm.track1_metrics`); ``eer`` is
     :func:`validation_cm_eer`'s."""
     log_odds, bonafide = validation_cm_log_odds(model, data_dir, device)
     return track1_metrics(log_odds[bonafide], log_odds[~bonafide])

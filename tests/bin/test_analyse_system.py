@@ -1,8 +1,8 @@
 import json
 import subprocess
 
-from sasv.metrics_record import extended_metrics
-from sasv.score_files import write_score_file
+from sasv.reports.records import extended_metrics
+from sasv.scoring.score_files import write_score_file
 from tests.conftest import tool
 from tests.synthetic_scores import EVAL_ATTACKS, make_trials
 

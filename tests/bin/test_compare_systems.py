@@ -6,8 +6,8 @@ import dataclasses
 import json
 
 from sasv.bin import compare_systems
-from sasv.score_files import write_score_file
-from sasv.scoring import fuse_scores
+from sasv.scoring.cosine import fuse_scores
+from sasv.scoring.score_files import write_score_file
 from tests.synthetic_scores import make_trials, second_system
 
 

@@ -4,7 +4,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from sasv.metrics import sasv_eers
+from sasv.metrics.eer import sasv_eers
 from tests.conftest import REPO_ROOT, tool
 
 SCRIPT = tool("compute_metrics")
@@ -108,8 +108,8 @@ def test_key_and_score_columns_give_the_full_reader_s_record(tmp_path):
     """compute_metrics reads only KEY and SCORE: its record equals metrics_record of the fully read file
     (every value, ties included: scores rounded to one decimal)."""
     from sasv.bin.compute_metrics import metrics_of_file
-    from sasv.metrics_record import MetricChoice, metrics_record
-    from sasv.score_files import read_submission_scores
+    from sasv.reports.records import MetricChoice, metrics_record
+    from sasv.scoring.score_files import read_submission_scores
 
     rng = np.random.default_rng(3)
     keys = np.array(["target", "nontarget", "spoof"])[rng.integers(0, 3, 2000)]
@@ -175,8 +175,8 @@ def test_every_null_says_why_in_notes(tmp_path):
 def test_a_dash_in_a_track2_submission_is_named_in_the_notes(tmp_path):
     """One '-' score nulls the metrics that read its column for the whole file; the notes say which column
     and how many trials, and the metrics of the other columns stay."""
-    from sasv.track2_files import write_keys
-    from sasv.track2_files import write_submission as write_track2
+    from sasv.scoring.track2_files import write_keys
+    from sasv.scoring.track2_files import write_submission as write_track2
 
     rng = np.random.default_rng(5)
     keys = np.array(["target", "nontarget", "spoof"])[np.arange(90) % 3]
@@ -194,7 +194,7 @@ def test_a_dash_in_a_track2_submission_is_named_in_the_notes(tmp_path):
 
 
 def test_track1_nulls_say_why(tmp_path):
-    from sasv.track1_files import write_track1
+    from sasv.scoring.track1_files import write_track1
 
     utts = [f"E_{i:010d}" for i in range(6)]
     is_spoof = [False, False, False, True, True, False]

@@ -23,7 +23,6 @@ import yaml
 from sasv.__main__ import TOOLS
 from sasv.__main__ import main as sasv_main
 from sasv.cli import run_cli
-from sasv.exp_layout import main as layout_main
 from sasv.locking import exclusive_lock
 from tests.conftest import default_sigint, tool
 from tests.tiny_confs import TINY_AASIST, TINY_ECAPA, write_tiny_conf
@@ -316,7 +315,7 @@ def test_track1_metrics_errors(tmp_path, capsys) -> None:
 
 def test_compare_systems_errors(tmp_path, capsys) -> None:
     """`compare_systems`: score lists of other trials, or a system that is not there, is one line."""
-    from sasv.score_files import write_score_file
+    from sasv.scoring.score_files import write_score_file
     from tests.synthetic_scores import make_trials
 
     trials = make_trials(seed=1, n_utts=40)
@@ -539,8 +538,21 @@ def test_layout_query_errors(tmp_path, capsys) -> None:
     conf = tmp_path / "c.yaml"
     conf.write_text(yaml.safe_dump({**TINY_ECAPA, "name": "logs"}))
     argv = ["system_dir", "--asv_conf", str(conf), "--cm_conf", str(conf), "--norm", "nonorm"]
-    line = error_line(capsys, run_cli(layout_main, argv))
+    line = error_line(capsys, sasv("exp_path", *argv))
     assert f"ERROR: {conf}: name 'logs' is reserved" in line
+
+
+def test_run_jobs_errors(tmp_path, capsys) -> None:
+    """What utils/run.sh runs: a malformed task range, and tasks that fail, are one line each."""
+    line = error_line(capsys, sasv("run_jobs", "local", "JOB=3:1", tmp_path / "x.JOB.log", "true"))
+    assert "JOB=3:1" in line
+    line = error_line(capsys, sasv("run_jobs", "local", "JOB=1:2", tmp_path / "y.JOB.log", "false"))
+    assert line.startswith("ERROR: ") and "y.1.log" in line
+
+
+def test_training_downloads_errors(capsys) -> None:
+    line = error_line(capsys, sasv("training_downloads", "vox3"))
+    assert line.startswith("ERROR: unknown corpus 'vox3'")
 
 
 def test_every_tool_is_covered() -> None:

@@ -4,9 +4,9 @@ import subprocess
 import numpy as np
 import pytest
 
-from sasv.fusion import FusionModel
-from sasv.metrics import sasv_eers
-from sasv.score_files import read_score_file, read_submission_scores, write_score_file
+from sasv.metrics.eer import sasv_eers
+from sasv.scoring.learned_fusion import FusionModel
+from sasv.scoring.score_files import read_score_file, read_submission_scores, write_score_file
 from tests.conftest import tool
 from tests.synthetic_scores import EVAL_ATTACKS, make_trials, second_system
 

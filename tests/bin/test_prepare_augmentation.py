@@ -11,8 +11,8 @@ import pytest
 
 from sasv.bin.prepare_augmentation import main as prepare_augmentation
 from sasv.cli import run_cli
-from sasv.datadir import read_wav_scp
-from sasv.train.synthetic_augmentation import SyntheticAugmentationCorpora, make_musan_and_rirs
+from sasv.corpora.datadir import read_wav_scp
+from sasv.corpora.musan_rirs_mini import SyntheticAugmentationCorpora, make_musan_and_rirs
 from tests.conftest import tool
 
 LISTS = ("musan/noise", "musan/music", "musan/speech", "rirs")

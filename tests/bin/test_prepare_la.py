@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from sasv.datadir import read_utt2spk, validate_datadir
-from sasv.la_layout import LALayout
+from sasv.corpora.datadir import read_utt2spk, validate_datadir
+from sasv.corpora.la import LALayout
+from sasv.corpora.la_mini import MiniCorpusConfig, make_mini_corpus
+from sasv.corpora.protocols import read_cm_protocol
 from sasv.markers import check_prepared_marker
-from sasv.mini_corpus import MiniCorpusConfig, make_mini_corpus
-from sasv.protocols import read_cm_protocol
 from tests.conftest import tool
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,9 +11,9 @@ import pytest
 from sasv.__main__ import main as sasv_main
 from sasv.audio import read_audio
 from sasv.bin.prepare_voxceleb import decode_aac
-from sasv.datadir import read_spk2utt, read_utt2spk, read_wav_scp, spk2utt_from_utt2spk
-from sasv.voxceleb_layout import VOX1_TEST, speaker_of
-from sasv.voxceleb_synthetic import MiniVoxCeleb, make_mini_voxceleb
+from sasv.corpora.datadir import read_spk2utt, read_utt2spk, read_wav_scp, spk2utt_from_utt2spk
+from sasv.corpora.voxceleb import VOX1_TEST, speaker_of
+from sasv.corpora.voxceleb_mini import MiniVoxCeleb, make_mini_voxceleb
 
 pytest.importorskip("av", reason="VoxCeleb2 is AAC: pip install av (in the dev extras)")
 

@@ -6,8 +6,8 @@ import torch
 import yaml
 
 from sasv.__main__ import main as sasv_main
-from sasv.conf import load_conf, load_model
-from sasv.stage import run_model_stage
+from sasv.models.conf import load_conf, load_model
+from sasv.stages.model_stage import run_model_stage
 from sasv.train.loop import average_checkpoints
 from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
 
@@ -51,8 +51,8 @@ def test_run_train_asv_sh_from_the_corpora(tmp_path):
     import sys
     from pathlib import Path
 
-    from sasv.train.synthetic_augmentation import make_musan_and_rirs
-    from sasv.voxceleb_synthetic import make_mini_voxceleb
+    from sasv.corpora.musan_rirs_mini import make_musan_and_rirs
+    from sasv.corpora.voxceleb_mini import make_mini_voxceleb
     from tests.conftest import REPO_ROOT
 
     make_mini_voxceleb(tmp_path / "vox", seed=2, speakers=3, videos=2, utts=2)

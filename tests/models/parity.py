@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from sasv.audio import embedding_segments
-from sasv.checkpoints import load_checkpoint_into
+from sasv.models.checkpoints import load_checkpoint_into
 from tests.conftest import rel_err
 
 N_WAVEFORMS = 3  # wav0..wav2 in every ASV io.npz

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from sasv.audio import CM_SAMPLES, cm_input
-from sasv.checkpoints import CheckpointError, load_checkpoint_into
-from sasv.conf import build_from_conf, load_conf
 from sasv.models.aasist import AASIST, bona_fide_probability, sinc_band_pass_filters
+from sasv.models.checkpoints import CheckpointError, load_checkpoint_into
+from sasv.models.conf import build_from_conf, load_conf
 from tests.conftest import REPO_ROOT, rel_err
 
 TOL = 1e-5  # shared/golden/README.md: suggested AASIST parity tolerance (max|Δ| / max|ref|)

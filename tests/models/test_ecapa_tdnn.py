@@ -15,14 +15,14 @@ import pytest
 import torch
 import yaml
 
-from sasv.checkpoints import (
+from sasv.models.checkpoints import (
     CheckpointError,
     check_state_dict_fits,
     get_format,
     load_checkpoint_into,
     map_checkpoint_keys,
 )
-from sasv.conf import build_from_conf, load_conf, parse_conf
+from sasv.models.conf import build_from_conf, load_conf, parse_conf
 from sasv.models.ecapa_tdnn import EcapaTdnn
 from tests.conftest import FEATURE_TOL, REPO_ROOT, rel_err
 from tests.models.parity import (

@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from sasv.checkpoints import (
+from sasv.models.checkpoints import (
     CheckpointError,
     check_state_dict_fits,
     get_format,
     load_checkpoint_into,
     map_checkpoint_keys,
 )
-from sasv.conf import ConfError, build_from_conf, load_conf, parse_conf
+from sasv.models.conf import ConfError, build_from_conf, load_conf, parse_conf
 from sasv.models.registry import resolve_architecture
 from sasv.models.resnet import ResNetSpeakerEmbedding, SERes2Net50
 from tests.conftest import FEATURE_TOL, REPO_ROOT, rel_err

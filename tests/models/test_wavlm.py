@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from sasv.checkpoints import (
+from sasv.models.checkpoints import (
     CheckpointError,
     check_state_dict_fits,
     get_format,
@@ -24,7 +24,7 @@ from sasv.checkpoints import (
     map_checkpoint_keys,
     read_checkpoint,
 )
-from sasv.conf import build_from_conf, load_conf
+from sasv.models.conf import build_from_conf, load_conf
 from sasv.models.wavlm import WavLMConfig, WavLMEcapa, parse_conv_layers, relative_position_buckets
 from tests.conftest import REPO_ROOT, rel_err
 from tests.models.parity import (

@@ -13,9 +13,9 @@ with ``inverted``) and are written with ``decimals`` decimals: every parser read
 and 1 or 2 decimals make many ties across classes.
 
 The order of the lines matters to Kaldi, whose stable sort visits the trials of a tie in file order (and
-stops after each one, see ``tests/test_kaldi_parity.py``): ``tie_order`` ``shuffled`` keeps a random order,
-``targets_first`` and ``nontargets_first`` keep the random order of the lines but give the lines of each
-run of tied scores to its targets first (or last).
+stops after each one, see ``tests/metrics/test_kaldi_parity.py``): ``tie_order`` ``shuffled`` keeps a random
+order, ``targets_first`` and ``nontargets_first`` keep the random order of the lines but give the lines of
+each run of tied scores to its targets first (or last).
 
 This module needs numpy only (no sasv), so the recorders can run it beside the original scripts in a
 scratch environment. The fixtures store each file's sha256, so a generator that drifts fails loudly.

@@ -9,7 +9,7 @@ import pytest
 import torch
 import yaml
 
-from sasv.conf import ConfError, parse_conf
+from sasv.models.conf import ConfError, parse_conf
 from sasv.train.asv import train
 from sasv.train.confs import AsvTrainConf, load_train_conf
 from sasv.train.loop import checkpoint_path
@@ -98,7 +98,7 @@ def speakers20(tmp_path_factory):
 def test_trained_models_beat_untrained_ones_on_held_out_speakers(speakers20, tmp_path, raw, conf):
     """The point of training: the SV-EER of speakers never seen in training falls well below that of the
     same architecture untrained (measured with the recipe's own extraction, sasv.train.validate)."""
-    from sasv.conf import build_from_conf
+    from sasv.models.conf import build_from_conf
     from sasv.train.validate import validation_eer
 
     train_set, held_out = speakers20
@@ -131,9 +131,9 @@ def test_augmentation_needs_its_lists_and_changes_the_crops(train_dir, tmp_path)
     the lists, the crops are those of clean training, augmented."""
     import numpy as np
 
+    from sasv.corpora.musan_rirs_mini import make_musan_and_rirs
     from sasv.train.augment import AugmentationLists, Augmenter
     from sasv.train.data import CropDataset, TrainList
-    from sasv.train.synthetic_augmentation import make_musan_and_rirs
     from tests.conftest import tool
 
     conf = dataclasses.replace(TINY_TRAIN, epochs=2, augmentation={"clean": 1.0, "noise": 1.0})
@@ -194,7 +194,7 @@ def test_frozen_upstream_and_per_group_learning_rates(train_dir, tmp_path):
     """Fine-tuning a pretrained upstream (WavLM + ECAPA is the use case): frozen prefixes do not move, a
     prefix's learning-rate multiplier applies to its parameters, a prefix that matches nothing is refused."""
 
-    from sasv.conf import build_from_conf
+    from sasv.models.conf import build_from_conf
 
     conf = dataclasses.replace(
         TINY_TRAIN, epochs=2, freeze=["model.conv1"], lr_multipliers={"model": 0.5, "model.fc6": 0.1}

@@ -16,9 +16,10 @@ import soundfile as sf
 
 from sasv.audio import SAMPLE_RATE, AudioError
 from sasv.bin.prepare_augmentation import main as prepare_augmentation
-from sasv.datadir import DataDirError
-from sasv.protocols import ProtocolError
-from sasv.synthvoice import draw_voice, synthesize
+from sasv.corpora.datadir import DataDirError
+from sasv.corpora.musan_rirs_mini import make_musan_and_rirs
+from sasv.corpora.protocols import ProtocolError
+from sasv.corpora.synthvoice import draw_voice, synthesize
 from sasv.train.augment import (
     BABBLE_FILES,
     DEFAULT_WEIGHTS,
@@ -34,7 +35,6 @@ from sasv.train.augment import (
     read_crop,
     read_segment,
 )
-from sasv.train.synthetic_augmentation import make_musan_and_rirs
 from tests.oracles import record_voxceleb_trainer as reference
 
 CROP = 2 * SAMPLE_RATE

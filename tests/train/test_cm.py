@@ -20,7 +20,7 @@ import torch
 import yaml
 
 from sasv.__main__ import main as sasv_main
-from sasv.conf import ConfError, load_conf, load_model, parse_conf
+from sasv.models.conf import ConfError, load_conf, load_model, parse_conf
 from sasv.train.cm import (
     WeightedCrossEntropy,
     best_dev_epochs,

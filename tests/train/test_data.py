@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sasv.datadir import DataDirError
+from sasv.corpora.datadir import DataDirError
 from sasv.train.data import CropDataset, TrainList, epoch_order, example_rng, random_crop
 
 

@@ -16,8 +16,8 @@ import torch
 import torch.multiprocessing as mp
 
 import sasv.train.validate as validate_module
-from sasv.conf import build_from_conf, parse_conf
-from sasv.torch_version import MIN_TORCH, TorchVersionError, require_torch
+from sasv.models.conf import build_from_conf, parse_conf
+from sasv.runtime.torch_version import MIN_TORCH, TorchVersionError, require_torch
 from sasv.train import loop
 from sasv.train.asv import speaker_task
 from sasv.train.collectives import PROCESS_GROUP_TIMEOUT, CollectiveDeviceError, Collectives

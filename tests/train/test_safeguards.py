@@ -17,9 +17,9 @@ import torch
 import yaml
 
 from sasv.__main__ import main as sasv_main
-from sasv.checkpoint_formats import CheckpointError
-from sasv.conf import ConfError, load_conf, load_model, parse_conf
-from sasv.datadir import DataDirError
+from sasv.corpora.datadir import DataDirError
+from sasv.models.checkpoint_formats import CheckpointError
+from sasv.models.conf import ConfError, load_conf, load_model, parse_conf
 from sasv.train.asv import train
 from sasv.train.confs import AsvTrainConf, CmTrainConf, load_train_conf
 from sasv.train.data import TrainList
@@ -302,17 +302,17 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line_naming_it(train_dir, 
 def test_a_full_disk_while_exporting_names_the_file(tmp_path, monkeypatch) -> None:
     import errno
 
-    import sasv.export
-    from sasv.conf import build_from_conf
+    import sasv.train.export
+    from sasv.models.conf import build_from_conf
 
     def full(obj, f, *args, **kwargs):
         f.write(b"partial")
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(sasv.export.torch, "save", full)
+    monkeypatch.setattr(sasv.train.export.torch, "save", full)
     target = tmp_path / "model.model"
     with pytest.raises(OSError) as error:
-        sasv.export.save_checkpoint(build_from_conf(parse_conf(TINY_ECAPA)), target, "taoruijie_ecapa")
+        sasv.train.export.save_checkpoint(build_from_conf(parse_conf(TINY_ECAPA)), target, "taoruijie_ecapa")
     assert error.value.filename == str(target) and error.value.errno == errno.ENOSPC
     assert list(tmp_path.iterdir()) == []
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sasv.conf import build_from_conf, parse_conf
+from sasv.models.conf import build_from_conf, parse_conf
 from sasv.train import validate
 from sasv.train.validate import AudioCache, validation_eer, validation_trials
 from tests.tiny_confs import TINY_ECAPA
