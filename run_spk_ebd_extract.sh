@@ -13,8 +13,8 @@ cd "$(dirname "$0")"
 
 stage=1
 stop_stage=3
-corpus=la                    # la (ASVspoof 2019 LA, SASV 2022) | asvspoof5 (ASVspoof 5 Track 2, SASV 2024)
-root=""                      # the corpus folder (default: --la_root for la; required for asvspoof5)
+corpus=la                    # a corpus of sasv/corpora/registry.py: la (ASVspoof 2019 LA), asvspoof5, ...
+root=""                      # the corpus folder (default: --la_root for la; required for the others)
 la_root=LA                   # the corpus's LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...)
 trials_dir=""                # where ASVspoof2019.LA.asv.{dev,eval}.gi.trl.txt are (default: LA asv protocols)
 asv_conf="conf/asv/ecapa_tdnn.yaml"   # one or several ASV confs, space separated (or one per line, split_list)
@@ -43,8 +43,8 @@ Stages 0-3 of the SASV recipe: download (opt-in), data preparation, ASV embeddin
 Options (default):
   --stage N              first stage to run (${stage})
   --stop_stage N         last stage to run (${stop_stage})
-  --corpus C             la | asvspoof5 (${corpus})
-  --root DIR             the corpus folder: LA/ for la, the release folder (flac_D/, ...) for asvspoof5
+  --corpus C             $(python -m sasv corpus names) (${corpus})
+  --root DIR             the corpus folder stage 1 reads (for la: --la_root's; the others need it)
   --la_root DIR          ASVspoof 2019 LA folder with ASVspoof2019_LA_{dev,eval}/flac (${la_root})
   --trials_dir DIR       folder with the SASV trial lists (<la_root>/ASVspoof2019_LA_asv_protocols)
   --asv_conf 'F ...'     ASV model conf(s) (${asv_conf}); several: space separated, or one per line
@@ -78,7 +78,6 @@ check_corpus
 check_stage_range
 start_log "${exp_dir}" run_spk_ebd_extract
 
-[ -n "${trials_dir}" ] || trials_dir="${la_root}/ASVspoof2019_LA_asv_protocols"
 split_list asv_confs "${asv_conf}"
 split_list cm_confs "${cm_conf}"
 split_list set_names "${sets}"
@@ -88,25 +87,23 @@ emb_dirs=("${data_dirs[@]}")
 [ "${cohort}" = true ] && emb_dirs+=("${data_dir}/train_cohort")
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
+  download_script=$(corpus_query download)
   if [ "${download}" = true ]; then
-    log "Stage 0: download ASVspoof 2019 LA and the SASV trial lists"
-    local/download_la.sh "${download_dir}" "$(dirname "${la_root}")"
+    log "Stage 0: download $(corpus_query title) into $(dirname "${corpus_root}") (archives in ${download_dir})"
+    "${download_script}" "${download_dir}" "$(dirname "${corpus_root}")"
+  elif [ -n "${download_script}" ]; then
+    log "Stage 0: skipped (pass --download true to fetch $(corpus_query title))"
   else
-    log "Stage 0: skipped (pass --download true to fetch LA.zip and the SASV trial lists)"
+    log "Stage 0: skipped ($(corpus_query title) has no download: get it by hand)"
   fi
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  if [ "${corpus}" = asvspoof5 ]; then
-    log "Stage 1: data preparation from ASVspoof 5 ${root} into ${data_dir}/{${sets// /,}}"
-    python -m sasv prepare_asvspoof5 --root "${root}" --out "${data_dir}" --sets "${set_names[@]}" \
-      --cohort "${cohort}" --audio_check "${audio_check}" --suspect_audio "${suspect_audio}"
-  else
-    log "Stage 1: data preparation from ${la_root} into ${data_dir}/{${sets// /,}}"
-    python -m sasv prepare_la --la_root "${la_root}" --trials_dir "${trials_dir}" --out "${data_dir}" \
-      --sets "${set_names[@]}" --cohort "${cohort}" --audio_check "${audio_check}" \
-      --suspect_audio "${suspect_audio}"
-  fi
+  prepare_tool=$(corpus_query prepare_tool)
+  log "Stage 1: data preparation (sasv ${prepare_tool}) from ${corpus_root} into ${data_dir}/{${sets// /,}}"
+  python -m sasv "${prepare_tool}" --root "${corpus_root}" ${trials_dir:+--trials_dir "${trials_dir}"} \
+    --out "${data_dir}" --sets "${set_names[@]}" --cohort "${cohort}" --audio_check "${audio_check}" \
+    --suspect_audio "${suspect_audio}"
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then

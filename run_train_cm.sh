@@ -20,8 +20,8 @@ cd "$(dirname "$0")"
 
 stage=1
 stop_stage=2
-corpus=la                                   # la | asvspoof5: which protocols stage 1 reads
-root=""                                     # the corpus folder (default: --la_root; required for asvspoof5)
+corpus=la                                   # a corpus of sasv/corpora/registry.py: which protocols stage 1 reads
+root=""                                     # the corpus folder (default: --la_root for la; required for others)
 la_root=LA                                  # the LA/ folder of LA.zip
 data_dir=data
 cm_conf="conf/cm/aasist.yaml"               # the architecture to train (its checkpoint is not loaded)
@@ -47,8 +47,8 @@ run_spk_ebd_extract.sh --cm_conf.
 Options (default):
   --stage N              first stage to run (${stage})
   --stop_stage N         last stage to run (${stop_stage})
-  --corpus C             la | asvspoof5 (${corpus})
-  --root DIR             the corpus folder: LA/ for la, the release folder (flac_T/, ...) for asvspoof5
+  --corpus C             $(python -m sasv corpus names) (${corpus})
+  --root DIR             the corpus folder stage 1 reads (for la: --la_root's; the others need it)
   --la_root DIR          the LA/ folder (${la_root})
   --data_dir DIR         where stage 1 writes cm_{train,dev,eval} (${data_dir})
   --cm_conf F            CM model conf whose architecture is trained (${cm_conf})
@@ -83,24 +83,22 @@ check_stage_range
 start_log "${exp_dir}" run_train_cm
 
 if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
+  download_script=$(corpus_query download)
   if [ "${download}" = true ]; then
-    log "Stage 0: download ASVspoof 2019 LA into $(dirname "${la_root}") (archive in ${download_dir})"
-    local/download_la.sh "${download_dir}" "$(dirname "${la_root}")"
+    log "Stage 0: download $(corpus_query title) into $(dirname "${corpus_root}") (archives in ${download_dir})"
+    "${download_script}" "${download_dir}" "$(dirname "${corpus_root}")"
+  elif [ -n "${download_script}" ]; then
+    log "Stage 0: skipped (pass --download true to fetch $(corpus_query title))"
   else
-    log "Stage 0: skipped (pass --download true to fetch LA.zip)"
+    log "Stage 0: skipped ($(corpus_query title) has no download: get it by hand)"
   fi
 fi
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
-  if [ "${corpus}" = asvspoof5 ]; then
-    log "Stage 1: CM data dirs ${data_dir}/cm_{train,dev,eval} from ASVspoof 5 ${root}"
-    python -m sasv prepare_asvspoof5 --root "${root}" --out "${data_dir}" --sets '' --cm_sets train dev eval \
-      --audio_check "${audio_check}"
-  else
-    log "Stage 1: CM data dirs ${data_dir}/cm_{train,dev,eval} from ${la_root}"
-    python -m sasv prepare_la --la_root "${la_root}" --out "${data_dir}" --sets '' --cm_sets train dev eval \
-      --audio_check "${audio_check}"
-  fi
+  prepare_tool=$(corpus_query prepare_tool)
+  log "Stage 1: CM data dirs ${data_dir}/cm_{train,dev,eval} (sasv ${prepare_tool}) from ${corpus_root}"
+  python -m sasv "${prepare_tool}" --root "${corpus_root}" --out "${data_dir}" --sets '' \
+    --cm_sets train dev eval --audio_check "${audio_check}"
 fi
 
 if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then

@@ -7,7 +7,7 @@ For every model (real-size conf, random weights) and every thread setting, on ge
   batch of 5 (the CM: ``model(first 64,600 samples[None])``), under ``torch.no_grad`` and
   :func:`sasv.extraction.engines.exact_fp32` (TF32 off on a GPU), in this process;
 * recipe: :func:`sasv.stages.driver.run_chunked` with the engine the stages build (every default from
-  :class:`sasv.extraction.engines.EngineOptions`, through :func:`sasv.extraction.engines.build_engine`),
+  :class:`sasv.extraction.engines.EngineOptions`, through :meth:`sasv.extraction.engines.EngineSpec.build`),
   writing its chunks like the recipe does;
 * with 2 threads also the recipe as 2 jobs x 1 thread (``--nj 2``: an
 :class:`sasv.extraction.engines.EngineSpec`).
@@ -57,7 +57,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from sasv.audio import SAMPLE_RATE, cm_input, embedding_segments, read_audio
 from sasv.exp_layout import cm_scores_output, embeddings_output
-from sasv.extraction.engines import Engine, EngineOptions, EngineSpec, build_engine, exact_fp32
+from sasv.extraction.engines import Engine, EngineOptions, EngineSpec, exact_fp32
 from sasv.extraction.outputs import read_embeddings
 from sasv.jobs.local import JobOptions, default_num_workers, job_devices
 from sasv.models.conf import LoadedModel, ModelConf, load_conf, load_model
@@ -326,8 +326,8 @@ def load_subject(name: str, items: Sequence[Utterance], work: Path, device: torc
 def recipe_engine(subject: Subject, threads: int, autocast: str = "none") -> Engine:
     """The engine a stage builds (``--nj 1 --threads N``): every default from :class:`EngineOptions`."""
     options = EngineOptions(device=str(subject.device), threads=threads, autocast=autocast)
-    options.apply_threads()
-    return build_engine(subject.recipe, subject.device, options)
+    spec = EngineSpec(subject.recipe.conf, True, options)
+    return spec.build(subject.device, loaded=subject.recipe)
 
 
 def jobs_setup(subject: Subject, num_jobs: int) -> tuple[EngineSpec, JobOptions]:

@@ -72,8 +72,8 @@ def engine_row(name: str, n_utts: int, threads: int, repeats: int = 3) -> str:
 
     def engine(compiled: bool) -> EmbeddingEngine | CountermeasureEngine:
         if conf.kind == "cm":
-            return CountermeasureEngine(copy.deepcopy(model), CPU, batch, compile_model=compiled)
-        return EmbeddingEngine(copy.deepcopy(model), CPU, batch, compile_segments=compiled)
+            return CountermeasureEngine(copy.deepcopy(model), CPU, batch, compile=compiled)
+        return EmbeddingEngine(copy.deepcopy(model), CPU, batch, compile=compiled)
 
     def timed(e: EmbeddingEngine | CountermeasureEngine, items: list[np.ndarray]) -> tuple[float, list]:
         start = time.perf_counter()

@@ -166,7 +166,7 @@ def cmd_confs(confs_dir: str) -> None:
     import yaml
 
     from sasv.models.conf import load_conf
-    from tests.extraction.test_engines import TINY_RESNET_ARGS, TINY_WAVLM_CFG
+    from tests.tiny_confs import TINY_RESNET_ARGS, TINY_WAVLM_CFG
     from tests.tiny_confs import TINY_AASIST, TINY_ECAPA
 
     folder = Path(confs_dir)

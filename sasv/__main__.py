@@ -16,6 +16,7 @@ TOOLS: dict[str, str] = {
     "make_mini_corpus": "write a synthetic corpus in the exact ASVspoof 2019 LA layout",
     "prepare_la": "stage 1: Kaldi data dirs from an LA tree",
     "prepare_asvspoof5": "stage 1: the same data dirs from an ASVspoof 5 release folder (Track 2 lists)",
+    "corpus": "what the shell stages ask about a corpus (its checks, stage-1 tool, download; the registry)",
     "prepare_voxceleb": "Kaldi data dirs from VoxCeleb (vox2 dev training, Vox1-O trials; AAC -> FLAC once)",
     "prepare_augmentation": "Kaldi lists of MUSAN and RIRS_NOISES for training augmentation",
     "extract_embeddings": "stage 2: ASV embeddings (full utterance + five 3 s segments)",

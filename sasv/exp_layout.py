@@ -7,7 +7,8 @@
     exp/<cm>/scores/model.json                      the CM model's record
     exp/<cm>/scores/<set>/cm_scores.txt{,.done}      stage 3
     exp/<asv>/<cm>/<variant>/                       run_test stage 1: one scored system (scores, tables;
-                                                    ASVspoof 5: the Track 1 and 2 files, system_file)
+                                                    ASVspoof 5: the Track 1 and 2 files, system_file),
+                                                    results.{json,md}; analysis.{json,md} (analyse_system)
     exp/fusion/logreg_<variant>/                    run_test stage 2: learned fusion of several systems
     exp/summary.md, exp/RESULTS.md, exp/logs/        run_test stage 3, stage script logs
     exp/train/<name>/                               run_train_asv.sh: checkpoints, log, exported model
@@ -35,7 +36,10 @@ LOGS_DIR = "logs"
 TRAIN_DIR = "train"
 TRAINED_SUFFIX = "_trained"  # a trained model's default name: <conf name>_trained
 MODEL_RECORD = "model.json"
-RESULTS_RECORD = "results.json"
+RESULTS_RECORD = "results.json"  # a scored system's, a fusion's and a training run's record
+RESULTS_TABLE = "results.md"  # ... and its tables
+ANALYSIS_RECORD = "analysis.json"  # a system's diagnostics (sasv analyse_system)
+ANALYSIS_TABLE = "analysis.md"
 FUSION_NAME = "logreg"
 DEFAULT_FUSION = (
     "product"  # the reference rule (sasv.scoring.cosine.FUSION_RULES): its systems' names carry no rule
@@ -59,9 +63,12 @@ def check_model_name(name: str, source: str = "conf") -> None:
         raise LayoutError(f"{source}: name {name!r} is reserved for exp/{name}/; choose another")
 
 
-# The official-format files of a scored ASVspoof 5 system, per set: Track 2's submission and keys (P_CM,
+# The files of a scored system (or fusion), per set: its score list (``spk utt attack key asv cm fused``) and
+# the SASV 2022 submission; on ASVspoof 5 also the official-format files: Track 2's submission and keys (P_CM,
 # cosine, fused score), Track 1's CM log-odds per test utterance and their keys.
 SYSTEM_FILES = {
+    "scores": "scores_{set}.txt",
+    "submission": "scores_{set}.sasv.txt",
     "track2_scores": "scores_{set}.track2.tsv",
     "track2_keys": "keys_{set}.track2.tsv",
     "track1_scores": "cm_scores_{set}.track1.tsv",
@@ -72,6 +79,16 @@ SYSTEM_FILES = {
 def system_file(system_dir: str | Path, kind: str, set_name: str) -> Path:
     """Where a scored system keeps its ``kind`` file (:data:`SYSTEM_FILES`) of ``set_name``."""
     return Path(system_dir) / SYSTEM_FILES[kind].format(set=set_name)
+
+
+def score_file(system_dir: str | Path, set_name: str) -> Path:
+    """A scored system's score list of ``set_name``: ``scores_<set>.txt``."""
+    return system_file(system_dir, "scores", set_name)
+
+
+def submission_file(system_dir: str | Path, set_name: str) -> Path:
+    """A scored system's SASV 2022 submission of ``set_name``: ``scores_<set>.sasv.txt``."""
+    return system_file(system_dir, "submission", set_name)
 
 
 def variant(norm: str, score_norm: str = "none", fusion: str = DEFAULT_FUSION) -> str:

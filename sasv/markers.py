@@ -38,8 +38,8 @@ def write_prepared_marker(
     data_dir: str | Path, sources: Iterable[Path], benchmark: str | None = None
 ) -> None:
     """Record the sha256 of the protocol files ``data_dir`` was made from and of its own files, and for a
-    trial dir the benchmark its trials belong to (``la``, ``asvspoof5``: it decides which metrics scoring
-    reports, :data:`sasv.reports.records.BENCHMARK_METRICS`)."""
+    trial dir the benchmark its trials belong to (a corpus of :data:`sasv.corpora.registry.CORPORA`: it
+    decides which metrics scoring reports, :data:`sasv.reports.records.BENCHMARK_METRICS`)."""
     data_dir = Path(data_dir)
     record: dict = {
         "sources": {str(Path(p).resolve()): sha256_file(p) for p in sorted(set(sources))},
@@ -50,13 +50,13 @@ def write_prepared_marker(
     atomic_write_text(data_dir / PREPARED_MARKER, json.dumps(record, indent=1) + "\n")
 
 
-def prepared_benchmark(data_dir: str | Path) -> str:
-    """The benchmark stage 1 recorded for a trial dir; ``la`` for a data dir made by hand or before the
-    record existed (the recipe's first benchmark)."""
+def recorded_benchmark(data_dir: str | Path) -> str | None:
+    """The benchmark stage 1 recorded for a trial dir; None for a data dir made by hand or before the record
+    existed (:func:`sasv.corpora.registry.prepared_benchmark` gives it the default corpus)."""
     marker = Path(data_dir) / PREPARED_MARKER
     if not marker.is_file():
-        return "la"
-    return json.loads(marker.read_text()).get("benchmark", "la")
+        return None
+    return json.loads(marker.read_text()).get("benchmark")
 
 
 def check_prepared_marker(data_dir: str | Path) -> bool:

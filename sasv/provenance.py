@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
+from sasv.corpora.registry import DEFAULT_CORPUS
 from sasv.errors import MissingInputError, SasvError
 from sasv.fileio import atomic_write_text, sha256_file
 from sasv.models.conf import ConfError, LoadedModel, ModelConf
@@ -209,7 +210,7 @@ def _metrics_version(record: Mapping) -> str:
         name for key, name in (("tandem", "t-DCF, t-EER"), ("track1", "CM Track 1")) if metrics.get(key)
     ]
     costs = "+".join(metrics.get("a_dcf", ["paper"]))
-    return ", ".join([f"{record.get('benchmark', 'la')}: a-DCF[{costs}]", *extras])
+    return ", ".join([f"{record.get('benchmark', DEFAULT_CORPUS)}: a-DCF[{costs}]", *extras])
 
 
 def record_disagreements(records: Sequence[tuple[str, Mapping]]) -> list[str]:

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 from sasv.exp_layout import (
+    RESULTS_RECORD,
     ExpLayout,
     LayoutError,
     check_model_name,
     cm_scores_output,
     embeddings_output,
+    score_file,
+    submission_file,
+    system_file,
     variant,
 )
-from tests.conftest import REPO_ROOT
 
 
 def test_paths_of_every_stage(tmp_path) -> None:
@@ -66,31 +66,10 @@ def test_results_records_find_systems_and_fusions_only(tmp_path) -> None:
     assert layout.results_records() == sorted(f / "results.json" for f in wanted)
 
 
-def test_the_shell_query_prints_what_the_library_computes(tmp_path) -> None:
-    conf = tmp_path / "c.yaml"
-    conf.write_text("name: my_asv\nkind: asv\narch: ecapa_tdnn\n")
-    cm = REPO_ROOT / "conf" / "cm" / "aasist_l.yaml"
-    common = ["--exp_dir", str(tmp_path / "exp"), "--norm", "l2norm", "--score_norm", "asnorm"]
-    run = [sys.executable, "-m", "sasv", "exp_path"]
-    out = subprocess.run(
-        [*run, "system_name", "--asv_conf", str(conf), "--cm_conf", str(cm), *common],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    assert out == "my_asv/aasist_l/l2norm_asnorm"
-    out = subprocess.run(
-        [*run, "fusion_dir", *common], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert out == str(ExpLayout(tmp_path / "exp").fusion_dir("l2norm_asnorm"))
-    out = subprocess.run(
-        [*run, "system_dir", "--asv_conf", str(conf), "--cm_conf", str(cm), *common, "--fusion", "sum"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()  # fmt: skip
-    assert out == str(tmp_path / "exp" / "my_asv" / "aasist_l" / "l2norm_asnorm_sum")
-    layout = ExpLayout(tmp_path / "exp")
-    for extra, name in (([], "my_asv_trained"), (["--name", "mine"], "mine")):
-        out = subprocess.run(
-            [*run, "train_dir", "--exp_dir", str(tmp_path / "exp"), "--conf", str(conf), *extra],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        assert out == str(layout.train_dir(name))
-    assert layout.trained_name("my_asv") == "my_asv_trained"
+def test_a_systems_files_are_named_here(tmp_path) -> None:
+    """Every tool that writes or reads a system's score files asks the layout (score_trials, fuse_systems,
+    analyse_system, compare_systems): one spelling of each name."""
+    assert score_file(tmp_path, "dev") == tmp_path / "scores_dev.txt"
+    assert submission_file(tmp_path, "eval") == tmp_path / "scores_eval.sasv.txt"
+    assert system_file(tmp_path, "track2_scores", "eval") == tmp_path / "scores_eval.track2.tsv"
+    assert RESULTS_RECORD == "results.json"

@@ -93,7 +93,7 @@ def test_cm_compiled_on_the_gpu_matches_the_cpu_reference() -> None:
     waveforms = _waveforms()
     with torch.inference_mode():
         reference = np.concatenate([model(torch.from_numpy(cm_input(w))[None]).numpy() for w in waveforms])
-    engine = CountermeasureEngine(copy.deepcopy(model), CUDA, model_batch=4, compile_model=True)
+    engine = CountermeasureEngine(copy.deepcopy(model), CUDA, model_batch=4, compile=True)
     got = engine.compute(waveforms)
     assert np.abs(got - reference).max() / np.abs(reference).max() <= 1e-4
 

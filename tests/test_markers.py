@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sasv.corpora.registry import DEFAULT_CORPUS, prepared_benchmark
 from sasv.errors import StaleOutputError
 from sasv.fileio import sha256_file
 from sasv.markers import (
@@ -18,7 +19,7 @@ from sasv.markers import (
     check_prepared_marker,
     check_stage_inputs,
     is_complete,
-    prepared_benchmark,
+    recorded_benchmark,
     stage_inputs,
     write_done_marker,
     write_prepared_marker,
@@ -54,12 +55,14 @@ def test_prepared_marker_refuses_changed_sources_and_edited_files(tmp_path):
 
 def test_prepared_benchmark_is_recorded_and_defaults_to_la(tmp_path):
     data, protocol = _data_dir(tmp_path)
-    assert prepared_benchmark(data) == "la"  # no marker
+    assert DEFAULT_CORPUS == "la"
+    assert recorded_benchmark(data) is None and prepared_benchmark(data) == "la"  # no marker
     write_prepared_marker(data, [protocol], benchmark="asvspoof5")
-    assert prepared_benchmark(data) == "asvspoof5"
+    assert recorded_benchmark(data) == prepared_benchmark(data) == "asvspoof5"
     write_prepared_marker(data, [protocol])
     assert "benchmark" not in json.loads((data / PREPARED_MARKER).read_text())
-    assert prepared_benchmark(data) == "la"  # a marker written before the field existed
+    assert recorded_benchmark(data) is None  # a marker written before the field existed
+    assert prepared_benchmark(data) == "la"
 
 
 def test_done_marker_completes_only_its_fingerprint(tmp_path):

@@ -55,7 +55,7 @@ def test_every_script_has_help_under_its_own_name(script: str) -> None:
         ),
         (["run_test_nonorm.sh", "--bogus", "1"], "run_test_nonorm.sh: unknown option --bogus"),
         (["run_spk_ebd_extract.sh", "--corpus", "asvspoof5"], "--corpus asvspoof5 needs --root"),
-        (["run_spk_ebd_extract.sh", "--corpus", "vox"], "--corpus must be la or asvspoof5, got 'vox'"),
+        (["run_spk_ebd_extract.sh", "--corpus", "vox"], "--corpus must be la"),
         (["run_train_cm.sh", "--corpus", "asvspoof5"], "--corpus asvspoof5 needs --root"),
     ],
 )

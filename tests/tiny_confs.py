@@ -1,4 +1,5 @@
-"""Tiny model confs (random weights, seeded) on which every stage runs in seconds; one definition."""
+"""Tiny model confs (random weights, seeded) on which every stage runs in seconds, and the tiny constructor
+arguments of the golden references (``shared/golden/*/config.json``); one definition for every test."""
 
 from __future__ import annotations
 
@@ -21,6 +22,34 @@ TINY_AASIST: dict[str, Any] = {
     "kind": "cm",
     "arch": "aasist",
     "args": {"filts": [20, [1, 8], [8, 8], [8, 16], [16, 16]], "gat_dims": [16, 16]},
+}
+
+
+# shared/golden/*/config.json tiny_constructor_args, in this package's argument names
+TINY_RESNET_ARGS: dict[str, dict[str, Any]] = {
+    "se_resnet34": {"num_filters": [8, 16, 32, 64], "embedding_dim": 32},
+    "se_res2net50": {"num_filters": [8, 8, 16, 16], "embedding_dim": 32, "base_width": 16},
+    "res2next50": {"num_filters": [16, 16, 32, 32], "embedding_dim": 32, "base_width": 8, "cardinality": 2},
+}
+# shared/golden/wavlm_ecapa/config.json tiny_wavlm_cfg and tiny_head_args
+TINY_WAVLM_CFG = {
+    "extractor_mode": "layer_norm",
+    "activation_fn": "gelu",
+    "layer_norm_first": True,
+    "conv_bias": False,
+    "normalize": True,
+    "conv_pos": 128,
+    "conv_pos_groups": 16,
+    "relative_position_embedding": True,
+    "num_buckets": 320,
+    "max_distance": 800,
+    "gru_rel_pos": True,
+    "encoder_layerdrop": 0.0,
+    "encoder_layers": 2,
+    "encoder_embed_dim": 64,
+    "encoder_ffn_embed_dim": 128,
+    "encoder_attention_heads": 4,
+    "conv_feature_layers": "[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2",
 }
 
 

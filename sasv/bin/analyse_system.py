@@ -27,11 +27,12 @@ import numpy as np
 
 from sasv.cli import ArgumentParser, run_cli
 from sasv.errors import MissingInputError
-from sasv.exp_layout import system_file
+from sasv.exp_layout import ANALYSIS_RECORD, ANALYSIS_TABLE, RESULTS_RECORD, score_file, system_file
 from sasv.fileio import atomic_write_text
 from sasv.metrics.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
-from sasv.metrics.detection_costs import a_dcf_key
+from sasv.metrics.detection_costs import MIN_DCF_P_TARGETS, a_dcf_key, min_dcf_name
 from sasv.metrics.eer import RankedScores
+from sasv.reports.columns import metric
 from sasv.reports.records import (
     ATTACK_BREAKDOWN_KEY,
     BOOTSTRAP_KEY,
@@ -50,7 +51,6 @@ from sasv.reports.tables import (
     TRACK2_BREAKDOWN_COLUMNS,
     attack_table,
     breakdown_tables,
-    format_cost,
     interval_table,
     results_table,
 )
@@ -101,11 +101,9 @@ def analyse_set(
 
         plot_det(scores, path.parent / f"det_{set_name}.png", f"{title}: {set_name}", note=note)
         plot_histograms(scores, path.parent / f"hist_{set_name}.png", f"{title}: {set_name}", note=note)
-    costs = [(f"min a-DCF[{m}]", a_dcf_key(m)) for m in choice.a_dcf_models]
-    costs += [("minDCF(0.01)", "min_dcf_0.01"), ("minDCF(0.05)", "min_dcf_0.05")]
-    if choice.tandem:
-        costs.append(("min t-DCF", "min_t_dcf"))
-    log.info("%s %s: %s", title, set_name, ", ".join(f"{name} {format_cost(result[k])}" for name, k in costs))
+    costs = [a_dcf_key(m) for m in choice.a_dcf_models] + [min_dcf_name(p) for p in MIN_DCF_P_TARGETS]
+    costs += ["min_t_dcf"] if choice.tandem else []
+    log.info("%s %s: %s", title, set_name, ", ".join(metric(k).describe(result[k]) for k in costs))
     return result, rank_trials(scores)
 
 
@@ -126,13 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = p.parse_args(argv)
     system_dir = Path(args.system_dir)
-    record_path = system_dir / "results.json"
+    record_path = system_dir / RESULTS_RECORD
     record = json.loads(record_path.read_text()) if record_path.is_file() else {}
     title = args.title or record.get("system") or "/".join(system_dir.resolve().parts[-2:])
 
     results, ranked = {}, {}
     for set_name in dict.fromkeys(args.sets):
-        path = system_dir / f"scores_{set_name}.txt"
+        path = score_file(system_dir, set_name)
         if not path.is_file():
             raise MissingInputError(f"{path} not found: score this system on {set_name} first")
         choice = MetricChoice.from_record(record)
@@ -161,11 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if cm_tables:
         title_cm = f"{title}: the CM's Track 1 metrics per attack"
         text += "\n" + breakdown_tables(cm_tables, CM_BREAKDOWN_COLUMNS, title_cm)
-    atomic_write_text(system_dir / "analysis.md", text)
+    atomic_write_text(system_dir / ANALYSIS_TABLE, text)
     atomic_write_text(
-        system_dir / "analysis.json", json.dumps({"system": title, "results": results}, indent=2) + "\n"
+        system_dir / ANALYSIS_RECORD, json.dumps({"system": title, "results": results}, indent=2) + "\n"
     )
-    log.info("wrote %s", system_dir / "analysis.md")
+    log.info("wrote %s", system_dir / ANALYSIS_TABLE)
     return 0
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from sasv.cli import ArgumentParser, run_cli
 from sasv.errors import MissingInputError
+from sasv.exp_layout import RESULTS_RECORD, score_file
 from sasv.fileio import atomic_write_text
 from sasv.metrics.bootstrap import (
     DEFAULT_RESAMPLES,
@@ -39,7 +40,7 @@ from sasv.scoring.score_files import TrialScores, read_score_file
 
 
 def _score_file(system: Path, set_name: str) -> Path:
-    path = system / f"scores_{set_name}.txt" if system.is_dir() else system
+    path = score_file(system, set_name) if system.is_dir() else system
     if not path.is_file():
         raise MissingInputError(f"{path} not found: score the system on {set_name} first (run_test stage 1)")
     return path
@@ -49,7 +50,7 @@ def _primary_model(systems: Sequence[Path], asked: str | None) -> str:
     if asked:
         return asked
     for system in systems:
-        record = system / "results.json"
+        record = system / RESULTS_RECORD
         if system.is_dir() and record.is_file():
             return MetricChoice.from_record(json.loads(record.read_text())).a_dcf_models[0]
     return "paper"

@@ -39,6 +39,7 @@ from sasv.cli import ArgumentParser, run_cli
 from sasv.corpora.protocols import BONAFIDE, KEYS, NONTARGET, SPOOF, TARGET
 from sasv.metrics.detection_costs import A_DCF_COST_MODELS
 from sasv.metrics.eer import EER_DEFINITIONS, RankedScores
+from sasv.reports.columns import percent
 from sasv.reports.records import MetricChoice, fused_record, track1_record, track2_record
 from sasv.scoring.score_files import read_submission_keys
 from sasv.scoring.track1_files import Track1Trials, read_track1
@@ -60,8 +61,8 @@ def metrics_of_file(path: str, a_dcf_models: Sequence[str] = ("paper",)) -> dict
     """The metrics record of the file with the EERs in percent (the numbers a results table shows)."""
     choice = MetricChoice(tuple(dict.fromkeys(a_dcf_models)))
     record = fused_record(RankedScores.of_codes(*read_submission_keys(path)), choice)
-    for name in ("sasv_eer", "sv_eer", "spf_eer"):
-        record[name] = None if record[name] is None else 100.0 * record[name]
+    for name in EER_DEFINITIONS:
+        record[name] = percent(record[name])
     return record
 
 

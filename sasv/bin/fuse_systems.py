@@ -34,11 +34,20 @@ from pathlib import Path
 
 from sasv.cli import ArgumentParser, run_cli
 from sasv.errors import MissingInputError
-from sasv.exp_layout import FUSED_VARIANT, FUSION_NAME, LayoutError
+from sasv.exp_layout import (
+    FUSED_VARIANT,
+    FUSION_NAME,
+    RESULTS_RECORD,
+    RESULTS_TABLE,
+    LayoutError,
+    score_file,
+    submission_file,
+)
 from sasv.fileio import atomic_write_text
 from sasv.metrics.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
 from sasv.metrics.eer import RankedScores
 from sasv.provenance import check_records_agree
+from sasv.reports.columns import always_shown, describe_metrics
 from sasv.reports.records import (
     BOOTSTRAP_KEY,
     MetricChoice,
@@ -48,7 +57,7 @@ from sasv.reports.records import (
     metrics_record,
     rank_trials,
 )
-from sasv.reports.tables import format_eer, interval_table, systems_table
+from sasv.reports.tables import interval_table, systems_table
 from sasv.scoring.cosine import FUSION_RULES, fuse_scores
 from sasv.scoring.learned_fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion
 from sasv.scoring.score_files import TrialScores, read_score_file, write_score_file, write_submission_file
@@ -60,19 +69,19 @@ def read_systems(exp: Path, systems: list[str], set_name: str) -> list[TrialScor
     """Every system's score list of one set, checked to describe the same trials in the same order."""
     lists = []
     for system in systems:
-        path = exp / system / f"scores_{set_name}.txt"
+        path = score_file(exp / system, set_name)
         if not path.is_file():
             raise MissingInputError(
                 f"{path} not found: score {system} on {set_name} first (run_test stage 1)"
             )
         lists.append(read_score_file(path))
-    check_same_trials(lists, [f"{s}/scores_{set_name}.txt" for s in systems])
+    check_same_trials(lists, [score_file(s, set_name).as_posix() for s in systems])
     return lists
 
 
 def input_records(exp: Path, systems: list[str]) -> list[dict]:
     """The inputs' results.json records ({} where a system has none, e.g. scored by hand)."""
-    paths = [exp / system / "results.json" for system in systems]
+    paths = [exp / system / RESULTS_RECORD for system in systems]
     return [json.loads(path.read_text()) if path.is_file() else {} for path in paths]
 
 
@@ -114,7 +123,7 @@ def input_notes(exp: Path, systems: list[str]) -> list[str]:
 def cm_names(exp: Path, systems: list[str]) -> str:
     names = []
     for system in systems:
-        record = exp / system / "results.json"
+        record = exp / system / RESULTS_RECORD
         name = json.loads(record.read_text()).get("cm") if record.is_file() else None
         names.append(name or system.split("/")[1])  # a system is <asv>/<cm>/<variant> (sasv.exp_layout)
     return "+".join(dict.fromkeys(names))
@@ -155,8 +164,8 @@ def fuse_sets(
     for set_name in dict.fromkeys(sets):
         inputs = train if set_name == train_set else read_systems(exp, systems, set_name)
         fused = model.fused_trials(inputs)
-        write_score_file(out / f"scores_{set_name}.txt", fused)
-        write_submission_file(out / f"scores_{set_name}.sasv.txt", fused)
+        write_score_file(score_file(out, set_name), fused)
+        write_submission_file(submission_file(out, set_name), fused)
         results[set_name] = metrics_record(
             fused, extended=False, choice=dataclasses.replace(choice, tandem=False)
         )
@@ -172,8 +181,7 @@ def fuse_sets(
                 rows.setdefault((system, rule), {})[set_name] = record
                 ranked.setdefault((system, rule), {})[set_name] = rank_trials(by_rule)
         rows.setdefault((out.name, FUSION_NAME), {})[set_name] = results[set_name]
-        eers = [format_eer(results[set_name][k]) for k in ("sasv_eer", "sv_eer", "spf_eer")]
-        log.info("%s %s: SASV-EER %s%%, SV-EER %s%%, SPF-EER %s%%", out.name, set_name, *eers)
+        log.info("%s %s: %s", out.name, set_name, describe_metrics(results[set_name], always_shown()))
     for row, by_set in rows.items():  # the fusion's own row is ``results``: one record, one update
         add_actual_costs(by_set, ranked[row], choice)
     return results, rows
@@ -224,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         systems_table([(names, by_set) for names, by_set in rows.items()], ("system", "fusion"), note),
         interval_table(results, f"Fusion {out.name}: how sure"),
     ]
-    atomic_write_text(out / "results.md", "\n".join(text))
+    atomic_write_text(out / RESULTS_TABLE, "\n".join(text))
     record = {
         "system": f"{out.parent.name}/{out.name}",
         "asv": out.name,
@@ -242,8 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{s} ({rule})": by_set for (s, rule), by_set in rows.items() if rule != FUSION_NAME
         },
     }
-    atomic_write_text(out / "results.json", json.dumps(record, indent=2) + "\n")
-    log.info("wrote %s", out / "results.md")
+    atomic_write_text(out / RESULTS_RECORD, json.dumps(record, indent=2) + "\n")
+    log.info("wrote %s", out / RESULTS_TABLE)
     return 0
 
 

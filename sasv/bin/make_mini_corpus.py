@@ -20,10 +20,8 @@ import time
 from collections.abc import Sequence
 
 from sasv.cli import ArgumentParser, run_cli
-from sasv.corpora.asvspoof5_mini import write_asvspoof5_corpus
-from sasv.corpora.la_mini import MiniCorpusConfig, plan_corpus, summarize, write_corpus
-
-WRITERS = {"la": write_corpus, "asvspoof5": write_asvspoof5_corpus}
+from sasv.corpora.la_mini import MiniCorpusConfig, plan_corpus, summarize
+from sasv.corpora.registry import CORPORA, DEFAULT_CORPUS
 
 log = logging.getLogger("make_mini_corpus")
 
@@ -47,7 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--out", required=True, help="output folder; the corpus is written to OUT/LA (OUT/ASVspoof5)"
     )
-    p.add_argument("--corpus", choices=sorted(WRITERS), default="la", help="the layout to write (la)")
+    p.add_argument(
+        "--corpus",
+        choices=sorted(CORPORA),
+        default=DEFAULT_CORPUS,
+        help=f"the layout to write ({DEFAULT_CORPUS})",
+    )
     for field in dataclasses.fields(MiniCorpusConfig):
         default = getattr(defaults, field.name)
         p.add_argument(
@@ -57,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     config = MiniCorpusConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(MiniCorpusConfig)})
     start = time.perf_counter()
     plan = plan_corpus(config)
-    layout = WRITERS[args.corpus](plan, args.out)
+    layout = CORPORA[args.corpus].mini_corpus_writer()(plan, args.out)
     log.info("wrote %s in %.1f s", layout.root, time.perf_counter() - start)
     print(summarize(plan))
     return 0

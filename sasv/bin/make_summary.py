@@ -27,8 +27,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sasv.cli import ArgumentParser, run_cli
+from sasv.corpora.registry import DEFAULT_CORPUS
 from sasv.errors import StaleOutputError
-from sasv.exp_layout import ExpLayout
+from sasv.exp_layout import ANALYSIS_TABLE, RESULTS_TABLE, ExpLayout
 from sasv.fileio import atomic_write_text
 from sasv.models.conf import load_conf
 from sasv.provenance import EMBEDDING_DTYPE_KEY, environment_info, record_disagreements, weights_origin
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = [read_record(f) for f in layout.results_records()]
     groups: dict[tuple[str, str, str], list[dict]] = defaultdict(list)
     for r in records:
-        groups[(r.get("benchmark", "la"), r["cm"], r["fusion"])].append(r)
+        groups[(r.get("benchmark", DEFAULT_CORPUS), r["cm"], r["fusion"])].append(r)
 
     parts = ["# SASV results", ""]
     if not records:
@@ -66,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         differ = record_disagreements([(r.get("system", str(r["dir"])), r) for r in rs])
         if differ:
             notes += [DIFFERENT_INPUTS, *(f"- {line}" for line in differ)]
-        on = "" if benchmark == "la" else f" ({BENCHMARK_TITLES[benchmark]})"
+        on = "" if benchmark == DEFAULT_CORPUS else f" ({BENCHMARK_TITLES[benchmark]})"
         parts += [f"## CM: {cm}, fusion: {fusion}{on}", ""]
         rows = [(r["asv"], r["variant"], r["results"]) for r in rs]
         parts.append(summary_table(rows, "\n".join(notes) or None))
@@ -174,7 +175,7 @@ def results_md(exp: Path, records: list[dict], summary: str) -> str:
     for r in sorted(records, key=lambda r: (r["asv"], r["cm"], r["variant"])):
         folder = r["dir"]
         rel = folder.relative_to(exp)
-        files = ["results.md", "analysis.md", *sorted(p.name for p in folder.glob("*.png"))]
+        files = [RESULTS_TABLE, ANALYSIS_TABLE, *sorted(p.name for p in folder.glob("*.png"))]
         links = ", ".join(f"[{f}]({rel / f})" for f in files if (folder / f).is_file())
         lines.append(f"- {r['asv']} / {r['cm']} / {r['variant']} (fusion: {r['fusion']}): {links}")
     return "\n".join(lines) + "\n"
@@ -187,7 +188,7 @@ def data_lines(records: list[dict]) -> list[str]:
     for r in records:
         for set_name, data in (r.get("data") or {}).items():
             hashes = ", ".join(f"{n} {h[:12]}" for n, h in sorted((data.get("sha256") or {}).items()))
-            used[(r.get("benchmark", "la"), set_name, data.get("dir", "?"), hashes)].append(
+            used[(r.get("benchmark", DEFAULT_CORPUS), set_name, data.get("dir", "?"), hashes)].append(
                 r.get("system", "?")
             )
     if not used:

@@ -1,6 +1,6 @@
 """Stage 1: Kaldi-style data dirs data/{dev,eval}/{wav.scp,utt2spk,spk2utt,enroll,trials} from an LA tree.
 
-Reads, under --la_root (the LA/ folder of LA.zip):
+Reads, under --root (or --la_root, the same option: the LA/ folder of LA.zip):
   ASVspoof2019_LA_asv_protocols/ASVspoof2019.LA.asv.<set>.{female,male}.trn.txt   enrolment lists (merged)
   <trials_dir>/ASVspoof2019.LA.asv.<set>.gi.trl.txt                              SASV trial lists
   ASVspoof2019_LA_cm_protocols/ASVspoof2019.LA.cm.<set>.trl.txt                   true speaker of each test
@@ -121,7 +121,13 @@ def build_cm(layout: LALayout, split: str) -> CmLists:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="sasv prepare_la", description=__doc__)
-    p.add_argument("--la_root", required=True, help="the LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...)")
+    p.add_argument(
+        "--root",
+        "--la_root",
+        dest="la_root",
+        required=True,
+        help="the LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...); --la_root is the same option",
+    )
     p.add_argument(
         "--trials_dir",
         default=None,

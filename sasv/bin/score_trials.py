@@ -4,10 +4,11 @@ Reads exp/<asv>/embeddings/<set>/xvector.scp and exp/<cm>/scores/<set>/cm_scores
 are missing or were made from other inputs), writes into the system's folder exp/<asv>/<cm>/<variant>:
 scores_<set>.txt (``spk utt attack key asv cm fused``), scores_<set>.sasv.txt (the SASV 2022 submission
 format), results.json and results.md. On ASVspoof 5 (the benchmark stage 1 recorded in the data dir's
-prepared.json) also the official Track 2 submission scores_<set>.track2.tsv (cm-score P_CM, asv-score the
-cosine, sasv-score the fused score) and its key file keys_<set>.track2.tsv, and the CM's Track 1 files
-cm_scores_<set>.track1.tsv (the AASIST log-odds logit_bonafide - logit_spoof per test utterance) and
-cm_keys_<set>.track1.tsv: what the organisers' scorer reads.
+prepared.json; a corpus whose sasv.corpora.registry record has official_files) also the official Track 2
+submission scores_<set>.track2.tsv (cm-score P_CM, asv-score the cosine, sasv-score the fused score) and its
+key file keys_<set>.track2.tsv, and the CM's Track 1 files cm_scores_<set>.track1.tsv (the AASIST log-odds
+logit_bonafide - logit_spoof per test utterance) and cm_keys_<set>.track1.tsv: what the organisers' scorer
+reads.
 
 The metrics are the benchmark's (sasv.reports.records.BENCHMARK_METRICS): LA the a-DCF with the a-DCF paper's
 cost model, ASVspoof 5 the a-DCF with the official sasv2024 cost model, min t-DCF and t-EER, and the CM's
@@ -28,12 +29,21 @@ import numpy as np
 from sasv.cli import ArgumentParser, run_cli
 from sasv.corpora.datadir import validate_datadir
 from sasv.corpora.protocols import format_trial_counts
+from sasv.corpora.registry import CORPORA, DEFAULT_CORPUS, prepared_benchmark
 from sasv.errors import MissingInputError
-from sasv.exp_layout import ExpLayout, system_file, variant
+from sasv.exp_layout import (
+    RESULTS_RECORD,
+    RESULTS_TABLE,
+    ExpLayout,
+    score_file,
+    submission_file,
+    system_file,
+    variant,
+)
 from sasv.extraction.outputs import EmbeddingArchive, read_cm_log_odds, read_cm_scores, read_embeddings
 from sasv.fileio import atomic_write_text
 from sasv.locking import exclusive_lock
-from sasv.markers import check_prepared_marker, check_stage_inputs, prepared_benchmark
+from sasv.markers import check_prepared_marker, check_stage_inputs
 from sasv.metrics.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
 from sasv.metrics.detection_costs import A_DCF_COST_MODELS
 from sasv.metrics.eer import RankedScores, cm_utterance_scores
@@ -46,6 +56,7 @@ from sasv.provenance import (
     read_model_record,
     stored_embedding_dtype,
 )
+from sasv.reports.columns import always_shown, describe_metrics
 from sasv.reports.records import (
     BOOTSTRAP_KEY,
     MetricChoice,
@@ -57,7 +68,7 @@ from sasv.reports.records import (
     metrics_record,
     rank_trials,
 )
-from sasv.reports.tables import format_eer, interval_table, results_table
+from sasv.reports.tables import interval_table, results_table
 from sasv.scoring.asnorm import DEFAULT_TOP_K, check_top_k, effective_top_k
 from sasv.scoring.cosine import FUSION_RULES, NORMS
 from sasv.scoring.evaluate import compute_trial_scores
@@ -146,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 cohort,
                 top_k or args.top_k,
                 choice,
-                track2=benchmark == "asvspoof5",
+                track2=CORPORA[benchmark].official_files,
                 bootstrap=BootstrapSpec(args.bootstrap) if args.bootstrap > 0 else None,
             )
         add_actual_costs(results, ranked, choice)
@@ -174,11 +185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "note": note,
             "results": results,
         }
-        atomic_write_text(out_dir / "results.json", json.dumps(record, indent=2) + "\n")
+        atomic_write_text(out_dir / RESULTS_RECORD, json.dumps(record, indent=2) + "\n")
         title = f"{record['system']} (fusion: {args.fusion})"
         tables = results_table(title, results, note) + "\n" + interval_table(results, "How sure")
-        atomic_write_text(out_dir / "results.md", tables)
-        log.info("wrote %s", out_dir / "results.md")
+        atomic_write_text(out_dir / RESULTS_TABLE, tables)
+        log.info("wrote %s", out_dir / RESULTS_TABLE)
     if note:
         log.warning(note)
     return 0
@@ -191,7 +202,7 @@ def set_benchmark(data_root: Path, sets: Sequence[str]) -> str:
     if len(set(found.values())) > 1:
         listed = ", ".join(f"{name}: {bench}" for name, bench in found.items())
         raise MixedMetricsError(f"{data_root}: the sets belong to different benchmarks ({listed})")
-    return next(iter(found.values()), "la")
+    return next(iter(found.values()), DEFAULT_CORPUS)
 
 
 def read_cohort(layout: ExpLayout, asv: ModelConf, cohort_dir: Path) -> dict[str, np.ndarray]:
@@ -245,8 +256,8 @@ def score_set(
         cohort=cohort,
         top_k=top_k,
     )
-    write_score_file(out_dir / f"scores_{set_name}.txt", scores)
-    write_submission_file(out_dir / f"scores_{set_name}.sasv.txt", scores)
+    write_score_file(score_file(out_dir, set_name), scores)
+    write_submission_file(submission_file(out_dir, set_name), scores)
     if track2:
         columns = (scores.spk, scores.utt, scores.cm, scores.asv, scores.fused)
         write_submission(system_file(out_dir, "track2_scores", set_name), zip(*columns, strict=True))
@@ -261,11 +272,11 @@ def score_set(
     if bootstrap is not None:
         result[BOOTSTRAP_KEY] = bootstrap_record(scores, choice, bootstrap, default_jobs())
     log.info(
-        "%s %s %s: SASV-EER %s%%, SV-EER %s%%, SPF-EER %s%% (%s)",
+        "%s %s %s: %s (%s)",
         out_dir.relative_to(layout.root) if out_dir.is_relative_to(layout.root) else out_dir,
         norm,
         set_name,
-        *(format_eer(result[k]) for k in ("sasv_eer", "sv_eer", "spf_eer")),
+        describe_metrics(result, always_shown()),
         format_trial_counts(result["counts"]),
     )
     return result, rank_trials(scores)

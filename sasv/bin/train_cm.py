@@ -37,6 +37,7 @@ from sasv.bin.training import (
     training_parser,
 )
 from sasv.cli import run_cli
+from sasv.exp_layout import RESULTS_RECORD, RESULTS_TABLE
 from sasv.fileio import atomic_write_text
 from sasv.models.conf import ModelConf, build_from_conf
 from sasv.runtime.devices import resolve_device
@@ -118,8 +119,8 @@ def export_and_score(
         "dev_cm_metrics": dev,
         "eval_cm_metrics": evaluation,
     }
-    atomic_write_text(out / "results.json", json.dumps(results, indent=2) + "\n")
-    atomic_write_text(out / "results.md", results_table(results, model_conf.name))
+    atomic_write_text(out / RESULTS_RECORD, json.dumps(results, indent=2) + "\n")
+    atomic_write_text(out / RESULTS_TABLE, results_table(results, model_conf.name))
     log.info("%s: %s; dev CM-EER %.2f %%", name, results["rule"], 100 * results["dev_cm_eer"])
     if results["eval_cm_eer"] is not None:
         log.info("%s: eval CM-EER %.2f %%", name, 100 * results["eval_cm_eer"])

@@ -112,11 +112,6 @@ class EngineOptions:
         if self.cpu_kernels not in CPU_KERNELS:
             raise ValueError(f"cpu_kernels must be one of {CPU_KERNELS}, got {self.cpu_kernels!r}")
 
-    def apply_threads(self) -> None:
-        """Set this process's intra-op threads when the options name a number."""
-        if self.threads:
-            torch.set_num_threads(self.threads)
-
     def fingerprint_suffix(self, kind: str) -> str:
         """What of these options changes the numbers an engine computes, for output fingerprints (float32
         storage and eager forwards add nothing, so outputs made before those options existed stay valid).
@@ -248,10 +243,11 @@ class EmbeddingEngine(_SplitsOnOutOfMemory):
         autocast_dtype: torch.dtype | None = None,
         cpu_kernels: str = "onednn",
         storage_dtype: type[np.floating] = np.float32,
-        compile_segments: bool = False,
+        compile: bool = False,
     ) -> None:
+        # ``compile`` (EngineOptions.compile): the fixed-shape forwards, here the 3 s segments
         # the compiled copy first: prepare_model routes the model in place
-        self.segment_model = compiled_model(model, device) if compile_segments else None
+        self.segment_model = compiled_model(model, device) if compile else None
         self.model = prepare_model(model, device, cpu_kernels)
         self.device = device
         self.model_batch = model_batch
@@ -335,15 +331,13 @@ class CountermeasureEngine(_SplitsOnOutOfMemory):
         model_batch: int,
         num_samples: int = CM_SAMPLES,
         cpu_kernels: str = "onednn",
-        compile_model: bool = False,
+        compile: bool = False,
     ) -> None:
-        self.compiled = compile_model
+        self.compiled = compile
         # every CM input has one shape: a compiled model serves all of them
-        self.model = (
-            compiled_model(model, device) if compile_model else prepare_model(model, device, cpu_kernels)
-        )
+        self.model = compiled_model(model, device) if compile else prepare_model(model, device, cpu_kernels)
         # the model as given (compiled_model works on a copy): the eager model of an OOM split, made then
-        self._plain = model if compile_model else None
+        self._plain = model if compile else None
         self.device = device
         self.num_samples = num_samples
         self.model_batch = model_batch
@@ -379,8 +373,9 @@ Engine = EmbeddingEngine | CountermeasureEngine
 
 def build_engine(loaded: LoadedModel, device: torch.device, options: EngineOptions) -> Engine:
     """The engine of a loaded model's kind, its model batch resolved by :func:`default_model_batch` in this
-    process (call :meth:`EngineOptions.apply_threads` first). The device is made the process's current CUDA
-    device (:func:`bind_device`) and checked for the options' precision (:func:`check_autocast`)."""
+    process (with its threads already set: :meth:`EngineSpec.build` sets them). The device is made the
+    process's current CUDA device (:func:`bind_device`) and checked for the options' precision
+    (:func:`check_autocast`)."""
     bind_device(device)
     check_autocast(device, options.autocast)
     model_batch = options.model_batch or default_model_batch(device, loaded.conf.batch_size, loaded.model)
@@ -402,7 +397,9 @@ def build_engine(loaded: LoadedModel, device: torch.device, options: EngineOptio
 
 @dataclass(frozen=True)
 class EngineSpec:
-    """How a job process builds its own engine: a conf and options, not a model.
+    """How an engine is built: a conf and options, not a model. The one way every process builds one (the
+    stage itself, a local job, a task of a job command, the Python API), so the threads, the model batch
+    and the output fingerprint are decided in one place.
 
     Job processes are spawned (forking a process that has run OpenMP or CUDA is unsafe), and shipping a
     model to them would need shared memory the size of the model (1.3 GB for WavLM; containers often give
@@ -417,11 +414,29 @@ class EngineSpec:
     def kind(self) -> str:
         return self.conf.kind
 
-    def build(self, device: torch.device) -> Engine:
+    def load(self) -> LoadedModel:
+        """The conf's model with its weights (random ones only where ``allow_random_init``)."""
         from sasv.models.conf import load_model
 
-        loaded = load_model(self.conf, allow_random_init=self.allow_random_init)
-        return build_engine(loaded, device, self.options)
+        return load_model(self.conf, allow_random_init=self.allow_random_init)
+
+    def output_key(self, loaded: LoadedModel) -> str:
+        """The fingerprint of what the engine computes: the model (conf and checkpoint) and the options
+        that change its numbers (:meth:`EngineOptions.fingerprint_suffix`). Outputs and tasks carry it."""
+        from sasv.provenance import model_key
+
+        return model_key(loaded) + self.options.fingerprint_suffix(self.kind)
+
+    def build(
+        self, device: torch.device, threads: int | None = None, loaded: LoadedModel | None = None
+    ) -> Engine:
+        """The engine on ``device``, with ``threads`` intra-op threads (default: the options'; None in
+        both: torch's setting) set first, since the CPU model batch depends on them; ``loaded`` saves a
+        second load where the caller already has the model."""
+        threads = threads or self.options.threads
+        if threads:
+            torch.set_num_threads(threads)
+        return build_engine(loaded or self.load(), device, self.options)
 
 
 def load_engine(
@@ -432,10 +447,8 @@ def load_engine(
     >>> engine = load_engine("conf/asv/ecapa_tdnn.yaml")            # doctest: +SKIP
     >>> rows = engine.compute([read_audio("LA_E_1000147.flac")])[0]  # doctest: +SKIP
     """
-    from sasv.models.conf import load_conf, load_model
+    from sasv.models.conf import load_conf
 
     options = options or EngineOptions()
     conf = conf if not isinstance(conf, str | Path) else load_conf(conf)
-    options.apply_threads()
-    loaded = load_model(conf, allow_random_init=allow_random_init)
-    return build_engine(loaded, resolve_device(options.device), options)
+    return EngineSpec(conf, allow_random_init, options).build(resolve_device(options.device))

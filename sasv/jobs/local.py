@@ -104,12 +104,9 @@ def _job_main(job: _Job, counter: Any) -> None:
     try:
         device = torch.device(job.device)
         bind_device(device)  # job k's context on GPU k only, before anything touches CUDA
-        torch.set_num_threads(job.threads)
-        logging.getLogger("sasv.models.conf").setLevel(
-            logging.ERROR
-        )  # the parent already warned about the model
+        logging.getLogger("sasv.models.conf").setLevel(logging.ERROR)  # the parent warned about the model
         work = job.work
-        engine = work.spec.build(device)
+        engine = work.spec.build(device, job.threads)
         num_workers = work.num_workers
         if num_workers is None:
             num_workers = default_num_workers(device, 1)

@@ -205,11 +205,10 @@ class TasksFileError(StaleOutputError):
 
 def run_task(tasks_file: str | Path, task: int) -> None:
     """Compute the unfinished chunks of task ``task`` (1-based) of ``tasks_file`` (see the module doc)."""
-    from sasv.extraction.engines import EngineOptions, build_engine
+    from sasv.extraction.engines import EngineOptions, EngineSpec
     from sasv.extraction.outputs import OUTPUTS
-    from sasv.models.conf import load_conf, load_model
+    from sasv.models.conf import load_conf
     from sasv.progress import LogProgress
-    from sasv.provenance import model_key
     from sasv.runtime.devices import bind_device, resolve_device
 
     tasks_file = Path(tasks_file)
@@ -233,11 +232,10 @@ def run_task(tasks_file: str | Path, task: int) -> None:
     device = resolve_device(options.device)  # here, where the task runs: the submitter may have no GPU
     slurm_cpus = os.environ.get("SLURM_CPUS_PER_TASK", "")
     threads = options.threads or (int(slurm_cpus) if slurm_cpus.isdigit() else None)
-    if threads:
-        torch.set_num_threads(threads)
     conf = load_conf(record["conf"])
-    loaded = load_model(conf, allow_random_init=record["allow_random_init"])
-    if model_key(loaded) + options.fingerprint_suffix(conf.kind) != record["model_key"]:
+    spec = EngineSpec(conf, record["allow_random_init"], options)
+    loaded = spec.load()
+    if spec.output_key(loaded) != record["model_key"]:
         raise TasksFileError(
             f"{conf.source}: the conf or its checkpoint changed since the tasks were written; "
             "re-run the stage"
@@ -258,11 +256,11 @@ def run_task(tasks_file: str | Path, task: int) -> None:
     total = sum(len(items) for _, items in todo)
     log.info(
         "task %d of %d: %d chunk(s), %d utterances on %s, %d thread(s), %d decoding worker(s)",
-        task, len(tasks), len(todo), total, device, torch.get_num_threads(), num_workers,
+        task, len(tasks), len(todo), total, device, threads or torch.get_num_threads(), num_workers,
     )  # fmt: skip
     if not todo:
         return
-    engine = build_engine(loaded, device, options)
+    engine = spec.build(device, threads, loaded)
     bar = LogProgress(total, 0, f"task {task}: {output.what}", "utt")
     compute_chunks(engine, output, chunk_dir, todo, record["decode_batch"], num_workers, bar.update)
 

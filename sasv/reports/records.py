@@ -1,10 +1,17 @@
 """The metrics record of one score list: the one JSON-ready dict every table and report is built from.
 
-:func:`metrics_record` gives the three challenge EERs (fractions; None where a class is absent), the trial
-counts per key and the detection costs, and with ``extended`` (the default) what the later SASV literature
-also reports: the CM-only EER and the per-attack SPF-EERs (:func:`extended_metrics`). Every tool that
-reports on a score list (run_test's scoring, analysis and fusion, compute_metrics) calls it. It works on a
-:class:`~sasv.scoring.score_files.TrialScores`; :mod:`sasv.metrics.eer` below it works on plain arrays.
+:func:`metrics_record` gives the three challenge EERs, the trial counts per key and the detection costs,
+and with ``extended`` (the default) what the later SASV literature also reports: the CM-only EER and the
+per-attack SPF-EERs. Every tool that reports on a score list (run_test's scoring, analysis and fusion,
+compute_metrics) calls it. It works on a :class:`~sasv.scoring.score_files.TrialScores`;
+:mod:`sasv.metrics.eer` below it works on plain arrays. How each key is labelled and printed in a table:
+:mod:`sasv.reports.columns`.
+
+Units: every EER of a system's records (results.json, analysis.json; ``None`` where a class is absent) is a
+fraction, and the tables print it in percent. The records of the official ASVspoof 5 files that ``sasv
+compute_metrics`` prints (:func:`track1_record`, :func:`track2_record`) give their EERs and the t-EER in
+percent instead, as the organisers' evaluation package prints them; both convert with
+:func:`sasv.reports.columns.percent`. Costs are plain normalised numbers everywhere.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from sasv.corpora.protocols import BONAFIDE, NONTARGET, SPOOF, TARGET
+from sasv.corpora.registry import CORPORA
 from sasv.errors import SasvError
 from sasv.metrics.bootstrap import BootstrapSpec, bootstrap_intervals
 from sasv.metrics.breakdowns import tabulate
@@ -43,6 +51,7 @@ from sasv.metrics.eer import (
     spf_eer_by_attack,
 )
 from sasv.metrics.tandem import min_t_dcf, t_eer
+from sasv.reports.columns import percent
 from sasv.scoring.score_files import ScoreFileError, TrialScores
 from sasv.scoring.track1_files import Track1Trials
 from sasv.scoring.track2_files import Track2Trials
@@ -93,15 +102,15 @@ class MetricChoice:
         )
 
 
-# What each benchmark reports (the data dir's prepared.json names its benchmark, sasv.markers): LA the a-DCF
-# paper's cost model, as the SASV literature on LA does; ASVspoof 5 Track 2 its official metrics.
+# What each benchmark reports (the data dir's prepared.json names its benchmark, sasv.markers), from its
+# corpus's record (sasv.corpora.registry): LA the a-DCF paper's cost model, as the SASV literature on LA does;
+# ASVspoof 5 Track 2 its official metrics.
 BENCHMARK_METRICS: dict[str, MetricChoice] = {
-    "la": MetricChoice(("paper",), tandem=False),
-    "asvspoof5": MetricChoice(("sasv2024",), tandem=True, track1=True),
+    name: MetricChoice(c.a_dcf_models, c.tandem, c.track1) for name, c in CORPORA.items()
 }
 
 
-BENCHMARK_TITLES: dict[str, str] = {"la": "ASVspoof 2019 LA", "asvspoof5": "ASVspoof 5 Track 2"}
+BENCHMARK_TITLES: dict[str, str] = {name: c.title for name, c in CORPORA.items()}
 
 
 def metric_choice(benchmark: str, a_dcf_models: Sequence[str] | None = None) -> MetricChoice:
@@ -124,18 +133,9 @@ def tandem_metrics(asv: np.ndarray, cm: np.ndarray, keys: np.ndarray) -> dict[st
     }
 
 
-def extended_metrics(scores: TrialScores, choice: MetricChoice = MetricChoice()) -> dict:
-    """Metrics beyond the challenge EERs, all on the fused SASV score except the CM-EER.
-
-    Keys: the detection costs of :func:`record_costs`, ``cm_eer`` (fraction; CM score per unique test
-    utterance, bona fide vs spoof; ``None`` for a submission file, which has no CM column) and
-    ``spf_eer_by_attack`` ({attack: fraction}). Costs are plain normalised numbers, EERs fractions, like
-    :func:`sasv_eers`.
-    """
-    return {**record_costs(scores, choice), **_cm_and_attack_eers(scores)}
-
-
 def _cm_and_attack_eers(scores: TrialScores) -> dict:
+    """``cm_eer`` (fraction; CM score per unique test utterance, bona fide vs spoof; ``None`` for a
+    submission file, which has no CM column) and ``spf_eer_by_attack`` ({attack: fraction})."""
     return {
         "cm_eer": None if scores.cm is None else cm_eer(scores.utt, scores.key, scores.cm),
         ATTACK_BREAKDOWN_KEY: attack_breakdown(scores),
@@ -180,7 +180,9 @@ def metrics_record(
     choice: MetricChoice = MetricChoice(),
 ) -> dict:
     """SASV-, SV-, SPF-EER of the fused score, ``counts`` per key, the detection costs ``choice`` names and,
-    with ``extended``, the CM-EER and per-attack SPF-EERs (see :func:`extended_metrics`).
+    with ``extended``, ``cm_eer`` (of the CM score per unique test utterance, bona fide vs spoof; ``None``
+    for a submission file, which has no CM column) and ``spf_eer_by_attack`` (:func:`attack_breakdown`).
+    EERs are fractions, costs plain normalised numbers.
 
     ``source``: the score file ``scores`` were read from. Scores that are inconsistent (a test utterance
     with two different CM scores, ...) are then a :class:`~sasv.scoring.cosine.ScoreFileError` naming it.
@@ -198,7 +200,10 @@ def metrics_record(
 
 
 TRACK2_BREAKDOWN_KEY = "track2_by_attack_codec"
-TRACK2_BREAKDOWN_METRICS = ("min_a_dcf", "min_t_dcf", "t_eer")
+# Each metric of a Track 2 breakdown cell, and the key of the same metric in a system's record (the tables
+# label both alike, sasv.reports.tables.TRACK2_BREAKDOWN_COLUMNS).
+TRACK2_BREAKDOWN_KEYS = {"min_a_dcf": a_dcf_key("sasv2024"), "min_t_dcf": "min_t_dcf", "t_eer": "t_eer"}
+TRACK2_BREAKDOWN_METRICS = tuple(TRACK2_BREAKDOWN_KEYS)
 
 
 def track2_breakdown(
@@ -247,16 +252,11 @@ def track2_record(trials: Track2Trials) -> dict:
         bonafide, spoof = trials.cm[trials.cm_label == BONAFIDE], trials.cm[trials.cm_label == SPOOF]
         record["min_t_dcf"] = min_t_dcf(bonafide, spoof)
     if have["cm"] and have["asv"]:
-        value = tandem_metrics(trials.asv, trials.cm, keys)["t_eer"]
-        record["t_eer"] = None if value is None else 100.0 * value
+        record["t_eer"] = percent(tandem_metrics(trials.asv, trials.cm, keys)["t_eer"])
     eers = sasv_eers(trials.sasv, keys) if have["sasv"] else dict.fromkeys(("sasv_eer", "sv_eer", "spf_eer"))
-    record.update({name: None if v is None else 100.0 * v for name, v in eers.items()})
+    record.update({name: percent(v) for name, v in eers.items()})
     record["counts"] = count_keys(keys)
     return record
-
-
-def _percent_eer(metrics: dict) -> dict:
-    return {k: (None if v is None else 100.0 * v) if k == "eer" else v for k, v in metrics.items()}
 
 
 def track1_record(trials: Track1Trials) -> dict:
@@ -267,7 +267,8 @@ def track1_record(trials: Track1Trials) -> dict:
     tables, EER in percent).
     """
     bonafide, spoof = trials.score[trials.is_bonafide], trials.score[~trials.is_bonafide]
-    record: dict = _percent_eer(track1_metrics(bonafide, spoof))
+    record: dict = track1_metrics(bonafide, spoof)
+    record["eer"] = percent(record["eer"])
     record["scores_read_as"] = "LLR (bona fide vs spoof) for cllr and act_dcf"
     record["counts"] = {
         "bonafide": int(bonafide.size),
@@ -276,7 +277,7 @@ def track1_record(trials: Track1Trials) -> dict:
     }
     if trials.attack is not None:
         table = track1_breakdown(trials.score, trials.is_bonafide, trials.attack, trials.codec)
-        table["eer"] = [[None if v is None else 100.0 * v for v in row] for row in table["eer"]]
+        table["eer"] = [[percent(v) for v in row] for row in table["eer"]]
         record["breakdown"] = {k: table[k] for k in ("attacks", "codecs", *TRACK1_METRICS)}
     return record
 

@@ -19,13 +19,12 @@ from sasv.extraction.chunks import DEFAULT_CHUNK_SIZE, Item
 from sasv.extraction.engines import (
     EngineOptions,
     EngineSpec,
-    build_engine,
 )
 from sasv.jobs.local import JobOptions, default_num_workers, job_devices
 from sasv.locking import exclusive_lock
 from sasv.markers import check_prepared_marker, stage_inputs
-from sasv.models.conf import ConfError, load_conf, load_model
-from sasv.provenance import RANDOM_INIT_NOTE, check_model_name_owner, model_key, write_model_record
+from sasv.models.conf import ConfError, load_conf
+from sasv.provenance import RANDOM_INIT_NOTE, check_model_name_owner, write_model_record
 from sasv.runtime.devices import check_device_spelling, resolve_device
 from sasv.stages.driver import run_chunked
 
@@ -76,15 +75,14 @@ def run_model_stage(
         device = None
     else:
         device = resolve_device(options.device)
-    if nj == 1 and not cmd:
-        options.apply_threads()
-    loaded = load_model(conf, allow_random_init=allow_random_init)
+    spec = EngineSpec(conf, allow_random_init, options)
+    loaded = spec.load()
     if not loaded.pretrained:
         log.warning("%s: %s", conf.name, RANDOM_INIT_NOTE)
     layout = ExpLayout(exp_dir)
     check_model_name_owner(layout.model_record(conf.name, kind), conf)
     write_model_record(loaded, layout.model_record(conf.name, kind))
-    key = model_key(loaded) + options.fingerprint_suffix(kind)
+    key = spec.output_key(loaded)
     checkpoint_sha256 = loaded.checkpoint_sha256
     jobs = JobOptions(nj, job_devices(device, nj) if device else (), options.threads, cmd or None)
     if device is not None and num_workers is None:
@@ -92,10 +90,10 @@ def run_model_stage(
     where = str(device) if device else f"the device each task resolves (--device {options.device})"
     workers = "auto" if num_workers is None else str(num_workers)
     if nj > 1 or cmd:  # each job builds its own model; this process only needs the key and the record
-        engine = EngineSpec(conf, allow_random_init, options)
+        engine = spec
         del loaded
     else:
-        engine = build_engine(loaded, device, options)
+        engine = spec.build(device, loaded=loaded)
     _, verb, what = KIND_WORDS[kind]
     for data_dir in map(Path, data_dirs):
         items, lists = stage_items(kind, data_dir)

@@ -1,7 +1,7 @@
 import json
 import subprocess
 
-from sasv.reports.records import extended_metrics
+from sasv.reports.records import metrics_record
 from sasv.scoring.score_files import write_score_file
 from tests.conftest import tool
 from tests.synthetic_scores import EVAL_ATTACKS, make_trials
@@ -23,7 +23,7 @@ def test_analysis_files(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     record = json.loads((system / "analysis.json").read_text())
-    expected = json.loads(json.dumps(extended_metrics(trials["eval"])))
+    expected = json.loads(json.dumps(metrics_record(trials["eval"])))
     assert {k: record["results"]["eval"][k] for k in expected} == expected
     md = (system / "analysis.md").read_text()
     assert "RANDOMLY INITIALISED" in md and "| A17 | n/a |" in md and "a-DCF" in md

@@ -555,6 +555,20 @@ def test_training_downloads_errors(capsys) -> None:
     assert line.startswith("ERROR: unknown corpus 'vox3'")
 
 
+def test_corpus_errors(capsys) -> None:
+    """What utils/corpus.sh asks: an unknown corpus, and options a corpus cannot honour, one line each."""
+    line = error_line(capsys, sasv("corpus", "title", "--corpus", "vox"))
+    assert line.startswith("ERROR: --corpus must be la") and line.endswith(", got 'vox'")
+    line = error_line(capsys, sasv("corpus", "check", "--corpus", "asvspoof5", "--caller", "run_x.sh"))
+    assert line.startswith("ERROR: run_x.sh: --corpus asvspoof5 needs --root (the ASVspoof 5 folder")
+    argv = ["corpus", "check", "--corpus", "asvspoof5", "--root", "R", "--download", "true"]
+    line = error_line(capsys, sasv(*argv))
+    assert line == "ERROR: --download true: stage 0 cannot download ASVspoof 5 Track 2; get it by hand"
+    argv = ["corpus", "check", "--corpus", "asvspoof5", "--root", "R", "--set_options", "trials_dir"]
+    line = error_line(capsys, sasv(*argv))
+    assert line == "ERROR: --trials_dir is not an option of --corpus asvspoof5: it would be ignored"
+
+
 def test_every_tool_is_covered() -> None:
     """A new tool must get its error paths here."""
     source = Path(__file__).read_text()

@@ -26,36 +26,11 @@ from sasv.extraction.engines import CountermeasureEngine, EmbeddingEngine
 from sasv.models.conf import load_conf
 from sasv.runtime.cpu_kernels import OneDnnConv1d, OneDnnConv2d, OneDnnLinear, onednn_available, prepare_model
 from tests.conftest import REPO_ROOT
+from tests.tiny_confs import TINY_RESNET_ARGS, TINY_WAVLM_CFG
 
 REL_TOL = 1e-5
 MIN_COSINE = 0.99999
 
-# shared/golden/*/config.json tiny_constructor_args, in this package's argument names
-TINY_RESNET_ARGS: dict[str, dict] = {
-    "se_resnet34": {"num_filters": [8, 16, 32, 64], "embedding_dim": 32},
-    "se_res2net50": {"num_filters": [8, 8, 16, 16], "embedding_dim": 32, "base_width": 16},
-    "res2next50": {"num_filters": [16, 16, 32, 32], "embedding_dim": 32, "base_width": 8, "cardinality": 2},
-}
-# shared/golden/wavlm_ecapa/config.json tiny_wavlm_cfg and tiny_head_args
-TINY_WAVLM_CFG = {
-    "extractor_mode": "layer_norm",
-    "activation_fn": "gelu",
-    "layer_norm_first": True,
-    "conv_bias": False,
-    "normalize": True,
-    "conv_pos": 128,
-    "conv_pos_groups": 16,
-    "relative_position_embedding": True,
-    "num_buckets": 320,
-    "max_distance": 800,
-    "gru_rel_pos": True,
-    "encoder_layerdrop": 0.0,
-    "encoder_layers": 2,
-    "encoder_embed_dim": 64,
-    "encoder_ffn_embed_dim": 128,
-    "encoder_attention_heads": 4,
-    "conv_feature_layers": "[(32,10,5)] + [(32,3,2)] * 4 + [(32,2,2)] * 2",
-}
 # utterance lengths: very short, under one segment, exactly one segment, two of equal length (batched
 # together as full utterances), long; in an order that mixes them
 LENGTHS = [52000, 8000, 30000, 48240, 52000, 130000, 16000]

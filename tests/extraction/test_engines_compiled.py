@@ -83,7 +83,7 @@ def test_compiled_segments_equal_reference_strategy() -> None:
     waveforms = _waveforms()
     model = _build(_ecapa)
     reference = [reference_rows(model, w) for w in waveforms]
-    engine = EmbeddingEngine(copy.deepcopy(model), CPU, model_batch=2, compile_segments=True)
+    engine = EmbeddingEngine(copy.deepcopy(model), CPU, model_batch=2, compile=True)
     assert engine.segment_model is not None and engine.segment_model is not engine.model
     before = _graphs_compiled()
     engine.compute(waveforms[:2])  # 10 segments: full batches only
@@ -103,7 +103,7 @@ def test_compiled_cm_equals_reference_strategy() -> None:
     model = _build(_aasist)
     with torch.inference_mode():
         reference = np.concatenate([model(torch.from_numpy(cm_input(w))[None]).numpy() for w in waveforms])
-    engine = CountermeasureEngine(copy.deepcopy(model), CPU, model_batch=3, compile_model=True)
+    engine = CountermeasureEngine(copy.deepcopy(model), CPU, model_batch=3, compile=True)
     before = _graphs_compiled()
     engine.compute(waveforms[:3])
     graphs = _graphs_compiled()

@@ -206,10 +206,8 @@ def test_a_job_binds_its_gpu_before_building_its_engine(monkeypatch, tmp_path) -
 
     calls: list[tuple[str, object]] = []
     monkeypatch.setattr(torch.cuda, "set_device", lambda device: calls.append(("set_device", device)))
-    monkeypatch.setattr(
-        sasv.jobs.local, "compute_chunks", lambda *args: calls.append(("compute", args[5]))
-    )
-    spec = types.SimpleNamespace(build=lambda device: calls.append(("build", device)))
+    monkeypatch.setattr(sasv.jobs.local, "compute_chunks", lambda *args: calls.append(("compute", args[5])))
+    spec = types.SimpleNamespace(build=lambda device, threads: calls.append(("build", device)))
     work = types.SimpleNamespace(spec=spec, output=None, plan=types.SimpleNamespace(chunk_dir=tmp_path),
                                  todo=[], decode_batch=8, num_workers=None)  # fmt: skip
     import os

@@ -11,7 +11,6 @@ from sasv.reports.records import (
     BENCHMARK_TITLES,
     MetricChoice,
     attack_breakdown,
-    extended_metrics,
     metric_choice,
     metrics_record,
 )
@@ -19,10 +18,14 @@ from sasv.scoring.score_files import TrialScores
 from tests.synthetic_scores import EVAL_ATTACKS, make_trials
 
 
-def test_extended_metrics_keys_and_values():
+def test_metrics_record_keys_and_values():
     trials = make_trials(seed=3, attacks=EVAL_ATTACKS)
-    result = extended_metrics(trials)
+    result = metrics_record(trials)
     assert set(result) == {
+        "sasv_eer",
+        "sv_eer",
+        "spf_eer",
+        "counts",
         "min_a_dcf[paper]",
         "min_a_dcf_threshold[paper]",
         "min_dcf_0.01",
@@ -53,9 +56,9 @@ def test_submission_scores_have_no_cm_eer():
     submission = TrialScores(
         spk=trials.spk, utt=trials.utt, attack=trials.attack, key=trials.key, fused=trials.fused
     )
-    result = extended_metrics(submission)
+    result = metrics_record(submission)
     assert result["cm_eer"] is None and result["min_a_dcf[paper]"] == pytest.approx(
-        extended_metrics(trials)["min_a_dcf[paper]"]
+        metrics_record(trials)["min_a_dcf[paper]"]
     )
     assert np.isfinite(result["min_dcf_0.01"])
 

@@ -170,7 +170,7 @@ def test_cm_breakdown_tables_per_set_and_with_codecs() -> None:
     codecs = np.array(["C1", "C2", "C1", "C1", "C1", "C2"])
     compact = cm_breakdown_tables({"eval": track1_breakdown(scores, bonafide, attacks)})
     rows = [line for line in compact.splitlines() if line.startswith("| ")]
-    assert rows[0] == "| attack | minDCF | EER | CLLR | actDCF |"
+    assert rows[0] == "| attack | CM minDCF | CM-EER | CM CLLR | CM actDCF |"  # as the records' columns
     assert [r.split(" | ")[0] for r in rows[2:]] == ["| pooled", "| A01", "| A02"]
     full = cm_breakdown_tables({"eval": track1_breakdown(scores, bonafide, attacks, codecs)})
     assert full.count("| attack | pooled | C1 | C2 |") == 4
