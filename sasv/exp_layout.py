@@ -41,8 +41,8 @@ RESULTS_TABLE = "results.md"  # ... and its tables
 ANALYSIS_RECORD = "analysis.json"  # a system's diagnostics (sasv analyse_system)
 ANALYSIS_TABLE = "analysis.md"
 FUSION_NAME = "logreg"
-DEFAULT_FUSION = (
-    "product"  # the reference rule (sasv.scoring.cosine.FUSION_RULES): its systems' names carry no rule
+DEFAULT_SCORE_RULE = (
+    "product"  # the reference rule (sasv.scoring.cosine.SCORE_RULES): its systems' names carry no rule
 )
 FUSED_VARIANT = "fused"
 RESERVED_NAMES = frozenset({EMBEDDINGS_DIR, CM_SCORES_DIR, FUSION_DIR, LOGS_DIR, TRAIN_DIR})
@@ -91,16 +91,16 @@ def submission_file(system_dir: str | Path, set_name: str) -> Path:
     return system_file(system_dir, "submission", set_name)
 
 
-def variant(norm: str, score_norm: str = "none", fusion: str = DEFAULT_FUSION) -> str:
+def variant(norm: str, score_norm: str = "none", score_rule: str = DEFAULT_SCORE_RULE) -> str:
     """The scoring variant: ``nonorm``/``l2norm``, with ``_asnorm`` when the ASV score is AS-normed and
-    ``_<fusion>`` (``_sum``) when the SASV score is not the default product rule.
+    ``_<score_rule>`` (``_sum``) when the SASV score is not the default product rule (``--fusion``).
 
-    Everything a system dir holds (scores, tables, figures) depends on the fusion rule, so two rules must
+    Everything a system dir holds (scores, tables, figures) depends on the score rule, so two rules must
     not share a dir: a ``--fusion sum`` run used to overwrite the product run's results. The default rule
     adds nothing, so the reference layout (and every existing output's path) stays as it was.
     """
     name = norm if score_norm == "none" else f"{norm}_{score_norm}"
-    return name if fusion == DEFAULT_FUSION else f"{name}_{fusion}"
+    return name if score_rule == DEFAULT_SCORE_RULE else f"{name}_{score_rule}"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from sasv.cli import ArgumentParser, run_cli
-from sasv.exp_layout import DEFAULT_FUSION, ExpLayout, variant
+from sasv.exp_layout import DEFAULT_SCORE_RULE, ExpLayout, variant
 from sasv.models.conf import load_conf
 
 
@@ -24,7 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         q.add_argument("--cm_conf", required=True)
         q.add_argument("--norm", required=True)
         q.add_argument("--score_norm", default="none")
-        q.add_argument("--fusion", default=DEFAULT_FUSION)
+        q.add_argument("--fusion", default=DEFAULT_SCORE_RULE)
     q = sub.add_parser("train_dir", help="the folder of a model trained from a conf")
     q.add_argument("--exp_dir", default="exp")
     q.add_argument("--conf", required=True, help="the model conf that was trained")
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     q.add_argument("--exp_dir", default="exp")
     q.add_argument("--norm", required=True)
     q.add_argument("--score_norm", default="none")
-    q.add_argument("--fusion", default=DEFAULT_FUSION, help="the fixed rule of the systems it fuses")
+    q.add_argument("--fusion", default=DEFAULT_SCORE_RULE, help="the fixed rule of the systems it fuses")
     args = p.parse_args(argv)
     layout = ExpLayout(args.exp_dir)
     if args.query == "train_dir":

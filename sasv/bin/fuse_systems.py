@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from sasv.cli import ArgumentParser, run_cli
+from sasv.corpora.registry import DEFAULT_CORPUS
 from sasv.errors import MissingInputError
 from sasv.exp_layout import (
     FUSED_VARIANT,
@@ -58,7 +59,7 @@ from sasv.reports.records import (
     rank_trials,
 )
 from sasv.reports.tables import interval_table, systems_table
-from sasv.scoring.cosine import FUSION_RULES, fuse_scores
+from sasv.scoring.cosine import SCORE_RULES, fuse_scores
 from sasv.scoring.learned_fusion import DEFAULT_C, FusionModel, check_same_trials, train_fusion
 from sasv.scoring.score_files import TrialScores, read_score_file, write_score_file, write_submission_file
 
@@ -89,7 +90,7 @@ def metric_choice_of(exp: Path, systems: list[str]) -> tuple[str, MetricChoice]:
     """The benchmark and the metrics the inputs were scored with; inputs scored with different metrics are
     an error, since the fusion's table compares them side by side."""
     records = input_records(exp, systems)
-    benchmark = next((r["benchmark"] for r in records if r.get("benchmark")), "la")
+    benchmark = next((r["benchmark"] for r in records if r.get("benchmark")), DEFAULT_CORPUS)
     choices = {MetricChoice.from_record(r) for r in records}
     if len(choices) > 1:
         raise MixedMetricsError(
@@ -175,7 +176,7 @@ def fuse_sets(
         if bootstrap is not None:
             results[set_name][BOOTSTRAP_KEY] = bootstrap_record(fused, choice, bootstrap, default_jobs())
         for system, trials in zip(systems, inputs, strict=True):
-            for rule in FUSION_RULES:
+            for rule in SCORE_RULES:
                 by_rule = dataclasses.replace(trials, fused=fuse_scores(trials.asv, trials.cm, rule))
                 record = metrics_record(by_rule, extended=False, choice=choice)
                 rows.setdefault((system, rule), {})[set_name] = record

@@ -70,7 +70,7 @@ from sasv.reports.records import (
 )
 from sasv.reports.tables import interval_table, results_table
 from sasv.scoring.asnorm import DEFAULT_TOP_K, check_top_k, effective_top_k
-from sasv.scoring.cosine import FUSION_RULES, NORMS
+from sasv.scoring.cosine import NORMS, SCORE_RULES
 from sasv.scoring.evaluate import compute_trial_scores
 from sasv.scoring.score_files import TrialScores, write_score_file, write_submission_file
 from sasv.scoring.track1_files import Track1Trials, read_track1, write_track1
@@ -84,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--asv_conf", required=True)
     p.add_argument("--cm_conf", required=True)
     p.add_argument("--norm", required=True, choices=NORMS)
-    p.add_argument("--fusion", default="product", choices=FUSION_RULES)
+    p.add_argument("--fusion", default="product", choices=SCORE_RULES)
     p.add_argument("--data_dir", default="data")
     p.add_argument("--exp_dir", default="exp")
     p.add_argument("--sets", nargs="+", default=["dev", "eval"])

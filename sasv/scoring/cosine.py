@@ -19,7 +19,10 @@ import numpy as np
 from sasv.metrics.eer import require_finite
 
 NORMS: tuple[str, str] = ("nonorm", "l2norm")
-FUSION_RULES: tuple[str, str] = ("product", "sum")
+# How a trial's ASV and CM scores become its SASV score: the score rule. Its option (``--fusion``) and its
+# results.json key ("fusion") keep the reference's word, so users' commands and records stay as they were;
+# in the code "fusion" means the learned fusion of several systems (sasv.scoring.learned_fusion) only.
+SCORE_RULES: tuple[str, str] = ("product", "sum")
 
 # torch.nn.functional.normalize default eps; the reference's per-row normalisation used it.
 ROW_NORM_EPS = 1e-12
@@ -140,8 +143,8 @@ def fuse_scores(asv_cos: np.ndarray, cm_prob: np.ndarray, rule: str = "product")
     Computed in the inputs' common float dtype with the reference's operation order, so float32 inputs give
     the reference's float32 values. Non-finite inputs are rejected: they would corrupt every EER silently.
     """
-    if rule not in FUSION_RULES:
-        raise ValueError(f"unknown fusion rule {rule!r}; expected one of {', '.join(FUSION_RULES)}")
+    if rule not in SCORE_RULES:
+        raise ValueError(f"unknown score rule {rule!r}; expected one of {', '.join(SCORE_RULES)}")
     asv_cos = np.asarray(asv_cos)
     cm_prob = np.asarray(cm_prob)
     if asv_cos.ndim != 1 or asv_cos.shape != cm_prob.shape:

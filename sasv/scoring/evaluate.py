@@ -14,6 +14,7 @@ from scipy.special import expit
 
 from sasv.corpora.datadir import DataDir, DataDirError
 from sasv.corpora.protocols import offenders
+from sasv.exp_layout import DEFAULT_SCORE_RULE
 from sasv.extraction.outputs import EmbeddingArchive
 from sasv.scoring.asnorm import DEFAULT_TOP_K, as_norm
 from sasv.scoring.cosine import (
@@ -127,7 +128,7 @@ def compute_trial_scores(
     embeddings: Mapping[str, np.ndarray] | EmbeddingArchive,
     cm_scores: Mapping[str, float],
     norm: str,
-    fusion: str = "product",
+    score_rule: str = DEFAULT_SCORE_RULE,
     emb_source: str = "embeddings",
     cm_source: str = "CM scores",
     cohort: Mapping[str, np.ndarray] | None = None,
@@ -162,14 +163,14 @@ def compute_trial_scores(
     cm = cm_per_utt[utt_idx]
     if cohort is None:
         asv = cosine_scores(enrol, test, spk_idx, utt_idx)
-        fused = fuse_scores(asv, cm, fusion)
+        fused = fuse_scores(asv, cm, score_rule)
     else:
         cohort_vecs = utterance_vectors(list(cohort.values()), norm)
         asv = as_norm(enrol, test, cohort_vecs, spk_idx, utt_idx, top_k)
-        if fusion == "product":  # P_CM * sigmoid(s') in place of P_CM * (cos + 1) / 2
+        if score_rule == "product":  # P_CM * sigmoid(s') in place of P_CM * (cos + 1) / 2
             fused = cm.astype(np.float64) * expit(asv)
         else:
-            fused = fuse_scores(asv, cm.astype(np.float64), fusion)
+            fused = fuse_scores(asv, cm.astype(np.float64), score_rule)
     return TrialScores(
         spk=spk_col,
         utt=utt_col,

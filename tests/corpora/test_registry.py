@@ -93,9 +93,8 @@ def test_the_default_corpus_is_spelled_once() -> None:
             for line in module.read_text().splitlines()
             if pattern.search(line.split("#")[0]) and "prepared.json" not in line
         ]
-        # the benchmark each prepare tool records; fuse_systems.py's default benchmark is the last "la" left
-        # (another change's file: its `next(..., "la")` becomes DEFAULT_CORPUS, and its entry here goes)
-        allowed = {"prepare_la.py": 1, "prepare_asvspoof5.py": 1, "fuse_systems.py": 1}
+        # the benchmark each prepare tool records, its own corpus's name
+        allowed = {"prepare_la.py": 1, "prepare_asvspoof5.py": 1}
         assert len(spelled) <= allowed.get(module.name, 0), f"{module}: {spelled}"
 
 

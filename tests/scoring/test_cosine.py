@@ -181,7 +181,7 @@ def test_fuse_rules():
     assert fuse_scores(cos, prob, rule="product").tolist() == [0.0, 0.25, 0.75, 0.0]
     assert fuse_scores(cos, prob, rule="sum").tolist() == [-0.8, 0.5, 1.5, 1.0]
     assert fuse_scores(cos.astype(np.float32), prob.astype(np.float32)).dtype == np.float32
-    with pytest.raises(ValueError, match="unknown fusion rule 'max'"):
+    with pytest.raises(ValueError, match="unknown score rule 'max'"):
         fuse_scores(cos, prob, rule="max")
     with pytest.raises(ValueError, match="equal-length"):
         fuse_scores(cos, prob[:2])
