@@ -471,7 +471,7 @@ train() {  # asv|cm PRECISION
       return 77
     fi
     # one process: the CPU smoke keeps the script from rotting; the 2-rank gloo path is tests/train's
-    # (torchrun tests), away from gloo's intermittent teardown abort (sasv.train.loop.finish_distributed)
+    # (torchrun tests), away from gloo's intermittent teardown abort (sasv.train.collectives.finish_distributed)
     nproc=1
     launcher="1 process (CPU smoke; 2-rank gloo: tests/train)"
   else

@@ -40,7 +40,7 @@ from sasv.models.conf import ConfError, ModelConf, build_from_conf
 from sasv.runtime.devices import resolve_device
 from sasv.train.asv import train
 from sasv.train.confs import AsvTrainConf, load_train_conf
-from sasv.train.loop import average_checkpoints, epoch_checkpoints
+from sasv.train.epoch_checkpoints import average_checkpoints, epoch_checkpoints
 from sasv.train.validate import AudioCache, validation_eer, validation_trials
 
 log = logging.getLogger("train_asv")

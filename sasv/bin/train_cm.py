@@ -44,7 +44,7 @@ from sasv.runtime.devices import resolve_device
 from sasv.train.cm import average_rule, cm_train_list, crop_dataset, exported_epochs, train, update_batchnorm
 from sasv.train.cm_results import results_table
 from sasv.train.confs import CmTrainConf, load_train_conf
-from sasv.train.loop import average_checkpoints, epoch_checkpoints
+from sasv.train.epoch_checkpoints import average_checkpoints, epoch_checkpoints
 from sasv.train.validate import cm_validation_set, validation_cm_metrics
 
 log = logging.getLogger("train_cm")

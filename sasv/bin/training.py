@@ -18,8 +18,8 @@ from sasv.fileio import atomic_write_text, sha256_file
 from sasv.locking import exclusive_lock
 from sasv.markers import DATA_DIR_FILES
 from sasv.models.conf import ConfError, ModelConf, build_from_conf, load_conf
+from sasv.train.collectives import Ranks
 from sasv.train.export import exported_conf, save_checkpoint, state_dict_for_format, write_conf
-from sasv.train.loop import Ranks
 
 log = logging.getLogger(__name__)
 

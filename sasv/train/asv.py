@@ -16,17 +16,10 @@ import torch
 from sasv.audio import SAMPLE_RATE
 from sasv.models.conf import ConfError, ModelConf, build_from_conf
 from sasv.train.augment import AugmentationLists, Augmenter
+from sasv.train.collectives import Ranks, finish_distributed, init_distributed
 from sasv.train.confs import AsvTrainConf
 from sasv.train.data import CropDataset, TrainList
-from sasv.train.loop import (
-    ModelWithLoss,
-    Ranks,
-    TrainingTask,
-    finish_distributed,
-    init_distributed,
-    model_identity,
-    run_training,
-)
+from sasv.train.loop import ModelWithLoss, TrainingTask, model_identity, run_training
 from sasv.train.losses import AAMSoftmax
 from sasv.train.schedules import margin_schedule
 

@@ -21,18 +21,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from sasv.models.conf import ConfError, ModelConf, build_from_conf
-from sasv.train.collectives import Collectives
+from sasv.train.collectives import Collectives, Ranks, finish_distributed, init_distributed
 from sasv.train.confs import CM_CLASSES, CmTrainConf
 from sasv.train.data import CropDataset, TrainList
-from sasv.train.loop import (
-    ModelWithLoss,
-    Ranks,
-    TrainingTask,
-    finish_distributed,
-    init_distributed,
-    model_identity,
-    run_training,
-)
+from sasv.train.loop import ModelWithLoss, TrainingTask, model_identity, run_training
 from sasv.train.validate import cm_validation_set, validation_cm_eer
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,9 @@ as what it is on a GPU, a tensor not on the training device.
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -100,3 +102,45 @@ class Collectives:
         """Wait for every rank (NCCL's barrier runs on the GPU that ``torch.cuda.set_device`` chose)."""
         if self.distributed:
             torch.distributed.barrier()
+
+
+@dataclass(frozen=True)
+class Ranks:
+    """This process's place in a torchrun launch (RANK, WORLD_SIZE, LOCAL_RANK); one process without it."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> Ranks:
+        env = os.environ
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def init_distributed(device: torch.device, ranks: Ranks) -> torch.device:
+    """Join the torchrun process group (NCCL on GPUs, gloo on CPU); a GPU rank takes its local GPU. The
+    group waits :data:`~sasv.train.collectives.PROCESS_GROUP_TIMEOUT` for a rank, not NCCL's 10 minutes."""
+    if not ranks.distributed:
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", ranks.local_rank)
+        torch.cuda.set_device(device)
+    if not torch.distributed.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch.distributed.init_process_group(backend, timeout=PROCESS_GROUP_TIMEOUT)
+    return device
+
+
+def finish_distributed(ranks: Ranks) -> None:
+    """Leave the torchrun process group once training is over: every rank waits for the others, then the
+    group is torn down before the process exits. A rank that exits with a gloo group still alive can abort
+    in its thread teardown ("terminate called without an active exception", SIGABRT), which fails the
+    whole torchrun run and leaves the other node's agent waiting (seen in a Slurm test, intermittently)."""
+    if ranks.distributed and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()

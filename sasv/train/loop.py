@@ -27,14 +27,11 @@ every epoch, such as the dev CM-EER). Everything else is here, once:
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
 import hashlib
-import io
 import json
 import logging
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,14 +43,15 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from sasv.fileio import atomic_write_text
 from sasv.models.conf import ConfError, ModelConf
 from sasv.progress import progress_bar
-from sasv.train.collectives import PROCESS_GROUP_TIMEOUT, Collectives
+from sasv.train.collectives import Collectives, Ranks
 from sasv.train.confs import CommonTrainConf
 from sasv.train.data import CropDataset, epoch_order
+from sasv.train.epoch_checkpoints import checkpoint_path, last_checkpoint
 from sasv.train.export import save_torch_file
 from sasv.train.schedules import lr_scale, warmup_cosine_lr, warmup_exponential_lr
+from sasv.train.training_log import append_epoch_row, read_training_log
 
 log = logging.getLogger(__name__)
 
@@ -61,24 +59,6 @@ AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 COMMON_FIELDS = ("epoch", "loss", "accuracy", "lr")
 TIMING_FIELDS = ("samples_per_s", "seconds")
 LR_SCHEDULES = {"warmup_exponential": warmup_exponential_lr, "cosine": warmup_cosine_lr}
-
-
-@dataclass(frozen=True)
-class Ranks:
-    """This process's place in a torchrun launch (RANK, WORLD_SIZE, LOCAL_RANK); one process without it."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @classmethod
-    def from_env(cls) -> Ranks:
-        env = os.environ
-        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)), int(env.get("LOCAL_RANK", 0)))
-
-    @property
-    def distributed(self) -> bool:
-        return self.world_size > 1
 
 
 class ModelWithLoss(nn.Module):
@@ -130,44 +110,6 @@ def model_identity(model_conf: ModelConf) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()
 
 
-def checkpoint_path(out_dir: Path, epoch: int) -> Path:
-    return out_dir / "checkpoints" / f"epoch_{epoch:04d}.pt"
-
-
-def epoch_checkpoints(out_dir: Path) -> list[Path]:
-    """Every complete epoch checkpoint, oldest first (written atomically: a file there is complete)."""
-    return sorted((out_dir / "checkpoints").glob("epoch_[0-9][0-9][0-9][0-9].pt"))
-
-
-def last_checkpoint(out_dir: Path) -> Path | None:
-    found = epoch_checkpoints(out_dir)
-    return found[-1] if found else None
-
-
-def init_distributed(device: torch.device, ranks: Ranks) -> torch.device:
-    """Join the torchrun process group (NCCL on GPUs, gloo on CPU); a GPU rank takes its local GPU. The
-    group waits :data:`~sasv.train.collectives.PROCESS_GROUP_TIMEOUT` for a rank, not NCCL's 10 minutes."""
-    if not ranks.distributed:
-        return device
-    if device.type == "cuda":
-        device = torch.device("cuda", ranks.local_rank)
-        torch.cuda.set_device(device)
-    if not torch.distributed.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch.distributed.init_process_group(backend, timeout=PROCESS_GROUP_TIMEOUT)
-    return device
-
-
-def finish_distributed(ranks: Ranks) -> None:
-    """Leave the torchrun process group once training is over: every rank waits for the others, then the
-    group is torn down before the process exits. A rank that exits with a gloo group still alive can abort
-    in its thread teardown ("terminate called without an active exception", SIGABRT), which fails the
-    whole torchrun run and leaves the other node's agent waiting (seen in a Slurm test, intermittently)."""
-    if ranks.distributed and torch.distributed.is_initialized():
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-
-
 def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, ranks: Ranks) -> Path:
     """Train ``task`` to its conf's last epoch under ``out_dir``; return the last epoch checkpoint.
 
@@ -211,7 +153,7 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
                 "log": row,
             }
             save_torch_file(state, checkpoint_path(out_dir, epoch + 1))
-            _log_epoch(out_dir, row, task.log_fields)
+            append_epoch_row(out_dir, row, task.log_fields)
             _plot_log(out_dir, task)
             shown = ", ".join(f"{k} {row[k]:.4g}" for k in task.log_fields[1:] if k not in TIMING_FIELDS)
             log.info("epoch %d/%d: %s, %.1f samples/s", epoch + 1, conf.epochs, shown, row["samples_per_s"])
@@ -487,26 +429,6 @@ def _train_epoch(
     }
 
 
-def _log_epoch(out_dir: Path, row: dict[str, float], fields: tuple[str, ...]) -> None:
-    """Append one epoch's row to ``train_log.csv`` (rewritten atomically, rows of later epochs dropped:
-    a resumed run replaces what an interrupted one logged after its last checkpoint)."""
-    path = out_dir / "train_log.csv"
-    rows = []
-    if path.is_file():
-        rows = [r for r in csv.DictReader(io.StringIO(path.read_text())) if int(r["epoch"]) < row["epoch"]]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows([*rows, {k: row[k] for k in fields}])
-    atomic_write_text(path, buffer.getvalue())
-
-
-def read_training_log(out_dir: Path) -> dict[str, list[float]]:
-    """``train_log.csv`` as columns of floats."""
-    rows = list(csv.DictReader(io.StringIO((out_dir / "train_log.csv").read_text())))
-    return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {})}
-
-
 def _plot_log(out_dir: Path, task: TrainingTask) -> None:
     """``train_curves.png``: one panel per logged quantity against the epoch."""
     from sasv.reports.figures import plot_training_log
@@ -514,19 +436,3 @@ def _plot_log(out_dir: Path, task: TrainingTask) -> None:
     columns = read_training_log(out_dir)
     panels = {k: task.plot_labels.get(k, k) for k in task.log_fields[1:] if k not in TIMING_FIELDS}
     plot_training_log(columns, panels, out_dir / "train_curves.png")
-
-
-def average_checkpoints(paths: list[Path]) -> dict[str, torch.Tensor]:
-    """The model weights averaged over epoch checkpoints (wespeaker's model averaging, the weight average of
-    clovaai's SWA): float parameters and buffers are averaged in float64, integer buffers (BatchNorm's batch
-    counters) taken from the last."""
-    if not paths:
-        raise ValueError("no checkpoints to average")
-    states = [torch.load(p, map_location="cpu", weights_only=True)["model"] for p in paths]
-    averaged = {}
-    for key, last in states[-1].items():
-        if last.is_floating_point():
-            averaged[key] = (sum(s[key].double() for s in states) / len(states)).to(last.dtype)
-        else:
-            averaged[key] = last.clone()
-    return averaged

@@ -8,7 +8,7 @@ import yaml
 from sasv.__main__ import main as sasv_main
 from sasv.models.conf import load_conf, load_model
 from sasv.stages.model_stage import run_model_stage
-from sasv.train.loop import average_checkpoints
+from sasv.train.epoch_checkpoints import average_checkpoints
 from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
 
 TINY_TRAIN = {"epochs": 2, "batch_size": 8, "crop_seconds": 1.0, "initial_lr": 0.1, "final_lr": 0.01,

@@ -260,7 +260,7 @@ def test_two_process_fine_tuning_takes_its_second_step(train_dir: Path, tmp_path
 
     import yaml
 
-    from sasv.train.loop import epoch_checkpoints
+    from sasv.train.epoch_checkpoints import epoch_checkpoints
     from tests.tiny_confs import write_tiny_conf
 
     model_conf = write_tiny_conf(tmp_path, TINY_WAVLM_ECAPA)

@@ -12,7 +12,7 @@ import yaml
 from sasv.models.conf import ConfError, parse_conf
 from sasv.train.asv import train
 from sasv.train.confs import AsvTrainConf, load_train_conf
-from sasv.train.loop import checkpoint_path
+from sasv.train.epoch_checkpoints import checkpoint_path
 from tests.tiny_confs import TINY_ECAPA, TINY_RESNET
 
 TINY_TRAIN = AsvTrainConf(
@@ -113,7 +113,7 @@ def test_trained_models_beat_untrained_ones_on_held_out_speakers(speakers20, tmp
 
 
 def test_average_of_checkpoints(tmp_path):
-    from sasv.train.loop import average_checkpoints
+    from sasv.train.epoch_checkpoints import average_checkpoints
 
     paths = []
     for i, value in enumerate((1.0, 2.0, 6.0)):

@@ -31,7 +31,7 @@ from sasv.train.cm import (
     update_batchnorm,
 )
 from sasv.train.confs import CmTrainConf, load_train_conf
-from sasv.train.loop import average_checkpoints, checkpoint_path, epoch_checkpoints
+from sasv.train.epoch_checkpoints import average_checkpoints, checkpoint_path, epoch_checkpoints
 from sasv.train.schedules import warmup_cosine_lr
 from tests.conftest import REPO_ROOT, kill_in_epoch_2_and_rerun, sbatch_and_wait, tool
 from tests.tiny_confs import TINY_AASIST, write_tiny_conf

@@ -20,9 +20,15 @@ from sasv.models.conf import build_from_conf, parse_conf
 from sasv.runtime.torch_version import MIN_TORCH, TorchVersionError, require_torch
 from sasv.train import loop
 from sasv.train.asv import speaker_task
-from sasv.train.collectives import PROCESS_GROUP_TIMEOUT, CollectiveDeviceError, Collectives
+from sasv.train.collectives import (
+    PROCESS_GROUP_TIMEOUT,
+    CollectiveDeviceError,
+    Collectives,
+    Ranks,
+    init_distributed,
+)
 from sasv.train.confs import AsvTrainConf
-from sasv.train.loop import Ranks, _lr_function, _optimizer, _train_epoch, epoch_loader, init_distributed
+from sasv.train.loop import _lr_function, _optimizer, _train_epoch, epoch_loader
 from sasv.train.validate import validation_cm_log_odds
 from tests.conftest import REPO_ROOT
 from tests.tiny_confs import TINY_AASIST, TINY_ECAPA

@@ -23,7 +23,7 @@ from sasv.models.conf import ConfError, load_conf, load_model, parse_conf
 from sasv.train.asv import train
 from sasv.train.confs import AsvTrainConf, CmTrainConf, load_train_conf
 from sasv.train.data import TrainList
-from sasv.train.loop import checkpoint_path
+from sasv.train.epoch_checkpoints import checkpoint_path
 from tests.conftest import REPO_ROOT, tool
 from tests.tiny_confs import TINY_AASIST, TINY_ECAPA, write_tiny_conf
 
