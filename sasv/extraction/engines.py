@@ -13,7 +13,6 @@ Both engines have ``compute(wavs)`` -> one result per waveform, which is all the
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,9 +26,10 @@ from torch import nn
 
 from sasv.audio import CM_SAMPLES, cm_input, embedding_segments
 from sasv.errors import SasvError
+from sasv.extraction.out_of_memory import SplitsOnOutOfMemory
 from sasv.runtime.compiled import compiled_model
 from sasv.runtime.cpu_kernels import CPU_KERNELS, has_2d_convolutions, prepare_model
-from sasv.runtime.devices import bind_device, check_autocast, is_out_of_memory, resolve_device
+from sasv.runtime.devices import bind_device, check_autocast, resolve_device
 from sasv.runtime.torch_version import require_torch
 
 if TYPE_CHECKING:
@@ -149,70 +149,6 @@ def exact_fp32(device: torch.device) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def cpu_copy(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with its parameters and buffers on the CPU, made without allocating GPU memory
-    (``copy.deepcopy`` of a GPU model would copy it on the GPU first: the memory that just ran out)."""
-    memo: dict[int, object] = {}
-    for param in model.parameters():
-        memo[id(param)] = nn.Parameter(param.detach().cpu(), requires_grad=param.requires_grad)
-    for buffer in model.buffers():
-        memo[id(buffer)] = buffer.detach().cpu()
-    return copy.deepcopy(model, memo)
-
-
-class _SplitsOnOutOfMemory:
-    """A model batch that runs out of GPU memory (:func:`sasv.runtime.devices.is_out_of_memory`: the
-    allocator's error or a CUDA library's) is split in halves, down to one input; one input that
-    still does not fit (a very long utterance) is computed on the CPU, with a log line.
-
-    Without this a CUDA OOM lost the chunk in flight, and a resume met the same utterance and failed again,
-    forever. Rows are independent in eval mode, so smaller batches change nothing but float rounding, and
-    the CPU's fp32 result is the GPU's within the same rounding (the device is not in the fingerprint:
-    :meth:`EngineOptions.fingerprint_suffix`). The batches after an OOM keep the model batch: a batch that
-    fits is computed as it would be without the OOM. Split pieces run the eager model (a compiled one would
-    compile again for each new shape).
-    """
-
-    device: torch.device
-    cpu_kernels: str
-
-    def _run(
-        self, batch: np.ndarray, model: Callable[[torch.Tensor], torch.Tensor], device: torch.device
-    ) -> np.ndarray:
-        raise NotImplementedError
-
-    def _eager_model(self) -> nn.Module:
-        raise NotImplementedError
-
-    def _fitting(
-        self, batch: np.ndarray, model: Callable[[torch.Tensor], torch.Tensor], n_real: int | None = None
-    ) -> np.ndarray:
-        """``model`` on ``batch`` (its first ``n_real`` rows real, the rest padding), splitting on OOM."""
-        try:
-            return self._run(batch, model, self.device)
-        except RuntimeError as error:  # torch.OutOfMemoryError is one; cuDNN's and cuBLAS's are plain
-            if self.device.type == "cpu" or not is_out_of_memory(error):
-                raise
-        # here, not in the except block: the traceback no longer holds the failed forward's tensors
-        torch.cuda.empty_cache()
-        batch = batch[:n_real]
-        eager = self._eager_model()
-        if len(batch) > 1:
-            half = (len(batch) + 1) // 2
-            log.warning(
-                "out of GPU memory on a batch of %d inputs of %d samples: splitting it in two "
-                "(a smaller --model_batch avoids the retries)", len(batch), batch.shape[-1],
-            )  # fmt: skip
-            return np.concatenate([self._fitting(batch[:half], eager), self._fitting(batch[half:], eager)])
-        log.warning(
-            "out of GPU memory on one input of %d samples (%.1f s) alone: computing it on the CPU",
-            batch.shape[-1], batch.shape[-1] / 16000,
-        )  # fmt: skip
-        if getattr(self, "_cpu_model", None) is None:
-            self._cpu_model = prepare_model(cpu_copy(eager), torch.device("cpu"), self.cpu_kernels)
-        return self._run(batch, self._cpu_model, torch.device("cpu"))
-
-
 def to_device(batch: np.ndarray, device: torch.device) -> torch.Tensor:
     """float32 host array -> tensor on ``device``; to a GPU through pinned memory, copied asynchronously."""
     x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32))
@@ -221,7 +157,7 @@ def to_device(batch: np.ndarray, device: torch.device) -> torch.Tensor:
     return x if device.type == "cpu" else x.to(device)
 
 
-class EmbeddingEngine(_SplitsOnOutOfMemory):
+class EmbeddingEngine(SplitsOnOutOfMemory):
     """Embeds utterances as the reference 6 rows: the full utterance + five 3 s segments.
 
     Full utterances differ in length and the models normalise features over time (mean/instance norm,
@@ -230,7 +166,8 @@ class EmbeddingEngine(_SplitsOnOutOfMemory):
     the same length. Segments all have the same length and are batched freely across utterances. Batching
     changes nothing but float rounding (tests/extraction/test_engines.py holds every model family to the
     reference per-utterance computation within 1e-5). The model is prepared in place by
-    :func:`sasv.runtime.cpu_kernels.prepare_model`. Out of GPU memory: :class:`_SplitsOnOutOfMemory`.
+    :func:`sasv.runtime.cpu_kernels.prepare_model`. Out of GPU memory:
+    :class:`~sasv.extraction.out_of_memory.SplitsOnOutOfMemory`.
     """
 
     kind = "asv"
@@ -318,9 +255,9 @@ class EmbeddingEngine(_SplitsOnOutOfMemory):
         return stored
 
 
-class CountermeasureEngine(_SplitsOnOutOfMemory):
+class CountermeasureEngine(SplitsOnOutOfMemory):
     """AASIST-style CM on the first 64,600 samples (tiled when shorter), in model batches of
-    ``model_batch``; out of GPU memory: :class:`_SplitsOnOutOfMemory`."""
+    ``model_batch``; out of GPU memory: :class:`~sasv.extraction.out_of_memory.SplitsOnOutOfMemory`."""
 
     kind = "cm"
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 import sasv.extraction.engines as engines
+import sasv.extraction.out_of_memory as out_of_memory
 import sasv.runtime.compiled as compiled
 import sasv.runtime.devices as devices
 from sasv.extraction.chunks import compute_chunks, compute_group
@@ -76,7 +77,7 @@ def simulated_cuda(monkeypatch) -> list[nn.Module]:
     """Engines built on the CPU, then told their device is cuda: tensors stay on the CPU, the CPU copy of
     the OOM fallback has the memory. Returns the CPU copies made."""
     copies: list[nn.Module] = []
-    real_copy = engines.cpu_copy
+    real_copy = out_of_memory.cpu_copy
 
     def cpu_copy(model: nn.Module) -> nn.Module:
         copy = real_copy(model)
@@ -84,7 +85,7 @@ def simulated_cuda(monkeypatch) -> list[nn.Module]:
         copies.append(copy)
         return copy
 
-    monkeypatch.setattr(engines, "cpu_copy", cpu_copy)
+    monkeypatch.setattr(out_of_memory, "cpu_copy", cpu_copy)
     monkeypatch.setattr(engines, "to_device", lambda batch, device: torch.from_numpy(np.array(batch)))
     return copies
 
@@ -99,7 +100,7 @@ def test_embeddings_after_oom_equal_the_run_without(simulated_cuda, caplog, limi
     model = OomModel(**limit)
     engine = EmbeddingEngine(model, torch.device("cpu"), model_batch=8)
     engine.device = CUDA
-    with caplog.at_level(logging.WARNING, logger="sasv.extraction.engines"):
+    with caplog.at_level(logging.WARNING, logger="sasv.extraction.out_of_memory"):
         got = engine.compute(wavs)
     for g, e in zip(got, expected, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
@@ -155,7 +156,7 @@ def test_oom_on_the_cpu_is_not_swallowed() -> None:
 
 def test_cpu_copy_leaves_the_model_and_copies_its_weights() -> None:
     model = OomModel()
-    copy = engines.cpu_copy(model)
+    copy = out_of_memory.cpu_copy(model)
     assert copy is not model and copy.conv.weight is not model.conv.weight
     assert torch.equal(copy.conv.weight, model.conv.weight)
 
