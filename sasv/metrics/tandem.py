@@ -31,6 +31,11 @@ rejecting ``score <= s``) and every rate is computed by the package's own arithm
 t-EER equal the package's (held to its outputs by ``tests/fixtures/asvspoof5_package.json``). The search is
 not the package's quadratic loop: ``Pmiss_tdm - Pfa_tdm`` never decreases along the CM thresholds, so the
 nearest CM threshold of every ASV threshold is found by one binary search, all ASV thresholds at once.
+
+ASVspoof 2019 and 2021 use the same min t-DCF and cost model, with the ASV's rates measured on ASV scores
+(the keys' ASV system, or the user's) at the ASV's EER threshold: :func:`asv_error_rates`,
+:func:`min_t_dcf_with_asv_scores` (held to the 2021 evaluation package's outputs by
+``tests/fixtures/asvspoof2021_package.json``).
 """
 
 from __future__ import annotations
@@ -98,6 +103,41 @@ def min_t_dcf(
         )
     curve = (c0 + c1 * miss + c2 * false_alarm) / (c0 + min(c1, c2))
     return float(curve.min())
+
+
+def asv_error_rates(
+    target: np.ndarray, nontarget: np.ndarray, spoof: np.ndarray
+) -> tuple[float, float, float] | None:
+    """An ASV system's nontarget false-alarm, miss and spoof false-alarm rates at the threshold of its EER,
+    the operating point the ASVspoof 2019 and 2021 evaluation packages fix the ASV at (``compute_eer``'s
+    threshold: the DET point where the two rates are nearest; accepted means ``score >= threshold``).
+    ``None`` without target, nontarget or spoof trials (the 2021 package has no t-DCF there either)."""
+    target, nontarget, spoof = (np.asarray(a, np.float64) for a in (target, nontarget, spoof))
+    if not (target.size and nontarget.size and spoof.size):
+        return None
+    miss, false_alarm, thresholds = det_curve(target, nontarget)
+    threshold = thresholds[np.argmin(np.abs(miss - false_alarm))]
+    return (
+        float(np.sum(nontarget >= threshold) / nontarget.size),
+        float(np.sum(target < threshold) / target.size),
+        float(np.sum(spoof >= threshold) / spoof.size),
+    )
+
+
+def min_t_dcf_with_asv_scores(
+    cm_bonafide: np.ndarray,
+    cm_spoof: np.ndarray,
+    asv_target: np.ndarray,
+    asv_nontarget: np.ndarray,
+    asv_spoof: np.ndarray,
+    cost: TandemCostModel = ASVSPOOF5_TANDEM_COST,
+) -> float | None:
+    """ASVspoof 2019/2021's min t-DCF: :func:`min_t_dcf` with the ASV's rates measured on its scores
+    (:func:`asv_error_rates`); the cost model is the same as ASVspoof 5's. ``None`` where a class is empty."""
+    rates = asv_error_rates(asv_target, asv_nontarget, asv_spoof)
+    if rates is None:
+        return None
+    return min_t_dcf(cm_bonafide, cm_spoof, *rates, cost=cost)
 
 
 # compute_teer's spoof prevalence and compute_teer_accelerated's grid: decimate when both curves have at
