@@ -218,7 +218,7 @@ class SERes2Block1d(Res2Block):
     the SE projections' storage (``linear_se``: UniSpeech's linears vs TaoRuijie's 1x1 convs) and in module
     names (UniSpeech's are renamed by its checkpoint format). The split width is floored, as in TaoRuijie's
     code, so ``channels`` need not be a multiple of ``scale`` (UniSpeech's code requires it; see
-    :class:`~sasv.models.wavlm.WavLMEcapa`).
+    :class:`~sasv.models.wavlm_ecapa.WavLMEcapa`).
     """
 
     def __init__(

@@ -13,7 +13,7 @@ differences are reproduced on purpose rather than "fixed":
   standard deviation uses E_w[x²] - μ²; both are clamped at 1e-4 before the square root.
 
 The SE-Res2Net blocks, the attention network and the attentive statistics are the shared ones of
-:mod:`sasv.models.blocks` (UniSpeech's ECAPA head in :mod:`sasv.models.wavlm` uses the same). Module and
+:mod:`sasv.models.blocks` (UniSpeech's ECAPA head in :mod:`sasv.models.wavlm_ecapa` uses the same). Module and
 parameter names mirror the original state dict after the ``speaker_encoder.`` prefix is stripped, so the
 ``taoruijie_ecapa`` checkpoint format loads strictly with only the front-end renames.
 """

@@ -17,7 +17,7 @@ ARCHITECTURES: dict[str, str] = {
     "se_resnet34": "sasv.models.resnet:SEResNet34",
     "se_res2net50": "sasv.models.resnet:SERes2Net50",
     "res2next50": "sasv.models.resnet:Res2NeXt50",
-    "wavlm_ecapa": "sasv.models.wavlm:WavLMEcapa",
+    "wavlm_ecapa": "sasv.models.wavlm_ecapa:WavLMEcapa",
     # countermeasures: forward(wav (B, 64600)) -> logits (B, 2), index 1 = bona fide
     "aasist": "sasv.models.aasist:AASIST",
 }

@@ -53,7 +53,7 @@ def _resnet(name: str) -> Callable[[], nn.Module]:
 
 
 def _wavlm() -> nn.Module:
-    from sasv.models.wavlm import WavLMEcapa
+    from sasv.models.wavlm_ecapa import WavLMEcapa
 
     return WavLMEcapa(wavlm=TINY_WAVLM_CFG, channels=16, embedding_dim=16)
 

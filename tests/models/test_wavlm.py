@@ -25,7 +25,8 @@ from sasv.models.checkpoints import (
     read_checkpoint,
 )
 from sasv.models.conf import build_from_conf, load_conf
-from sasv.models.wavlm import WavLMConfig, WavLMEcapa, parse_conv_layers, relative_position_buckets
+from sasv.models.wavlm import WavLMConfig, parse_conv_layers, relative_position_buckets
+from sasv.models.wavlm_ecapa import WavLMEcapa
 from tests.conftest import REPO_ROOT, rel_err
 from tests.models.parity import (
     check_full_embedding,
