@@ -27,7 +27,14 @@ import numpy as np
 
 from sasv.cli import ArgumentParser, run_cli
 from sasv.errors import MissingInputError
-from sasv.exp_layout import ANALYSIS_RECORD, ANALYSIS_TABLE, RESULTS_RECORD, score_file, system_file
+from sasv.exp_layout import (
+    ANALYSIS_RECORD,
+    ANALYSIS_TABLE,
+    FUSED_VARIANT,
+    RESULTS_RECORD,
+    score_file,
+    system_file,
+)
 from sasv.fileio import atomic_write_text
 from sasv.metrics.bootstrap import DEFAULT_RESAMPLES, BootstrapSpec, default_jobs
 from sasv.metrics.detection_costs import MIN_DCF_P_TARGETS, a_dcf_key, min_dcf_name
@@ -42,6 +49,7 @@ from sasv.reports.records import (
     add_actual_costs,
     bootstrap_record,
     cm_track1_metrics,
+    fusion_metrics_record,
     metrics_record,
     rank_trials,
     track2_breakdown,
@@ -69,13 +77,18 @@ def analyse_set(
     note: str | None = None,
     bootstrap: BootstrapSpec | None = None,
     scored: dict | None = None,
+    fused: bool = False,
 ) -> tuple[dict, RankedScores]:
     """Every metric of one score file (the costs ``choice`` names), and its figures unless ``plots`` is
     false (``note``, e.g. that the models are randomly initialised, is written on them). With
     ``bootstrap``, the intervals of the headline numbers: those the scoring tool recorded in results.json
-    (``scored``, the set's record there) when made the same way, else computed here."""
+    (``scored``, the set's record there) when made the same way, else computed here. ``fused``: the scores
+    of a learned fusion, which has no tandem metrics (:func:`fusion_metrics_record`)."""
     scores = read_score_file(path)
-    result = metrics_record(scores, source=path, choice=choice)
+    if fused:
+        result = fusion_metrics_record(scores, choice, source=path)
+    else:
+        result = metrics_record(scores, source=path, choice=choice)
     if bootstrap is not None:
         recorded = (scored or {}).get(BOOTSTRAP_KEY)
         same = recorded is not None and all(
@@ -92,7 +105,7 @@ def analyse_set(
         if cm_trials.codec is not None:
             codec_of = dict(zip(cm_trials.filename.tolist(), cm_trials.codec.tolist(), strict=True))
             codecs = np.array([codec_of[u] for u in scores.utt.tolist()])
-    if choice.tandem and scores.asv is not None and scores.cm is not None:
+    if choice.tandem and not fused and scores.asv is not None and scores.cm is not None:
         result[TRACK2_BREAKDOWN_KEY] = track2_breakdown(
             scores.asv, scores.cm, scores.fused, scores.key, scores.attack, codecs
         )
@@ -102,7 +115,7 @@ def analyse_set(
         plot_det(scores, path.parent / f"det_{set_name}.png", f"{title}: {set_name}", note=note)
         plot_histograms(scores, path.parent / f"hist_{set_name}.png", f"{title}: {set_name}", note=note)
     costs = [a_dcf_key(m) for m in choice.a_dcf_models] + [min_dcf_name(p) for p in MIN_DCF_P_TARGETS]
-    costs += ["min_t_dcf"] if choice.tandem else []
+    costs += ["min_t_dcf"] if choice.tandem and not fused else []
     log.info("%s %s: %s", title, set_name, ", ".join(metric(k).describe(result[k]) for k in costs))
     return result, rank_trials(scores)
 
@@ -137,8 +150,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         spec = BootstrapSpec(args.bootstrap) if args.bootstrap > 0 else None
         scored = (record.get("results") or {}).get(set_name)
         results[set_name], ranked[set_name] = analyse_set(
-            path, set_name, title, args.plots, choice, record.get("note"), spec, scored
-        )
+            path, set_name, title, args.plots, choice, record.get("note"), spec, scored,
+            fused=record.get("variant") == FUSED_VARIANT,
+        )  # fmt: skip
     # dev's thresholds: this run's dev, else the dev record results.json holds (eval analysed alone)
     add_actual_costs(
         results, ranked, choice, None if "dev" in results else (record.get("results") or {}).get("dev")

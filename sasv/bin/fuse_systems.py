@@ -55,6 +55,7 @@ from sasv.reports.records import (
     MixedMetricsError,
     add_actual_costs,
     bootstrap_record,
+    fusion_metrics_record,
     metrics_record,
     rank_trials,
 )
@@ -156,8 +157,7 @@ def fuse_sets(
 ) -> tuple[dict[str, dict], dict[tuple[str, str], dict]]:
     """Write the fused score files of every set; results of the fusion and of each input's fixed rules.
 
-    The fusion has no tandem metrics (its asv and cm columns are parts of one LLR, not two systems): with
-    ``choice.tandem`` they are there as ``None``, so its tables keep the benchmark's columns. With
+    The fusion has no tandem metrics (:func:`~sasv.reports.records.fusion_metrics_record`). With
     ``bootstrap``, the fusion's records carry the intervals of their headline numbers."""
     results: dict[str, dict] = {}
     rows: dict[tuple[str, str], dict] = {}
@@ -167,12 +167,8 @@ def fuse_sets(
         fused = model.fused_trials(inputs)
         write_score_file(score_file(out, set_name), fused)
         write_submission_file(submission_file(out, set_name), fused)
-        results[set_name] = metrics_record(
-            fused, extended=False, choice=dataclasses.replace(choice, tandem=False)
-        )
+        results[set_name] = fusion_metrics_record(fused, choice, extended=False)
         ranked.setdefault((out.name, FUSION_NAME), {})[set_name] = rank_trials(fused)
-        if choice.tandem:
-            results[set_name].update(min_t_dcf=None, t_eer=None)
         if bootstrap is not None:
             results[set_name][BOOTSTRAP_KEY] = bootstrap_record(fused, choice, bootstrap, default_jobs())
         for system, trials in zip(systems, inputs, strict=True):

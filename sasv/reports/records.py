@@ -16,6 +16,7 @@ percent instead, as the organisers' evaluation package prints them; both convert
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,6 +205,19 @@ TRACK2_BREAKDOWN_KEY = "track2_by_attack_codec"
 # label both alike, sasv.reports.tables.TRACK2_BREAKDOWN_COLUMNS).
 TRACK2_BREAKDOWN_KEYS = {"min_a_dcf": a_dcf_key("sasv2024"), "min_t_dcf": "min_t_dcf", "t_eer": "t_eer"}
 TRACK2_BREAKDOWN_METRICS = tuple(TRACK2_BREAKDOWN_KEYS)
+
+
+def fusion_metrics_record(
+    scores: TrialScores, choice: MetricChoice, extended: bool = True, source: str | Path | None = None
+) -> dict:
+    """:func:`metrics_record` of a learned fusion's scores. A fusion has no tandem metrics: its asv and cm
+    columns are parts of one LLR, not two systems, so with ``choice.tandem`` min t-DCF and t-EER are
+    ``None`` (its tables keep the benchmark's columns). The one definition ``sasv fuse_systems`` and
+    ``sasv analyse_system`` both use, so a fusion's results.json and analysis.json agree."""
+    record = metrics_record(scores, extended, source, dataclasses.replace(choice, tandem=False))
+    if choice.tandem:
+        record.update(min_t_dcf=None, t_eer=None)
+    return record
 
 
 def track2_breakdown(
