@@ -35,8 +35,14 @@ from urllib.parse import urlsplit
 
 from sasv.corpora.musan_rirs import MUSAN_LISTS, ROOMS
 from sasv.corpora.voxceleb import VERI_TEST2, VOX1_DEV, VOX1_TEST, VOX2_DEV, Download, VoxCeleb2Layout
+from sasv.errors import SasvError
 
 OPENSLR = "https://www.openslr.org/resources/"
+
+
+class ManifestError(SasvError, ValueError):
+    """A manifest that cannot be written: an unknown corpus, or a URL the script could not use."""
+
 
 MUSAN = Download(
     "musan.tar.gz",
@@ -110,7 +116,7 @@ def file_name(url: str) -> str:
     """The file name a URL downloads to (its path's last part, without the query)."""
     name = PurePosixPath(urlsplit(url).path).name
     if not name:
-        raise ValueError(f"{url}: no file name in the URL")
+        raise ManifestError(f"{url}: no file name in the URL")
     return name
 
 
@@ -137,7 +143,7 @@ def manifest_row(corpus: str, placed: Placed, base: str | None = None) -> str:
         fields += [name, f"{base.rstrip('/')}/{name}" if base else url, md5 or "-"]
     bad = [f for f in fields if not f or "\t" in f or "\n" in f]
     if bad:
-        raise ValueError(f"{d.name}: a field is empty or holds a tab or newline: {bad!r}")
+        raise ManifestError(f"{d.name}: a field is empty or holds a tab or newline: {bad!r}")
     return "\t".join(fields)
 
 
@@ -146,7 +152,7 @@ def manifest(corpora: Sequence[str] = DEFAULT_CORPORA, env: Mapping[str, str] | 
     env = os.environ if env is None else env
     unknown = [c for c in corpora if c not in CORPORA]
     if unknown:
-        raise ValueError(f"unknown corpus {unknown[0]!r}; known: {' '.join(CORPORA)}")
+        raise ManifestError(f"unknown corpus {unknown[0]!r}; known: {' '.join(CORPORA)}")
     seen: set[str] = set()
     rows = []
     for corpus in dict.fromkeys(corpora):

@@ -68,9 +68,14 @@ def det_curve(positives: np.ndarray, negatives: np.ndarray) -> tuple[np.ndarray,
     return miss, false_alarm, thresholds
 
 
+def eer_point(miss: np.ndarray, false_alarm: np.ndarray) -> int:
+    """The ASVspoof scorers' EER point of a DET curve: where the two rates are nearest (the first such)."""
+    return int(np.argmin(np.abs(miss - false_alarm)))
+
+
 def eer_of_curve(miss: np.ndarray, false_alarm: np.ndarray) -> float:
-    """The ASVspoof EER of a DET curve: mean of the two rates where they are nearest (first such point)."""
-    i = int(np.argmin(np.abs(miss - false_alarm)))
+    """The ASVspoof EER of a DET curve: mean of the two rates at its :func:`eer_point`."""
+    i = eer_point(miss, false_alarm)
     return float((miss[i] + false_alarm[i]) / 2)
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sasv.metrics.cm import det_curve
+from sasv.metrics.cm import det_curve, eer_point
 
 # The organisers' default ASV system, pooled over ASVspoof 5 conditions (the evaluation package's constants).
 ORGANISERS_ASV_PFA_NONTARGET = 0.01881016557566423
@@ -116,7 +116,7 @@ def asv_error_rates(
     if not (target.size and nontarget.size and spoof.size):
         return None
     miss, false_alarm, thresholds = det_curve(target, nontarget)
-    threshold = thresholds[np.argmin(np.abs(miss - false_alarm))]
+    threshold = thresholds[eer_point(miss, false_alarm)]
     return (
         float(np.sum(nontarget >= threshold) / nontarget.size),
         float(np.sum(target < threshold) / target.size),
