@@ -16,7 +16,8 @@
 A system is named ``<asv>/<cm>/<variant>``, its path under ``exp/``: model names cannot contain ``/`` and
 cannot be the folder names above (:func:`check_model_name`, enforced when a conf is read), so a name can
 neither collide nor be mis-split. ``<variant>`` is the embedding norm, plus ``_<score_norm>`` when the ASV
-score is normalised and ``_<fusion>`` when the fused score is not the default product rule (:func:`variant`).
+score is normalised and ``_<score_rule>`` when the SASV score is not the default product rule
+(:func:`variant`).
 
 The shell stages ask this module instead of recomputing paths (``sasv exp_path --help``).
 """
@@ -41,9 +42,8 @@ RESULTS_TABLE = "results.md"  # ... and its tables
 ANALYSIS_RECORD = "analysis.json"  # a system's diagnostics (sasv analyse_system)
 ANALYSIS_TABLE = "analysis.md"
 FUSION_NAME = "logreg"
-DEFAULT_SCORE_RULE = (
-    "product"  # the reference rule (sasv.scoring.cosine.SCORE_RULES): its systems' names carry no rule
-)
+# the reference's score rule (sasv.scoring.cosine.SCORE_RULES): its systems' names carry no rule
+DEFAULT_SCORE_RULE = "product"
 FUSED_VARIANT = "fused"
 RESERVED_NAMES = frozenset({EMBEDDINGS_DIR, CM_SCORES_DIR, FUSION_DIR, LOGS_DIR, TRAIN_DIR})
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")

@@ -32,6 +32,7 @@ from sasv.corpora.protocols import format_trial_counts
 from sasv.corpora.registry import CORPORA, DEFAULT_CORPUS, prepared_benchmark
 from sasv.errors import MissingInputError
 from sasv.exp_layout import (
+    DEFAULT_SCORE_RULE,
     RESULTS_RECORD,
     RESULTS_TABLE,
     ExpLayout,
@@ -84,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--asv_conf", required=True)
     p.add_argument("--cm_conf", required=True)
     p.add_argument("--norm", required=True, choices=NORMS)
-    p.add_argument("--fusion", default="product", choices=SCORE_RULES)
+    p.add_argument("--fusion", default=DEFAULT_SCORE_RULE, choices=SCORE_RULES)
     p.add_argument("--data_dir", default="data")
     p.add_argument("--exp_dir", default="exp")
     p.add_argument("--sets", nargs="+", default=["dev", "eval"])
