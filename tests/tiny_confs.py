@@ -24,6 +24,30 @@ TINY_AASIST: dict[str, Any] = {
     "args": {"filts": [20, [1, 8], [8, 8], [8, 16], [16, 16]], "gat_dims": [16, 16]},
 }
 
+# the architecture of tests/fixtures/ssl_aasist/tiny_xlsr.pt (XLS-R's layout: 24-channel convs, 2 layers of
+# 32), and an SSL-AASIST on it (the back end at its original widths: they are fixed in the original Model)
+TINY_XLSR_FRONT_END: dict[str, Any] = {
+    "family": "wav2vec2",
+    "encoder_layers": 2,
+    "encoder_embed_dim": 32,
+    "encoder_ffn_embed_dim": 64,
+    "encoder_attention_heads": 4,
+    "conv_feature_layers": "[(24,10,5)] + [(24,3,2)] * 4 + [(24,2,2)] * 2",
+    "extractor_mode": "layer_norm",
+    "conv_bias": True,
+    "normalize": False,
+    "conv_pos": 16,
+    "conv_pos_groups": 4,
+    "layer_norm_first": True,
+    "activation_fn": "gelu",
+}
+TINY_SSL_AASIST: dict[str, Any] = {
+    "name": "tiny_ssl_aasist",
+    "kind": "cm",
+    "arch": "ssl_aasist",
+    "args": {"front_end": TINY_XLSR_FRONT_END},
+}
+
 
 # shared/golden/*/config.json tiny_constructor_args, in this package's argument names
 TINY_RESNET_ARGS: dict[str, dict[str, Any]] = {

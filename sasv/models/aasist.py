@@ -28,11 +28,13 @@ from torch import Tensor, nn
 __all__ = [
     "AASIST",
     "GraphAttentionLayer",
+    "GraphBackEnd",
     "GraphPool",
     "HeterogeneousGraphAttentionLayer",
     "ResidualBlock",
     "SincConv",
     "bona_fide_probability",
+    "residual_encoder",
     "sinc_band_pass_filters",
 ]
 
@@ -108,11 +110,13 @@ class ResidualBlock(nn.Module):
     """One stage of the 2-D encoder over the (sub-band, time) map: two (2, 3) convs, a skip, a time pool.
 
     The (1, 3) pool only shortens time, so the 23 spectral rows survive to become the spectral graph's nodes.
-    As in the released code, ``bn1`` is kept for checkpoint compatibility but not applied (see the module
-    docstring).
+    SSL-AASIST's blocks have no pool (``time_pool=False``): its 50 frames/s are few enough. As in the
+    released code, ``bn1`` is kept for checkpoint compatibility but not applied (see the module docstring).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, first: bool = False) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, first: bool = False, time_pool: bool = True
+    ) -> None:
         super().__init__()
         self.first = first
         if not first:
@@ -125,12 +129,24 @@ class ResidualBlock(nn.Module):
             self.conv_downsample = nn.Conv2d(in_channels, out_channels, kernel_size=(1, 3), padding=(0, 1))
         else:
             self.conv_downsample = None
-        self.mp = nn.MaxPool2d((1, 3))
+        self.mp = nn.MaxPool2d((1, 3)) if time_pool else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         out = self.conv2(self.selu(self.bn2(self.conv1(x))))
         identity = x if self.conv_downsample is None else self.conv_downsample(x)
         return self.mp(out + identity)
+
+
+def residual_encoder(blocks: Sequence[tuple[int, int]], time_pool: bool = True) -> nn.Sequential:
+    """AASIST's six-stage 2-D encoder: the four ``[in, out]`` channel pairs of ``filts``, the last used three
+    times, each stage in an ``nn.Sequential`` of its own (the checkpoints' ``encoder.<i>.0.*`` keys)."""
+    stage_channels = [blocks[0], blocks[1], blocks[2], blocks[3], blocks[3], blocks[3]]
+    return nn.Sequential(
+        *(
+            nn.Sequential(ResidualBlock(c_in, c_out, first=i == 0, time_pool=time_pool))
+            for i, (c_in, c_out) in enumerate(stage_channels)
+        )
+    )
 
 
 def _batch_norm_nodes(bn: nn.BatchNorm1d, x: Tensor) -> Tensor:
@@ -287,52 +303,26 @@ def _check_config(
         raise ValueError(f"temperatures must be 4 positive numbers, got {temperatures!r}")
 
 
-class AASIST(nn.Module):
-    """Raw-waveform spoofing countermeasure: sinc filter bank, 2-D residual encoder, spectro-temporal graphs.
+class GraphBackEnd(nn.Module):
+    """The spectro-temporal graph back end AASIST and SSL-AASIST end with, from the encoder's two readings.
 
-    The encoder output is read twice, as a graph of sub-band nodes (max over time) and a graph of frame nodes
-    (max over frequency); two independent branches of heterogeneous graph attention with a master node combine
-    them and are merged by an element-wise maximum. Arguments are the ``model_config`` fields of clovaai's
-    ``config/AASIST.conf`` / ``AASIST-L.conf``. ``nb_samp`` is the input length the weights were trained on
-    (64,600 samples, see :func:`sasv.audio.cm_input`); it is recorded, not enforced.
-
-    Logits index 1 is bona fide, index 0 spoof.
+    The encoder output is read twice, as a graph of sub-band nodes and a graph of frame nodes; two
+    independent branches of heterogeneous graph attention with a master node combine them and are merged by
+    an element-wise maximum, then read out to two logits. Subclasses build their front end and encoder, then
+    call :meth:`build_graph_back_end` (which registers the modules under the original names, in the original
+    order) and :meth:`graph_logits`.
     """
 
-    def __init__(
+    def build_graph_back_end(
         self,
-        nb_samp: int = 64600,
-        first_conv: int = 128,
-        filts: Sequence = (70, (1, 32), (32, 32), (32, 64), (64, 64)),
-        gat_dims: Sequence[int] = (64, 32),
-        pool_ratios: Sequence[float] = (0.5, 0.7, 0.5, 0.5),
-        temperatures: Sequence[float] = (2.0, 2.0, 100.0, 100.0),
+        enc_dim: int,
+        spectral_nodes: int,
+        gat_dims: Sequence[int],
+        pool_ratios: Sequence[float],
+        temperatures: Sequence[float],
     ) -> None:
-        super().__init__()
-        _check_config(filts, gat_dims, pool_ratios, temperatures)
-        self.nb_samp = int(nb_samp)
-        num_sinc = int(filts[0])
-        blocks = [tuple(int(c) for c in pair) for pair in filts[1:]]
-        enc_dim = blocks[-1][1]
         graph_dim, htrg_dim = int(gat_dims[0]), int(gat_dims[1])
-
-        self.conv_time = SincConv(num_sinc, int(first_conv))
-        self.first_bn = nn.BatchNorm2d(1)
-        self.selu = nn.SELU()
-        self.drop = nn.Dropout(0.5)
-        self.drop_way = nn.Dropout(0.2)
-
-        # six stages; the last entry of filts is used three times (one nn.Sequential each, as in the original)
-        stage_channels = [blocks[0], blocks[1], blocks[2], blocks[3], blocks[3], blocks[3]]
-        self.encoder = nn.Sequential(
-            *(
-                nn.Sequential(ResidualBlock(c_in, c_out, first=i == 0))
-                for i, (c_in, c_out) in enumerate(stage_channels)
-            )
-        )
-
-        # the (3, 3) max pool after the sinc layer leaves num_sinc // 3 sub-band rows = spectral nodes
-        self.pos_S = nn.Parameter(torch.randn(1, num_sinc // 3, enc_dim))
+        self.pos_S = nn.Parameter(torch.randn(1, spectral_nodes, enc_dim))
         self.master1 = nn.Parameter(torch.randn(1, 1, graph_dim))
         self.master2 = nn.Parameter(torch.randn(1, 1, graph_dim))
 
@@ -352,15 +342,6 @@ class AASIST(nn.Module):
 
         self.out_layer = nn.Linear(5 * htrg_dim, 2)
 
-    @classmethod
-    def from_model_config(cls, model_config: dict) -> AASIST:
-        """Build from a clovaai ``model_config`` block, which also carries its ``architecture`` name."""
-        config = dict(model_config)
-        arch = config.pop("architecture", "AASIST")
-        if arch != "AASIST":
-            raise ValueError(f"model_config is for architecture {arch!r}, not AASIST")
-        return cls(**config)
-
     def _branch(
         self,
         out_T: Tensor,
@@ -378,18 +359,9 @@ class AASIST(nn.Module):
         t_aug, s_aug, master_aug = second(t, s, master)
         return t + t_aug, s + s_aug, master + master_aug
 
-    def forward_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """(B, N) waveforms -> (last_hidden (B, 5 * gat_dims[1]), logits (B, 2)), clovaai's two outputs."""
-        if x.dim() != 2:
-            raise ValueError(f"AASIST expects a (batch, samples) waveform tensor, got shape {tuple(x.shape)}")
-        x = self.conv_time(x.unsqueeze(1)).unsqueeze(1)
-        x = F.max_pool2d(torch.abs(x), (3, 3))
-        x = self.selu(self.first_bn(x))
-        e = self.encoder(x)  # (B, C, spectral nodes, frames)
-
-        e_S, _ = torch.max(torch.abs(e), dim=3)
+    def graph_logits(self, e_S: Tensor, e_T: Tensor) -> tuple[Tensor, Tensor]:
+        """Spectral nodes (B, C, spectral nodes), temporal nodes (B, C, frames) -> (last_hidden, logits)."""
         out_S = self.pool_S(self.GAT_layer_S(e_S.transpose(1, 2) + self.pos_S))
-        e_T, _ = torch.max(torch.abs(e), dim=2)
         out_T = self.pool_T(self.GAT_layer_T(e_T.transpose(1, 2)))
 
         t1, s1, m1 = self._branch(
@@ -423,9 +395,68 @@ class AASIST(nn.Module):
         logits = self.out_layer(self.drop(last_hidden))
         return last_hidden, logits
 
+    def forward_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
     def forward(self, x: Tensor) -> Tensor:
         """(B, N) waveforms -> (B, 2) logits, index 1 = bona fide."""
         return self.forward_features(x)[1]
+
+
+class AASIST(GraphBackEnd):
+    """Raw-waveform spoofing countermeasure: sinc filter bank, 2-D residual encoder, spectro-temporal graphs
+    (:class:`GraphBackEnd`): the sub-band nodes are the encoder's maximum over time, the frame nodes its
+    maximum over frequency. Arguments are the ``model_config`` fields of clovaai's ``config/AASIST.conf`` /
+    ``AASIST-L.conf``. ``nb_samp`` is the input length the weights were trained on (64,600 samples, see
+    :func:`sasv.audio.cm_input`); it is recorded, not enforced.
+
+    Logits index 1 is bona fide, index 0 spoof.
+    """
+
+    def __init__(
+        self,
+        nb_samp: int = 64600,
+        first_conv: int = 128,
+        filts: Sequence = (70, (1, 32), (32, 32), (32, 64), (64, 64)),
+        gat_dims: Sequence[int] = (64, 32),
+        pool_ratios: Sequence[float] = (0.5, 0.7, 0.5, 0.5),
+        temperatures: Sequence[float] = (2.0, 2.0, 100.0, 100.0),
+    ) -> None:
+        super().__init__()
+        _check_config(filts, gat_dims, pool_ratios, temperatures)
+        self.nb_samp = int(nb_samp)
+        num_sinc = int(filts[0])
+        blocks = [(int(pair[0]), int(pair[1])) for pair in filts[1:]]
+
+        self.conv_time = SincConv(num_sinc, int(first_conv))
+        self.first_bn = nn.BatchNorm2d(1)
+        self.selu = nn.SELU()
+        self.drop = nn.Dropout(0.5)
+        self.drop_way = nn.Dropout(0.2)
+        self.encoder = residual_encoder(blocks)
+        # the (3, 3) max pool after the sinc layer leaves num_sinc // 3 sub-band rows = spectral nodes
+        self.build_graph_back_end(blocks[-1][1], num_sinc // 3, gat_dims, pool_ratios, temperatures)
+
+    @classmethod
+    def from_model_config(cls, model_config: dict) -> AASIST:
+        """Build from a clovaai ``model_config`` block, which also carries its ``architecture`` name."""
+        config = dict(model_config)
+        arch = config.pop("architecture", "AASIST")
+        if arch != "AASIST":
+            raise ValueError(f"model_config is for architecture {arch!r}, not AASIST")
+        return cls(**config)
+
+    def forward_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(B, N) waveforms -> (last_hidden (B, 5 * gat_dims[1]), logits (B, 2)), clovaai's two outputs."""
+        if x.dim() != 2:
+            raise ValueError(f"AASIST expects a (batch, samples) waveform tensor, got shape {tuple(x.shape)}")
+        x = self.conv_time(x.unsqueeze(1)).unsqueeze(1)
+        x = F.max_pool2d(torch.abs(x), (3, 3))
+        x = self.selu(self.first_bn(x))
+        e = self.encoder(x)  # (B, C, spectral nodes, frames)
+        e_S, _ = torch.max(torch.abs(e), dim=3)
+        e_T, _ = torch.max(torch.abs(e), dim=2)
+        return self.graph_logits(e_S, e_T)
 
 
 def bona_fide_probability(logits: Tensor) -> Tensor:

@@ -23,6 +23,8 @@ class CheckpointFormat:
     ``model_prefix``: only keys with this prefix belong to the model; it is stripped.
     ``ignored_prefixes``: keys (checked before prefix stripping) that are known extras, e.g. the loss head.
     ``renames``: (old key prefix, new key prefix) pairs applied after stripping, first match wins.
+    ``config_objects``: the file also pickles config objects (fairseq's), read by the restricted unpickler of
+    :mod:`sasv.models.fairseq_checkpoint` instead of plain ``weights_only`` loading.
     """
 
     name: str
@@ -31,6 +33,7 @@ class CheckpointFormat:
     ignored_prefixes: tuple[str, ...] = ()
     renames: tuple[tuple[str, str], ...] = ()
     description: str = ""
+    config_objects: bool = False
 
 
 def _mel_frontend_renames(old: str) -> tuple[tuple[str, str], ...]:
@@ -40,6 +43,27 @@ def _mel_frontend_renames(old: str) -> tuple[tuple[str, str], ...]:
         (f"{old}.1.spectrogram.window", "frontend.window"),
         (f"{old}.1.mel_scale.fb", "frontend.mel_fb"),
     )
+
+
+def _fairseq_encoder_renames(prefix: str) -> tuple[tuple[str, str], ...]:
+    """fairseq's anonymous nn.Sequential indices in a WavLM / wav2vec 2.0 network under ``prefix`` ->
+    :mod:`sasv.models.wavlm`'s named modules, for the 7 conv layers every released model has:
+    ``conv_layers.N.0`` = the conv, ``.N.2.1`` = its LayerNorm, and the weight-normed positional conv
+    ``pos_conv.0`` (weight_g / weight_v / bias)."""
+    return tuple(
+        (
+            f"{prefix}feature_extractor.conv_layers.{i}.{old}.",
+            f"{prefix}feature_extractor.conv_layers.{i}.{new}.",
+        )
+        for i in range(7)
+        for old, new in (("0", "conv"), ("2.1", "norm"))
+    ) + ((f"{prefix}encoder.pos_conv.0.", f"{prefix}encoder.pos_conv."),)
+
+
+def _wav2vec2_pretraining_prefixes(prefix: str) -> tuple[str, ...]:
+    """The parts of a fairseq ``Wav2Vec2Model`` under ``prefix`` that only pre-training uses (the quantizer of
+    the targets and the two projections of the contrastive loss): no ``features_only`` forward reads them."""
+    return tuple(f"{prefix}{name}." for name in ("quantizer", "project_q", "final_proj"))
 
 
 def _unispeech_ecapa_head_renames() -> tuple[tuple[str, str], ...]:
@@ -102,20 +126,25 @@ FORMATS: dict[str, CheckpointFormat] = {
             name="unispeech_wavlm_ecapa",
             nested_key="model",
             ignored_prefixes=("loss_calculator.",),
-            # the original's anonymous nn.Sequential indices -> sasv.models.wavlm's named modules, for the
-            # 7 conv layers every released WavLM has: conv_layers.N.0 = conv, .N.2.1 = its LayerNorm, and the
-            # weight-normed positional conv pos_conv.0 (weight_g / weight_v / bias)
-            renames=tuple(
-                (f"feature_extract.model.feature_extractor.conv_layers.{i}.{old}.", new)
-                for i in range(7)
-                for old, new in (
-                    ("0", f"feature_extract.model.feature_extractor.conv_layers.{i}.conv."),
-                    ("2.1", f"feature_extract.model.feature_extractor.conv_layers.{i}.norm."),
-                )
-            )
-            + (("feature_extract.model.encoder.pos_conv.0.", "feature_extract.model.encoder.pos_conv."),)
-            + _unispeech_ecapa_head_renames(),
+            renames=_fairseq_encoder_renames("feature_extract.model.") + _unispeech_ecapa_head_renames(),
             description="microsoft/UniSpeech speaker_verification {'model': sd, 'best_valid_eer': float}",
+        ),
+        CheckpointFormat(
+            name="ssl_aasist",
+            ignored_prefixes=_wav2vec2_pretraining_prefixes("ssl_model.model."),
+            renames=_fairseq_encoder_renames("ssl_model.model."),
+            description="TakHemlata/SSL_Anti-spoofing LA_model.pth / DF_model.pth (torch.save of the "
+            "Model's state dict: ssl_model.model.* = fairseq's Wav2Vec2Model, then the AASIST back end)",
+        ),
+        CheckpointFormat(
+            name="fairseq_pretrained",
+            nested_key="model",
+            ignored_prefixes=_wav2vec2_pretraining_prefixes(""),
+            renames=_fairseq_encoder_renames(""),
+            description="a self-supervised encoder's pre-training checkpoint in fairseq's layout ({'cfg', "
+            "'model', ...}: XLS-R's xlsr2_300m.pt, WavLM-Large.pt), read by the restricted unpickler of "
+            "sasv.models.fairseq_checkpoint",
+            config_objects=True,
         ),
     )
 }

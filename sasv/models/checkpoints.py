@@ -39,14 +39,20 @@ __all__ = [
 ]
 
 
-def read_checkpoint(path: str | Path, how_to_obtain: str = "") -> dict:
-    """Unpickle a checkpoint safely (``weights_only=True``) with errors that name the file and the cause."""
+def read_checkpoint(path: str | Path, how_to_obtain: str = "", config_objects: bool = False) -> dict:
+    """Unpickle a checkpoint safely (``weights_only=True``) with errors that name the file and the cause;
+    with ``config_objects``, a fairseq checkpoint's config objects through the restricted unpickler of
+    :mod:`sasv.models.fairseq_checkpoint`."""
     path = Path(path)
     if not path.is_file():
         hint = f" {how_to_obtain}" if how_to_obtain else ""
         raise CheckpointError(f"checkpoint {path} does not exist.{hint}")
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint {path} is empty (0 bytes): an interrupted download?")
+    if config_objects:
+        from sasv.models.fairseq_checkpoint import read_fairseq_checkpoint
+
+        return read_fairseq_checkpoint(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
@@ -131,14 +137,15 @@ def load_checkpoint_into(
 ) -> str:
     """Strictly load ``path`` into ``model``; verify sha256 when given. Returns the file's sha256."""
     path = Path(path)
-    obj = read_checkpoint(path, how_to_obtain)
+    fmt = get_format(format_name)
+    obj = read_checkpoint(path, how_to_obtain, fmt.config_objects)
     digest = sha256_file(path)
     if expected_sha256 and digest != expected_sha256.lower():
         raise CheckpointError(
             f"checkpoint {path} has sha256 {digest}, expected {expected_sha256}: a different or corrupt "
             f"file. {how_to_obtain}".rstrip()
         )
-    state = map_checkpoint_keys(obj, get_format(format_name), source=f"checkpoint {path}")
+    state = map_checkpoint_keys(obj, fmt, source=f"checkpoint {path}")
     check_state_dict_fits(model, state, source=f"checkpoint {path}")
     model.load_state_dict(state, strict=True)
     return digest

@@ -184,6 +184,29 @@ def _checkpoint_spec(ckpt: Any, source: str) -> CheckpointSpec | None:
     )
 
 
+@dataclass(frozen=True)
+class InitCheckpoint:
+    """Pre-trained weights for one sub-module of a model that is then trained (a training conf's
+    ``init_checkpoint``): ``module`` is its name in the model (``ssl_model.model``)."""
+
+    module: str
+    checkpoint: CheckpointSpec
+
+
+def init_checkpoint_spec(raw: Any, source: str) -> InitCheckpoint:
+    """``{module: NAME, path, format, sha256, url(s)}`` -> :class:`InitCheckpoint` (a ValueError naming
+    ``source`` and the key otherwise)."""
+    if not isinstance(raw, dict) or not isinstance(raw.get("module"), str) or not raw["module"]:
+        raise ValueError(f"{source}: expected a mapping with 'module' (a sub-module name) and a checkpoint")
+    rest = {k: v for k, v in raw.items() if k != "module"}
+    try:
+        spec = _checkpoint_spec(rest, source)
+    except ConfError as e:
+        raise ValueError(str(e)) from None
+    assert spec is not None
+    return InitCheckpoint(raw["module"], spec)
+
+
 def _checkpoint_sources(ckpt: dict, source: str) -> tuple[CheckpointSource, ...]:
     """``url: U`` (one source) or ``urls:`` a list of mirrors, each ``U`` or ``{url: U, read_from: TEXT}``."""
     if ckpt.get("url") is not None and ckpt.get("urls") is not None:
@@ -305,3 +328,19 @@ def load_model(
             )
     model.eval()
     return LoadedModel(model=model, conf=conf, checkpoint_sha256=digest)
+
+
+def load_init_checkpoint(model: nn.Module, init: InitCheckpoint, root: str | Path) -> str:
+    """Load a training conf's pre-trained weights (``init_checkpoint``) strictly into the sub-module it
+    names, e.g. XLS-R 300M into SSL-AASIST's ``ssl_model.model``; returns the file's sha256."""
+    from sasv.models.checkpoints import load_checkpoint_into
+
+    try:
+        module = model.get_submodule(init.module)
+    except AttributeError:
+        raise CheckpointError(
+            f"init_checkpoint.module: {type(model).__name__} has no sub-module {init.module!r}"
+        ) from None
+    spec = init.checkpoint
+    how = f"Download it from {spec.url}." if spec.url else ""
+    return load_checkpoint_into(module, spec.resolved_path(Path(root)), spec.format, spec.sha256, how)

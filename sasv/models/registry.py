@@ -20,6 +20,7 @@ ARCHITECTURES: dict[str, str] = {
     "wavlm_ecapa": "sasv.models.wavlm_ecapa:WavLMEcapa",
     # countermeasures: forward(wav (B, 64600)) -> logits (B, 2), index 1 = bona fide
     "aasist": "sasv.models.aasist:AASIST",
+    "ssl_aasist": "sasv.models.ssl_aasist:SSLAASIST",
 }
 
 

@@ -1,5 +1,8 @@
 """WavLM-Large, the self-supervised front end of UniSpeech's speaker model (its ECAPA-TDNN head is
-:mod:`sasv.models.wavlm_ecapa`), weight-compatible with UniSpeech's released checkpoint.
+:mod:`sasv.models.wavlm_ecapa`), weight-compatible with UniSpeech's released checkpoint; and wav2vec 2.0
+(XLS-R 300M, SSL-AASIST's front end: :mod:`sasv.models.ssl_aasist`), which is the same network without the
+gated relative position bias (``WavLMConfig.from_dict(cfg, family="wav2vec2")``, plain self-attention).
+One implementation serves both, so that the parity tests of each hold the pieces they share.
 
 The SASV 2022 DoubleRoc system uses Microsoft UniSpeech's speaker-verification model
 ``wavlm_large_finetune.pth`` (WavLM-Large fine-tuned jointly with a small ECAPA-TDNN, Vox1-O EER 0.431 %).
@@ -38,6 +41,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from torch import nn
 
 #: Fields of a WavLM ``cfg`` dict that only matter for pre-training or fine-tuning (dropouts, masking, layer
@@ -117,12 +121,21 @@ def _eval_layer_expr(node: ast.AST, spec: str) -> Any:
     )
 
 
+#: The fields of WavLM's gated relative position bias, which wav2vec 2.0 (XLS-R) has not.
+RELATIVE_POSITION_FIELDS = ("relative_position_embedding", "num_buckets", "max_distance", "gru_rel_pos")
+
+#: The two families of this network: WavLM, and wav2vec 2.0 (XLS-R), which is WavLM without the gated
+#: relative position bias (its layers attend with the convolutional positional embedding alone).
+FAMILIES = ("wavlm", "wav2vec2")
+
+
 @dataclass(frozen=True)
 class WavLMConfig:
-    """The architecture fields of a WavLM ``cfg``.
+    """The architecture fields of a WavLM ``cfg``, or of a wav2vec 2.0 one (``family="wav2vec2"``).
 
     All are required: WavLM's own defaults are Base's, and a silently defaulted field would build a model
-    that does not fit the checkpoint, or worse, one that does.
+    that does not fit the checkpoint, or worse, one that does. A wav2vec 2.0 cfg has no relative position
+    fields; :meth:`from_dict` fills them with "none" (False, 0).
     """
 
     encoder_layers: int
@@ -143,34 +156,40 @@ class WavLMConfig:
     activation_fn: str
 
     @classmethod
-    def from_dict(cls, cfg: Mapping[str, Any]) -> WavLMConfig:
+    def from_dict(cls, cfg: Mapping[str, Any], family: str = "wavlm") -> WavLMConfig:
         """Validate a cfg dict; only the configuration that is parity-tested against the original is accepted.
 
         WavLM-Large (and the tiny golden model) use the layer-norm extractor, pre-LayerNorm layers and gated
-        relative position bias with GELU. Other variants (WavLM Base: group-norm extractor, post-LayerNorm)
-        would need code paths that nothing here verifies, so they are refused rather than guessed.
+        relative position bias with GELU; XLS-R (wav2vec 2.0 large, ``family="wav2vec2"``) the same without
+        the relative position bias. Other variants (WavLM Base or wav2vec 2.0 Base: group-norm extractor,
+        post-LayerNorm) would need code paths that nothing here verifies, so they are refused rather than
+        guessed.
         """
+        if family not in FAMILIES:
+            raise ValueError(f"unknown encoder family {family!r}; one of {', '.join(FAMILIES)}")
+        title = "WavLM" if family == "wavlm" else "wav2vec 2.0"
         names = [f.name for f in fields(cls)]
-        unknown = set(cfg) - set(names) - TRAINING_ONLY_FIELDS
+        own = names if family == "wavlm" else [n for n in names if n not in RELATIVE_POSITION_FIELDS]
+        unknown = set(cfg) - set(own) - TRAINING_ONLY_FIELDS
         if unknown:
-            raise ValueError(f"unknown WavLM cfg fields {sorted(unknown)}; architecture fields: {names}")
-        missing = [n for n in names if n not in cfg]
+            raise ValueError(f"unknown {title} cfg fields {sorted(unknown)}; architecture fields: {own}")
+        missing = [n for n in own if n not in cfg]
         if missing:
-            raise ValueError(f"WavLM cfg lacks the architecture fields {missing}")
-        values = {n: cfg[n] for n in names}
+            raise ValueError(f"{title} cfg lacks the architecture fields {missing}")
+        values = {n: cfg[n] for n in own}
+        if family == "wav2vec2":
+            values.update(relative_position_embedding=False, num_buckets=0, max_distance=0, gru_rel_pos=False)
         values["conv_feature_layers"] = parse_conv_layers(cfg["conv_feature_layers"])
         conf = cls(**values)
-        required = {
-            "extractor_mode": "layer_norm",
-            "layer_norm_first": True,
-            "relative_position_embedding": True,
-            "gru_rel_pos": True,
-            "activation_fn": "gelu",
-        }
+        required: dict[str, Any] = {"extractor_mode": "layer_norm", "layer_norm_first": True}
+        if family == "wavlm":
+            required.update(relative_position_embedding=True, gru_rel_pos=True)
+        required["activation_fn"] = "gelu"
         for name, want in required.items():
             if getattr(conf, name) != want:
+                style = "WavLM-Large" if family == "wavlm" else "XLS-R (wav2vec 2.0 large)"
                 raise ValueError(
-                    f"WavLM cfg {name}={getattr(conf, name)!r} is not supported: only the WavLM-Large style "
+                    f"{title} cfg {name}={getattr(conf, name)!r} is not supported: only the {style} style "
                     f"architecture ({', '.join(f'{k}={v!r}' for k, v in required.items())}) is implemented"
                 )
         if conf.encoder_embed_dim % conf.encoder_attention_heads:
@@ -187,6 +206,10 @@ class WavLMConfig:
             field += (kernel - 1) * jump
             jump *= stride
         return field
+
+    def min_samples(self, frames: int) -> int:
+        """The shortest waveform the conv stack turns into ``frames`` frames (hop 320 in the standard one)."""
+        return self.receptive_field + (frames - 1) * math.prod(s for _, _, s in self.conv_feature_layers)
 
 
 def float32_region(x: torch.Tensor) -> torch.autocast:
@@ -302,7 +325,36 @@ def relative_position_buckets(
     return buckets + torch.where(dist < max_exact, dist, far)
 
 
-class GatedRelPosSelfAttention(nn.Module):
+class SelfAttention(nn.Module):
+    """Multi-head scaled dot-product self-attention (fairseq's ``MultiheadAttention`` in eval mode), the
+    attention of wav2vec 2.0; the positions come from the convolutional embedding added before the layers."""
+
+    def __init__(self, dim: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.head_dim = dim // heads
+        self.k_proj = nn.Linear(dim, dim)
+        self.v_proj = nn.Linear(dim, dim)
+        self.q_proj = nn.Linear(dim, dim)
+        self.out_proj = nn.Linear(dim, dim)
+
+    def _attend(self, x: torch.Tensor, attn_bias: torch.Tensor | None) -> torch.Tensor:
+        b, t, d = x.shape
+
+        def split(proj: nn.Linear) -> torch.Tensor:
+            return proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
+
+        q, k, v = split(self.q_proj), split(self.k_proj), split(self.v_proj)
+        mask = None if attn_bias is None else attn_bias.to(q.dtype)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        return self.out_proj(out.transpose(1, 2).reshape(b, t, d))
+
+    def forward(self, x: torch.Tensor, position_bias: torch.Tensor | None) -> torch.Tensor:
+        """x (B, T, D) (already layer-normalised) -> (B, T, D); ``position_bias`` is None here."""
+        return self._attend(x, None)
+
+
+class GatedRelPosSelfAttention(SelfAttention):
     """Multi-head self-attention with WavLM's gated relative position bias.
 
     The bias table (``relative_attention_bias``, buckets x heads) exists only in the first layer and is
@@ -315,15 +367,9 @@ class GatedRelPosSelfAttention(nn.Module):
     def __init__(
         self, dim: int, heads: int, has_bias_table: bool, num_buckets: int, max_distance: int
     ) -> None:
-        super().__init__()
-        self.heads = heads
-        self.head_dim = dim // heads
+        super().__init__(dim, heads)
         self.num_buckets = num_buckets
         self.max_distance = max_distance
-        self.k_proj = nn.Linear(dim, dim)
-        self.v_proj = nn.Linear(dim, dim)
-        self.q_proj = nn.Linear(dim, dim)
-        self.out_proj = nn.Linear(dim, dim)
         self.grep_linear = nn.Linear(self.head_dim, 8)
         self.grep_a = nn.Parameter(torch.ones(1, heads, 1, 1))
         if has_bias_table:
@@ -335,9 +381,10 @@ class GatedRelPosSelfAttention(nn.Module):
         buckets = relative_position_buckets(length, self.num_buckets, self.max_distance, table.device)
         return F.embedding(buckets, table.float()).permute(2, 0, 1).unsqueeze(0)
 
-    def forward(self, x: torch.Tensor, position_bias: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, position_bias: torch.Tensor | None) -> torch.Tensor:
         """x (B, T, D) (already layer-normalised), position_bias (1, H, T, T) -> (B, T, D)."""
-        b, t, d = x.shape
+        assert position_bias is not None, "the gated attention needs the first layer's position bias"
+        b, t, _ = x.shape
         with float32_region(x):
             heads_in = x.float().view(b, t, self.heads, self.head_dim).transpose(1, 2)  # (B, H, T, dh)
             w, bias = self.grep_linear.weight.float(), self.grep_linear.bias.float()
@@ -345,13 +392,7 @@ class GatedRelPosSelfAttention(nn.Module):
             gate_a, gate_b = gates[..., 0:1], gates[..., 1:2]  # (B, H, T, 1)
             gate = gate_a * (gate_b * self.grep_a.float() - 1.0) + 2.0
             attn_bias = gate * position_bias  # (B, H, T, T)
-
-        def split(proj: nn.Linear) -> torch.Tensor:
-            return proj(x).view(b, t, self.heads, self.head_dim).transpose(1, 2)
-
-        q, k, v = split(self.q_proj), split(self.k_proj), split(self.v_proj)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_bias.to(q.dtype))
-        return self.out_proj(out.transpose(1, 2).reshape(b, t, d))
+        return self._attend(x, attn_bias)
 
 
 class TransformerLayer(nn.Module):
@@ -360,40 +401,64 @@ class TransformerLayer(nn.Module):
     def __init__(self, cfg: WavLMConfig, has_bias_table: bool) -> None:
         super().__init__()
         dim = cfg.encoder_embed_dim
-        self.self_attn = GatedRelPosSelfAttention(
-            dim, cfg.encoder_attention_heads, has_bias_table, cfg.num_buckets, cfg.max_distance
-        )
+        self.self_attn: SelfAttention
+        if cfg.relative_position_embedding:
+            self.self_attn = GatedRelPosSelfAttention(
+                dim, cfg.encoder_attention_heads, has_bias_table, cfg.num_buckets, cfg.max_distance
+            )
+        else:
+            self.self_attn = SelfAttention(dim, cfg.encoder_attention_heads)
         self.self_attn_layer_norm = nn.LayerNorm(dim)
         self.fc1 = nn.Linear(dim, cfg.encoder_ffn_embed_dim)
         self.fc2 = nn.Linear(cfg.encoder_ffn_embed_dim, dim)
         self.final_layer_norm = nn.LayerNorm(dim)
 
-    def forward(self, x: torch.Tensor, position_bias: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, position_bias: torch.Tensor | None) -> torch.Tensor:
         x = x + self.self_attn(self.self_attn_layer_norm(x), position_bias)
         return x + self.fc2(_gelu_fp32(self.fc1(self.final_layer_norm(x))))
 
 
 class TransformerEncoder(nn.Module):
+    """Positional convolution, then the pre-LayerNorm layers, then a final LayerNorm.
+
+    ``gradient_checkpointing`` (set by training, :func:`sasv.train.loop` via the training conf): in training
+    mode each layer's activations are recomputed in the backward pass instead of kept, which is what lets a
+    24-layer, 1024-wide encoder fine-tune with a batch of 14 four-second crops on one GPU.
+    """
+
     def __init__(self, cfg: WavLMConfig) -> None:
         super().__init__()
         dim = cfg.encoder_embed_dim
+        self.relative_position_embedding = cfg.relative_position_embedding
         self.pos_conv = WeightNormConvPositionalEmbedding(dim, cfg.conv_pos, cfg.conv_pos_groups)
         self.layers = nn.ModuleList(
             TransformerLayer(cfg, has_bias_table=i == 0) for i in range(cfg.encoder_layers)
         )
         self.layer_norm = nn.LayerNorm(dim)
+        self.gradient_checkpointing = False
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, last_only: bool = False) -> list[torch.Tensor]:
         """(B, T, D) -> the L + 1 hidden states: each layer's input, then the LayerNorm-ed final output.
 
-        These are exactly the tensors s3prl's ``hidden_states`` hooks capture, which the speaker head mixes.
+        These are exactly the tensors s3prl's ``hidden_states`` hooks capture, which the speaker head mixes;
+        the last one is fairseq's ``features_only`` output ``x``, which SSL-AASIST reads (``last_only``: only
+        that one is returned, and no layer's input is held beyond its layer).
         """
         x = x + self.pos_conv(x.transpose(1, 2)).transpose(1, 2)
-        position_bias = self.layers[0].self_attn.position_bias(x.shape[1])
+        position_bias = None
+        if self.relative_position_embedding:
+            attention = self.layers[0].self_attn
+            assert isinstance(attention, GatedRelPosSelfAttention)
+            position_bias = attention.position_bias(x.shape[1])
+        recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         states = []
         for layer in self.layers:
-            states.append(x)
-            x = layer(x, position_bias)
+            if not last_only:
+                states.append(x)
+            if recompute:
+                x = torch.utils.checkpoint.checkpoint(layer, x, position_bias, use_reentrant=False)
+            else:
+                x = layer(x, position_bias)
         states.append(self.layer_norm(x))
         return states
 
@@ -422,24 +487,25 @@ class WavLM(nn.Module):
         self.encoder = TransformerEncoder(cfg)
         self.layer_norm = nn.LayerNorm(conv_dim)
 
-    def forward(self, wav: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, wav: torch.Tensor, last_only: bool = False) -> list[torch.Tensor]:
         x = self.layer_norm(self.feature_extractor(wav).transpose(1, 2))
         if self.post_extract_proj is not None:
             x = self.post_extract_proj(x)
-        return self.encoder(x)
+        return self.encoder(x, last_only)
 
 
 class WavLMUpstream(nn.Module):
-    """s3prl's upstream wrapper: per-waveform normalisation in front of WavLM (parameter-free)."""
+    """s3prl's upstream wrapper: per-waveform normalisation in front of WavLM (parameter-free); with
+    ``normalize`` off (SSL-AASIST feeds XLS-R the raw waveform), the network alone under the same name."""
 
     def __init__(self, cfg: WavLMConfig) -> None:
         super().__init__()
         self.normalize = cfg.normalize
         self.model = WavLM(cfg)
 
-    def forward(self, wav: torch.Tensor) -> list[torch.Tensor]:
+    def forward(self, wav: torch.Tensor, last_only: bool = False) -> list[torch.Tensor]:
         if self.normalize:
             # zero mean, unit (biased) variance over each waveform's samples, eps 1e-5, no affine
             with float32_region(wav):
                 wav = F.layer_norm(wav.float(), wav.shape[-1:])
-        return self.model(wav)
+        return self.model(wav, last_only)

@@ -12,7 +12,6 @@ E[x^2] - mu^2 cancels catastrophically in half precision, and the head costs lit
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -90,7 +89,7 @@ class WavLMEcapa(nn.Module):
         if wav.dim() != 2:
             raise ValueError(f"expected a (batch, samples) waveform tensor, got shape {tuple(wav.shape)}")
         # The conv stack needs one receptive field per frame; the instance norm needs more than one frame.
-        need = self.cfg.receptive_field + math.prod(s for _, _, s in self.cfg.conv_feature_layers)
+        need = self.cfg.min_samples(frames=2)
         if wav.shape[1] < need:
             raise ValueError(f"waveform of {wav.shape[1]} samples is too short: at least {need} are needed")
         return self.feature_extract(wav)

@@ -70,7 +70,8 @@ def crop_dataset(conf: CmTrainConf, train_list: TrainList) -> CropDataset:
 
         augment = RawBoost(conf.rawboost)
     before_crop = conf.rawboost_on == "utterance"
-    return CropDataset(train_list, conf.crop_samples, conf.seed, augment, augment_before_crop=before_crop)
+    return CropDataset(train_list, conf.crop_samples, conf.seed, augment, augment_before_crop=before_crop,
+                       crop_at_start=conf.crop_position == "start")  # fmt: skip
 
 
 def cm_task(
@@ -172,11 +173,16 @@ def exported_epochs(conf: CmTrainConf, dev_eers: list[float]) -> tuple[list[int]
         chosen = best_dev_epochs(dev_eers, conf.average_max_dev_eer)
         if chosen:
             return chosen, True
+    if conf.average == "best_epoch":
+        best = min(dev_eers)
+        return [next(e for e, eer in enumerate(dev_eers, start=1) if eer <= best + EER_TIE)], False
     return [len(dev_eers)], False
 
 
 def average_rule(conf: CmTrainConf, epochs: list[int], averaged: bool, bn_updated: bool) -> str:
     """How the exported weights were made, in words (results.md, results.json)."""
+    if conf.average == "best_epoch":
+        return f"epoch {epochs[-1]} (the lowest dev CM-EER; average: best_epoch)"
     if not averaged:
         why = "average: last" if conf.average == "last" else (
             f"no epoch reached a dev CM-EER <= {100 * conf.average_max_dev_eer:g} %"

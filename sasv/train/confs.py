@@ -13,13 +13,13 @@ import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import yaml
 
 from sasv.arg_types import check_arguments
 from sasv.audio import MIN_SAMPLES, SAMPLE_RATE
-from sasv.models.conf import ConfError
+from sasv.models.conf import ConfError, init_checkpoint_spec
 from sasv.train.augment import KINDS as AUGMENTATION_KINDS
 
 MAX_AAM_MARGIN = math.pi / 2
@@ -75,6 +75,18 @@ class CommonTrainConf:
     # names as in sasv.train.loop.ModelWithLoss: "model.<...>", "head.*"
     freeze: list[str] = dataclasses.field(default_factory=list)
     lr_multipliers: dict[str, float] = dataclasses.field(default_factory=dict)
+    # frozen warm-up: parameters under these prefixes keep their initial values (learning rate 0) for the
+    # first freeze_epochs epochs, e.g. a pre-trained front end while a new back end settles. Their gradients
+    # are still computed (DistributedDataParallel needs every trainable parameter in every step's graph)
+    warmup_freeze: list[str] = dataclasses.field(default_factory=list)
+    warmup_freeze_epochs: int = 0
+    # recompute the transformer layers' activations in the backward pass instead of keeping them (a
+    # self-supervised front end's memory at the cost of one more forward; no effect on other models)
+    gradient_checkpointing: bool = False
+    # pre-trained weights loaded into one sub-module of the freshly built model before the first epoch:
+    # {module: <name in the model, e.g. ssl_model.model>, path, format, sha256, urls} (the checkpoint
+    # block of a model conf, sasv.models.conf), e.g. XLS-R 300M under SSL-AASIST's front end
+    init_checkpoint: dict[str, Any] | None = None
     # keys a resumed run may change (not a conf key): they change none of the steps already taken or to
     # come; num_workers: every crop is a function of (seed, epoch, index), whichever worker reads it.
     # epochs is judged by sasv.train.loop.resume_differences (only where the learning rates stay the same)
@@ -113,6 +125,19 @@ class CommonTrainConf:
             if not prefix:
                 raise ValueError("train.lr_multipliers: an empty prefix matches every parameter")
             _finite(f"lr_multipliers.{prefix}", factor, 0.0, strict=True)
+        if any(not prefix for prefix in self.warmup_freeze):
+            raise ValueError("train.warmup_freeze: an empty prefix would hold every parameter still")
+        if not 0 <= self.warmup_freeze_epochs < self.epochs:
+            raise ValueError(
+                f"train.warmup_freeze_epochs: must be in [0, epochs={self.epochs}), "
+                f"got {self.warmup_freeze_epochs}"
+            )
+        if bool(self.warmup_freeze) != bool(self.warmup_freeze_epochs):
+            raise ValueError(
+                "train.warmup_freeze and warmup_freeze_epochs: give both (prefixes and epochs) or neither"
+            )
+        if self.init_checkpoint is not None:
+            init_checkpoint_spec(self.init_checkpoint, "train.init_checkpoint")
 
 
 @dataclass(frozen=True)
@@ -173,8 +198,11 @@ class CmTrainConf(CommonTrainConf):
     warmup_epochs: int = 0
     weight_decay: float = 1e-4
     seed: int = 1234
-    # random crop of this many samples per example and epoch (a shorter utterance is tiled first)
+    # crop of this many samples per example and epoch (a shorter utterance is tiled first): at a random
+    # offset, new each epoch (crop_position: random, clovaai), or always the first ones (start,
+    # TakHemlata/SSL_Anti-spoofing's pad(): what the CM sees when it scores)
     crop_samples: int = 64600
+    crop_position: Literal["random", "start"] = "random"
     # cross-entropy weight of each class (clovaai: spoof 0.1, bona fide 0.9: LA train is ~90 % spoofed)
     class_weights: dict[str, float] = dataclasses.field(
         default_factory=lambda: {"spoof": 0.1, "bonafide": 0.9}
@@ -186,8 +214,9 @@ class CmTrainConf(CommonTrainConf):
     rawboost_on: Literal["crop", "utterance"] = "crop"
     # exported weights: "best_dev" averages the epochs that set a new best dev CM-EER, each at most
     # average_max_dev_eer (clovaai's SWA: running best from 1 %), then re-estimates BatchNorm statistics on
-    # the train set; no such epoch, or "last": the last epoch's weights
-    average: Literal["best_dev", "last"] = "best_dev"
+    # the train set; no such epoch, or "last": the last epoch's weights; "best_epoch": the one epoch with
+    # the lowest dev CM-EER, as it was (TakHemlata/SSL_Anti-spoofing: the best dev epoch's checkpoint)
+    average: Literal["best_dev", "last", "best_epoch"] = "best_dev"
     average_max_dev_eer: float = 1.0
     bn_update: bool = True
     # the export rule is read after the last step (sasv train_cm's export), never by a training step

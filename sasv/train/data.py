@@ -17,7 +17,7 @@ import numpy as np
 from scipy.signal import resample_poly
 from torch.utils.data import Dataset
 
-from sasv.audio import read_audio
+from sasv.audio import cm_input, read_audio
 from sasv.corpora.datadir import DataDirError, read_utt2spk, read_wav_scp
 
 
@@ -124,7 +124,9 @@ class CropDataset(Dataset):
     ``augment(crop, rng)`` (e.g. :class:`sasv.train.augment.Augmenter`) draws from the example's stream
     after the crop, so crops are the same with or without augmentation. With ``augment_before_crop`` it
     gets the whole utterance instead and draws before the crop (as TakHemlata/SSL_Anti-spoofing applies
-    RawBoost), so the crop is taken from the augmented utterance, at another offset.
+    RawBoost), so the crop is taken from the augmented utterance, at another offset. With ``crop_at_start``
+    every crop is the utterance's first ``crop_samples`` (tiled when shorter: :func:`sasv.audio.cm_input`),
+    the same each epoch, as TakHemlata/SSL_Anti-spoofing trains (its ``pad``) and every CM scores.
     """
 
     def __init__(
@@ -135,10 +137,12 @@ class CropDataset(Dataset):
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
         speed_perturb: bool = False,
         augment_before_crop: bool = False,
+        crop_at_start: bool = False,
     ) -> None:
         self.train, self.crop_samples, self.seed, self.augment = train, crop_samples, seed, augment
         self.speed_perturb = speed_perturb
         self.augment_before_crop = augment_before_crop
+        self.crop_at_start = crop_at_start
         self.epoch = 0
 
     @property
@@ -161,7 +165,10 @@ class CropDataset(Dataset):
             label += speed * len(self.train.classes)
         if self.augment is not None and self.augment_before_crop:
             wav = self.augment(wav, rng)
-        crop = random_crop(wav, self.crop_samples, rng)
+        if self.crop_at_start:
+            crop = cm_input(wav, self.crop_samples)
+        else:
+            crop = random_crop(wav, self.crop_samples, rng)
         if self.augment is not None and not self.augment_before_crop:
             crop = self.augment(crop, rng)
         return crop.astype(np.float32, copy=False), label

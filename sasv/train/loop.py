@@ -43,7 +43,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from sasv.models.conf import ConfError, ModelConf
+from sasv.models.conf import ConfError, ModelConf, init_checkpoint_spec, load_init_checkpoint
 from sasv.progress import progress_bar
 from sasv.train.collectives import Collectives, Ranks
 from sasv.train.confs import CommonTrainConf
@@ -117,6 +117,11 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
     first under torchrun (the task's net must be built after it, with the same seed on every rank).
     """
     conf, out_dir = task.conf, Path(out_dir)
+    if conf.init_checkpoint is not None and last_checkpoint(out_dir) is None:
+        init = init_checkpoint_spec(conf.init_checkpoint, "train.init_checkpoint")
+        digest = load_init_checkpoint(task.net.model, init, Path.cwd())
+        log.info("%s initialised from %s (sha256 %s)", init.module, init.checkpoint.path, digest)
+    set_gradient_checkpointing(task.net, conf.gradient_checkpointing)
     net = task.net.to(device)
     optimizer = _optimizer(net, conf)
     scaler = torch.amp.GradScaler(device.type, enabled=conf.precision == "fp16")
@@ -193,8 +198,8 @@ def _param_groups(net: nn.Module, conf: CommonTrainConf) -> list[dict[str, Any]]
     ``freeze``, or by the model itself: parameters its forward never uses) left out. A
     prefix that matches nothing, or prefixes that freeze every parameter, are refused before the first
     step (the second would otherwise be torch's "empty parameter list")."""
-    groups: dict[float, list[nn.Parameter]] = {}
-    unused = set(conf.freeze) | set(conf.lr_multipliers)
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
+    unused = set(conf.freeze) | set(conf.lr_multipliers) | set(conf.warmup_freeze)
     for name, param in net.named_parameters():
         frozen = [p for p in conf.freeze if name.startswith(p)]
         unused -= set(frozen)
@@ -204,13 +209,40 @@ def _param_groups(net: nn.Module, conf: CommonTrainConf) -> list[dict[str, Any]]
         if not param.requires_grad:  # the model's own frozen parameters (WavLM's mask_emb): no update
             continue
         matches = sorted((p for p in conf.lr_multipliers if name.startswith(p)), key=len)
-        unused -= set(matches)
-        groups.setdefault(conf.lr_multipliers[matches[-1]] if matches else 1.0, []).append(param)
+        held = [p for p in conf.warmup_freeze if name.startswith(p)]
+        unused -= set(matches) | set(held)
+        scale = conf.lr_multipliers[matches[-1]] if matches else 1.0
+        groups.setdefault((scale, bool(held)), []).append(param)
     if unused:
-        raise ConfError(f"training conf: freeze/lr_multipliers prefix {sorted(unused)[0]!r} matches nothing")
+        raise ConfError(
+            f"training conf: freeze/lr_multipliers/warmup_freeze prefix {sorted(unused)[0]!r} matches nothing"
+        )
     if not groups:
         raise ConfError(f"training conf: freeze {conf.freeze} freezes every parameter: nothing to train")
-    return [{"params": params, "lr_scale": scale} for scale, params in sorted(groups.items())]
+    return [
+        {"params": params, "lr_scale": scale, "warmup_frozen": held}
+        for (scale, held), params in sorted(groups.items())
+    ]
+
+
+def group_lr(group: dict[str, Any], lr: float, epoch: int, conf: CommonTrainConf) -> float:
+    """A parameter group's learning rate at ``epoch`` (0-based) when the schedule gives ``lr``: scaled by its
+    multiplier, and 0 while a frozen warm-up holds it (``warmup_freeze`` for ``warmup_freeze_epochs``)."""
+    if group.get("warmup_frozen") and epoch < conf.warmup_freeze_epochs:
+        return 0.0
+    return lr * group["lr_scale"]
+
+
+def set_gradient_checkpointing(net: nn.Module, enabled: bool) -> None:
+    """Switch activation recomputation on in every module that offers it (the transformer encoders of
+    :mod:`sasv.models.wavlm`); asking for it from a model without one is a conf error, not a no-op."""
+    modules = [m for m in net.modules() if hasattr(m, "gradient_checkpointing")]
+    if enabled and not modules:
+        raise ConfError(
+            "training conf: gradient_checkpointing: true, but this model has no layer that offers it"
+        )
+    for module in modules:
+        module.gradient_checkpointing = enabled
 
 
 def _optimizer(net: nn.Module, conf: CommonTrainConf) -> torch.optim.Optimizer:
@@ -400,7 +432,7 @@ def _train_epoch(
         for step_in_epoch, (x, y) in enumerate(loader):
             lr = lr_at(epoch * steps_per_epoch + step_in_epoch)
             for group in optimizer.param_groups:
-                group["lr"] = lr * group["lr_scale"]
+                group["lr"] = group_lr(group, lr, epoch, conf)
             if task.before_step is not None:
                 values = task.before_step(task.net, epoch + step_in_epoch / steps_per_epoch)
             with torch.autocast(device.type, dtype=amp) if amp else contextlib.nullcontext():
