@@ -161,3 +161,46 @@ def test_cm_with_two_jobs_on_the_gpu_equals_one_job(tmp_path) -> None:
         outs.append(np.array([[float(v) for v in line.split()[1:]] for line in lines if line]))
     assert outs[0] == outs[2]  # the same utterances, in order; the numbers within rounding (one cuDNN each)
     np.testing.assert_allclose(outs[1], outs[3], rtol=1e-5, atol=1e-6)
+
+
+def _full_size_ssl_aasist() -> torch.nn.Module:
+    """conf/cm/ssl_aasist.yaml's architecture (XLS-R 300M + AASIST back end) with seeded random weights."""
+    from sasv.models.conf import build_from_conf, load_conf
+    from tests.conftest import REPO_ROOT
+
+    torch.manual_seed(0)
+    return build_from_conf(load_conf(REPO_ROOT / "conf" / "cm" / "ssl_aasist.yaml"))
+
+
+def test_full_size_ssl_aasist_scores_on_the_gpu_like_the_cpu() -> None:
+    """The released model's size, fp32 on cuda against the CPU, through the CM engine (64,600 samples)."""
+    model = _full_size_ssl_aasist().eval()
+    waveforms = _waveforms()[:3]
+    with torch.inference_mode():
+        reference = np.concatenate([model(torch.from_numpy(cm_input(w))[None]).numpy() for w in waveforms])
+    got = CountermeasureEngine(model, CUDA, model_batch=3).compute(waveforms)
+    assert np.abs(got - reference).max() / np.abs(reference).max() <= 1e-4
+
+
+def test_full_size_ssl_aasist_training_step_in_bf16_fits_one_gpu() -> None:
+    """One step of conf/train/cm/ssl_aasist.yaml's setting: batch 14 of 64,600 samples, bf16 autocast,
+    transformer activations recomputed, Adam on every parameter; the loss is finite, every parameter that
+    the forward reads gets a finite gradient, and the peak memory is what one 40 GB GPU holds."""
+    model = _full_size_ssl_aasist().to(CUDA).train()
+    model.ssl_model.model.encoder.gradient_checkpointing = True
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-6, weight_decay=1e-4)
+    x = torch.randn(14, 64600, device=CUDA) * 0.1
+    labels = torch.randint(0, 2, (14,), device=CUDA)
+    torch.cuda.reset_peak_memory_stats()
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        logits = model(x)
+    loss = torch.nn.functional.cross_entropy(
+        logits.float(), labels, weight=torch.tensor([0.1, 0.9], device=CUDA)
+    )
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    assert torch.isfinite(loss)
+    grads = [p.grad for n, p in model.named_parameters() if p.requires_grad and "bn1" not in n]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert torch.cuda.max_memory_allocated() < 40 * 2**30

@@ -13,7 +13,6 @@ the config as the dict fairseq's own ``OmegaConf.to_container`` would give.
 
 from __future__ import annotations
 
-import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,10 +21,13 @@ import torch
 
 from sasv.models.checkpoint_formats import CheckpointError
 
-__all__ = ["ADMITTED_GLOBALS", "Record", "plain", "read_fairseq_checkpoint"]
+__all__ = ["ADMITTED_GLOBALS", "ADMITTED_MODULE_PREFIX", "Record", "plain", "read_fairseq_checkpoint"]
 
-#: Every class a fairseq checkpoint's pickle may name, and what it holds. omegaconf's containers keep their
-#: values under ``_content``, its nodes under ``_val``; the rest are records of plain values.
+#: Every global a fairseq checkpoint's pickle may name, and what its record holds: omegaconf's containers
+#: keep their values under ``_content``, its nodes under ``_val``, its metadata and resolver cache nothing
+#: the recipe reads; type annotations (a node's ``ref_type``) become their names; an ``argparse.Namespace``
+#: (``args`` of pre-hydra checkpoints) the dict of its attributes. The omegaconf 2.0 ones (fairseq's pin)
+#: are those of tests/fixtures/ssl_aasist/dictconfig_checkpoint.pt.
 ADMITTED_GLOBALS: dict[str, str] = {
     "omegaconf.dictconfig.DictConfig": "container",
     "omegaconf.listconfig.ListConfig": "container",
@@ -37,15 +39,24 @@ ADMITTED_GLOBALS: dict[str, str] = {
     "omegaconf.nodes.FloatNode": "node",
     "omegaconf.nodes.BooleanNode": "node",
     "omegaconf.nodes.EnumNode": "node",
+    "collections.defaultdict": "metadata",
+    "typing.Any": "type",
+    "builtins.dict": "type",
+    "builtins.list": "type",
+    "builtins.int": "type",
+    "builtins.float": "type",
+    "builtins.str": "type",
+    "builtins.bool": "type",
     "argparse.Namespace": "namespace",
-    "fairseq.logging.meters.AverageMeter": "record",
-    "fairseq.logging.meters.SumMeter": "record",
-    "fairseq.logging.meters.TimeMeter": "record",
-    "fairseq.logging.meters.StopwatchMeter": "record",
 }
 
-#: Type annotations an omegaconf node's metadata names (its ``ref_type`` / ``key_type``): harmless to push.
-ADMITTED_TYPES: dict[str, Any] = {"typing.Any": typing.Any}
+#: fairseq's own config classes (the enums and dataclasses of a structured config) are admitted by module,
+#: each as an inert record: an enum member becomes its value, anything else the dict of its state.
+ADMITTED_MODULE_PREFIX = "fairseq."
+
+
+def admitted(name: str) -> bool:
+    return name in ADMITTED_GLOBALS or name.startswith(ADMITTED_MODULE_PREFIX)
 
 
 class Record:
@@ -71,15 +82,9 @@ class Record:
         return f"Record({self.pickled_name}, args={self.args!r}, state={self.state!r})"
 
 
-def _record_classes() -> list[tuple[type, str]]:
-    classes = []
-    for name in ADMITTED_GLOBALS:
-        cls = type(name.rsplit(".", 1)[1], (Record,), {"pickled_name": name})
-        classes.append((cls, name))
-    return classes
-
-
-_RECORD_CLASSES = _record_classes()
+def _record_class(name: str) -> type[Record]:
+    """A class of its own per admitted global (the unpickler allows classes, not names)."""
+    return type(name.rsplit(".", 1)[1], (Record,), {"pickled_name": name})
 
 
 def _state_dict(record: Record) -> dict[str, Any]:
@@ -91,9 +96,12 @@ def _state_dict(record: Record) -> dict[str, Any]:
 
 def plain(value: Any) -> Any:
     """Records -> the plain values they hold: containers -> dict / list, nodes -> their value, a namespace ->
-    the dict of its attributes, any other record -> the dict of its state. Tensors are left as they are."""
+    the dict of its attributes, an enum member -> its value, a class named as a value -> its name, any
+    other record -> the dict of its state. Tensors are left as they are."""
+    if isinstance(value, type) and issubclass(value, Record):
+        return value.pickled_name
     if isinstance(value, Record):
-        kind = ADMITTED_GLOBALS[value.pickled_name]
+        kind = ADMITTED_GLOBALS.get(value.pickled_name, "fairseq")
         state = _state_dict(value)
         if kind == "container":
             return plain(state.get("_content"))
@@ -101,6 +109,10 @@ def plain(value: Any) -> Any:
             return plain(state.get("_val"))
         if kind == "metadata":
             return None
+        if kind == "type":
+            return value.pickled_name
+        if kind == "fairseq" and not state and len(value.args) == 1:
+            return plain(value.args[0])
         return {k: plain(v) for k, v in state.items()}
     if isinstance(value, Mapping):
         return {k: plain(v) for k, v in value.items()}
@@ -111,21 +123,22 @@ def plain(value: Any) -> Any:
 
 def read_fairseq_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint's top-level dict with every config object made plain (``cfg``, ``args``, ...) and the
-    tensors as they are. A global outside :data:`ADMITTED_GLOBALS` is a :class:`CheckpointError` naming it."""
+    tensors as they are. A global outside :data:`ADMITTED_GLOBALS` (and fairseq's own classes) is a
+    :class:`CheckpointError` naming it, raised before anything is unpickled."""
     path = Path(path)
     try:
         named = set(torch.serialization.get_unsafe_globals_in_checkpoint(path))
     except (RuntimeError, OSError, ValueError, EOFError) as e:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt and cannot be read: {e}") from e
-    refused = sorted(named - set(ADMITTED_GLOBALS) - set(ADMITTED_TYPES))
+    refused = sorted(name for name in named if not admitted(name))
     if refused:
         raise CheckpointError(
             f"checkpoint {path} names objects that a fairseq checkpoint does not hold and that safe loading "
             f"does not rebuild: {', '.join(refused)}; it is not loaded (unpickling them could run code)"
         )
-    allowed = [*_RECORD_CLASSES, *((obj, name) for name, obj in ADMITTED_TYPES.items())]
+    records = [(_record_class(name), name) for name in sorted(named)]
     try:
-        with torch.serialization.safe_globals(allowed):
+        with torch.serialization.safe_globals(records):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # the weights_only unpickler's refusals and a corrupt file's errors alike
         raise CheckpointError(f"checkpoint {path} could not be read safely: {type(e).__name__}: {e}") from e

@@ -34,7 +34,7 @@ from sasv.train.confs import CmTrainConf, load_train_conf
 from sasv.train.epoch_checkpoints import average_checkpoints, checkpoint_path, epoch_checkpoints
 from sasv.train.schedules import warmup_cosine_lr
 from tests.conftest import REPO_ROOT, kill_in_epoch_2_and_rerun, sbatch_and_wait, tool
-from tests.tiny_confs import TINY_AASIST, write_tiny_conf
+from tests.tiny_confs import TINY_AASIST, TINY_SSL_AASIST, write_tiny_conf
 
 # a small AASIST at 1 s crops: a few seconds per epoch on the 6-speaker mini corpus
 TINY_CM_TRAIN = CmTrainConf(
@@ -403,3 +403,45 @@ def test_run_train_cm_sh_through_cmd_sh_slurm_is_one_job(cm_data, slurm_cluster,
     job_log = (trained / "log" / "train_cm.log").read_text()
     assert "(Slurm job " in job_log and job_log.rstrip().splitlines()[-1].startswith("# Ended (code 0)")
     assert (trained / "model.yaml").is_file() and (trained / "export.json").is_file()
+
+
+def test_tiny_ssl_aasist_fine_tunes_from_a_fairseq_checkpoint(cm_data, tmp_path, capsys) -> None:
+    """SSL-AASIST's recipe at tiny size: the front end starts from a fairseq pre-training checkpoint (the
+    format of XLS-R's xlsr2_300m.pt) and is held still through the frozen warm-up while the back end
+    learns, then both train (activations recomputed); first-samples crops, the best dev epoch exported in
+    the released format; the dev CM-EER falls."""
+    fixtures = REPO_ROOT / "tests" / "fixtures" / "ssl_aasist"
+    checkpoint = {"path": str(tmp_path / "absent.pth"), "format": "ssl_aasist"}
+    model_conf = write_tiny_conf(tmp_path, {**TINY_SSL_AASIST, "name": "small_ssl"}, checkpoint=checkpoint)
+    sha256 = json.loads((fixtures / "config.json").read_text())["sha256"]["tiny_xlsr.pt"]
+    init = {"module": "ssl_model.model", "path": str(fixtures / "tiny_xlsr.pt"),
+            "format": "fairseq_pretrained", "sha256": sha256}  # fmt: skip
+    conf = dataclasses.replace(
+        TINY_CM_TRAIN, epochs=3, initial_lr=0.001, final_lr=0.001, crop_position="start",
+        average="best_epoch", init_checkpoint=init, warmup_freeze=["model.ssl_model"], warmup_freeze_epochs=1,
+        gradient_checkpointing=True,
+    )  # fmt: skip
+    out = tmp_path / "out"
+    argv = ["train_cm", "--model_conf", str(model_conf), "--train_conf",
+            str(_write_conf(tmp_path / "t.yaml", conf)), "--train_set", str(cm_data / "cm_train"),
+            "--dev_set", str(cm_data / "cm_dev"), "--out", str(out), "--device", "cpu"]  # fmt: skip
+    assert sasv_main(argv) == 0, capsys.readouterr().err
+    pretrained = torch.load(fixtures / "tiny_xlsr.pt", map_location="cpu", weights_only=True)["model"]
+    epoch1 = torch.load(checkpoint_path(out, 1), map_location="cpu", weights_only=True)["model"]
+    epoch2 = torch.load(checkpoint_path(out, 2), map_location="cpu", weights_only=True)["model"]
+    key = "ssl_model.model.encoder.layers.1.fc1.weight"
+    assert torch.equal(epoch1[key], pretrained["encoder.layers.1.fc1.weight"]), "held in the warm-up"
+    assert not torch.equal(epoch2[key], epoch1[key]), "trained after it"
+    assert not torch.equal(epoch1["LL.weight"], epoch2["LL.weight"])
+    dev = [float(r["dev_cm_eer"]) for r in _log(out)]
+    results = json.loads((out / "results.json").read_text())
+    best = dev.index(min(dev)) + 1
+    assert results["exported_epochs"] == [best] and "lowest dev CM-EER" in results["rule"]
+    assert min(dev) < dev[0], dev
+    loaded = load_model(load_conf(out / "model.yaml"))  # the released format, strict, sha256 checked
+    chosen = torch.load(checkpoint_path(out, best), map_location="cpu", weights_only=True)["model"]
+    assert all(torch.equal(v, chosen[k]) for k, v in loaded.model.state_dict().items()), (
+        "the best epoch as it was"
+    )
+    saved = torch.load(out / "model.pth", map_location="cpu", weights_only=True)
+    assert "ssl_model.model.feature_extractor.conv_layers.0.0.weight" in saved
