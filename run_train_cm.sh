@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Train a spoofing countermeasure of the zoo (AASIST, AASIST-L) on ASVspoof 2019 LA train (or any data dir
-# labelled bona fide / spoof), select it on LA dev, and export it as a conf the SASV stages take.
-#   stage 0  download LA.zip (opt-in: --download true; local/download_la.sh)
+# Train a spoofing countermeasure of the zoo (AASIST, AASIST-L, SSL-AASIST from XLS-R) on ASVspoof 2019 LA
+# train (or any data dir labelled bona fide / spoof), select it on LA dev, and export it as a conf the SASV
+# stages take.
+#   stage 0  download LA.zip and the training conf's pre-trained starting point, if it names one (XLS-R 300M
+#            for SSL-AASIST: init_checkpoint) (opt-in: --download true; local/download_la.sh,
+#            sasv download_pretrained --init_of)
 #   stage 1  CM data dirs data/cm_{train,dev,eval}: wav.scp, utt2spk, utt2spf (bonafide|spoof) from the CM
 #            protocols ASVspoof2019.LA.cm.{train.trn,dev.trl,eval.trl}.txt
 #   stage 2  train --cm_conf's architecture with --train_conf (clovaai/aasist's recipe by default; resumable
@@ -67,7 +70,8 @@ Options (default):
   --cmd 'CMD'            job command the training runs through ('${cmd}'; from cmd.sh): with
                          'utils/slurm.sh --config conf/slurm.conf' one Slurm job of --nnodes nodes x
                          --nproc_per_node GPUs, torchrun on every node (no --node_rank / --rdzv_endpoint)
-  --download BOOL        run stage 0: download and unzip LA.zip into the folder of --la_root (${download})
+  --download BOOL        run stage 0: download and unzip LA.zip into the folder of --la_root, and the
+                         training conf's init_checkpoint into pretrained/ (${download})
   --download_dir DIR     where stage 0 keeps LA.zip (${download_dir})"
 
 . utils/parse_options.sh
@@ -87,6 +91,8 @@ if [ "${stage}" -le 0 ] && [ "${stop_stage}" -ge 0 ]; then
   if [ "${download}" = true ]; then
     log "Stage 0: download $(corpus_query title) into $(dirname "${corpus_root}") (archives in ${download_dir})"
     "${download_script}" "${download_dir}" "$(dirname "${corpus_root}")"
+    # the training conf's pre-trained starting point, if it has one (SSL-AASIST: XLS-R 300M)
+    python -m sasv download_pretrained --init_of "${train_conf}"
   elif [ -n "${download_script}" ]; then
     log "Stage 0: skipped (pass --download true to fetch $(corpus_query title))"
   else

@@ -12,6 +12,10 @@ does nothing else: for a file replaced upstream on purpose, or an entry recorded
 by an older version (it refused the right file, moving a copy put in place by hand to ``<path>.bad``); the
 next download, or the file in place, is then recorded anew.
 
+Training confs' pre-trained starting points (``init_checkpoint``, e.g. XLS-R 300M's ``xlsr2_300m.pt`` for
+SSL-AASIST) are downloaded the same way, named by their file (``xlsr2_300m``); ``--init_of TRAIN_CONF``
+selects those of the training confs given (stage 0 of run_train_cm.sh).
+
 ``--check`` asks each source whether the file is there (a one-byte range request; Google Drive's confirm
 step first) and prints a table: name, source, reachable, size, whether a sha256 is known. Nothing is
 downloaded. Offline it says so in one line.
@@ -24,10 +28,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
+
 from sasv.cli import ArgumentParser, run_cli
 from sasv.errors import SasvError
 from sasv.models.checksum_lock import DEFAULT_LOCK, ChecksumLock, DownloadError
-from sasv.models.conf import ModelConf, load_conf
+from sasv.models.conf import ConfError, ModelConf, init_checkpoint_spec, load_conf
 from sasv.models.pretrained import check_table, install
 
 log = logging.getLogger("download_pretrained")
@@ -60,6 +66,24 @@ def forget(confs: Sequence[ModelConf], names: Sequence[str], lock: ChecksumLock)
             log.info("%s: no entry in %s (%s)", conf.name, lock.path, where)
 
 
+def init_checkpoint_confs(paths: Sequence[Path]) -> list[ModelConf]:
+    """The ``init_checkpoint`` of each training conf that has one, as a download entry named by its file's
+    stem (several training confs may start from the same file: listed once)."""
+    entries: dict[str, ModelConf] = {}
+    for path in paths:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(raw, dict) or raw.get("init_checkpoint") is None:
+            continue
+        try:
+            init = init_checkpoint_spec(raw["init_checkpoint"], f"{path}: init_checkpoint")
+        except ValueError as e:
+            raise ConfError(str(e)) from None
+        name = Path(init.checkpoint.path).stem
+        kind = Path(path).parent.name
+        entries.setdefault(name, ModelConf(name, kind, "", checkpoint=init.checkpoint, source=str(path)))
+    return list(entries.values())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = ArgumentParser(prog="sasv download_pretrained", description=__doc__)
     p.add_argument(
@@ -77,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--confs", nargs="+", default=None, help="conf files (default: conf/asv/*.yaml and conf/cm/*.yaml)"
     )
+    p.add_argument(
+        "--init_of", nargs="+", default=None, metavar="TRAIN_CONF",
+        help="only the pre-trained starting points (init_checkpoint) of these training confs",
+    )  # fmt: skip
     p.add_argument("--lock", default=str(DEFAULT_LOCK), help=f"checksum lock file (default: {DEFAULT_LOCK})")
     p.add_argument("--root", default=".", help="where relative checkpoint paths start (default: .)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for a source (default: 30)")
@@ -84,8 +112,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.forget and (args.check or not args.names):
         p.error("--forget takes the NAMEs whose entries to remove, and no --check")
 
-    paths = args.confs or sorted([*Path("conf/asv").glob("*.yaml"), *Path("conf/cm").glob("*.yaml")])
-    confs = select([load_conf(path) for path in paths], args.names)
+    if args.init_of is not None:
+        confs = select(init_checkpoint_confs([Path(p) for p in args.init_of]), args.names)
+    else:
+        paths = args.confs or sorted([*Path("conf/asv").glob("*.yaml"), *Path("conf/cm").glob("*.yaml")])
+        train_confs = [] if args.confs else sorted(Path("conf/train").glob("*/*.yaml"))
+        confs = select([load_conf(path) for path in paths] + init_checkpoint_confs(train_confs), args.names)
     lock = ChecksumLock(args.lock)
     if args.forget:
         forget(confs, args.names, lock)

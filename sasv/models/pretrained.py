@@ -260,10 +260,11 @@ def _instead(conf: ModelConf, path: Path) -> str:
     spec = conf.checkpoint
     assert spec is not None
     if spec.train_with:
+        kind = conf.kind
         return (
-            f"train it instead: ./run_train_asv.sh --asv_conf {conf.source} --train_conf {spec.train_with} "
-            f"(it writes exp/train/{conf.name}/model.yaml, a conf to use as --asv_conf), or put a copy at "
-            f"{path}"
+            f"train it instead: ./run_train_{kind}.sh --{kind}_conf {conf.source} --train_conf "
+            f"{spec.train_with} (it writes exp/train/{conf.name}_trained/model.yaml, a conf to use as "
+            f"--{kind}_conf), or put a copy at {path}"
         )
     return f"put the file at {path} by hand (pretrained/README.md says where it comes from)"
 

@@ -139,8 +139,11 @@ def test_shipped_confs_name_their_sources_in_order() -> None:
         for p in sorted((REPO_ROOT / "conf" / kind).glob("*.yaml"))
     }
     for name, conf in confs.items():
-        assert conf.checkpoint is not None and conf.checkpoint.sources, name
+        # a download source, or (the SSL-AASIST weights: a Drive folder, no file link) the training recipe
+        assert conf.checkpoint is not None and (conf.checkpoint.sources or conf.checkpoint.train_with), name
         assert all(s.read_from for s in conf.checkpoint.sources), f"{name}: where was each link read?"
+        if conf.checkpoint.train_with:
+            assert (REPO_ROOT / conf.checkpoint.train_with).is_file(), name
     assert [s.url for s in confs["se_resnet34"].checkpoint.sources] == [
         "http://www.robots.ox.ac.uk/~joon/data/baseline_v2_ap.model",
         "https://www.robots.ox.ac.uk/~vgg/data/voxceleb/models/baseline_v2_ap.model",
@@ -302,7 +305,24 @@ def test_no_source_points_at_the_training_recipe(server, tmp_path, capsys) -> No
     line = next(line for line in capsys.readouterr().err.splitlines() if line.startswith("ERROR:"))
     assert "/missing: HTTP 404" in line
     assert "./run_train_asv.sh --asv_conf" in line and "--train_conf conf/train/asv/voxceleb_aam.yaml" in line
-    assert "exp/train/tiny_ecapa/model.yaml" in line
+    assert "exp/train/tiny_ecapa_trained/model.yaml" in line
+
+
+def test_a_training_confs_init_checkpoint_downloads_by_its_file_name(server, tmp_path, caplog) -> None:
+    """``--init_of TRAIN_CONF`` installs the training conf's pre-trained starting point (SSL-AASIST's
+    XLS-R), named by its file, verified and recorded as the models' checkpoints are."""
+    train_conf = tmp_path / "ssl.yaml"
+    shipped = yaml.safe_load((REPO_ROOT / "conf/train/cm/ssl_aasist.yaml").read_text())
+    target = tmp_path / "pretrained" / "xlsr2_300m.pt"
+    shipped["init_checkpoint"].update(path=str(target), urls=[url(server, "/missing"), url(server, "/file")])
+    train_conf.write_text(yaml.safe_dump(shipped))
+    lock = tmp_path / "lock"
+    argv = ["download_pretrained", "--init_of", str(train_conf), "--lock", str(lock), "--timeout", "5"]
+    assert sasv_main(argv) == 0
+    assert target.read_bytes() == PAYLOAD and server.requests == ["/missing", "/file"]
+    assert json.loads(lock.read_text())[str(target)]["sha256"] == hashlib.sha256(PAYLOAD).hexdigest()
+    assert sasv_main([*argv, "xlsr2_300m"]) == 0 and len(server.requests) == 2, "verified in place"
+    assert sasv_main(["download_pretrained", "--init_of", str(REPO_ROOT / "conf/train/cm/aasist.yaml")]) == 0
 
 
 # ------------------------------------------------------------------------------------------------ --check
