@@ -33,6 +33,7 @@ __all__ = [
     "check_state_dict_fits",
     "get_format",
     "load_checkpoint_into",
+    "load_contents_into",
     "map_checkpoint_keys",
     "read_checkpoint",
     "register_format",
@@ -139,6 +140,19 @@ def load_checkpoint_into(
     path = Path(path)
     fmt = get_format(format_name)
     obj = read_checkpoint(path, how_to_obtain, fmt.config_objects)
+    return load_contents_into(model, obj, path, fmt, expected_sha256, how_to_obtain)
+
+
+def load_contents_into(
+    model: nn.Module,
+    obj: Mapping,
+    path: Path,
+    fmt: CheckpointFormat,
+    expected_sha256: str | None = None,
+    how_to_obtain: str = "",
+) -> str:
+    """The second half of :func:`load_checkpoint_into`, for a caller that also reads the rest of the file
+    (a fairseq checkpoint's cfg): verify ``path``'s sha256, map ``obj``'s keys, load strictly."""
     digest = sha256_file(path)
     if expected_sha256 and digest != expected_sha256.lower():
         raise CheckpointError(

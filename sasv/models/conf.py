@@ -330,10 +330,16 @@ def load_model(
     return LoadedModel(model=model, conf=conf, checkpoint_sha256=digest)
 
 
-def load_init_checkpoint(model: nn.Module, init: InitCheckpoint, root: str | Path) -> str:
+def load_init_checkpoint(
+    model: nn.Module, init: InitCheckpoint, root: str | Path, weights: bool = True
+) -> str:
     """Load a training conf's pre-trained weights (``init_checkpoint``) strictly into the sub-module it
-    names, e.g. XLS-R 300M into SSL-AASIST's ``ssl_model.model``; returns the file's sha256."""
-    from sasv.models.checkpoints import load_checkpoint_into
+    names, e.g. XLS-R 300M into SSL-AASIST's ``ssl_model.model``; returns the file's sha256.
+
+    A fairseq checkpoint also says how its model trains: the sub-module takes the dropouts of its cfg
+    (:class:`sasv.models.wavlm.Dropouts`), as the original builds the model it fine-tunes from that cfg.
+    ``weights=False`` applies only those (a resumed run: the epoch checkpoint holds the weights)."""
+    from sasv.models.checkpoints import load_contents_into, read_checkpoint
 
     try:
         module = model.get_submodule(init.module)
@@ -342,5 +348,16 @@ def load_init_checkpoint(model: nn.Module, init: InitCheckpoint, root: str | Pat
             f"init_checkpoint.module: {type(model).__name__} has no sub-module {init.module!r}"
         ) from None
     spec = init.checkpoint
+    path = spec.resolved_path(Path(root))
     how = f"Download it from {spec.url}." if spec.url else ""
-    return load_checkpoint_into(module, spec.resolved_path(Path(root)), spec.format, spec.sha256, how)
+    fmt = get_format(spec.format)
+    obj = read_checkpoint(path, how, fmt.config_objects)
+    digest = load_contents_into(module, obj, path, fmt, spec.sha256, how) if weights else ""
+    cfg = obj.get("cfg")
+    if fmt.config_objects and hasattr(module, "set_dropouts") and isinstance(cfg, dict):
+        from sasv.models.wavlm import Dropouts
+
+        dropouts = Dropouts.from_cfg(cfg.get("model") or {})
+        module.set_dropouts(dropouts)
+        log.info("%s trains with %s's dropouts: %s", init.module, path.name, dropouts)
+    return digest

@@ -71,6 +71,39 @@ TRAINING_ONLY_FIELDS = frozenset(
 )
 
 
+@dataclass(frozen=True)
+class Dropouts:
+    """The regularisation fairseq's wav2vec 2.0 / WavLM apply in training mode, under their cfg names:
+    ``dropout_input`` on the projected conv features, ``dropout`` after the positional embedding and on
+    each layer's two residual branches, ``attention_dropout`` on the attention weights,
+    ``activation_dropout`` after the feed-forward activation, and ``encoder_layerdrop``, the chance that a
+    layer is skipped whole (LayerDrop). All 0 by default (none); none of them changes inference. Fine-tuning
+    from a fairseq checkpoint takes the checkpoint's own (:func:`sasv.models.conf.load_init_checkpoint`), as
+    the original builds its model from that cfg."""
+
+    dropout: float = 0.0
+    attention_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    encoder_layerdrop: float = 0.0
+    dropout_input: float = 0.0
+
+    @classmethod
+    def from_cfg(cls, cfg: Mapping[str, Any]) -> Dropouts:
+        """The dropouts a cfg gives (absent ones 0), each checked to be a probability in [0, 1)."""
+        values = {}
+        for f in fields(cls):
+            value = cfg.get(f.name, 0.0)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise ValueError(f"{f.name} must be a probability in [0, 1), got {value!r}")
+            values[f.name] = float(value)
+        return cls(**values)
+
+
+def _dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """F.dropout only where it acts: a probability of 0 (and eval mode) leaves x and the RNG untouched."""
+    return F.dropout(x, p, training=True) if training and p > 0 else x
+
+
 def parse_conv_layers(spec: str | Sequence[Sequence[int]]) -> tuple[tuple[int, int, int], ...]:
     """``conv_feature_layers`` -> ((dim, kernel, stride), ...).
 
@@ -337,6 +370,7 @@ class SelfAttention(nn.Module):
         self.v_proj = nn.Linear(dim, dim)
         self.q_proj = nn.Linear(dim, dim)
         self.out_proj = nn.Linear(dim, dim)
+        self.attention_dropout = 0.0
 
     def _attend(self, x: torch.Tensor, attn_bias: torch.Tensor | None) -> torch.Tensor:
         b, t, d = x.shape
@@ -346,7 +380,8 @@ class SelfAttention(nn.Module):
 
         q, k, v = split(self.q_proj), split(self.k_proj), split(self.v_proj)
         mask = None if attn_bias is None else attn_bias.to(q.dtype)
-        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        p = self.attention_dropout if self.training else 0.0
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)
         return self.out_proj(out.transpose(1, 2).reshape(b, t, d))
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor | None) -> torch.Tensor:
@@ -412,10 +447,14 @@ class TransformerLayer(nn.Module):
         self.fc1 = nn.Linear(dim, cfg.encoder_ffn_embed_dim)
         self.fc2 = nn.Linear(cfg.encoder_ffn_embed_dim, dim)
         self.final_layer_norm = nn.LayerNorm(dim)
+        self.dropout = 0.0
+        self.activation_dropout = 0.0
 
     def forward(self, x: torch.Tensor, position_bias: torch.Tensor | None) -> torch.Tensor:
-        x = x + self.self_attn(self.self_attn_layer_norm(x), position_bias)
-        return x + self.fc2(_gelu_fp32(self.fc1(self.final_layer_norm(x))))
+        train = self.training
+        x = x + _dropout(self.self_attn(self.self_attn_layer_norm(x), position_bias), self.dropout, train)
+        hidden = _dropout(_gelu_fp32(self.fc1(self.final_layer_norm(x))), self.activation_dropout, train)
+        return x + _dropout(self.fc2(hidden), self.dropout, train)
 
 
 class TransformerEncoder(nn.Module):
@@ -436,6 +475,8 @@ class TransformerEncoder(nn.Module):
         )
         self.layer_norm = nn.LayerNorm(dim)
         self.gradient_checkpointing = False
+        self.dropout = 0.0
+        self.layerdrop = 0.0
 
     def forward(self, x: torch.Tensor, last_only: bool = False) -> list[torch.Tensor]:
         """(B, T, D) -> the L + 1 hidden states: each layer's input, then the LayerNorm-ed final output.
@@ -444,7 +485,7 @@ class TransformerEncoder(nn.Module):
         the last one is fairseq's ``features_only`` output ``x``, which SSL-AASIST reads (``last_only``: only
         that one is returned, and no layer's input is held beyond its layer).
         """
-        x = x + self.pos_conv(x.transpose(1, 2)).transpose(1, 2)
+        x = _dropout(x + self.pos_conv(x.transpose(1, 2)).transpose(1, 2), self.dropout, self.training)
         position_bias = None
         if self.relative_position_embedding:
             attention = self.layers[0].self_attn
@@ -452,9 +493,12 @@ class TransformerEncoder(nn.Module):
             position_bias = attention.position_bias(x.shape[1])
         recompute = self.gradient_checkpointing and self.training and torch.is_grad_enabled()
         states = []
-        for layer in self.layers:
+        skipped = (torch.rand(len(self.layers)) < self.layerdrop).tolist() if self.training else None
+        for i, layer in enumerate(self.layers):
             if not last_only:
                 states.append(x)
+            if skipped is not None and self.layerdrop > 0 and skipped[i]:
+                continue  # LayerDrop: the layer is skipped whole this step
             if recompute:
                 x = torch.utils.checkpoint.checkpoint(layer, x, position_bias, use_reentrant=False)
             else:
@@ -486,12 +530,23 @@ class WavLM(nn.Module):
         self.mask_emb = nn.Parameter(torch.empty(cfg.encoder_embed_dim).uniform_(), requires_grad=False)
         self.encoder = TransformerEncoder(cfg)
         self.layer_norm = nn.LayerNorm(conv_dim)
+        self.dropout_input = 0.0
+
+    def set_dropouts(self, dropouts: Dropouts) -> None:
+        """Training-mode regularisation, as fairseq's model with these cfg values applies it."""
+        self.dropout_input = dropouts.dropout_input
+        self.encoder.dropout = dropouts.dropout
+        self.encoder.layerdrop = dropouts.encoder_layerdrop
+        for layer in self.encoder.layers:
+            layer.dropout = dropouts.dropout
+            layer.activation_dropout = dropouts.activation_dropout
+            layer.self_attn.attention_dropout = dropouts.attention_dropout
 
     def forward(self, wav: torch.Tensor, last_only: bool = False) -> list[torch.Tensor]:
         x = self.layer_norm(self.feature_extractor(wav).transpose(1, 2))
         if self.post_extract_proj is not None:
             x = self.post_extract_proj(x)
-        return self.encoder(x, last_only)
+        return self.encoder(_dropout(x, self.dropout_input, self.training), last_only)
 
 
 class WavLMUpstream(nn.Module):

@@ -117,10 +117,13 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
     first under torchrun (the task's net must be built after it, with the same seed on every rank).
     """
     conf, out_dir = task.conf, Path(out_dir)
-    if conf.init_checkpoint is not None and last_checkpoint(out_dir) is None:
+    if conf.init_checkpoint is not None:
+        # a fresh run starts from its weights; a resumed one only takes its training setup (its dropouts)
         init = init_checkpoint_spec(conf.init_checkpoint, "train.init_checkpoint")
-        digest = load_init_checkpoint(task.net.model, init, Path.cwd())
-        log.info("%s initialised from %s (sha256 %s)", init.module, init.checkpoint.path, digest)
+        fresh = last_checkpoint(out_dir) is None
+        digest = load_init_checkpoint(task.net.model, init, Path.cwd(), weights=fresh)
+        if fresh:
+            log.info("%s initialised from %s (sha256 %s)", init.module, init.checkpoint.path, digest)
     set_gradient_checkpointing(task.net, conf.gradient_checkpointing)
     net = task.net.to(device)
     optimizer = _optimizer(net, conf)

@@ -8,10 +8,12 @@ Parity with the original code (TakHemlata/SSL_Anti-spoofing ``model.py`` with it
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
-from sasv.models.checkpoint_formats import get_format
+from sasv.models.checkpoint_formats import CheckpointError, get_format
 from sasv.models.checkpoints import map_checkpoint_keys
 from sasv.models.conf import ConfError, build_from_conf, load_conf, parse_conf
 from sasv.models.ssl_aasist import SSLAASIST
@@ -130,3 +132,57 @@ def test_shipped_confs_describe_the_full_size_models(name: str) -> None:
     assert 315e6 < parameters < 320e6, parameters  # XLS-R 300M's 315 M + the back end's
     assert (model.family == "wav2vec2") == (name != "wavlm_aasist")
     assert model.ssl_model.normalize == (name == "wavlm_aasist")
+
+
+def test_training_dropouts_are_fairseqs_and_leave_inference_alone() -> None:
+    from sasv.models.wavlm import Dropouts
+
+    with pytest.raises(ValueError, match="encoder_layerdrop must be a probability"):
+        Dropouts.from_cfg({"encoder_layerdrop": 1.0})
+    assert Dropouts.from_cfg({"dropout": 0.1, "mask_prob": 0.65}) == Dropouts(dropout=0.1)
+    x = torch.randn(2, 16000, generator=torch.Generator().manual_seed(6))
+    plain, regularised = _tiny(seed=7), _tiny(seed=7)
+    regularised.ssl_model.model.set_dropouts(Dropouts(0.3, 0.3, 0.3, 0.4, 0.3))
+    with torch.no_grad():
+        torch.testing.assert_close(regularised(x), plain(x), rtol=0, atol=0)  # eval mode: no effect
+        plain.train(), regularised.train()
+        torch.manual_seed(8)
+        a = plain.ssl_features(x)
+        torch.manual_seed(8)
+        b = regularised.ssl_features(x)
+    assert not torch.allclose(a, b), "training mode applies them"
+    # recomputed activations replay the same dropout masks and LayerDrop draws
+    grads = []
+    for recompute in (False, True):
+        model = _tiny(seed=3).train()
+        model.ssl_model.model.set_dropouts(Dropouts(0.2, 0.2, 0.2, 0.3, 0.2))
+        model.ssl_model.model.encoder.gradient_checkpointing = recompute
+        torch.manual_seed(9)
+        model(x).sum().backward()
+        grads.append({n: p.grad for n, p in model.named_parameters() if p.grad is not None})
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+def test_fine_tuning_from_a_fairseq_checkpoint_takes_its_dropouts(caplog) -> None:
+    """As the original builds XLS-R from the checkpoint's cfg: its dropouts, with or without its weights."""
+    from sasv.models.conf import init_checkpoint_spec, load_init_checkpoint
+
+    fixtures = REPO_ROOT / "tests" / "fixtures" / "ssl_aasist"
+    init = init_checkpoint_spec(
+        {"module": "ssl_model.model", "path": str(fixtures / "tiny_xlsr.pt"), "format": "fairseq_pretrained"},
+        "test",
+    )
+    for weights in (True, False):
+        model = _tiny(seed=11)
+        before = model.ssl_model.model.encoder.layers[0].fc1.weight.clone()
+        caplog.set_level("INFO")
+        digest = load_init_checkpoint(model, init, REPO_ROOT, weights=weights)
+        encoder = model.ssl_model.model.encoder
+        # tiny_xlsr.pt's cfg: dropout 0.1, attention 0.1, activation 0.0, LayerDrop 0.05, input 0.1
+        assert (encoder.dropout, encoder.layerdrop, model.ssl_model.model.dropout_input) == (0.1, 0.05, 0.1)
+        assert encoder.layers[1].self_attn.attention_dropout == 0.1
+        assert torch.equal(encoder.layers[0].fc1.weight, before) != weights
+        assert bool(digest) == weights
+    with pytest.raises(CheckpointError, match="no sub-module 'front'"):
+        load_init_checkpoint(model, dataclasses.replace(init, module="front"), REPO_ROOT)

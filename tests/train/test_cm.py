@@ -417,7 +417,8 @@ def test_tiny_ssl_aasist_fine_tunes_from_a_fairseq_checkpoint(cm_data, tmp_path,
     init = {"module": "ssl_model.model", "path": str(fixtures / "tiny_xlsr.pt"),
             "format": "fairseq_pretrained", "sha256": sha256}  # fmt: skip
     conf = dataclasses.replace(
-        TINY_CM_TRAIN, epochs=3, initial_lr=0.001, final_lr=0.001, crop_position="start",
+        TINY_CM_TRAIN, epochs=3, initial_lr=0.002, final_lr=0.002, crop_position="start",
+        lr_multipliers={"model.ssl_model": 0.01},
         average="best_epoch", init_checkpoint=init, warmup_freeze=["model.ssl_model"], warmup_freeze_epochs=1,
         gradient_checkpointing=True,
     )  # fmt: skip
