@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
 from sasv.models.conf import ConfError, ModelConf, build_from_conf
 from sasv.train.collectives import Collectives, Ranks, finish_distributed, init_distributed
-from sasv.train.confs import CM_CLASSES, CmTrainConf
+from sasv.train.confs import CM_CLASSES, CmTrainConf, codec_augmentation_settings
 from sasv.train.data import CropDataset, TrainList
 from sasv.train.loop import ModelWithLoss, TrainingTask, model_identity, run_training
 from sasv.train.validate import cm_validation_set, validation_cm_eer
@@ -57,6 +59,17 @@ def cm_train_list(data_dir: str | Path) -> TrainList:
     return TrainList.from_data_dir(data_dir, LABEL_FILE, CM_CLASSES)
 
 
+def _chain(*augments: Callable[[np.ndarray, np.random.Generator], np.ndarray]) -> Callable:
+    """The augmentations one after the other, each drawing from the example's generator in turn."""
+
+    def augment(wav: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        for one in augments:
+            wav = one(wav, rng)
+        return wav
+
+    return augment
+
+
 def crop_dataset(conf: CmTrainConf, train_list: TrainList) -> CropDataset:
     """The conf's crops, RawBoost-augmented when the conf says so: the crop itself (``rawboost_on:
     crop``), or the whole utterance before it is cropped (``utterance``, as TakHemlata/SSL_Anti-spoofing).
@@ -69,6 +82,11 @@ def crop_dataset(conf: CmTrainConf, train_list: TrainList) -> CropDataset:
         from sasv.train.rawboost import RawBoost
 
         augment = RawBoost(conf.rawboost)
+    if conf.codec_augmentation is not None:
+        from sasv.train.codecs import CodecAugment
+
+        codecs = CodecAugment(*codec_augmentation_settings(conf.codec_augmentation))
+        augment = codecs if augment is None else _chain(augment, codecs)
     before_crop = conf.rawboost_on == "utterance"
     return CropDataset(train_list, conf.crop_samples, conf.seed, augment, augment_before_crop=before_crop,
                        crop_at_start=conf.crop_position == "start")  # fmt: skip

@@ -212,6 +212,9 @@ class CmTrainConf(CommonTrainConf):
     # utterance before it is cropped, as TakHemlata/SSL_Anti-spoofing does
     rawboost: int = 0
     rawboost_on: Literal["crop", "utterance"] = "crop"
+    # codec augmentation (ASVspoof 5's coded conditions): {codecs: [names of sasv.train.codecs.CODECS],
+    # probability: p}: with probability p a crop goes through one of the codecs (after RawBoost); needs PyAV
+    codec_augmentation: dict[str, Any] | None = None
     # exported weights: "best_dev" averages the epochs that set a new best dev CM-EER, each at most
     # average_max_dev_eer (clovaai's SWA: running best from 1 %), then re-estimates BatchNorm statistics on
     # the train set; no such epoch, or "last": the last epoch's weights; "best_epoch": the one epoch with
@@ -242,10 +245,28 @@ class CmTrainConf(CommonTrainConf):
             )
         if not 0 <= self.rawboost <= 8:
             raise ValueError(f"train.rawboost: 0 (off) or an algorithm 1-8, got {self.rawboost}")
+        if self.codec_augmentation is not None:
+            codec_augmentation_settings(self.codec_augmentation)
         if not 0 < self.average_max_dev_eer <= 1:
             raise ValueError(
                 f"train.average_max_dev_eer: a fraction in (0, 1], got {self.average_max_dev_eer}"
             )
+
+
+def codec_augmentation_settings(raw: dict[str, Any]) -> tuple[list[str], float]:
+    """(codec names, probability) of a ``codec_augmentation`` block, checked (names, a probability)."""
+    from sasv.train.codecs import CODECS
+
+    if set(raw) != {"codecs", "probability"}:
+        raise ValueError(
+            f"train.codec_augmentation: exactly the keys codecs and probability, got {sorted(raw)}"
+        )
+    codecs, probability = raw["codecs"], raw["probability"]
+    if not isinstance(codecs, list) or not codecs or any(c not in CODECS for c in codecs):
+        raise ValueError(f"train.codec_augmentation.codecs: a list of {', '.join(CODECS)}; got {codecs!r}")
+    if isinstance(probability, bool) or not isinstance(probability, (int, float)) or not 0 < probability <= 1:
+        raise ValueError(f"train.codec_augmentation.probability: in (0, 1], got {probability!r}")
+    return list(codecs), float(probability)
 
 
 Conf = TypeVar("Conf", bound=CommonTrainConf)
