@@ -77,8 +77,10 @@ MODELS: dict[str, str] = {
     "res2next50": "conf/asv/res2next50.yaml",
     "wavlm_ecapa": "conf/asv/wavlm_ecapa.yaml",
     "aasist": "conf/cm/aasist.yaml",
+    "ssl_aasist": "conf/cm/ssl_aasist.yaml",
 }
-HEAVY = {"wavlm_ecapa"}  # ~100 GFLOP per 3 s segment: gets --heavy_utts utterances
+# ~100 GFLOP per 3 s segment (WavLM), 146 GFLOP per 64,600-sample CM input (XLS-R): --heavy_utts utterances
+HEAVY = {"wavlm_ecapa", "ssl_aasist"}
 CHUNK = 3  # utterances per chunk in the recipe runs
 
 Rows = dict[str, np.ndarray]
@@ -535,7 +537,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", nargs="*", default=list(MODELS), choices=list(MODELS))
     p.add_argument("--utts", type=int, default=12, help="utterances per model (default 12)")
-    p.add_argument("--heavy_utts", type=int, default=2, help="utterances for WavLM (default 2)")
+    p.add_argument("--heavy_utts", type=int, default=2, help="utterances for WavLM, SSL-AASIST (default 2)")
     p.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="intra-op thread settings")
     p.add_argument("--repeats", type=int, default=3, help="interleaved runs per path; medians reported")
     p.add_argument("--trials", type=float, nargs="*", default=[1e4, 1e5, 1e6], help="scoring sizes")
