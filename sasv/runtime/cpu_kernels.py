@@ -10,9 +10,13 @@ order. docs/PERFORMANCE.md has the speed-ups and the size of the differences.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from sasv.runtime.allocator import keep_freed_memory
 
 CPU_KERNELS = ("onednn", "torch")
 
@@ -83,9 +87,21 @@ _ROUTED: dict[type[nn.Module], type[nn.Module]] = {
 }
 
 
+@functools.cache
+def mkl_runs_avx512() -> bool:
+    """Whether MKL's ``F.linear`` runs its AVX-512 code here: on Intel CPUs only (MKL dispatches on the
+    vendor; elsewhere it runs AVX2 code at about half oneDNN's rate). On an Intel CPU routing linear layers to
+    oneDNN gains nothing and costs XLS-R's transformer 14 % (docs/PERFORMANCE.md), so they stay MKL's."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            return any(line.startswith("vendor_id") and "GenuineIntel" in line for line in f)
+    except OSError:
+        return False
+
+
 def _routable(module: nn.Module) -> bool:
     if type(module) is nn.Linear:
-        return True
+        return not mkl_runs_avx512()
     if type(module) in (nn.Conv1d, nn.Conv2d):
         return (
             module.padding_mode == "zeros"
@@ -107,13 +123,18 @@ def prepare_model(model: nn.Module, device: torch.device, cpu_kernels: str = "on
 
     * 2-D convolution weights are stored channels-last;
     * exact ``nn.Conv1d``/``nn.Conv2d`` with 1x1 kernels and ``nn.Linear`` become :class:`OneDnnConv1d`,
-      :class:`OneDnnConv2d`, :class:`OneDnnLinear`.
+      :class:`OneDnnConv2d`, :class:`OneDnnLinear` (``nn.Linear`` only where MKL runs AVX2 code:
+      :func:`mkl_runs_avx512`).
 
-    ``cpu_kernels='torch'`` leaves torch's own kernel choice (only eval mode and the device are set).
+    ``cpu_kernels='torch'`` leaves torch's own kernel choice (only eval mode and the device are set). On
+    CPU either way, freed activations stay in the process for the next batch
+    (:func:`sasv.runtime.allocator.keep_freed_memory`).
     """
     if cpu_kernels not in CPU_KERNELS:
         raise ValueError(f"cpu_kernels must be 'onednn' or 'torch', got {cpu_kernels!r}")
     model = model.to(device).eval()
+    if device.type == "cpu":
+        keep_freed_memory()
     if device.type != "cpu" or cpu_kernels != "onednn" or not onednn_available():
         return model
     if has_2d_convolutions(model):

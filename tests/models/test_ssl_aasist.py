@@ -68,8 +68,14 @@ def test_forward_shapes_batch_consistency_and_short_input() -> None:
         batch = model(x)
         one = torch.cat([model(x[i : i + 1]) for i in range(3)])
         last_hidden, logits = model.forward_features(x)
+        features = model.ssl_features(x)
+        features_one = torch.cat([model.ssl_features(x[i : i + 1]) for i in range(3)])
     assert batch.shape == (3, 2) and last_hidden.shape == (3, 5 * 32)
-    torch.testing.assert_close(batch, one, rtol=1e-5, atol=1e-6)
+    # rows do not mix: the front end's rows agree to float rounding; the untrained back end (BatchNorm at
+    # its initial statistics) amplifies that rounding, so its logits are held to an absolute 1e-4
+    scale = float(features.abs().max())
+    torch.testing.assert_close(features, features_one, rtol=0, atol=1e-6 * scale)
+    torch.testing.assert_close(batch, one, rtol=0, atol=1e-4)
     torch.testing.assert_close(logits, batch)
     assert model.min_samples == 400 + 2 * 320
     with torch.no_grad():
