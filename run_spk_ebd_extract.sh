@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # SASV recipe, part 1: data -> ASV speaker embeddings -> CM scores, on ASVspoof 2019 LA (--corpus la) or
-# ASVspoof 5 Track 2 (--corpus asvspoof5 --root <release folder>).
+# ASVspoof 5 Track 2 (--corpus asvspoof5 --root <release folder>); CM scores and their metrics on the
+# ASVspoof 2021 LA / DF evaluation sets (--corpus asvspoof2021_la|asvspoof2021_df --root <folder with
+# ASVspoof2021_{LA,DF}_eval/ and keys/>).
 #   stage 0  download LA.zip and the SASV trial lists (opt-in: --download true; LA only)
-#   stage 1  Kaldi-style data dirs data/{dev,eval}/{wav.scp,utt2spk,enroll,trials}, validated
+#   stage 1  Kaldi-style data dirs data/{dev,eval}/{wav.scp,utt2spk,enroll,trials}, validated (ASVspoof 2021:
+#            CM data dirs data/{la,df}2021_eval/{wav.scp,utt2spf,utt2codec,...})
 #   stage 2  ASV embeddings (full utterance + five 3 s segments) -> exp/<asv>/embeddings/<set>/xvector.scp
+#            (skipped for a countermeasure benchmark: ASVspoof 2021)
 #   stage 3  CM scores (AASIST P(bona fide)) -> exp/<cm>/scores/<set>/cm_scores.txt, per --cm_conf
-# Then run run_test_nonorm.sh / run_test_l2norm.sh.
+#   stage 4  ASVspoof 2021 only: EER and (LA) min t-DCF, pooled and per condition, beside the published
+#            SSL-AASIST numbers -> exp/<cm>/<benchmark>_eval/results.{json,md} (sasv evaluate_asvspoof2021)
+# Then run run_test_nonorm.sh / run_test_l2norm.sh (LA, ASVspoof 5).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
 . ./cmd.sh
 
 stage=1
-stop_stage=3
+stop_stage=4
 corpus=la                    # a corpus of sasv/corpora/registry.py: la (ASVspoof 2019 LA), asvspoof5, ...
 root=""                      # the corpus folder (default: --la_root for la; required for the others)
 la_root=LA                   # the corpus's LA/ folder (holds ASVspoof2019_LA_{dev,eval}/ ...)
@@ -21,7 +27,7 @@ asv_conf="conf/asv/ecapa_tdnn.yaml"   # one or several ASV confs, space separate
 cm_conf="conf/cm/aasist.yaml"         # one or several CM confs, likewise
 data_dir=data
 exp_dir=exp
-sets="dev eval"
+sets=""                      # the data dirs to prepare and process ('': the corpus's, e.g. dev eval)
 device=auto                  # auto | cpu | cuda | cuda:N
 num_workers=auto             # audio decoding workers per job (auto: 0 on CPU, a few per GPU job)
 nj=1                         # parallel jobs for stages 2 and 3 (processes; one per GPU when there are several)
@@ -52,7 +58,8 @@ Options (default):
   --cm_conf 'F ...'      CM model conf(s), likewise (${cm_conf})
   --data_dir DIR         data dirs root (${data_dir})
   --exp_dir DIR          experiment root (${exp_dir})
-  --sets 'S ...'         sets to prepare and process (${sets})
+  --sets 'S ...'         sets to prepare and process (default: the corpus's, dev eval for la and
+                         asvspoof5, la2021_eval / df2021_eval for ASVspoof 2021)
   --device D             auto | cpu | cuda | cuda:N (${device})
   --num_workers N        audio decoding workers per job, or auto (${num_workers})
   --nj N                 parallel jobs in stages 2 and 3, see docs/PERFORMANCE.md (${nj})
@@ -73,6 +80,7 @@ Options (default):
 . utils/parse_options.sh
 . utils/corpus.sh
 check_corpus
+[ -n "${sets}" ] || sets=$(corpus_query sets)
 
 . utils/log.sh
 check_stage_range
@@ -106,7 +114,9 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     --suspect_audio "${suspect_audio}"
 fi
 
-if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ] && [ "$(corpus_query cm_only)" = true ]; then
+  log "Stage 2: skipped ($(corpus_query title) judges countermeasures: no ASV embeddings)"
+elif [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
   for conf in "${asv_confs[@]}"; do
     log "Stage 2: ASV embeddings with ${conf}"
     python -m sasv extract_embeddings --conf "${conf}" --data_dirs "${emb_dirs[@]}" --exp_dir "${exp_dir}" \
@@ -122,6 +132,18 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     python -m sasv score_cm --conf "${conf}" --data_dirs "${data_dirs[@]}" --exp_dir "${exp_dir}" \
       --device "${device}" --num_workers "${num_workers}" --nj "${nj}" --cmd "${cmd}" --threads "${threads}" \
       --chunk_size "${chunk_size}" --compile "${compile}" --allow_random_init "${allow_random_init}"
+  done
+fi
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ] && [ -z "$(corpus_query cm_evaluation)" ]; then
+  log "Stage 4: skipped ($(corpus_query title) systems are scored by run_test_nonorm.sh / run_test_l2norm.sh)"
+elif [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+  cm_evaluation=$(corpus_query cm_evaluation)
+  for conf in "${cm_confs[@]}"; do
+    for data in "${data_dirs[@]}"; do
+      log "Stage 4: $(corpus_query title) metrics of ${conf} on ${data} (sasv ${cm_evaluation})"
+      python -m sasv "${cm_evaluation}" --cm_conf "${conf}" --exp_dir "${exp_dir}" --data "${data}"
+    done
   done
 fi
 

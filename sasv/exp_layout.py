@@ -6,6 +6,8 @@
     exp/<asv>/embeddings/<set>/xvector.{scp,done}    stage 2 (chunks/ holds the arks the scp points into)
     exp/<cm>/scores/model.json                      the CM model's record
     exp/<cm>/scores/<set>/cm_scores.txt{,.done}      stage 3
+    exp/<cm>/<benchmark>_<subset>/results.{json,md}  stage 4: a CM benchmark's metrics (ASVspoof 2021 LA/DF,
+                                                    sasv evaluate_asvspoof2021)
     exp/<asv>/<cm>/<variant>/                       run_test stage 1: one scored system (scores, tables;
                                                     ASVspoof 5: the Track 1 and 2 files, system_file),
                                                     results.{json,md}; analysis.{json,md} (analyse_system)
@@ -141,6 +143,10 @@ class ExpLayout:
 
     def model_record(self, name: str, kind: str) -> Path:
         return self.model_dir(name, kind) / MODEL_RECORD
+
+    def cm_benchmark_dir(self, name: str, benchmark: str, subset: str) -> Path:
+        """Where a CM's metrics on a countermeasure benchmark go: ``exp/<cm>/<benchmark>_<subset>``."""
+        return self.root / name / f"{benchmark}_{subset}"
 
     def stage_output(self, name: str, kind: str, set_name: str) -> StageOutput:
         set_dir = self.model_dir(name, kind) / set_name

@@ -30,8 +30,12 @@ if TYPE_CHECKING:
 PREPARED_MARKER = "prepared.json"
 
 
-# the files of a data dir that stage 1 writes, and later stages trust
-DATA_DIR_FILES = ("wav.scp", "utt2spk", "spk2utt", "utt2spf", "utt2codec", "enroll", "trials")
+# the files of a data dir that stage 1 writes, and later stages trust (the utt2<x> conditions and
+# asv_scores: ASVspoof 2021's, sasv/corpora/asvspoof2021.py)
+DATA_DIR_FILES = (
+    "wav.scp", "utt2spk", "spk2utt", "utt2spf", "utt2codec", "utt2transmission", "utt2attack", "utt2vocoder",
+    "utt2subset", "enroll", "trials", "asv_scores",
+)  # fmt: skip
 
 
 def write_prepared_marker(
@@ -173,8 +177,9 @@ def stage_inputs(conf: ModelConf, checkpoint_sha256: str | None, lists: dict[str
     return record
 
 
-def check_stage_inputs(marker: str | Path, conf: ModelConf, lists: dict[str, Path]) -> None:
-    """Refuse a stage output whose marker records other inputs than the ones on disk now.
+def check_stage_inputs(marker: str | Path, conf: ModelConf | None, lists: dict[str, Path]) -> None:
+    """Refuse a stage output whose marker records other inputs than the ones on disk now (``conf`` None:
+    the data lists only, for an output whose conf is not at hand).
 
     The checkpoint is re-hashed only when its size or mtime changed (hashing a 1.3 GB WavLM file on every
     scoring run would be wasteful); a checkpoint that appeared or vanished since also counts as a change.
@@ -185,22 +190,30 @@ def check_stage_inputs(marker: str | Path, conf: ModelConf, lists: dict[str, Pat
     recorded = json.loads(marker.read_text()).get("inputs") or {}
     what = marker.parent
     changed = []
-    if recorded.get("conf_sha256") != sha256_file(conf.source):
+    if conf is not None and recorded.get("conf_sha256") != sha256_file(conf.source):
         changed.append(f"conf {conf.source}")
     for name, path in lists.items():
         if recorded.get("lists", {}).get(name) != sha256_file(path):
             changed.append(f"{name} {path}")
-    ckpt = conf.checkpoint.resolved_path(Path(".")) if conf.checkpoint else None
-    had = recorded.get("checkpoint_sha256")
-    has = ckpt is not None and ckpt.is_file()
-    if bool(had) != has:
-        changed.append(f"checkpoint {ckpt} ({'appeared' if has else 'missing'} since)")
-    elif has and had:
-        st = ckpt.stat()
-        if recorded.get("checkpoint_stat") != [st.st_size, st.st_mtime_ns] and sha256_file(ckpt) != had:
-            changed.append(f"checkpoint {ckpt}")
+    if conf is not None:
+        changed += _checkpoint_change(conf, recorded)
     if changed:
         raise StaleOutputError(
             f"{what} was made from other inputs than the current ones (changed: {', '.join(changed)}); "
             f"re-run the stage that writes it (run_spk_ebd_extract.sh --stage 2 or 3)"
         )
+
+
+def _checkpoint_change(conf: ModelConf, recorded: dict) -> list[str]:
+    """The conf's checkpoint, if it is not the one the marker's inputs record (by sha256, re-hashed only
+    after a change of size or mtime)."""
+    had, stat = recorded.get("checkpoint_sha256"), recorded.get("checkpoint_stat")
+    ckpt = conf.checkpoint.resolved_path(Path(".")) if conf.checkpoint else None
+    has = ckpt is not None and ckpt.is_file()
+    if bool(had) != has:
+        return [f"checkpoint {ckpt} ({'appeared' if has else 'missing'} since)"]
+    if has and had:
+        st = ckpt.stat()
+        if stat != [st.st_size, st.st_mtime_ns] and sha256_file(ckpt) != had:
+            return [f"checkpoint {ckpt}"]
+    return []

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sasv.corpora.registry import DEFAULT_CORPUS
 from sasv.errors import MissingInputError, SasvError
+from sasv.exp_layout import MODEL_RECORD, StageOutput
 from sasv.fileio import atomic_write_text, sha256_file
 from sasv.models.conf import ConfError, LoadedModel, ModelConf
 
@@ -91,6 +92,22 @@ def read_model_record(path: str | Path) -> dict:
     if not path.is_file():
         raise MissingInputError(f"{path} not found: run the stage that writes it first")
     return json.loads(path.read_text())
+
+
+def stage_output_model(output: StageOutput) -> dict | None:
+    """What a model stage's output records of the model that made it: the model record of its folder
+    (``exp/<name>/scores/model.json``: name, conf, checkpoint, sha256, pretrained) with the conf and
+    checkpoint sha256 its completion marker holds (which vouch for this output; the model record is the
+    last run's); None for a file with neither (scores made elsewhere)."""
+    record_path = output.dir.parent / MODEL_RECORD
+    record = read_model_record(record_path) if record_path.is_file() else {}
+    if output.marker.is_file():
+        inputs = json.loads(output.marker.read_text()).get("inputs") or {}
+        record = {
+            **record,
+            **{k: inputs[k] for k in ("conf", "conf_sha256", "checkpoint_sha256") if k in inputs},
+        }
+    return record or None
 
 
 def environment_info() -> dict[str, str]:

@@ -29,6 +29,10 @@ def test_paths_of_every_stage(tmp_path) -> None:
     assert layout.model_record("ecapa", "asv") == tmp_path / "ecapa" / "embeddings" / "model.json"
     assert layout.system_dir("ecapa", "aasist_l", "l2norm") == tmp_path / "ecapa" / "aasist_l" / "l2norm"
     assert layout.fusion_dir("nonorm_asnorm") == tmp_path / "fusion" / "logreg_nonorm_asnorm"
+    assert (
+        layout.cm_benchmark_dir("aasist", "asvspoof2021_la", "eval")
+        == tmp_path / "aasist" / "asvspoof2021_la_eval"
+    )
 
 
 def test_system_names_split_back_unambiguously() -> None:
@@ -60,7 +64,8 @@ def test_names_that_would_break_the_layout_are_refused(name: str) -> None:
 def test_results_records_find_systems_and_fusions_only(tmp_path) -> None:
     layout = ExpLayout(tmp_path)
     wanted = [layout.system_dir("a", "c", "nonorm"), layout.fusion_dir("nonorm")]
-    for folder in [*wanted, tmp_path / "a" / "embeddings" / "dev"]:
+    others = [tmp_path / "a" / "embeddings" / "dev", layout.cm_benchmark_dir("c", "asvspoof2021_la", "eval")]
+    for folder in [*wanted, *others]:
         folder.mkdir(parents=True)
         (folder / "results.json").write_text("{}")
     assert layout.results_records() == sorted(f / "results.json" for f in wanted)

@@ -1,13 +1,17 @@
-"""Model records and keys (sasv.provenance): what a record says about the weights, and a key that changes
-with the conf and the checkpoint and nothing else (gaps found by mutation testing)."""
+"""Model records and keys (sasv.provenance): what a record says about the weights, a key that changes
+with the conf and the checkpoint and nothing else (gaps found by mutation testing), and which model made a
+stage output."""
 
 from __future__ import annotations
 
+import json
+
 from torch import nn
 
+from sasv.exp_layout import ExpLayout, cm_scores_output
 from sasv.fileio import sha256_file
 from sasv.models.conf import LoadedModel, load_conf, parse_conf
-from sasv.provenance import model_key, model_record, weights_origin
+from sasv.provenance import model_key, model_record, stage_output_model, weights_origin
 from tests.tiny_confs import TINY_ECAPA, write_tiny_conf
 
 
@@ -44,3 +48,25 @@ def test_model_key_changes_with_conf_text_and_weights_only(tmp_path):
     assert model_key(LoadedModel(nn.Identity(), in_memory, "a" * 64)) != model_key(
         LoadedModel(nn.Identity(), in_memory, None)
     )
+
+
+def test_a_stage_output_names_the_model_that_made_it(tmp_path):
+    """The model record of the output's folder, with the conf and checkpoint its completion marker vouches
+    for (the record is the last run's, the marker this output's); nothing for scores made elsewhere."""
+    output = ExpLayout(tmp_path).stage_output("aasist", "cm", "la2021_eval")
+    output.dir.mkdir(parents=True)
+    output.file.write_text("LA_E_1 0 1 0.7\n")
+    assert stage_output_model(output) is None
+    assert stage_output_model(cm_scores_output(tmp_path / "elsewhere.txt")) is None
+    record = {
+        "name": "aasist",
+        "checkpoint": "pretrained/AASIST.pth",
+        "checkpoint_sha256": "new",
+        "pretrained": True,
+    }
+    (output.dir.parent / "model.json").write_text(json.dumps(record))
+    assert stage_output_model(output) == record
+    inputs = {"conf": "conf/cm/aasist.yaml", "conf_sha256": "c", "checkpoint_sha256": "old", "lists": {}}
+    output.marker.write_text(json.dumps({"inputs": inputs}))
+    assert stage_output_model(output) == {**record, "conf": "conf/cm/aasist.yaml", "conf_sha256": "c",
+                                          "checkpoint_sha256": "old"}  # fmt: skip

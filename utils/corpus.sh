@@ -3,7 +3,8 @@
 #                  whether --corpus, --root, --download, the stage range and --trials_dir fit, and sets
 #                  corpus_root: the folder stages 0 and 1 read (--root, else --la_root for la).
 #                  Reads corpus, root, la_root, stage, stop_stage, download and trials_dir (if the script has it).
-#   corpus_query Q asks `sasv corpus Q --corpus ${corpus}`: prepare_tool, download, title.
+#   corpus_query Q asks `sasv corpus Q --corpus ${corpus}`: prepare_tool, download, title, sets, cm_only,
+#                  cm_evaluation.
 check_corpus() {
   local stage1=false
   if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then stage1=true; fi

@@ -1,5 +1,7 @@
 """Write a small synthetic corpus in the exact ASVspoof 2019 LA layout (audio + all protocol files), or with
-``--corpus asvspoof5`` in the ASVspoof 5 release layout (OUT/ASVspoof5: flac_T/D/E_eval and the .tsv lists).
+``--corpus asvspoof5`` in the ASVspoof 5 release layout (OUT/ASVspoof5: flac_T/D/E_eval and the .tsv lists),
+with ``--corpus asvspoof2021_la`` / ``asvspoof2021_df`` an ASVspoof 2021 evaluation set and its keys
+(OUT/ASVspoof2021_LA, OUT/ASVspoof2021_DF: the eval split's test utterances).
 
 It lets the whole recipe (data preparation, embeddings, CM scores, scoring, metrics) run in seconds without
 the 7 GB corpus. The voices are synthetic, the numbers it produces mean nothing about real systems.
@@ -43,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     defaults = MiniCorpusConfig()
     p = ArgumentParser(prog="sasv make_mini_corpus", description=__doc__)
     p.add_argument(
-        "--out", required=True, help="output folder; the corpus is written to OUT/LA (OUT/ASVspoof5)"
+        "--out", required=True, help="output folder; the corpus is written to OUT/LA (OUT/ASVspoof5, ...)"
     )
     p.add_argument(
         "--corpus",

@@ -1,6 +1,6 @@
-"""Option groups that several tools share: stage 1's (``prepare_la``, ``prepare_asvspoof5``), the model
-stages' (``extract_embeddings``, ``score_cm``); the trainers' are :mod:`sasv.bin.training`'s. Parsing lives in
-:mod:`sasv.bin` only; what the options drive is the library's."""
+"""Option groups that several tools share: stage 1's (``prepare_la``, ``prepare_asvspoof5``; its audio check
+also ``prepare_asvspoof2021``), the model stages' (``extract_embeddings``, ``score_cm``); the trainers' are
+:mod:`sasv.bin.training`'s. Parsing lives in :mod:`sasv.bin` only; what the options drive is the library's."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ def add_stage1_options(p: ArgumentParser, trial_splits: Sequence[str], cohort_wh
     )
     p.add_argument("--cm_sets", nargs="*", default=[], help=f"CM data dirs {CM_PREFIX}<set>: train dev eval")
     p.add_bool("--cohort", False, f"also write <out>/{COHORT} ({cohort_what} train bona fide, for AS-norm)")
+    add_audio_options(p)
+
+
+def add_audio_options(p: ArgumentParser) -> None:
+    """Stage 1's audio check, which every stage-1 tool takes."""
     p.add_bool("--audio_check", True, "decode every audio file now and list suspicious ones (default: true)")
     p.add_argument(
         "--suspect_audio",
@@ -53,7 +58,7 @@ def model_stage_parser(kind: str, prog: str, description: str) -> ArgumentParser
     p = ArgumentParser(prog=prog, description=description)
     example = "conf/asv/ecapa_tdnn.yaml" if kind == "asv" else "conf/cm/aasist.yaml"
     p.add_argument("--conf", required=True, help=f"{model} model conf, e.g. {example}")
-    need = "wav.scp" if kind == "asv" else "wav.scp and trials"
+    need = "wav.scp" if kind == "asv" else "wav.scp and trials, or wav.scp and utt2spf (CM data dirs)"
     p.add_argument("--data_dirs", nargs="+", required=True, help=f"Kaldi data dirs with {need}")
     p.add_argument("--exp_dir", default="exp", help="experiment root (default: exp)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N (default: auto)")

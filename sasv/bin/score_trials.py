@@ -119,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     check_top_k(args.top_k)  # before any work, whatever --score_norm: a bad value is a mistake either way
+    benchmark = set_benchmark(Path(args.data_dir), args.sets)
     asv, cm = load_conf(args.asv_conf), load_conf(args.cm_conf)
     layout = ExpLayout(args.exp_dir)
     models = [
@@ -142,7 +143,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.top_k, len(cohort), cohort_dir, top_k,
             )  # fmt: skip
         log.info("AS-norm against %d cohort utterances of %s, top %d", len(cohort), args.cohort_set, top_k)
-    benchmark = set_benchmark(Path(args.data_dir), args.sets)
     choice = metric_choice(benchmark, args.a_dcf_cost)
     with exclusive_lock(out_dir, "scores and tables"):
         results, ranked = {}, {}
@@ -203,7 +203,15 @@ def set_benchmark(data_root: Path, sets: Sequence[str]) -> str:
     if len(set(found.values())) > 1:
         listed = ", ".join(f"{name}: {bench}" for name, bench in found.items())
         raise MixedMetricsError(f"{data_root}: the sets belong to different benchmarks ({listed})")
-    return next(iter(found.values()), DEFAULT_CORPUS)
+    benchmark = next(iter(found.values()), DEFAULT_CORPUS)
+    corpus = CORPORA[benchmark]
+    if corpus.cm_only:
+        raise MixedMetricsError(
+            f"{data_root / next(iter(found))}: a set of {corpus.title}, which judges countermeasures alone "
+            f"(no enrolment, no SASV trials): its metrics are stage 4's, sasv {corpus.cm_evaluation} "
+            f"(run_spk_ebd_extract.sh --corpus {benchmark} --stage 4)"
+        )
+    return benchmark
 
 
 def read_cohort(layout: ExpLayout, asv: ModelConf, cohort_dir: Path) -> dict[str, np.ndarray]:

@@ -13,11 +13,12 @@ other.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from sasv.corpora.protocols import (
+    CM_LABELS,
     ProtocolError,
     Trial,
     check_duplicates,
@@ -64,6 +65,12 @@ def read_wav_scp(path: str | Path) -> dict[str, str]:
 def read_utt2spk(path: str | Path) -> dict[str, str]:
     """``utt2spk``: utterance -> speaker."""
     return _read_pairs(path, "UTT SPK", rest_is_one_field=False)
+
+
+def read_utt2value(path: str | Path) -> dict[str, str]:
+    """``utt2<x>`` (``utt2spf``, ``utt2codec``, ...): utterance -> value."""
+    what = Path(path).name.removeprefix("utt2").upper()
+    return _read_pairs(path, f"UTT {what}", rest_is_one_field=False)
 
 
 def read_spk2utt(path: str | Path) -> dict[str, list[str]]:
@@ -118,10 +125,17 @@ def write_utt2spf(path: str | Path, utt2spf: Mapping[str, str]) -> None:
     _write_sorted(path, (f"{_token(u, 'utterance id')} {label}" for u, label in utt2spf.items()))
 
 
+def write_utt2value(path: str | Path, utt2value: Mapping[str, str]) -> None:
+    """``utt2<x>``: ``UTT VALUE``, one condition of each utterance (a codec, an attack, a subset); the value
+    is named after the file in errors (``codec`` of ``utt2codec``)."""
+    what = Path(path).name.removeprefix("utt2")
+    _write_sorted(path, (f"{_token(u, 'utterance id')} {_token(v, what)}" for u, v in utt2value.items()))
+
+
 def write_utt2codec(path: str | Path, utt2codec: Mapping[str, str]) -> None:
     """``utt2codec``: ``UTT CODEC``, the codec condition of each test utterance (ASVspoof 5's metadata;
-    ``-`` uncoded), what the per-codec tables of the analysis group by."""
-    _write_sorted(path, (f"{_token(u, 'utterance id')} {_token(c, 'codec')}" for u, c in utt2codec.items()))
+    ``-`` uncoded; ASVspoof 2021's codec or compression), what the per-codec tables group by."""
+    write_utt2value(path, utt2codec)
 
 
 def write_spk2utt(path: str | Path, spk2utt: Mapping[str, Iterable[str]]) -> None:
@@ -276,3 +290,65 @@ def validate_datadir(path: str | Path, check_files: bool = False) -> DataDir:
     if problems:
         raise DataDirError(f"{path}: {'; '.join(problems)}")
     return data
+
+
+# -------------------------------------------------------------------------------------------- CM data dirs
+
+CM_DATA_DIR_FILES = ("wav.scp", "utt2spk", "utt2spf")
+
+
+@dataclass
+class CmDataDir:
+    """The lists of a CM data dir: every utterance of ``wav.scp`` labelled ``bonafide`` or ``spoof`` in
+    ``utt2spf`` (``sasv prepare_la --cm_sets``, ``sasv prepare_asvspoof2021``), and the ``utt2<x>``
+    condition files asked for (file name -> utterance -> value)."""
+
+    wav_scp: dict[str, str]
+    utt2spk: dict[str, str]
+    utt2spf: dict[str, str]
+    conditions: dict[str, dict[str, str]]
+
+
+def is_cm_datadir(path: str | Path) -> bool:
+    """A data dir of CM-labelled utterances without SASV trials: stage 3 scores every utterance of it."""
+    path = Path(path)
+    return (path / "utt2spf").is_file() and not (path / "trials").is_file()
+
+
+def validate_cm_datadir(path: str | Path, conditions: Sequence[str] = ()) -> CmDataDir:
+    """Load a CM data dir and check it: every list parses and is sorted in C order, ``utt2spk``,
+    ``utt2spf`` and each of ``conditions`` cover exactly the utterances of ``wav.scp``, and every label is
+    ``bonafide`` or ``spoof``. Raises :class:`DataDirError` listing every problem found."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DataDirError(f"{path}: data dir does not exist")
+    names = (*CM_DATA_DIR_FILES, *conditions)
+    missing = [f for f in names if not (path / f).is_file()]
+    if missing:
+        raise DataDirError(f"{path}: missing {', '.join(missing)} (run stage 1)")
+    problems: list[str] = []
+
+    def report(items: Iterable[str], what: str) -> None:
+        unique = sorted(set(items))
+        if unique:
+            problems.append(f"{len(unique)} {what}: {offenders(unique)}")
+
+    for name in names:
+        bad = _unsorted(path / name)
+        if bad:
+            problems.append(
+                f"{name} is not sorted (LC_ALL=C sort) at {len(bad)} lines: "
+                f"{offenders([f'line {n}' for n in bad])}"
+            )
+    wav_scp = read_wav_scp(path / "wav.scp")
+    lists = {name: read_utt2value(path / name) for name in names[1:]}
+    for name, mapping in lists.items():
+        report((u for u in wav_scp if u not in mapping), f"wav.scp utterances missing from {name}")
+        report((u for u in mapping if u not in wav_scp), f"{name} utterances missing from wav.scp")
+    utt2spf = lists["utt2spf"]
+    report(
+        (f"{u} ({v})" for u, v in utt2spf.items() if v not in CM_LABELS), "labels other than bonafide|spoof"
+    )
+    if problems:
+        raise DataDirError(f"{path}: {'; '.join(problems)}")
+    return CmDataDir(wav_scp, lists["utt2spk"], utt2spf, {name: lists[name] for name in conditions})

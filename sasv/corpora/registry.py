@@ -44,6 +44,12 @@ class Corpus:
     download: str = ""  # stage 0: ``<script> <download_dir> <parent of the folder>``; "": fetched by hand
     needs_root: bool = True  # False: without --root, stage 1 reads the scripts' --la_root (LA's folder)
     stage1_options: tuple[str, ...] = ()  # prepare_tool's own options, which the scripts pass only when set
+    sets: tuple[str, ...] = ("dev", "eval")  # the data dirs stage 1 writes (the scripts' default --sets)
+    # a countermeasure benchmark: CM data dirs (utt2spf, no SASV trials), no ASV embeddings (stage 2 skips
+    # it), no SASV scoring (a-DCF and its kin: no a_dcf_models); its metrics are stage 4's tool's:
+    # ``sasv <cm_evaluation> --cm_conf <conf> --exp_dir <exp> --data <data dir>``
+    cm_only: bool = False
+    cm_evaluation: str = ""
 
     def mini_corpus_writer(self) -> Callable[..., Any]:
         """The function writing this corpus's synthetic mini corpus (imported now: it needs numpy)."""
@@ -67,6 +73,18 @@ CORPORA: dict[str, Corpus] = {
             folder="the ASVspoof 5 folder: flac_D/, flac_E_eval/, ...",
             mini_corpus="sasv.corpora.asvspoof5_mini:write_asvspoof5_corpus", a_dcf_models=("sasv2024",),
             tandem=True, track1=True, official_files=True,
+        ),
+        Corpus(
+            name="asvspoof2021_la", title="ASVspoof 2021 LA", prepare_tool="prepare_asvspoof2021",
+            folder="the folder holding ASVspoof2021_LA_eval/ and keys/LA/ (LA-keys-full.tar.gz)",
+            mini_corpus="sasv.corpora.asvspoof2021_mini:write_la_corpus", a_dcf_models=(),
+            sets=("la2021_eval",), cm_only=True, cm_evaluation="evaluate_asvspoof2021",
+        ),
+        Corpus(
+            name="asvspoof2021_df", title="ASVspoof 2021 DF", prepare_tool="prepare_asvspoof2021",
+            folder="the folder holding ASVspoof2021_DF_eval/ and keys/DF/ (DF-keys-full.tar.gz)",
+            mini_corpus="sasv.corpora.asvspoof2021_mini:write_df_corpus", a_dcf_models=(),
+            sets=("df2021_eval",), cm_only=True, cm_evaluation="evaluate_asvspoof2021",
         ),
     )
 }  # fmt: skip

@@ -180,6 +180,14 @@ def read_cm_scores(path: str | Path) -> dict[str, float]:
     return {utt: values[0] for utt, values in _read_cm_fields(path, (3,)).items()}
 
 
+def read_cm_field(path: str | Path, field: str) -> dict[str, float]:
+    """utt -> one of :data:`CM_FIELDS` from a ``cm_scores.txt`` (``logit_bonafide``: the raw bona fide
+    logit, the score SSL-AASIST's published ASVspoof 2021 numbers rank by)."""
+    if field not in CM_FIELDS:
+        raise ValueError(f"CM score field {field!r}: expected one of {', '.join(CM_FIELDS)}")
+    return {utt: values[0] for utt, values in _read_cm_fields(path, (CM_FIELDS.index(field) + 1,)).items()}
+
+
 def read_cm_log_odds(path: str | Path) -> dict[str, float]:
     """utt -> ``logit_bonafide - logit_spoof`` (float64) from a ``cm_scores.txt``: the CM's log-odds of
     bona fide, the score ASVspoof's calibration metrics (CLLR, actDCF) read as an LLR. P(bona fide) is no

@@ -34,17 +34,22 @@ nearest CM threshold of every ASV threshold is found by one binary search, all A
 
 ASVspoof 2019 and 2021 use the same min t-DCF and cost model, with the ASV's rates measured on ASV scores
 (the keys' ASV system, or the user's) at the ASV's EER threshold: :func:`asv_error_rates`,
-:func:`min_t_dcf_with_asv_scores` (held to the 2021 evaluation package's outputs by
+:func:`min_t_dcf_with_asv_scores`, and per condition as the 2021 package's tables
+(:func:`asvspoof2021_breakdown`; held to the 2021 evaluation package's outputs by
 ``tests/fixtures/asvspoof2021_package.json``).
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from sasv.metrics.cm import det_curve, eer_point
+from sasv.corpora.protocols import NONTARGET, SPOOF, TARGET
+from sasv.metrics.breakdowns import attack_codec_cells
+from sasv.metrics.cm import asvspoof_eer, det_curve, eer_point
 
 # The organisers' default ASV system, pooled over ASVspoof 5 conditions (the evaluation package's constants).
 ORGANISERS_ASV_PFA_NONTARGET = 0.01881016557566423
@@ -94,15 +99,21 @@ def min_t_dcf(
     if len(cm_bonafide) == 0 or len(cm_spoof) == 0:
         return None
     miss, false_alarm, _ = det_curve(cm_bonafide, cm_spoof)
-    c0 = cost.p_target * cost.c_miss * asv_pmiss + cost.p_nontarget * cost.c_fa * asv_pfa
-    c1 = cost.p_target * cost.c_miss - c0
-    c2 = cost.p_spoof * cost.c_fa_spoof * asv_pfa_spoof
+    c0, c1, c2 = t_dcf_weights(asv_pfa, asv_pmiss, asv_pfa_spoof, cost)
     if c0 < 0 or c1 < 0 or c2 < 0:
         raise ValueError(
             f"t-DCF weights must not be negative (C0 {c0}, C1 {c1}, C2 {c2}): check the ASV rates"
         )
     curve = (c0 + c1 * miss + c2 * false_alarm) / (c0 + min(c1, c2))
     return float(curve.min())
+
+
+def t_dcf_weights(
+    asv_pfa: float, asv_pmiss: float, asv_pfa_spoof: float, cost: TandemCostModel = ASVSPOOF5_TANDEM_COST
+) -> tuple[float, float, float]:
+    """C0, C1 and C2 of the t-DCF for an ASV system of these error rates (module doc)."""
+    c0 = cost.p_target * cost.c_miss * asv_pmiss + cost.p_nontarget * cost.c_fa * asv_pfa
+    return c0, cost.p_target * cost.c_miss - c0, cost.p_spoof * cost.c_fa_spoof * asv_pfa_spoof
 
 
 def asv_error_rates(
@@ -138,6 +149,57 @@ def min_t_dcf_with_asv_scores(
     if rates is None:
         return None
     return min_t_dcf(cm_bonafide, cm_spoof, *rates, cost=cost)
+
+
+ASVSPOOF2021_METRICS = ("eer", "min_t_dcf")
+
+
+@dataclass(frozen=True)
+class ConditionedScores:
+    """Scores of trials with the two factors of the ASVspoof 2021 tables: ``key`` (CM: ``bonafide`` |
+    ``spoof``; ASV: ``target`` | ``nontarget`` | ``spoof``), ``rows`` (the attack or vocoder type, read for
+    spoofs only) and ``columns`` (the codec or compression condition) per trial."""
+
+    scores: np.ndarray
+    key: np.ndarray
+    rows: np.ndarray
+    columns: np.ndarray
+
+    def cells(self, names: tuple[Sequence[str], Sequence[str]]) -> Iterator[tuple[int, int, np.ndarray]]:
+        return attack_codec_cells(self.key == SPOOF, self.rows, self.columns, names)[2]
+
+
+def asvspoof2021_breakdown(
+    cm: ConditionedScores,
+    rows: Sequence[str],
+    columns: Sequence[str],
+    asv: ConditionedScores | None = None,
+    cost: TandemCostModel = ASVSPOOF5_TANDEM_COST,
+) -> dict:
+    """The ASVspoof 2021 evaluation package's tables (``main.py``'s ``compute_decomposed_mintdcf_eer``):
+    ``{"rows", "columns", "eer": rows of cells, "min_t_dcf": rows of cells}``, the cells of
+    :func:`sasv.metrics.breakdowns.attack_codec_cells` over the given values (:data:`POOLED` among them,
+    the package puts it last). A cell's EER is the CM's (fraction); its min t-DCF takes the ASV's rates on
+    the ASV trials of the same cell (``compute_tDCF_C012``: the ASV at its EER threshold there), ``None``
+    without ``asv`` (DF), where a CM class is empty, where an ASV class is empty (the package's NaN) or
+    where the weights would be negative (a degenerate ASV cell; the package computes a meaningless number
+    there). Unlike the package, a cell of fewer than three distinct scores is computed, not fatal."""
+    names = (list(rows), list(columns))
+    table: dict = {"rows": names[0], "columns": names[1]}
+    table.update({m: [[None] * len(names[1]) for _ in names[0]] for m in ASVSPOOF2021_METRICS})
+    asv_masks = (m for _, _, m in asv.cells(names)) if asv is not None else itertools.repeat(None)
+    bonafide = cm.key != SPOOF
+    for (i, j, mask), asv_mask in zip(cm.cells(names), asv_masks, strict=False):
+        cm_bonafide, cm_spoof = cm.scores[mask & bonafide], cm.scores[mask & ~bonafide]
+        if not (cm_bonafide.size and cm_spoof.size):
+            continue
+        table["eer"][i][j] = asvspoof_eer(cm_bonafide, cm_spoof)
+        if asv is None:
+            continue
+        rates = asv_error_rates(*(asv.scores[asv_mask & (asv.key == k)] for k in (TARGET, NONTARGET, SPOOF)))
+        if rates is not None and min(t_dcf_weights(*rates, cost)) >= 0:
+            table["min_t_dcf"][i][j] = min_t_dcf(cm_bonafide, cm_spoof, *rates, cost=cost)
+    return table
 
 
 # compute_teer's spoof prevalence and compute_teer_accelerated's grid: decimate when both curves have at

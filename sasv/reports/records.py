@@ -105,9 +105,10 @@ class MetricChoice:
 
 # What each benchmark reports (the data dir's prepared.json names its benchmark, sasv.markers), from its
 # corpus's record (sasv.corpora.registry): LA the a-DCF paper's cost model, as the SASV literature on LA does;
-# ASVspoof 5 Track 2 its official metrics.
+# ASVspoof 5 Track 2 its official metrics. A countermeasure benchmark (ASVspoof 2021) has no SASV scoring:
+# its metrics are sasv evaluate_asvspoof2021's (sasv.reports.asvspoof2021).
 BENCHMARK_METRICS: dict[str, MetricChoice] = {
-    name: MetricChoice(c.a_dcf_models, c.tandem, c.track1) for name, c in CORPORA.items()
+    name: MetricChoice(c.a_dcf_models, c.tandem, c.track1) for name, c in CORPORA.items() if not c.cm_only
 }
 
 

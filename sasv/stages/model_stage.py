@@ -4,7 +4,8 @@ Both are one procedure with the conf's kind as parameter: load the conf's model,
 (:class:`~sasv.extraction.engines.EngineOptions`, :class:`~sasv.jobs.local.JobOptions`), write the model's
 record, and for every data dir run the chunked driver under the output dir's lock. They differ only in which
 utterances they process (:func:`stage_items`): every utterance of ``wav.scp`` for embeddings (enrolment and
-test), the test utterances of ``trials`` for CM scores.
+test), the test utterances of ``trials`` for CM scores, and every utterance of a CM data dir (``utt2spf``, no
+trials: ASVspoof 2021's eval sets, ``cm_<set>``) for CM scores too.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from sasv.corpora.datadir import read_wav_scp, validate_datadir
+from sasv.corpora.datadir import is_cm_datadir, read_wav_scp, validate_cm_datadir, validate_datadir
 from sasv.exp_layout import ExpLayout
 from sasv.extraction.chunks import DEFAULT_CHUNK_SIZE, Item
 from sasv.extraction.engines import (
@@ -35,11 +36,14 @@ KIND_WORDS = {"asv": ("ASV", "embedding", "embeddings"), "cm": ("CM", "scoring",
 
 def stage_items(kind: str, data_dir: Path) -> tuple[list[Item], dict[str, Path]]:
     """The (utt, path) items a stage processes in ``data_dir``, and the lists they come from (for the
-    completion marker): all of wav.scp for embeddings, the trials' test utterances for CM scores."""
+    completion marker): all of wav.scp for embeddings, the trials' test utterances for CM scores (all of a
+    CM data dir's wav.scp, whose lists are checked first)."""
     check_prepared_marker(data_dir)
     wav_scp = data_dir / "wav.scp"
     if kind == "asv":
         return sorted(read_wav_scp(wav_scp).items()), {"wav.scp": wav_scp}
+    if is_cm_datadir(data_dir):
+        return sorted(validate_cm_datadir(data_dir).wav_scp.items()), {"wav.scp": wav_scp}
     data = validate_datadir(data_dir)
     test_utts = sorted({t.utt for t in data.trials})
     return [(u, data.wav_scp[u]) for u in test_utts], {"wav.scp": wav_scp, "trials": data_dir / "trials"}

@@ -158,6 +158,107 @@ def test_prepare_asvspoof5_contradicting_protocols(tmp_path, capsys) -> None:
     assert not (tmp_path / "d").exists(), "nothing is written when the lists disagree"
 
 
+def option_error(capsys: pytest.CaptureFixture[str], *argv: str | Path) -> str:
+    """The single ERROR line of an option error (exit 2)."""
+    with pytest.raises(SystemExit) as stop:
+        sasv(*argv)
+    return error_line(capsys, stop.value.code, expected=2)
+
+
+def test_prepare_asvspoof2021_errors(tmp_path, capsys) -> None:
+    root = tmp_path / "ASVspoof2021"
+    line = error_line(capsys, sasv("prepare_asvspoof2021", "--root", root, "--out", tmp_path / "d"))
+    assert line == f"ERROR: {root}: ASVspoof 2021 folder does not exist"
+    root.mkdir()
+    line = error_line(capsys, sasv("prepare_asvspoof2021", "--root", root, "--out", tmp_path / "d"))
+    assert line.startswith(
+        f"ERROR: {root}: no ASVspoof 2021 CM key ({root / 'keys/LA/CM/trial_metadata.txt'}"
+    )
+    for option in (["--cm_sets", "train"], ["--cohort", "true"], ["--sets", "eval"]):
+        line = option_error(capsys, "prepare_asvspoof2021", "--root", root, *option)
+        assert line.startswith("ERROR: sasv prepare_asvspoof2021: ")
+        assert (
+            "is not one of la2021_eval, df2021_eval" if option[0] == "--sets" else "no train or dev set"
+        ) in line
+    mini = ["make_mini_corpus", "--corpus", "asvspoof2021_la", "--out", tmp_path, "--speakers", "2",
+            "--bonafide_per_spk", "1", "--attacks", "1"]  # fmt: skip
+    assert sasv(*mini) == 0
+    la = tmp_path / "ASVspoof2021_LA"
+    prepare = ["prepare_asvspoof2021", "--root", la, "--out", tmp_path / "d", "--audio_check", "false"]
+    key = la / "keys" / "LA" / "CM" / "trial_metadata.txt"
+    good = key.read_text()
+    key.write_text(good.replace(" spoof notrim", " fake notrim", 1))
+    line = error_line(capsys, sasv(*prepare))
+    assert line.startswith(f"ERROR: {key}:") and "unknown key 'fake'" in line
+    key.write_text(good)
+    scores = la / "keys" / "LA" / "ASV" / "ASVTorch_Kaldi" / "score.txt"
+    scores.write_text("".join(scores.read_text().splitlines(keepends=True)[1:]))
+    line = error_line(capsys, sasv(*prepare))
+    assert line.startswith(
+        f"ERROR: {scores}: no score for 1 trial(s) of {la / 'keys/LA/ASV/trial_metadata.txt'}"
+    )
+    scores.unlink()
+    line = error_line(capsys, sasv(*prepare))
+    assert line == f"ERROR: {scores}: file does not exist"
+    next((la / "ASVspoof2021_LA_eval" / "flac").glob("*.flac")).unlink()
+    line = error_line(capsys, sasv(*prepare))
+    assert f"1 of 6 audio files referenced by {key} are missing" in line
+    assert not (tmp_path / "d").exists(), "nothing is written when a list is bad"
+
+
+def test_evaluate_asvspoof2021_errors(work, tmp_path, capsys) -> None:
+    """Scores that do not fit the data dir, a data dir of another benchmark, scores made from other inputs,
+    and a countermeasure benchmark's set given to SASV scoring: one ERROR line each."""
+    mini = ["make_mini_corpus", "--corpus", "asvspoof2021_la", "--out", tmp_path, "--speakers", "2",
+            "--bonafide_per_spk", "3", "--attacks", "1"]  # fmt: skip
+    assert sasv(*mini) == 0
+    data = tmp_path / "data"
+    argv = ["--root", tmp_path / "ASVspoof2021_LA", "--out", data, "--audio_check", "false"]
+    assert sasv("prepare_asvspoof2021", *argv) == 0
+    la = data / "la2021_eval"
+    utts = [line.split()[0] for line in (la / "wav.scp").read_text().splitlines()]
+    scores = tmp_path / "score.txt"
+    scores.write_text("".join(f"{u} {i}\n" for i, u in enumerate(utts)))
+    evaluate = ["evaluate_asvspoof2021", "--data", la, "--out", tmp_path / "out"]
+    assert sasv(*evaluate, "--cm_scores", scores) == 0
+    line = option_error(capsys, "evaluate_asvspoof2021", "--data", la, "--cm_scores", scores)
+    assert line.startswith("ERROR: sasv evaluate_asvspoof2021: --out is needed with --cm_scores")
+    line = error_line(capsys, sasv(*evaluate, "--cm_scores", scores, "--subset", "hidden"))
+    assert line == "ERROR: no trial of the 'hidden' subset (the data has: eval, progress)"
+    line = error_line(capsys, sasv(*evaluate, "--cm_scores", scores, "--track", "DF"))
+    assert line == f"ERROR: {la}: an ASVspoof 2021 LA set (prepared.json), not --track DF"
+    scores.write_text("".join(f"{u} {i}\n" for i, u in enumerate(utts[1:])) + "LA_E_0 1\n")
+    line = error_line(capsys, sasv(*evaluate, "--cm_scores", scores))
+    assert line == f"ERROR: {scores}: 1 scored trial(s) are not in {la} (scores of another set?): LA_E_0"
+    scores.write_text("".join(f"{u} {i}\n" for i, u in enumerate(utts) if i != 1))
+    line = error_line(capsys, sasv(*evaluate, "--cm_scores", scores))
+    assert line.startswith("ERROR: no score for 1 of the ") and utts[1] in line
+    # the stage-3 output of a conf: refused before stage 3 ran, and when made for another wav.scp
+    line = error_line(capsys, sasv(*evaluate, "--cm_conf", work / CM, "--exp_dir", tmp_path / "exp"))
+    marker = tmp_path / "exp" / "tiny_aasist" / "scores" / "la2021_eval" / "cm_scores.txt.done"
+    assert line == f"ERROR: {marker} not found: the stage that writes it did not finish; run it (again)"
+    marker.parent.mkdir(parents=True)
+    shutil.copy(scores, marker.parent / "cm_scores.txt")
+    marker.write_text(json.dumps({"inputs": {"lists": {"wav.scp": "0" * 64}}}))
+    line = error_line(capsys, sasv(*evaluate, "--cm_scores", marker.parent / "cm_scores.txt"))
+    assert line.startswith(
+        f"ERROR: {marker.parent} was made from other inputs than the current ones (changed: "
+    )
+    # a data dir of another benchmark, one made by hand without --track
+    line = error_line(capsys, sasv(*evaluate, "--cm_scores", scores, "--data", work / "data" / "dev"))
+    assert line == f"ERROR: {work / 'data' / 'dev'}: prepared for la, not an ASVspoof 2021 LA or DF set " + (
+        "(prepared.json)"
+    )
+    (la / "prepared.json").unlink()
+    line = error_line(capsys, sasv(*evaluate, "--cm_scores", scores))
+    assert line == f"ERROR: {la}: no prepared.json names its track; pass --track LA or DF"
+    # SASV scoring of a countermeasure benchmark's set
+    assert sasv("prepare_asvspoof2021", *argv) == 0
+    line = error_line(capsys, sasv(*scoring_args(work, data, tmp_path / "exp")[:-1], "la2021_eval"))
+    assert line.startswith(f"ERROR: {la}: a set of ASVspoof 2021 LA, which judges countermeasures alone")
+    assert "sasv evaluate_asvspoof2021" in line
+
+
 def test_prepare_augmentation_errors(tmp_path, capsys) -> None:
     (tmp_path / "RIRS_NOISES").mkdir()
     argv = ["prepare_augmentation", "--musan_root", tmp_path / "absent", "--rirs_root",

@@ -9,13 +9,18 @@ import pytest
 from sasv.corpora.datadir import (
     DataDir,
     DataDirError,
+    is_cm_datadir,
     read_spk2utt,
     read_utt2spk,
+    read_utt2value,
     read_wav_scp,
+    validate_cm_datadir,
     validate_datadir,
     write_spk2utt,
     write_trials,
+    write_utt2spf,
     write_utt2spk,
+    write_utt2value,
     write_wav_scp,
 )
 from sasv.corpora.protocols import ProtocolError, Trial, read_sasv_trials
@@ -154,3 +159,46 @@ def test_utt2codec_round_trip_and_coverage(tmp_path):
     with pytest.raises(DataDirError, match="utt2codec is not sorted"):
         validate_datadir(tmp_path / "d")
     assert validate_datadir(_datadir().write(tmp_path / "e") or tmp_path / "e").utt2codec is None
+
+
+# ------------------------------------------------------------------------------------ CM data dirs
+
+
+def _cm_dir(path: Path) -> Path:
+    utts = {"LA_E_2": "bonafide", "LA_E_1": "spoof", "LA_E_10": "spoof"}
+    path.mkdir()
+    write_wav_scp(path / "wav.scp", {u: f"/corpus/{u}.flac" for u in utts})
+    write_utt2spk(path / "utt2spk", {u: "LA_0001" for u in utts})
+    write_utt2spf(path / "utt2spf", utts)
+    write_utt2value(path / "utt2codec", {"LA_E_2": "none", "LA_E_1": "alaw", "LA_E_10": "gsm"})
+    return path
+
+
+def test_a_cm_data_dir_is_validated(tmp_path):
+    d = _cm_dir(tmp_path / "cm")
+    assert is_cm_datadir(d) and not is_cm_datadir(tmp_path)
+    data = validate_cm_datadir(d, ("utt2codec",))
+    assert list(data.wav_scp) == ["LA_E_1", "LA_E_10", "LA_E_2"], "C order"
+    assert data.utt2spf["LA_E_2"] == "bonafide" and data.conditions == {
+        "utt2codec": read_utt2value(d / "utt2codec")
+    }
+    assert validate_cm_datadir(d).conditions == {}
+    with pytest.raises(DataDirError, match=rf"^{d}: missing utt2attack \(run stage 1\)$"):
+        validate_cm_datadir(d, ("utt2attack",))
+    (d / "utt2codec").write_text("LA_E_2 none\nLA_E_1 alaw\nLA_E_9 gsm\n")
+    (d / "utt2spf").write_text((d / "utt2spf").read_text().replace("LA_E_2 bonafide", "LA_E_2 human"))
+    with pytest.raises(DataDirError) as err:
+        validate_cm_datadir(d, ("utt2codec",))
+    message = str(err.value)
+    assert "utt2codec is not sorted (LC_ALL=C sort) at 1 lines: line 2" in message
+    assert "1 wav.scp utterances missing from utt2codec: LA_E_10" in message
+    assert "1 utt2codec utterances missing from wav.scp: LA_E_9" in message
+    assert "1 labels other than bonafide|spoof: LA_E_2 (human)" in message
+
+
+def test_utt2value_names_the_value_in_errors(tmp_path):
+    with pytest.raises(ProtocolError, match="subset 'an eval' is empty or contains whitespace"):
+        write_utt2value(tmp_path / "utt2subset", {"LA_E_1": "an eval"})
+    _write(tmp_path / "utt2vocoder", "LA_E_1 a b\n")
+    with pytest.raises(ProtocolError, match=r"utt2vocoder:1: expected 'UTT VOCODER'"):
+        read_utt2value(tmp_path / "utt2vocoder")

@@ -39,8 +39,14 @@ def test_every_record_is_complete(name: str, capsys) -> None:
     assert corpus.name == name and corpus.title and corpus.folder
     assert corpus.prepare_tool in TOOLS
     assert callable(corpus.mini_corpus_writer())
-    assert corpus.a_dcf_models and set(corpus.a_dcf_models) <= set(A_DCF_COST_MODELS)
-    assert BENCHMARK_METRICS[name] == MetricChoice(corpus.a_dcf_models, corpus.tandem, corpus.track1)
+    assert corpus.sets
+    if corpus.cm_only:  # a countermeasure benchmark: no SASV scoring, its own stage-4 tool
+        assert not (corpus.a_dcf_models or corpus.tandem or corpus.track1 or corpus.official_files)
+        assert name not in BENCHMARK_METRICS and corpus.cm_evaluation in TOOLS
+    else:
+        assert corpus.a_dcf_models and set(corpus.a_dcf_models) <= set(A_DCF_COST_MODELS)
+        assert BENCHMARK_METRICS[name] == MetricChoice(corpus.a_dcf_models, corpus.tandem, corpus.track1)
+        assert not corpus.cm_evaluation
     assert BENCHMARK_TITLES[name] == corpus.title
     if corpus.download:
         assert os.access(REPO_ROOT / corpus.download, os.X_OK), corpus.download
@@ -62,7 +68,7 @@ def test_a_mini_corpus_prepares_as_its_benchmark(name: str, tmp_path) -> None:
     argv = [corpus.prepare_tool, "--root", str(layout.root), "--out", str(out), "--audio_check", "false"]
     assert sasv_main(argv) == 0
     trial_dirs = [p.parent for p in out.glob(f"*/{PREPARED_MARKER}")]
-    assert sorted(p.name for p in trial_dirs) == ["dev", "eval"]
+    assert sorted(p.name for p in trial_dirs) == sorted(corpus.sets)
     for data_dir in trial_dirs:
         assert json.loads((data_dir / PREPARED_MARKER).read_text())["benchmark"] == name
         assert prepared_benchmark(data_dir) == name
@@ -127,6 +133,13 @@ def test_the_answers_of_sasv_corpus(capsys) -> None:
     assert ask(capsys, "check", "--corpus", "la", "--root", "X", "--la_root", "LA") == "X"
     assert ask(capsys, "check", "--corpus", "la", "--set_options", "trials_dir") == ""
     assert ask(capsys, "check", "--corpus", "asvspoof5", "--stage1", "false", "--la_root", "LA") == ""
+    # the sets stage 1 writes; a countermeasure benchmark: no stage 2, stage 4's tool
+    assert ask(capsys, "sets", "--corpus", "la") == "dev eval"
+    assert ask(capsys, "sets", "--corpus", "asvspoof2021_la") == "la2021_eval"
+    assert ask(capsys, "cm_only", "--corpus", "asvspoof5") == "false"
+    assert ask(capsys, "cm_only", "--corpus", "asvspoof2021_df") == "true"
+    assert ask(capsys, "cm_evaluation", "--corpus", "la") == ""
+    assert ask(capsys, "cm_evaluation", "--corpus", "asvspoof2021_df") == "evaluate_asvspoof2021"
 
 
 def test_sasv_corpus_stays_light() -> None:
@@ -141,7 +154,7 @@ def test_sasv_corpus_stays_light() -> None:
 
 # a corpus that is not there: its record is all it has (it borrows ASVspoof 5's tool and mini corpus)
 FAKE = Corpus(
-    name="asvspoof2021_df", title="ASVspoof 2021 DF", folder="the DF folder",
+    name="asvspoof2019_pa", title="ASVspoof 2019 PA", folder="the PA folder",
     prepare_tool="prepare_asvspoof5", mini_corpus="sasv.corpora.asvspoof5_mini:write_asvspoof5_corpus",
     a_dcf_models=("paper",),
 )  # fmt: skip
@@ -149,14 +162,14 @@ FAKE = Corpus(
 
 def test_a_new_corpus_is_one_record(monkeypatch, capsys) -> None:
     monkeypatch.setitem(CORPORA, FAKE.name, FAKE)
-    assert ask(capsys, "names").endswith(" | asvspoof2021_df")
+    assert ask(capsys, "names").endswith(" | asvspoof2019_pa")
     assert ask(capsys, "prepare_tool", "--corpus", FAKE.name) == "prepare_asvspoof5"
-    assert ask(capsys, "title", "--corpus", FAKE.name) == "ASVspoof 2021 DF"
-    assert ask(capsys, "check", "--corpus", FAKE.name, "--root", "DF") == "DF"
-    with pytest.raises(CorpusError, match="or asvspoof2021_df, got 'vox'"):
+    assert ask(capsys, "title", "--corpus", FAKE.name) == "ASVspoof 2019 PA"
+    assert ask(capsys, "check", "--corpus", FAKE.name, "--root", "PA") == "PA"
+    with pytest.raises(CorpusError, match="or asvspoof2019_pa, got 'vox'"):
         get_corpus("vox")
     assert sasv_main(["corpus", "check", "--corpus", FAKE.name]) == 1
-    assert "--corpus asvspoof2021_df needs --root (the DF folder) for stage 1" in capsys.readouterr().err
+    assert "--corpus asvspoof2019_pa needs --root (the PA folder) for stage 1" in capsys.readouterr().err
 
 
 def test_the_stage_scripts_run_a_new_corpus_from_its_record_alone(tmp_path) -> None:
@@ -184,7 +197,7 @@ def test_the_stage_scripts_run_a_new_corpus_from_its_record_alone(tmp_path) -> N
         cmd = ["bash", script, "--stage", "0", "--stop_stage", "1", *common, *extra]
         out = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-        assert "Stage 0: skipped (ASVspoof 2021 DF has no download: get it by hand)" in out.stdout
+        assert "Stage 0: skipped (ASVspoof 2019 PA has no download: get it by hand)" in out.stdout
         assert "(sasv prepare_asvspoof5)" in out.stdout
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["dev", "eval"]
     assert sorted(p.name for p in (tmp_path / "cm").iterdir()) == ["cm_dev", "cm_eval", "cm_train"]
@@ -193,4 +206,4 @@ def test_the_stage_scripts_run_a_new_corpus_from_its_record_alone(tmp_path) -> N
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert out.returncode == 1
-    assert "stage 0 cannot download ASVspoof 2021 DF; get it by hand" in out.stderr
+    assert "stage 0 cannot download ASVspoof 2019 PA; get it by hand" in out.stderr

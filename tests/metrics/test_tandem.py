@@ -1,21 +1,27 @@
 """The ASVspoof 5 tandem metrics (:mod:`sasv.metrics.tandem`): min t-DCF and t-EER on small cases worked out
 by hand (ties, a perfect system, a missing class), and the vectorised t-EER search against the package's
-double loop on random scores with ties. The package's own outputs hold both metrics in
-tests/metrics/test_asvspoof5_package_parity.py."""
+double loop on random scores with ties; ASVspoof 2021's per-condition cells by hand. The packages' own
+outputs hold the metrics in tests/metrics/test_asvspoof5_package_parity.py and
+tests/metrics/test_asvspoof2021_{package,tables}_parity.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sasv.metrics.cm import det_curve
+from sasv.metrics.breakdowns import POOLED
+from sasv.metrics.cm import asvspoof_eer, det_curve
 from sasv.metrics.tandem import (
     ASVSPOOF5_TANDEM_COST,
     ORGANISERS_ASV_PFA_NONTARGET,
     ORGANISERS_ASV_PFA_SPOOF,
     ORGANISERS_ASV_PMISS,
+    ConditionedScores,
     asv_curves,
+    asv_error_rates,
+    asvspoof2021_breakdown,
     min_t_dcf,
+    t_dcf_weights,
     t_eer,
 )
 
@@ -113,3 +119,59 @@ def test_t_eer_search_equals_the_double_loop(seed: int) -> None:
     assert (got is None) == (expected is None)
     if expected is not None:
         assert got == expected
+
+
+# ------------------------------------------------------------------------- ASVspoof 2021's tables
+
+
+def _scores(rows: list[tuple[float, str, str, str]]) -> ConditionedScores:
+    scores, keys, attacks, codecs = zip(*rows, strict=True)
+    return ConditionedScores(np.array(scores), np.array(keys), np.array(attacks), np.array(codecs))
+
+
+def test_asvspoof2021_cells_by_hand() -> None:
+    """An attack row takes its spoofs and every bona fide trial of the column; an empty class is no number;
+    the t-DCF of a cell takes the ASV trials of that cell (here: the ASV fails on c1's spoofs only)."""
+    b, t, n = "bonafide", "target", "nontarget"
+    cm = _scores([
+        (2.0, b, b, "c1"), (1.0, b, b, "c1"), (3.0, b, "-", "c2"),
+        (1.5, "spoof", "A07", "c1"), (0.0, "spoof", "A08", "c1"), (0.5, "spoof", "A07", "c2"),
+    ])  # fmt: skip
+    asv = _scores([
+        (3.0, t, b, "c1"), (-3.0, n, b, "c1"), (3.5, "spoof", "A07", "c1"),
+        (3.0, t, b, "c2"), (-3.0, n, b, "c2"), (-4.0, "spoof", "A07", "c2"),
+    ])  # fmt: skip
+    table = asvspoof2021_breakdown(cm, ["A07", "A08", "A09", POOLED], ["c1", "c2", "c3", POOLED], asv)
+    assert table["rows"] == ["A07", "A08", "A09", POOLED] and table["columns"] == ["c1", "c2", "c3", POOLED]
+    eer = table["eer"]
+    # A07 in c1: bona fide 2.0, 1.0 vs 1.5; the first nearest DET point misses 1.0 and accepts 1.5
+    assert eer[0][:3] == [0.75, 0.0, None]
+    assert eer[1][:3] == [0.0, None, None]  # A08 has no spoof in c2
+    assert eer[2] == [None] * 4  # A09: no spoof anywhere
+    assert eer[3][3] == asvspoof_eer(np.array([2.0, 1.0, 3.0]), np.array([1.5, 0.0, 0.5]))
+    tdcf = table["min_t_dcf"]
+    # the ASV's EER threshold is here the nontarget's own score, which the packages accept (>=): Pfa 1,
+    # Pmiss 0; c2's ASV rejects its spoof (C2 = 0): every CM threshold costs (C0 + C1 Pmiss_cm) / C0 >= 1
+    assert tdcf[0][1] == 1.0
+    # c1's ASV accepts its spoof (C2 = Pspoof Cfa_spoof): best where the CM misses 1.0 and rejects 1.5
+    c0 = COST.p_nontarget * COST.c_fa
+    c1, c2 = COST.p_target * COST.c_miss - c0, COST.p_spoof * COST.c_fa_spoof
+    assert tdcf[0][0] == pytest.approx((c0 + c1 / 2) / (c0 + c2), abs=1e-15)
+    # A08 in c1: no ASV spoof trial of A08 there, so no C2 (the package's NaN); A09: nothing
+    assert tdcf[1][0] is None and tdcf[2] == [None] * 4
+    assert asvspoof2021_breakdown(cm, [POOLED], [POOLED])["min_t_dcf"] == [[None]]  # no ASV (DF)
+
+
+def test_asvspoof2021_degenerate_asv_cells_have_no_t_dcf() -> None:
+    """Where the ASV's operating point misses nearly every target (an ASV scoring targets below nontargets:
+    C1 < 0) the normalised cost means nothing: no number, where min_t_dcf would refuse the weights."""
+    cm = _scores([(1.0, "bonafide", "-", "c"), (0.0, "spoof", "A07", "c"), (0.5, "spoof", "A07", "c")])
+    target, nontarget = np.arange(10.0), np.arange(20.0, 30.0)
+    asv = _scores(
+        [(s, "target", "-", "c") for s in target]
+        + [(s, "nontarget", "-", "c") for s in nontarget]
+        + [(25.0, "spoof", "A07", "c")]
+    )
+    assert t_dcf_weights(*asv_error_rates(target, nontarget, np.array([25.0])))[1] < 0
+    table = asvspoof2021_breakdown(cm, [POOLED], [POOLED], asv)
+    assert table["eer"] == [[0.0]] and table["min_t_dcf"] == [[None]]
