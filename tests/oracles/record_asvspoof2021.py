@@ -38,7 +38,8 @@ def _number(value) -> float | None:
     return None if math.isnan(value) else value
 
 
-def _guarded(fn):
+def guarded(fn):
+    """fn()'s result, or {"error": ...} where the oracle stops or raises (its output silenced)."""
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             return fn()
@@ -58,7 +59,7 @@ def record_case(case: cases.Case, em, ew, config) -> dict:
         )
         return {"pfa": _number(pfa), "pmiss": _number(pmiss), "pfa_spoof": _number(pfa_spoof)}
 
-    out["asv_rates"] = _guarded(asv_rates)
+    out["asv_rates"] = guarded(asv_rates)
 
     def tandem():
         c0, c1, c2 = ew.get_tDCF_C012_from_asv_scores(
@@ -71,8 +72,8 @@ def record_case(case: cases.Case, em, ew, config) -> dict:
             "eer": _number(eer),
         }
 
-    out["tandem"] = _guarded(tandem)
-    out["cm_eer"] = _guarded(lambda: _number(em.compute_eer(a["cm_bonafide"], a["cm_spoof"])[0]))
+    out["tandem"] = guarded(tandem)
+    out["cm_eer"] = guarded(lambda: _number(em.compute_eer(a["cm_bonafide"], a["cm_spoof"])[0]))
     return out
 
 

@@ -32,9 +32,7 @@ numbers are committed; neither repository's code enters this one.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib.util
-import io
 import json
 import math
 import platform
@@ -46,20 +44,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import asvspoof2021_cases as cases  # noqa: E402
+from record_asvspoof2021 import guarded  # noqa: E402
 
 
 def _grid(array) -> list[list[float | None]]:
     return [[None if math.isnan(float(v)) else float(v) for v in row] for row in np.asarray(array)]
-
-
-def _guarded(fn):
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return fn()
-    except SystemExit as err:
-        return {"error": f"SystemExit: {err}"}
-    except Exception as err:  # the oracle's failure is a recorded fact, not ours to fix
-        return {"error": f"{type(err).__name__}: {err}"}
 
 
 def _ssl(script: Path, work: Path, track: str, subset: str) -> dict:
@@ -107,8 +96,8 @@ def record_case(case: cases.KeyCase, main, ssl_dir: Path) -> dict:
         out: dict = {"files": cases.write_key_case(case, work)}
         script = ssl_dir / f"evaluate_2021_{case.track}.py"
         for subset in cases.TABLE_SUBSETS:
-            package = _guarded(lambda s=subset: _package(main, work, case.track, s))
-            ssl = _guarded(lambda s=subset: _ssl(script, work, case.track, s))
+            package = guarded(lambda s=subset: _package(main, work, case.track, s))
+            ssl = guarded(lambda s=subset: _ssl(script, work, case.track, s))
             result = {"package": package, "ssl": ssl}
             if "error" not in package and "error" not in ssl:
                 pooled = {"eer": package["eer"][-1][-1], "min_tdcf": package["min_tdcf"][-1][-1]}
