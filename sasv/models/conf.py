@@ -351,6 +351,8 @@ def load_init_checkpoint(
     path = spec.resolved_path(Path(root))
     how = f"Download it from {spec.url}." if spec.url else ""
     fmt = get_format(spec.format)
+    if not weights and not fmt.config_objects:
+        return ""  # nothing but weights in such a file, and the resumed run has its own
     obj = read_checkpoint(path, how, fmt.config_objects)
     digest = load_contents_into(module, obj, path, fmt, spec.sha256, how) if weights else ""
     cfg = obj.get("cfg")
