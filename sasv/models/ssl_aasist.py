@@ -17,8 +17,9 @@ by ``LL`` and read by the back end as a one-channel (feature, frame) map:
 
 Module and parameter names follow the original one to one (``ssl_model.model.*`` is the fairseq
 ``Wav2Vec2Model``, whose nn.Sequential indices the ``ssl_aasist`` checkpoint format renames), so that the
-released ``LA_model.pth`` / ``Best_LA_model_for_DF.pth`` state dicts load strictly. The quirk of the original residual
-block (``conv1`` reads the block input, ``bn1`` is computed and discarded) is AASIST's, kept the same way.
+released ``LA_model.pth`` / ``Best_LA_model_for_DF.pth`` state dicts load strictly. The quirk of the
+original residual block (``conv1`` reads the block input, ``bn1`` is computed and discarded) is AASIST's,
+kept the same way.
 
 The released models score with the raw bona fide logit ``logits[:, 1]`` (``main_SSL_LA.py``); the recipe's
 P_CM is ``softmax(logits)[:, 1]`` like every CM's, and the ASVspoof 2021 evaluation reads the logit
