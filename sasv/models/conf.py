@@ -359,7 +359,9 @@ def load_init_checkpoint(
     if fmt.config_objects and hasattr(module, "set_dropouts") and isinstance(cfg, dict):
         from sasv.models.wavlm import Dropouts
 
-        dropouts = Dropouts.from_cfg(cfg.get("model") or {})
+        # fairseq's training checkpoints nest the model's cfg under "model"; WavLM-Large.pt's is the cfg
+        model_cfg = cfg["model"] if isinstance(cfg.get("model"), dict) else cfg
+        dropouts = Dropouts.from_cfg(model_cfg)
         module.set_dropouts(dropouts)
         log.info("%s trains with %s's dropouts: %s", init.module, path.name, dropouts)
     return digest

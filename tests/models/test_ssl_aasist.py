@@ -192,3 +192,25 @@ def test_fine_tuning_from_a_fairseq_checkpoint_takes_its_dropouts(caplog) -> Non
         assert bool(digest) == weights
     with pytest.raises(CheckpointError, match="no sub-module 'front'"):
         load_init_checkpoint(model, dataclasses.replace(init, module="front"), REPO_ROOT)
+
+
+def test_wavlm_large_pt_initialises_the_wavlm_front_end(golden, tmp_path) -> None:
+    """WavLM-Large.pt's layout ({'cfg': the model's cfg, 'model': ...}; the golden tiny stand-in written by
+    the original code) into conf/cm/wavlm_aasist.yaml's front end, its cfg's dropouts taken."""
+    from sasv.models.conf import init_checkpoint_spec, load_init_checkpoint
+
+    upstream = golden("wavlm_ecapa/tiny_upstream.pt")
+    cfg = torch.load(upstream, map_location="cpu", weights_only=True)["cfg"]
+    path = tmp_path / "WavLM-Large.pt"
+    torch.save({"cfg": {**cfg, "dropout": 0.1, "encoder_layerdrop": 0.05}, "model": torch.load(
+        upstream, map_location="cpu", weights_only=True)["model"]}, path)  # fmt: skip
+    model = _tiny({"family": "wavlm", **TINY_WAVLM_CFG})
+    init = init_checkpoint_spec(
+        {"module": "ssl_model.model", "path": str(path), "format": "fairseq_pretrained"}, "test"
+    )
+    load_init_checkpoint(model, init, tmp_path)
+    reference = torch.load(upstream, map_location="cpu", weights_only=True)["model"]
+    assert torch.equal(
+        model.ssl_model.model.encoder.layers[1].fc2.weight, reference["encoder.layers.1.fc2.weight"]
+    )
+    assert (model.ssl_model.model.encoder.dropout, model.ssl_model.model.encoder.layerdrop) == (0.1, 0.05)
