@@ -22,7 +22,7 @@ import numpy as np
 
 from sasv.audio import SAMPLE_RATE
 
-__all__ = ["CODECS", "Codec", "CodecAugment", "code"]
+__all__ = ["CODECS", "Codec", "CodecAugment", "code", "encoder_available"]
 
 MAX_DELAY = 4096  # samples a codec may delay its output by (MP3: ~1,100 at 16 kHz; AAC: 1,024)
 
@@ -59,6 +59,17 @@ def _require_av():
     except ImportError:
         raise RuntimeError("codec augmentation needs PyAV: pip install av") from None
     return av
+
+
+def encoder_available(codec: Codec) -> bool:
+    """Whether this FFmpeg (PyAV's build) has ``codec``'s encoder: AMR's (libopencore) is in some wheels
+    only."""
+    av = _require_av()
+    try:
+        av.codec.Codec(codec.encoder, "w")
+    except Exception:  # PyAV's UnknownCodecError, whose module moved between versions
+        return False
+    return True
 
 
 def _frames(wav: np.ndarray, rate: int):
@@ -142,7 +153,12 @@ class CodecAugment:
             raise ValueError(f"codecs: one or more of {', '.join(CODECS)}; got {list(codecs)}")
         if not 0 < probability <= 1:
             raise ValueError(f"probability must be in (0, 1], got {probability}")
-        _require_av()
+        missing = [c for c in codecs if not encoder_available(CODECS[c])]
+        if missing:
+            raise ValueError(
+                f"codecs {', '.join(missing)}: this FFmpeg (PyAV's build) has no encoder for "
+                f"{', '.join(CODECS[c].encoder for c in missing)}; leave them out of codec_augmentation"
+            )
         self.codecs = [CODECS[c] for c in codecs]
         self.probability = float(probability)
 
