@@ -50,6 +50,7 @@ from sasv.train.confs import CommonTrainConf
 from sasv.train.data import CropDataset, epoch_order
 from sasv.train.epoch_checkpoints import checkpoint_path, last_checkpoint
 from sasv.train.export import save_torch_file
+from sasv.train.optimizer import build_optimizer, group_lr
 from sasv.train.schedules import lr_scale, warmup_cosine_lr, warmup_exponential_lr
 from sasv.train.training_log import append_epoch_row, read_training_log
 
@@ -126,7 +127,7 @@ def run_training(task: TrainingTask, out_dir: str | Path, device: torch.device, 
             log.info("%s initialised from %s (sha256 %s)", init.module, init.checkpoint.path, digest)
     set_gradient_checkpointing(task.net, conf.gradient_checkpointing)
     net = task.net.to(device)
-    optimizer = _optimizer(net, conf)
+    optimizer = build_optimizer(net, conf)
     scaler = torch.amp.GradScaler(device.type, enabled=conf.precision == "fp16")
     steps_per_epoch = _steps_per_epoch(len(task.dataset), ranks.world_size, conf.batch_size)
     lr_at = _lr_function(conf, steps_per_epoch, ranks.world_size, len(task.dataset))
@@ -196,46 +197,6 @@ def _lr_function(
     return lr_at
 
 
-def _param_groups(net: nn.Module, conf: CommonTrainConf) -> list[dict[str, Any]]:
-    """Trainable parameters grouped by learning-rate multiplier (``lr_scale``); frozen ones (by the conf's
-    ``freeze``, or by the model itself: parameters its forward never uses) left out. A
-    prefix that matches nothing, or prefixes that freeze every parameter, are refused before the first
-    step (the second would otherwise be torch's "empty parameter list")."""
-    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
-    unused = set(conf.freeze) | set(conf.lr_multipliers) | set(conf.warmup_freeze)
-    for name, param in net.named_parameters():
-        frozen = [p for p in conf.freeze if name.startswith(p)]
-        unused -= set(frozen)
-        if frozen:
-            param.requires_grad_(False)
-            continue
-        if not param.requires_grad:  # the model's own frozen parameters (WavLM's mask_emb): no update
-            continue
-        matches = sorted((p for p in conf.lr_multipliers if name.startswith(p)), key=len)
-        held = [p for p in conf.warmup_freeze if name.startswith(p)]
-        unused -= set(matches) | set(held)
-        scale = conf.lr_multipliers[matches[-1]] if matches else 1.0
-        groups.setdefault((scale, bool(held)), []).append(param)
-    if unused:
-        raise ConfError(
-            f"training conf: freeze/lr_multipliers/warmup_freeze prefix {sorted(unused)[0]!r} matches nothing"
-        )
-    if not groups:
-        raise ConfError(f"training conf: freeze {conf.freeze} freezes every parameter: nothing to train")
-    return [
-        {"params": params, "lr_scale": scale, "warmup_frozen": held}
-        for (scale, held), params in sorted(groups.items())
-    ]
-
-
-def group_lr(group: dict[str, Any], lr: float, epoch: int, conf: CommonTrainConf) -> float:
-    """A parameter group's learning rate at ``epoch`` (0-based) when the schedule gives ``lr``: scaled by its
-    multiplier, and 0 while a frozen warm-up holds it (``warmup_freeze`` for ``warmup_freeze_epochs``)."""
-    if group.get("warmup_frozen") and epoch < conf.warmup_freeze_epochs:
-        return 0.0
-    return lr * group["lr_scale"]
-
-
 def set_gradient_checkpointing(net: nn.Module, enabled: bool) -> None:
     """Switch activation recomputation on in every module that offers it (the transformer encoders of
     :mod:`sasv.models.wavlm`); asking for it from a model without one is a conf error, not a no-op."""
@@ -246,15 +207,6 @@ def set_gradient_checkpointing(net: nn.Module, enabled: bool) -> None:
         )
     for module in modules:
         module.gradient_checkpointing = enabled
-
-
-def _optimizer(net: nn.Module, conf: CommonTrainConf) -> torch.optim.Optimizer:
-    groups = _param_groups(net, conf)
-    if conf.optimizer == "sgd":
-        return torch.optim.SGD(
-            groups, lr=conf.initial_lr, momentum=conf.momentum, weight_decay=conf.weight_decay, nesterov=True
-        )
-    return torch.optim.Adam(groups, lr=conf.initial_lr, weight_decay=conf.weight_decay)
 
 
 def _resume(

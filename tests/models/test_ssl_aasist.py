@@ -199,17 +199,18 @@ def test_wavlm_large_pt_initialises_the_wavlm_front_end(golden, tmp_path) -> Non
     the original code) into conf/cm/wavlm_aasist.yaml's front end, its cfg's dropouts taken."""
     from sasv.models.conf import init_checkpoint_spec, load_init_checkpoint
 
-    upstream = golden("wavlm_ecapa/tiny_upstream.pt")
-    cfg = torch.load(upstream, map_location="cpu", weights_only=True)["cfg"]
+    upstream = torch.load(golden("wavlm_ecapa/tiny_upstream.pt"), map_location="cpu", weights_only=True)
     path = tmp_path / "WavLM-Large.pt"
-    torch.save({"cfg": {**cfg, "dropout": 0.1, "encoder_layerdrop": 0.05}, "model": torch.load(
-        upstream, map_location="cpu", weights_only=True)["model"]}, path)  # fmt: skip
+    torch.save(
+        {"cfg": {**upstream["cfg"], "dropout": 0.1, "encoder_layerdrop": 0.05}, "model": upstream["model"]},
+        path,
+    )
     model = _tiny({"family": "wavlm", **TINY_WAVLM_CFG})
     init = init_checkpoint_spec(
         {"module": "ssl_model.model", "path": str(path), "format": "fairseq_pretrained"}, "test"
     )
     load_init_checkpoint(model, init, tmp_path)
-    reference = torch.load(upstream, map_location="cpu", weights_only=True)["model"]
+    reference = upstream["model"]
     assert torch.equal(
         model.ssl_model.model.encoder.layers[1].fc2.weight, reference["encoder.layers.1.fc2.weight"]
     )

@@ -28,7 +28,8 @@ from sasv.train.collectives import (
     init_distributed,
 )
 from sasv.train.confs import AsvTrainConf
-from sasv.train.loop import _lr_function, _optimizer, _train_epoch, epoch_loader
+from sasv.train.loop import _lr_function, _train_epoch, epoch_loader
+from sasv.train.optimizer import build_optimizer
 from sasv.train.validate import validation_cm_log_odds
 from tests.conftest import REPO_ROOT
 from tests.tiny_confs import TINY_AASIST, TINY_ECAPA
@@ -59,7 +60,7 @@ def _epoch(train_dir: Path, default_device: str | None = None, batch_size: int =
     (the data loader, whose workers' seeds are host tensors, keeps the CPU)."""
     conf = dataclasses.replace(TINY_TRAIN, batch_size=batch_size)
     task = speaker_task(parse_conf(TINY_ECAPA), conf, train_dir)
-    optimizer = _optimizer(task.net, conf)
+    optimizer = build_optimizer(task.net, conf)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     steps = -(-len(task.dataset) // conf.batch_size)
     lr_at = _lr_function(conf, steps, 1, len(task.dataset))
