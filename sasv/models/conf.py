@@ -337,7 +337,8 @@ def load_init_checkpoint(
     names, e.g. XLS-R 300M into SSL-AASIST's ``ssl_model.model``; returns the file's sha256.
 
     A fairseq checkpoint also says how its model trains: the sub-module takes the dropouts of its cfg
-    (:class:`sasv.models.wavlm.Dropouts`), as the original builds the model it fine-tunes from that cfg.
+    (:class:`sasv.models.wavlm.Dropouts`) and its ``feature_grad_mult`` (the conv encoder's gradient
+    scale, 0 = frozen), as the original builds the model it fine-tunes from that cfg.
     ``weights=False`` applies only those (a resumed run: the epoch checkpoint holds the weights)."""
     from sasv.models.checkpoints import load_contents_into, read_checkpoint
 
@@ -361,7 +362,14 @@ def load_init_checkpoint(
 
         # fairseq's training checkpoints nest the model's cfg under "model"; WavLM-Large.pt's is the cfg
         model_cfg = cfg["model"] if isinstance(cfg.get("model"), dict) else cfg
-        dropouts = Dropouts.from_cfg(model_cfg)
+        mult = model_cfg.get("feature_grad_mult", 1.0)
+        try:
+            dropouts = Dropouts.from_cfg(model_cfg)
+            module.set_feature_grad_mult(mult)
+        except ValueError as e:
+            raise CheckpointError(f"{path}: its cfg's {e}") from None
         module.set_dropouts(dropouts)
-        log.info("%s trains with %s's dropouts: %s", init.module, path.name, dropouts)
+        log.info(
+            "%s trains with %s's dropouts: %s, feature_grad_mult %s", init.module, path.name, dropouts, mult
+        )
     return digest

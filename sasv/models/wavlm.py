@@ -45,7 +45,9 @@ import torch.utils.checkpoint
 from torch import nn
 
 #: Fields of a WavLM ``cfg`` dict that only matter for pre-training or fine-tuning (dropouts, masking, layer
-#: drop, gradient scaling). They are accepted, so that a checkpoint's cfg can be passed verbatim, and ignored.
+#: drop, gradient scaling). They are accepted, so that a checkpoint's cfg can be passed verbatim, and left
+#: out of the architecture; fine-tuning from a checkpoint takes its dropouts and gradient scaling
+#: (:func:`sasv.models.conf.load_init_checkpoint`).
 TRAINING_ONLY_FIELDS = frozenset(
     {
         "dropout",
@@ -542,6 +544,7 @@ class WavLM(nn.Module):
         self.encoder = TransformerEncoder(cfg)
         self.layer_norm = nn.LayerNorm(conv_dim)
         self.dropout_input = 0.0
+        self.feature_grad_mult = 1.0
 
     def set_dropouts(self, dropouts: Dropouts) -> None:
         """Training-mode regularisation, as fairseq's model with these cfg values applies it."""
@@ -553,8 +556,30 @@ class WavLM(nn.Module):
             layer.activation_dropout = dropouts.activation_dropout
             layer.self_attn.attention_dropout = dropouts.attention_dropout
 
+    def set_feature_grad_mult(self, mult: float) -> None:
+        """fairseq's ``feature_grad_mult``: the conv feature encoder's gradient is scaled by it in training
+        (XLS-R and the large models pre-train with 1, wav2vec 2.0 Base with 0.1), and at 0 the encoder runs
+        without a graph and stays as it is (fairseq's fine-tuning recipes); its parameters are then frozen
+        outright, so that no optimizer or DistributedDataParallel waits for their gradients. The forward
+        values never change."""
+        if isinstance(mult, bool) or not isinstance(mult, (int, float)) or not 0 <= mult < float("inf"):
+            raise ValueError(f"feature_grad_mult must be a number >= 0, got {mult!r}")
+        self.feature_grad_mult = float(mult)
+        self.feature_extractor.requires_grad_(mult > 0)
+
+    def conv_features(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, N) -> (B, C, T): the conv feature encoder, its gradient scaled by ``feature_grad_mult``."""
+        if self.feature_grad_mult == 0:
+            with torch.no_grad():
+                return self.feature_extractor(wav)
+        features = self.feature_extractor(wav)
+        if self.feature_grad_mult != 1 and features.requires_grad:
+            mult = self.feature_grad_mult
+            features.register_hook(lambda grad: grad * mult)
+        return features
+
     def forward(self, wav: torch.Tensor, last_only: bool = False) -> list[torch.Tensor]:
-        x = self.layer_norm(self.feature_extractor(wav).transpose(1, 2))
+        x = self.layer_norm(self.conv_features(wav).transpose(1, 2))
         if self.post_extract_proj is not None:
             x = self.post_extract_proj(x)
         return self.encoder(_dropout(x, self.dropout_input, self.training), last_only)

@@ -215,3 +215,47 @@ def test_wavlm_large_pt_initialises_the_wavlm_front_end(golden, tmp_path) -> Non
         model.ssl_model.model.encoder.layers[1].fc2.weight, reference["encoder.layers.1.fc2.weight"]
     )
     assert (model.ssl_model.model.encoder.dropout, model.ssl_model.model.encoder.layerdrop) == (0.1, 0.05)
+
+
+def test_feature_grad_mult_scales_or_stops_the_conv_encoders_gradient_and_never_the_values(tmp_path) -> None:
+    """fairseq's feature_grad_mult, taken from the checkpoint a run fine-tunes: the conv encoder's gradient
+    times it, none at 0 (its parameters frozen, so no optimizer or DDP waits for them); the rest of the
+    model, and every forward value, as at 1."""
+    from sasv.models.conf import init_checkpoint_spec, load_init_checkpoint
+    from sasv.models.fairseq_checkpoint import read_fairseq_checkpoint
+
+    x = torch.randn(2, 16000, generator=torch.Generator().manual_seed(12))
+    outputs, grads = {}, {}
+    for mult in (1.0, 0.25, 0.0):
+        model = _tiny(seed=13)
+        model.ssl_model.model.set_feature_grad_mult(mult)
+        out = model(x)
+        out.sum().backward()
+        outputs[mult] = out.detach()
+        grads[mult] = {n: p.grad for n, p in model.named_parameters() if p.grad is not None}
+    conv = [n for n in grads[1.0] if ".feature_extractor." in n]
+    assert conv and not any(n in grads[0.0] for n in conv)
+    assert set(grads[0.0]) == set(grads[1.0]) - set(conv)
+    for name in conv:
+        torch.testing.assert_close(grads[0.25][name], 0.25 * grads[1.0][name], rtol=1e-5, atol=1e-9)
+    for name in grads[0.0]:
+        torch.testing.assert_close(grads[0.25][name], grads[1.0][name], rtol=0, atol=0)
+        torch.testing.assert_close(grads[0.0][name], grads[1.0][name], rtol=0, atol=0)
+    assert torch.equal(outputs[0.25], outputs[1.0]) and torch.equal(outputs[0.0], outputs[1.0])
+
+    pretrained = read_fairseq_checkpoint(REPO_ROOT / "tests" / "fixtures" / "ssl_aasist" / "tiny_xlsr.pt")
+    for mult, error in ((0.0, None), (-1.0, "feature_grad_mult must be a number >= 0")):
+        path = tmp_path / f"mult_{mult}.pt"
+        torch.save({"cfg": {"model": {**pretrained["cfg"]["model"], "feature_grad_mult": mult}},
+                    "model": pretrained["model"]}, path)  # fmt: skip
+        init = init_checkpoint_spec(
+            {"module": "ssl_model.model", "path": str(path), "format": "fairseq_pretrained"}, "test"
+        )
+        model = _tiny(seed=11)
+        if error:
+            with pytest.raises(CheckpointError, match=error):
+                load_init_checkpoint(model, init, REPO_ROOT)
+            continue
+        load_init_checkpoint(model, init, REPO_ROOT)
+        assert model.ssl_model.model.feature_grad_mult == 0.0
+        assert not any(p.requires_grad for p in model.ssl_model.model.feature_extractor.parameters())

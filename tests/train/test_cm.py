@@ -416,7 +416,8 @@ def test_tiny_ssl_aasist_learns_the_spoofing_trace_from_the_waveform(cm_data, tm
     checkpoint = {"path": str(tmp_path / "absent.pth"), "format": "ssl_aasist"}
     conf_raw = {**TINY_SSL_AASIST, "name": "small_ssl", "args": {"front_end": front_end}}
     model_conf = write_tiny_conf(tmp_path, conf_raw, checkpoint=checkpoint)
-    conf = dataclasses.replace(TINY_CM_TRAIN, epochs=5, final_lr=TINY_CM_TRAIN.initial_lr, average="best_epoch")
+    constant_lr = TINY_CM_TRAIN.initial_lr
+    conf = dataclasses.replace(TINY_CM_TRAIN, epochs=5, final_lr=constant_lr, average="best_epoch")
     out = tmp_path / "out"
     argv = ["train_cm", "--model_conf", str(model_conf), "--train_conf",
             str(_write_conf(tmp_path / "t.yaml", conf)), "--train_set", str(cm_data / "cm_train"),
