@@ -270,7 +270,14 @@ def _gelu_fp32(x: torch.Tensor) -> torch.Tensor:
 
 
 class ConvBlock(nn.Module):
-    """Strided conv (no padding) -> LayerNorm over channels -> GELU: one stage of the waveform encoder."""
+    """Strided conv (no padding) -> LayerNorm over channels -> GELU: one stage of the waveform encoder, on
+    channels-last frames (B, T, C_in) -> (B, T', C_out).
+
+    Channels-last because the LayerNorm is over channels: given a (B, C, T) view of (B, T, C) memory, the
+    convolution writes channels-last too, and no stage transposes its output twice (on the 12,919-frame
+    maps of a 4 s input those copies were a third of the encoder's time). The single-channel first stage is
+    one matrix product over the waveform's strided windows. Same function as ``nn.Conv1d`` on (B, C, T),
+    up to float rounding; the parameters and their names are the Conv1d's (the checkpoints' layout)."""
 
     def __init__(self, in_dim: int, out_dim: int, kernel: int, stride: int, bias: bool) -> None:
         super().__init__()
@@ -278,13 +285,24 @@ class ConvBlock(nn.Module):
         self.norm = nn.LayerNorm(out_dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
-        x = _layer_norm_fp32(x.transpose(1, 2), self.norm).transpose(1, 2)
-        return F.gelu(x)
+        conv = self.conv
+        (kernel,), (stride,) = conv.kernel_size, conv.stride
+        if conv.in_channels == 1:
+            windows = x.squeeze(-1).unfold(1, kernel, stride)  # (B, T', kernel), overlapping views
+            x = F.linear(windows, conv.weight.view(conv.out_channels, kernel), conv.bias)
+        else:
+            x = F.conv2d(
+                x.transpose(1, 2).unsqueeze(2), conv.weight.unsqueeze(2), conv.bias, stride=(1, stride)
+            )
+            x = x.squeeze(2).transpose(1, 2)
+        return F.gelu(_layer_norm_fp32(x, self.norm))
 
 
 class ConvFeatureExtractor(nn.Module):
-    """(B, N) waveform -> (B, C, T) frames, T = the conv stack's valid output length (hop 320 for WavLM)."""
+    """(B, N) waveform -> (B, C, T) frames, T = the conv stack's valid output length (hop 320 for WavLM).
+
+    The frames are a (B, C, T) view of channels-last (B, T, C) memory (:class:`ConvBlock`): ``transpose(1,
+    2)`` gives the (B, T, C) features without a copy."""
 
     def __init__(self, layers: Sequence[tuple[int, int, int]], bias: bool) -> None:
         super().__init__()
@@ -296,10 +314,10 @@ class ConvFeatureExtractor(nn.Module):
         self.conv_layers = nn.ModuleList(blocks)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        x = wav.unsqueeze(1)
+        x = wav.unsqueeze(-1)
         for block in self.conv_layers:
             x = block(x)
-        return x
+        return x.transpose(1, 2)
 
 
 class WeightNormConvPositionalEmbedding(nn.Module):
