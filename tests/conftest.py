@@ -76,6 +76,16 @@ def tool(name: str) -> list[str]:
     return [sys.executable, "-m", "sasv", name]
 
 
+def run_recipe(cmd: list[str], cwd: Path = REPO_ROOT, timeout: float = 900) -> str:
+    """Run a recipe script or tool as a user would (one thread, this interpreter's venv); its output, stdout
+    then stderr, after asserting that it succeeded."""
+    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-4000:]}"
+    return out
+
+
 def golden_root() -> Path:
     return Path(os.environ.get("SASV_GOLDEN_DIR", REPO_ROOT.parent / "shared" / "golden"))
 

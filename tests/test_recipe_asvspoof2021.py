@@ -5,29 +5,18 @@ scores it with a tiny AASIST, stage 4 evaluates the scores and names the model t
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from sasv.fileio import sha256_file
-from tests.conftest import REPO_ROOT, tool
+from tests.conftest import run_recipe, tool
 from tests.tiny_confs import TINY_AASIST, write_tiny_conf
 
 
-def _run(cmd: list[str]) -> str:
-    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
-
-
 def test_stages_1_to_4_on_the_la_layout(tmp_path) -> None:
-    _run([*tool("make_mini_corpus"), "--corpus", "asvspoof2021_la", "--out", str(tmp_path / "corpus"),
+    run_recipe([*tool("make_mini_corpus"), "--corpus", "asvspoof2021_la", "--out", str(tmp_path / "corpus"),
           "--speakers", "2", "--bonafide_per_spk", "7", "--attacks", "2"])  # fmt: skip
     conf = write_tiny_conf(tmp_path, TINY_AASIST)
     exp = tmp_path / "exp"
-    out = _run(["bash", "run_spk_ebd_extract.sh", "--corpus", "asvspoof2021_la", "--root",
+    out = run_recipe(["bash", "run_spk_ebd_extract.sh", "--corpus", "asvspoof2021_la", "--root",
                 str(tmp_path / "corpus" / "ASVspoof2021_LA"), "--data_dir", str(tmp_path / "data"),
                 "--exp_dir", str(exp), "--cm_conf", str(conf), "--device", "cpu", "--allow_random_init",
                 "true", "--audio_check", "false"])  # fmt: skip

@@ -4,40 +4,30 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from sasv.corpora.asvspoof5 import ASVspoof5Layout
 from sasv.corpora.asvspoof5_protocols import read_metadata, read_trials
 from sasv.corpora.protocols import read_sasv_trials
-from tests.conftest import REPO_ROOT, tool
+from tests.conftest import run_recipe, tool
 from tests.tiny_confs import TINY_AASIST, TINY_ECAPA, write_tiny_conf
 
 
-def _run(cmd: list[str]) -> str:
-    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc.stdout + proc.stderr
-
-
 def test_every_stage_runs_on_the_asvspoof5_layout(tmp_path) -> None:
-    _run([*tool("make_mini_corpus"), "--corpus", "asvspoof5", "--out", str(tmp_path / "corpus"),
+    run_recipe([*tool("make_mini_corpus"), "--corpus", "asvspoof5", "--out", str(tmp_path / "corpus"),
           "--seed", "4", "--speakers", "2", "--bonafide_per_spk", "4", "--enroll_per_spk", "1",
           "--attacks", "2"])  # fmt: skip
     confs = ["--asv_conf", str(write_tiny_conf(tmp_path, TINY_ECAPA)), "--cm_conf",
              str(write_tiny_conf(tmp_path, TINY_AASIST))]  # fmt: skip
     dirs = ["--data_dir", str(tmp_path / "data"), "--exp_dir", str(tmp_path / "exp")]
     root = tmp_path / "corpus" / "ASVspoof5"
-    out = _run(["bash", "run_spk_ebd_extract.sh", "--corpus", "asvspoof5", "--root", str(root), *dirs, *confs,
-                "--device", "cpu", "--allow_random_init", "true"])  # fmt: skip
+    out = run_recipe(["bash", "run_spk_ebd_extract.sh", "--corpus", "asvspoof5", "--root", str(root), *dirs,
+                      *confs, "--device", "cpu", "--allow_random_init", "true"])  # fmt: skip
     assert "not the release's dev set: trials" in out  # the counts are compared with the release's
     for split in ("dev", "eval"):
         expected = read_trials(ASVspoof5Layout(root).protocol("trials", split))
         assert sorted(read_sasv_trials(tmp_path / "data" / split / "trials")) == sorted(expected)
-    _run(["bash", "run_test_l2norm.sh", *dirs, *confs])
+    run_recipe(["bash", "run_test_l2norm.sh", *dirs, *confs])
     results = json.loads(
         (tmp_path / "exp" / "tiny_ecapa" / "tiny_aasist" / "l2norm" / "results.json").read_text()
     )
@@ -57,7 +47,7 @@ def check_official_metrics(exp: Path, results: dict) -> None:
         record = results["results"][set_name]
         assert "min_a_dcf[paper]" not in record
         official = json.loads(
-            _run(
+            run_recipe(
                 [
                     *tool("compute_metrics"),
                     str(system / f"scores_{set_name}.track2.tsv"),
@@ -71,7 +61,7 @@ def check_official_metrics(exp: Path, results: dict) -> None:
         assert official["t_eer"] == 100.0 * record["t_eer"]
         assert official["sasv_eer"] == 100.0 * record["sasv_eer"]
         track1 = json.loads(
-            _run(
+            run_recipe(
                 [
                     *tool("compute_metrics"),
                     str(system / f"cm_scores_{set_name}.track1.tsv"),
@@ -126,11 +116,11 @@ def _trial_lines(system: Path, set_name: str) -> list[str]:
 
 def test_run_train_cm_stage_1_reads_the_asvspoof5_metadata(tmp_path) -> None:
     """`run_train_cm.sh --corpus asvspoof5`: the CM data dirs come from ASVspoof5.{train,dev,eval}.tsv."""
-    _run([*tool("make_mini_corpus"), "--corpus", "asvspoof5", "--out", str(tmp_path / "corpus"),
+    run_recipe([*tool("make_mini_corpus"), "--corpus", "asvspoof5", "--out", str(tmp_path / "corpus"),
           "--speakers", "2", "--bonafide_per_spk", "2", "--enroll_per_spk", "1",
           "--attacks", "1"])  # fmt: skip
     root = tmp_path / "corpus" / "ASVspoof5"
-    _run(["bash", "run_train_cm.sh", "--corpus", "asvspoof5", "--root", str(root), "--stop_stage", "1",
+    run_recipe(["bash", "run_train_cm.sh", "--corpus", "asvspoof5", "--root", str(root), "--stop_stage", "1",
           "--data_dir", str(tmp_path / "data"), "--exp_dir", str(tmp_path / "exp")])  # fmt: skip
     for split in ("train", "dev", "eval"):
         entries = read_metadata(ASVspoof5Layout(root).protocol("metadata", split))

@@ -22,7 +22,7 @@ from scipy.interpolate import interp1d
 from scipy.optimize import brentq
 from sklearn.metrics import roc_curve
 
-from tests.conftest import REPO_ROOT, tool
+from tests.conftest import REPO_ROOT, run_recipe, tool
 from tests.tiny_confs import TINY_ECAPA, TINY_RESNET, write_tiny_conf
 
 pytestmark = pytest.mark.slow
@@ -37,28 +37,19 @@ def _official_eer(positive: np.ndarray, negative: np.ndarray) -> float:
     return brentq(lambda x: 1.0 - x - interp1d(fpr, tpr)(x), 0.0, 1.0)
 
 
-def _run(cmd: list[str], cwd: Path) -> str:
-    env = dict(os.environ, OMP_NUM_THREADS="1", SASV_VENV=str(Path(sys.executable).parents[1]))
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-4000:]}"
-    return out
-
-
 @pytest.fixture(scope="module")
 def recipe(tmp_path_factory):
     work = tmp_path_factory.mktemp("recipe")
     confs = []
     for raw in TINY_CONFS.values():
         confs.append(str(write_tiny_conf(work, raw)))
-    _run(
+    run_recipe(
         [*tool("make_mini_corpus"), "--out", str(work / "corpus"), "--seed", "7",
          "--speakers", "2", "--bonafide-per-spk", "5", "--enroll-per-spk", "2"],
-        REPO_ROOT,
     )  # fmt: skip
     common = ["--data_dir", str(work / "data"), "--exp_dir", str(work / "exp"), "--asv_conf", " ".join(confs)]
     logs = {
-        "extract": _run(
+        "extract": run_recipe(
             [
                 "bash",
                 "run_spk_ebd_extract.sh",
@@ -72,10 +63,9 @@ def recipe(tmp_path_factory):
                 "--cohort",
                 "true",
             ],
-            REPO_ROOT,
         ),  # fmt: skip
-        "nonorm": _run(["bash", "run_test_nonorm.sh", *common], REPO_ROOT),
-        "l2norm": _run(["bash", "run_test_l2norm.sh", *common], REPO_ROOT),
+        "nonorm": run_recipe(["bash", "run_test_nonorm.sh", *common]),
+        "l2norm": run_recipe(["bash", "run_test_l2norm.sh", *common]),
     }
     return work, logs
 
@@ -165,11 +155,10 @@ def test_rerun_skips_finished_work(recipe):
     work, _ = recipe
     scp = work / "exp" / "tiny_ecapa" / "embeddings" / "dev" / "xvector.scp"
     before = scp.stat().st_mtime_ns
-    out = _run(
+    out = run_recipe(
         ["bash", "run_spk_ebd_extract.sh", "--stage", "2", "--data_dir", str(work / "data"),
          "--exp_dir", str(work / "exp"), "--asv_conf", str(work / "tiny_ecapa.yaml"), "--device", "cpu",
          "--allow_random_init", "true"],
-        REPO_ROOT,
     )  # fmt: skip
     assert "complete for these inputs: skipping" in out
     assert scp.stat().st_mtime_ns == before
@@ -182,7 +171,7 @@ def test_rescoring_is_byte_identical(recipe):
     before = {p: p.read_bytes() for p in outputs}
     common = ["--data_dir", str(work / "data"), "--exp_dir", str(work / "exp")]
     confs = " ".join(str(work / f"{n}.yaml") for n in TINY_CONFS)
-    _run(["bash", "run_test_nonorm.sh", *common, "--asv_conf", confs], REPO_ROOT)
+    run_recipe(["bash", "run_test_nonorm.sh", *common, "--asv_conf", confs])
     for path, data in before.items():
         assert path.read_bytes() == data, f"{path} changed on a re-run"
 
@@ -212,8 +201,8 @@ def test_asnorm_variant(recipe):
     work, _ = recipe
     common = ["--data_dir", str(work / "data"), "--exp_dir", str(work / "exp")]
     conf = str(work / "tiny_ecapa.yaml")
-    _run(["bash", "run_test_l2norm.sh", *common, "--asv_conf", conf, "--score_norm", "asnorm", "--top_k", "3",
-          "--stop_stage", "1", "--a_dcf_cost", "paper sasv2024"], REPO_ROOT)  # fmt: skip
+    run_recipe(["bash", "run_test_l2norm.sh", *common, "--asv_conf", conf, "--score_norm", "asnorm",
+                "--top_k", "3", "--stop_stage", "1", "--a_dcf_cost", "paper sasv2024"])  # fmt: skip
     system = work / "exp" / "tiny_ecapa" / "aasist"
     record = json.loads((system / "l2norm_asnorm" / "results.json").read_text())
     assert record["variant"] == "l2norm_asnorm" and record["norm"] == "l2norm" and record["top_k"] == 3
@@ -261,7 +250,7 @@ def test_asnorm_top_k_is_checked_and_capped_at_the_cohort(recipe, tmp_path):
     system = exp / "tiny_ecapa" / "aasist" / "nonorm_asnorm"
     records = {}
     for top_k in ("300", "100000"):
-        out = _run(["bash", "run_test_nonorm.sh", *common, "--top_k", top_k], REPO_ROOT)
+        out = run_recipe(["bash", "run_test_nonorm.sh", *common, "--top_k", top_k])
         assert f"--top_k {top_k} is more than the {n_cohort} utterances of the cohort" in out
         records[top_k] = json.loads((system / "results.json").read_text())
         assert records[top_k]["top_k"] == n_cohort and records[top_k]["top_k_requested"] == int(top_k)
@@ -280,8 +269,8 @@ def test_test_stages_through_a_job_command(recipe, tmp_path):
     for system in systems:
         shutil.rmtree(system)
     confs = " ".join(str(work / f"{n}.yaml") for n in TINY_CONFS)
-    out = _run(["bash", "run_test_nonorm.sh", "--data_dir", str(work / "data"), "--exp_dir", str(exp),
-                "--asv_conf", confs, "--stop_stage", "1", "--cmd", "utils/run.sh"], REPO_ROOT)  # fmt: skip
+    out = run_recipe(["bash", "run_test_nonorm.sh", "--data_dir", str(work / "data"), "--exp_dir", str(exp),
+                "--asv_conf", confs, "--stop_stage", "1", "--cmd", "utils/run.sh"])  # fmt: skip
     assert "--cmd 'utils/run.sh'" in out
     for system in systems:
         reference = work / "exp" / system.relative_to(exp)

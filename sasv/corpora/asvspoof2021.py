@@ -44,6 +44,7 @@ from sasv.corpora.protocols import (
     SPOOF,
     ProtocolError,
     UniqueKeys,
+    line_fields,
     offenders,
     read_lines,
 )
@@ -197,15 +198,6 @@ class AsvTrial(NamedTuple):
     score: float
 
 
-def _fields(path: Path, n: int, line: str, count: int, layout: str) -> list[str]:
-    fields = line.split()
-    if len(fields) != count:
-        raise ProtocolError(
-            f"{path}:{n}: expected {count} fields '{layout}', got {len(fields)}: {line.strip()!r}"
-        )
-    return fields
-
-
 def _attack(path: Path, n: int, attack: str, bonafide: bool, la: bool) -> str:
     """A line's attack as the recipe writes it: ``bonafide`` for bona fide speech, else the key's."""
     if bonafide:
@@ -226,7 +218,7 @@ def read_cm_key(path: str | Path, track: str) -> list[CmTrial]:
     trials: list[CmTrial] = []
     unique = UniqueKeys(path, "trials")
     for n, line in read_lines(path):
-        f = _fields(path, n, line, count, info.layout)
+        f = line_fields(path, n, line, count, info.layout)
         label = f[5]
         if label not in CM_LABELS:
             raise ProtocolError(f"{path}:{n}: unknown key {label!r}; expected one of {', '.join(CM_LABELS)}")
@@ -244,7 +236,7 @@ def _read_asv_score_file(path: Path) -> dict[tuple[str, str], tuple[float, int]]
     scores: dict[tuple[str, str], tuple[float, int]] = {}
     unique = UniqueKeys(path, "trials")
     for n, line in read_lines(path):
-        spk, trial, value = _fields(path, n, line, 3, "SPEAKER TRIAL SCORE")
+        spk, trial, value = line_fields(path, n, line, 3, "SPEAKER TRIAL SCORE")
         try:
             score = float(value)
         except ValueError:
@@ -264,7 +256,7 @@ def read_asv_trials(key_path: str | Path, score_path: str | Path) -> list[AsvTri
     rows: list[tuple[str, str, str, str, str, str]] = []
     unique = UniqueKeys(key_path, "trials")
     for n, line in read_lines(key_path):
-        spk, trial, codec, _, attack, key, _, subset = _fields(key_path, n, line, 8, ASV_LAYOUT)
+        spk, trial, codec, _, attack, key, _, subset = line_fields(key_path, n, line, 8, ASV_LAYOUT)
         if key not in KEYS:
             raise ProtocolError(f"{key_path}:{n}: unknown key {key!r}; expected one of {', '.join(KEYS)}")
         attack = _attack(key_path, n, attack, key != SPOOF, la=True)
@@ -303,7 +295,7 @@ def read_asv_scores(path: str | Path) -> list[AsvTrial]:
     trials: list[AsvTrial] = []
     unique = UniqueKeys(path, "trials")
     for n, line in read_lines(path):
-        spk, trial, codec, attack, key, subset, value = _fields(
+        spk, trial, codec, attack, key, subset, value = line_fields(
             path, n, line, 7, "SPEAKER TRIAL CODEC ATTACK KEY SUBSET SCORE"
         )
         if key not in KEYS:

@@ -88,7 +88,9 @@ def read_lines(path: str | Path) -> list[tuple[int, str]]:
     return list(enumerate(lines, 1))
 
 
-def _split(path: Path, n: int, line: str, count: int, layout: str) -> list[str]:
+def line_fields(path: Path, n: int, line: str, count: int, layout: str) -> list[str]:
+    """Line ``n`` of ``path`` split on whitespace, refused unless it has ``count`` fields (``layout`` names
+    them in the error)."""
     fields = line.split()
     if len(fields) != count:
         raise ProtocolError(
@@ -137,7 +139,7 @@ def read_sasv_trials(path: str | Path) -> list[Trial]:
     trials: list[Trial] = []
     unique = UniqueKeys(path, "trials")
     for n, line in read_lines(path):
-        spk, utt, attack, key = _split(path, n, line, 4, "SPK UTT ATTACK KEY")
+        spk, utt, attack, key = line_fields(path, n, line, 4, "SPK UTT ATTACK KEY")
         if key not in KEYS:
             raise ProtocolError(f"{path}:{n}: unknown key {key!r}; expected one of {', '.join(KEYS)}")
         _check_attack(path, n, attack, BONAFIDE)
@@ -183,7 +185,7 @@ def read_enrollment(path: str | Path) -> dict[str, list[str]]:
 
     def parsed() -> Iterable[tuple[int, str, str, list[str]]]:
         for n, line in read_lines(path):
-            spk, utts = _split(path, n, line, 2, "SPK utt1,utt2,...")
+            spk, utts = line_fields(path, n, line, 2, "SPK utt1,utt2,...")
             yield n, spk, utts, utts.split(",")
 
     return read_spk_lists(path, parsed())
@@ -216,7 +218,7 @@ def read_cm_protocol(path: str | Path) -> list[CmEntry]:
     entries: list[CmEntry] = []
     unique = UniqueKeys(path, "utterances")
     for n, line in read_lines(path):
-        spk, utt, dash, attack, label = _split(path, n, line, 5, "SPK UTT - ATTACK LABEL")
+        spk, utt, dash, attack, label = line_fields(path, n, line, 5, "SPK UTT - ATTACK LABEL")
         if dash != "-":
             raise ProtocolError(f"{path}:{n}: third field must be '-', got {dash!r}")
         if label not in CM_LABELS:
